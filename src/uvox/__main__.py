@@ -1,0 +1,3 @@
+from uvox.cli import main
+
+main()
