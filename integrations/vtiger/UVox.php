@@ -54,13 +54,21 @@ class SMSNotifier_UVox_Provider implements SMSNotifier_ISMSProvider_Model
     );
 
     /**
-     * Codes of sms-api/status, as the manual and the platform's 1xx extension range define them.
-     * Each maps to a Vtiger status and whether Vtiger should ask again later (needlookup).
+     * Codes of sms-api/status from the manual. Each maps to a Vtiger status and whether Vtiger should ask again later (needlookup).
      */
     private static $STATUS_CODES = array(
         '011' => array(self::MSG_STATUS_PROCESSING, 1),   // To send
         '012' => array(self::MSG_STATUS_PROCESSING, 1),   // No plan available to send or Credit
         '013' => array(self::MSG_STATUS_DISPATCHED, 1),   // SMS Sent (a delivery receipt may follow)
+    );
+
+    /** The platform's 1xx codes for final states (110 Delivered ... 114 Failed). */
+    private static $FINAL_CODES = array(
+        '110' => array(self::MSG_STATUS_DELIVERED, 0),
+        '111' => array(self::MSG_STATUS_FAILED, 0),
+        '112' => array(self::MSG_STATUS_FAILED, 0),
+        '113' => array(self::MSG_STATUS_FAILED, 0),
+        '114' => array(self::MSG_STATUS_FAILED, 0),
     );
 
     /** Message states the platform may report with its 1xx codes ("state" field). */
@@ -201,15 +209,25 @@ class SMSNotifier_UVox_Provider implements SMSNotifier_ISMSProvider_Model
         $text = $this->describe($body);
         $state = isset($body['state']) && is_scalar($body['state']) ? strtolower((string) $body['state']) : '';
 
+        $success = $this->isSuccess($body, $reply['http']);
+        // The message's state is the finer answer: after 013 "SMS Sent" the platform keeps
+        // code 013 and reports the delivery receipt as state delivered/undelivered/...
+        if ($success && $state !== '' && isset(self::$STATES[$state])) {
+            list($status, $lookup) = self::$STATES[$state];
+            if (isset($body['statetext']) && is_scalar($body['statetext']) && $state !== 'submitted') {
+                $text .= ' - ' . $body['statetext'];
+            }
+            return $this->queryRow(false, $status, $lookup, $text);
+        }
         if (isset(self::$STATUS_CODES[$code])) {
             list($status, $lookup) = self::$STATUS_CODES[$code];
             return $this->queryRow(false, $status, $lookup, $text);
         }
-        if ($state !== '' && isset(self::$STATES[$state])) {
-            list($status, $lookup) = self::$STATES[$state];
+        if (isset(self::$FINAL_CODES[$code])) {
+            list($status, $lookup) = self::$FINAL_CODES[$code];
             return $this->queryRow(false, $status, $lookup, $text);
         }
-        if ($this->isSuccess($body, $reply['http'])) {
+        if ($success) {
             // A final state we do not know by code or state name: judge by the words.
             list($status, $lookup) = $this->guessFromText(
                 isset($body['statusmessage']) ? (string) $body['statusmessage'] : ''

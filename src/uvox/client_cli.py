@@ -250,8 +250,10 @@ def rates(number: str | None, as_json: bool) -> None:
 customer_commands: tuple[click.Command, ...] = (sms_group, otp_group, balance, rates)
 
 
-def register(group: click.Group) -> None:
-    """Add the customer commands to the main ``uvox`` group (without replacing any)."""
+def register(group: click.Group, admin: click.Group | None = None) -> None:
+    """Add the customer commands to the main ``uvox`` group (without replacing any).
+    ``admin`` is part of the domain-command convention of ``uvox.cli``; customers get no
+    operator commands."""
     for command in customer_commands:
         if command.name not in group.commands:
             group.add_command(command)
