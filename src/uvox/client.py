@@ -130,6 +130,8 @@ class OtpSession:
     phone_number: str
     code: str
     statusmessage: str
+    #: The SMS that carries the code; its delivery can be followed with ``sms_status``.
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,7 @@ def _parse_otp_request(response: httpx.Response) -> OtpSession:
         phone_number=str(body.get("phone_number", "")),
         code=str(body["code"]),
         statusmessage=str(body.get("statusmessage", "")),
+        message_id=None if body.get("id") in (None, "") else str(body["id"]),
     )
 
 
