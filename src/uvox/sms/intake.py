@@ -38,6 +38,15 @@ def notify_queued() -> None:
             pass
 
 
+@dataclass(frozen=True)
+class Measured:
+    """How a text is billed: the dispatcher builds the actual parts when it sends."""
+
+    encoding: str
+    units: int
+    segments: int
+
+
 @dataclass
 class Priced:
     """A recipient after routing and pricing."""
@@ -72,11 +81,11 @@ class Outgoing:
     #: ``sealed_text`` (uvox.secretbox) carries the real text to the dispatcher.
     masked_text: str | None = field(default=None, repr=False)
     sealed_text: str | None = field(default=None, repr=False)
-    encoded: encoding.EncodedText | None = field(default=None, repr=False)
+    encoded: "Measured | None" = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.encoded is None:
-            self.encoded = encoding.encode(self.text, reference=0)
+            self.encoded = Measured(*encoding.measure(self.text))
 
 
 class NoRate(LookupError):
