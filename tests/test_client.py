@@ -71,6 +71,9 @@ def test_every_refusal_is_an_exception_with_the_manuals_code(client, base_url, c
         client.send_sms("+13055550101", "   ")
     assert err.value.code == "003"
     with pytest.raises(UVoxError) as err:
+        client.send_sms("+13055550101", "Hello", sender="MyCompanyNameTooLong")
+    assert err.value.code == "104" and err.value.detail
+    with pytest.raises(UVoxError) as err:
         client.sms_status("99999999")
     assert err.value.code == "010"
     with Client(customer.number, "WRONG" + customer.apikey, url=base_url) as wrong:

@@ -406,6 +406,11 @@ class SMSNotifier_UVox_Provider implements SMSNotifier_ISMSProvider_Model
         if ($text === '') {
             $text = 'no message';
         }
+        // The platform may say more than the manual's fixed text ("detail"): keep it, it
+        // tells the CRM admin what to fix (e.g. which rule the From field breaks).
+        if (isset($body['detail']) && is_scalar($body['detail']) && trim((string) $body['detail']) !== '') {
+            $text .= ': ' . trim((string) $body['detail']);
+        }
         return $code === '' ? 'UVox: ' . $text : 'UVox ' . $code . ': ' . $text;
     }
 

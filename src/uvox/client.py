@@ -67,6 +67,13 @@ class UVoxError(Exception):
         self.body = body
 
     @property
+    def detail(self) -> str | None:
+        """The platform's explanation beyond the manual's fixed text, when it gives one."""
+        if isinstance(self.body, Mapping) and self.body.get("detail"):
+            return str(self.body["detail"])
+        return None
+
+    @property
     def session_id(self) -> str | None:
         """For OTP errors: the session the reply names (021 keeps it: the code waits for a top-up)."""
         if isinstance(self.body, Mapping):

@@ -116,7 +116,8 @@ def _run(action: Callable[[Client], int | None]) -> None:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(EXIT_UNREACHABLE)
     except UVoxError as exc:
-        extra = f" (session {exc.session_id})" if exc.session_id else ""
+        extra = f" ({exc.detail})" if exc.detail else ""
+        extra += f" (session {exc.session_id})" if exc.session_id else ""
         click.echo(f"error {exc.code}: {exc.message}{extra}", err=True)
         sys.exit(EXIT_REFUSED)
     if code:

@@ -321,6 +321,9 @@ $scenarios['bad_input'] = function () {
     $q = $p->query('999999999');
     check($q['error'] === true && $q['needlookup'] === 0 && strpos($q['statusmessage'], '010') !== false,
         'unknown message id: 010, not looked up again', $q);
+    $rows = provider(array('from' => 'MyCompanyNameTooLong'))->send('Hello', array(numbers()[0]));
+    check($rows[0]['error'] === true && strpos($rows[0]['statusmessage'], '104') !== false
+        && strpos($rows[0]['statusmessage'], '11') !== false, 'From too long: error row saying what the rule is (104)', $rows);
     $long = str_repeat('x', 400);
     $rows = $p->send('Hello', array('+' . $long));
     check(count($rows) === 1 && $rows[0]['error'] === true && strlen($rows[0]['to']) <= 20,
