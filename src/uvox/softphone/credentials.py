@@ -25,7 +25,7 @@ _PASSWORD_ALPHABET = "".join(
 )
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
-TRANSPORTS = ("UDP", "TCP", "TLS")
+TRANSPORTS = ("udp", "tcp", "tls")
 
 
 def ha1(username: str, realm: str, password: str) -> str:
@@ -64,8 +64,8 @@ def new_username(prefix: str = "") -> str:
 
 
 def normalize_transport(value: str | None) -> str:
-    """``udp``/``TCP``/... to one of TRANSPORTS; ValueError with a clear message otherwise."""
-    t = (value or "UDP").strip().upper()
+    """``UDP``/``tcp``/... to one of TRANSPORTS (stored lower-case); ValueError otherwise."""
+    t = (value or "udp").strip().lower()
     if t not in TRANSPORTS:
         raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {value!r}")
     return t

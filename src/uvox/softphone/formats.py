@@ -22,7 +22,7 @@ from xml.etree import ElementTree as ET
 LPCONFIG_NS = "http://www.linphone.org/xsds/lpconfig.xsd"
 
 # Zoiper's transport numbering (QR ``tr=``) and names.
-ZOIPER_TRANSPORT_CODE = {"UDP": "0", "TCP": "1", "TLS": "2"}
+ZOIPER_TRANSPORT_CODE = {"udp": "0", "tcp": "1", "tls": "2"}
 
 
 def _xml(root: ET.Element) -> bytes:

@@ -26,7 +26,7 @@ def zoiper_qr_url(*, provider_id: str, token: str, domain: str, transport: str) 
             "p": "",
             "t": token,
             "h": domain,
-            "tr": ZOIPER_TRANSPORT_CODE[transport.upper()],
+            "tr": ZOIPER_TRANSPORT_CODE[transport.lower()],
         }
     )
     return f"{ZOIPER_QR_BASE}?{query}"
