@@ -1,0 +1,149 @@
+"""SIP accounts through the service API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from uvox.db import schema
+from uvox.softphone import service, subscriber
+from uvox.softphone.tokens import hash_token
+
+DOMAIN = "sip.test.example"
+
+
+def md5(s: str) -> str:
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+def _subscriber_rows(engine, username):
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as c:
+        return c.execute(sa.select(subscriber.subscriber).where(subscriber.subscriber.c.username == username)).all()
+
+
+def test_create_stores_digest_hashes_not_the_password(engine, make_customer):
+    account_id, number = make_customer(engine)
+    creds = service.create_sip_account(engine, account_id, domain=DOMAIN, label="Office", transport="TLS", caller_id="+13055550100")
+    a = creds.account
+    assert a.username.startswith(number) and a.domain == DOMAIN and a.transport == "tls"
+    assert a.label == "Office" and a.caller_id == "+13055550100"
+    assert len(creds.password) >= 12
+    with engine.connect() as c:
+        row = c.execute(sa.select(schema.sip_accounts).where(schema.sip_accounts.c.id == a.id)).one()
+    assert row.ha1 == md5(f"{a.username}:{DOMAIN}:{creds.password}")
+    assert row.ha1b == md5(f"{a.username}@{DOMAIN}:{DOMAIN}:{creds.password}")
+    assert creds.password not in " ".join(str(v) for v in row)
+    subs = _subscriber_rows(engine, a.username)
+    if subs is not None:  # PostgreSQL: Kamailio's row written with the account
+        assert [(s.domain, s.ha1, s.ha1b, s.password) for s in subs] == [(DOMAIN, row.ha1, row.ha1b, "")]
+
+
+def test_list_rename_and_ownership(engine, make_customer):
+    account_id, _ = make_customer(engine)
+    other_id, _ = make_customer(engine)
+    first = service.create_sip_account(engine, account_id, domain=DOMAIN, label="one").account
+    second = service.create_sip_account(engine, account_id, domain=DOMAIN, label="two").account
+    service.create_sip_account(engine, other_id, domain=DOMAIN)
+    assert [a.id for a in service.list_sip_accounts(engine, account_id)] == [first.id, second.id]
+    renamed = service.rename_sip_account(engine, account_id, second.id, "  Mobile  ")
+    assert renamed.label == "Mobile"
+    assert service.get_sip_account(engine, account_id, second.id).label == "Mobile"
+    with pytest.raises(service.SipAccountNotFound):
+        service.rename_sip_account(engine, other_id, second.id, "stolen")
+    with pytest.raises(service.SipAccountNotFound):
+        service.delete_sip_account(engine, other_id, first.id)
+    with pytest.raises(service.InvalidSipInput):
+        service.rename_sip_account(engine, account_id, first.id, "x" * 201)
+    with pytest.raises(service.InvalidSipInput):
+        service.create_sip_account(engine, account_id, domain=DOMAIN, transport="sctp")
+    with pytest.raises(service.InvalidSipInput):
+        service.create_sip_account(engine, account_id, domain=DOMAIN, caller_id="<script>")
+
+
+def test_reset_and_delete_change_what_authenticates(engine, make_customer):
+    account_id, _ = make_customer(engine, balance="7.25")
+    creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
+    user = service.authenticate(engine, creds.account.username, creds.password, DOMAIN)
+    assert user is not None and user.balance == Decimal("7.25") and user.currency == "US$"
+    assert service.authenticate(engine, creds.account.username, creds.password + "x", DOMAIN) is None
+    assert service.authenticate(engine, creds.account.username, creds.password, "other.example") is None
+
+    new = service.reset_sip_password(engine, account_id, creds.account.id)
+    assert new.password != creds.password
+    assert service.authenticate(engine, creds.account.username, creds.password, DOMAIN) is None
+    assert service.authenticate(engine, creds.account.username, new.password, DOMAIN) is not None
+    subs = _subscriber_rows(engine, creds.account.username)
+    if subs is not None:
+        assert subs[0].ha1 == md5(f"{creds.account.username}:{DOMAIN}:{new.password}")
+
+    service.delete_sip_account(engine, account_id, creds.account.id)
+    assert service.authenticate(engine, creds.account.username, new.password, DOMAIN) is None
+    assert service.list_sip_accounts(engine, account_id) == []
+    subs = _subscriber_rows(engine, creds.account.username)
+    if subs is not None:
+        assert subs == []
+
+
+def test_linphone_token_is_single_use_and_stored_hashed(engine, make_customer):
+    account_id, _ = make_customer(engine)
+    creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
+    token = service.create_provisioning_token(engine, account_id, creds.account.id, "linphone")
+    with engine.connect() as c:
+        stored = c.execute(sa.select(schema.provisioning_tokens.c.token_hash)).scalars().all()
+    assert hash_token(token) in stored and token not in stored
+    assert service.token_is_valid(engine, token, "linphone")
+    assert not service.token_is_valid(engine, token, "zoiper")
+    with pytest.raises(service.InvalidToken):
+        service.redeem_zoiper_token(engine, token)  # a Linphone code is not a Zoiper code
+    sip, ha1 = service.redeem_linphone_token(engine, token)
+    assert sip.id == creds.account.id and ha1 == md5(f"{sip.username}:{DOMAIN}:{creds.password}")
+    with pytest.raises(service.InvalidToken):
+        service.redeem_linphone_token(engine, token)
+    assert not service.token_is_valid(engine, token, "linphone")
+
+
+def test_expired_and_cancelled_tokens_are_refused(engine, make_customer):
+    account_id, _ = make_customer(engine)
+    creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
+    expired = service.create_provisioning_token(engine, account_id, creds.account.id, "linphone", ttl=timedelta(seconds=-1))
+    with pytest.raises(service.InvalidToken):
+        service.redeem_linphone_token(engine, expired)
+    pending = service.create_provisioning_token(engine, account_id, creds.account.id, "zoiper")
+    service.reset_sip_password(engine, account_id, creds.account.id)
+    with pytest.raises(service.InvalidToken):
+        service.redeem_zoiper_token(engine, pending)
+    with pytest.raises(service.InvalidToken):
+        service.redeem_zoiper_token(engine, "no-such-token")
+
+
+def test_zoiper_token_issues_a_fresh_password_once(engine, make_customer):
+    account_id, _ = make_customer(engine)
+    creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
+    token = service.create_provisioning_token(engine, account_id, creds.account.id, "zoiper")
+    got = service.redeem_zoiper_token(engine, token)
+    assert got.account.username == creds.account.username
+    assert service.authenticate(engine, got.account.username, got.password, DOMAIN) is not None
+    assert service.authenticate(engine, got.account.username, creds.password, DOMAIN) is None
+    with pytest.raises(service.InvalidToken):
+        service.redeem_zoiper_token(engine, token)
+
+
+def test_rate_is_the_longest_prefix_on_the_account_plan(engine, make_customer):
+    account_id, _ = make_customer(engine, rates=[
+        ("1", "USA", "0.0100", "0.0075"),
+        ("1305", "USA Miami", "0.0250", "0.0080"),
+        ("58", "Venezuela", "0.1200", "0.0500"),
+    ])
+    creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
+    user = service.authenticate(engine, creds.account.username, creds.password, DOMAIN)
+    assert service.rate_for(engine, user.plan_id, "+1 305-555-0100").price_per_minute == Decimal("0.025")
+    assert service.rate_for(engine, user.plan_id, "0012125550100").destination == "USA"
+    assert service.rate_for(engine, user.plan_id, "582125550100").sms_price == Decimal("0.05")
+    assert service.rate_for(engine, user.plan_id, "44207") is None
+    assert service.rate_for(engine, None, "1305") is None
