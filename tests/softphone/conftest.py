@@ -19,12 +19,18 @@ from uvox.db.engine import make_engine
 PG_ADMIN_URL = os.environ.get("UVOX_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def require(condition: bool, reason: str) -> None:
+def _require(condition: bool, reason: str) -> None:
     if condition:
         return
     if os.environ.get("UVOX_REQUIRE_ALL") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def require():
+    """``require(condition, reason)``: skip, or fail under UVOX_REQUIRE_ALL=1."""
+    return _require
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +42,7 @@ def pg_url():
         with admin.connect() as c:
             c.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
-        require(False, f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+        _require(False, f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
     url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     yield url
     with admin.connect() as c:
@@ -232,9 +238,9 @@ def sipp_register(port: int, domain: str, user: str, password: str, workdir) -> 
 
 @pytest.fixture(scope="session")
 def sip_tools():
-    require(shutil.which("kamailio") is not None, "kamailio is not installed (apt: kamailio kamailio-postgres-modules)")
-    require(shutil.which("sipp") is not None, "sipp is not installed (apt: sip-tester)")
-    require(
+    _require(shutil.which("kamailio") is not None, "kamailio is not installed (apt: kamailio kamailio-postgres-modules)")
+    _require(shutil.which("sipp") is not None, "sipp is not installed (apt: sip-tester)")
+    _require(
         os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so")
         or bool(subprocess.run(["sh", "-c", "ls /usr/lib/*/kamailio/modules/db_postgres.so"], capture_output=True).stdout),
         "Kamailio's db_postgres module is not installed (apt: kamailio-postgres-modules)",
