@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from uvox.config import Settings
-from uvox.db import migrate, schema
+from uvox.db import migrate
 from uvox.db.engine import make_engine
 
 PG_ADMIN_URL = os.environ.get("UVOX_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -82,23 +81,22 @@ def pg_engine(pg_url):
 
 
 def _make_customer(engine, *, balance="12.50", currency="US$", rates=()):
-    """Insert a plan with ``rates`` [(prefix, destination, per_minute, sms)] and
-    an account on it; returns (account_id, account_number)."""
-    now = datetime.now(timezone.utc)
-    number = str(secrets.randbelow(10**9) + 10**9)
-    with engine.begin() as c:
-        plan_id = c.execute(
-            sa.insert(schema.plans).values(name=f"plan-{number}", currency=currency, created_at=now)
-        ).inserted_primary_key[0]
-        for prefix, dest, minute, sms in rates:
-            c.execute(sa.insert(schema.rates).values(
-                plan_id=plan_id, prefix=prefix, destination=dest,
-                rate_initial=Decimal(minute), sms_rate=Decimal(sms)))
-        account_id = c.execute(sa.insert(schema.accounts).values(
-            number=number, email=f"{number}@example.com", currency=currency, plan_id=plan_id,
-            balance=Decimal(balance), credit_limit=Decimal(0), is_staff=False, disabled=False,
-            created_at=now)).inserted_primary_key[0]
-    return account_id, number
+    """A plan with ``rates`` [(prefix, destination, per_minute, sms)] and an
+    account on it topped up with ``balance``, through the billing and accounts
+    services; returns (account_id, account_number)."""
+    from uvox.accounts import service as accounts
+    from uvox.billing import plans
+    from uvox.billing import service as billing
+
+    name = f"plan-{secrets.token_hex(4)}"
+    plans.create_plan(engine, name, currency)
+    deck = "dialprefix,destination,rateinitial,smsrate\n" + "".join(f"{p},{d},{m},{s}\n" for p, d, m, s in rates)
+    if rates:
+        plans.import_rates(engine, name, deck)
+    account = accounts.create_account(engine, email=f"{name}@example.com", plan=name)
+    if Decimal(balance):
+        billing.topup(engine, account.id, Decimal(balance))
+    return account.id, account.number
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """``uvox admin sip ...`` and ``uvox sip kamailio-cfg``.
 
-Register in uvox/cli.py:  ``admin.add_command(admin_sip)`` and ``main.add_command(sip)``.
-SIP accounts are named by their SIP username (unique on the SIP domain).
+uvox/cli.py calls :func:`register`. SIP accounts are named by their SIP
+username (unique on the SIP domain); customer accounts by number or e-mail.
+With ``--json`` every command prints one JSON object (``{"error": ...}`` on failure).
 """
 
 from __future__ import annotations
@@ -12,23 +13,41 @@ import sys
 import click
 
 from uvox.config import get_settings
+from uvox.errors import NotFound
 
 from . import kamailio, service
 
 
-def _engine():
-    from uvox.db.engine import make_engine
+def register(main: click.Group, admin: click.Group) -> None:
+    admin.add_command(admin_sip)
+    main.add_command(sip)
 
-    return make_engine(get_settings())
+
+def _engine():
+    from uvox.platform import Platform
+
+    return Platform.open(get_settings(), migrate=True).engine
 
 
 def _out(as_json: bool, doc: dict, text: str) -> None:
     click.echo(json.dumps(doc) if as_json else text)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+def _fail(message: str, as_json: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": message}))
+    else:
+        click.echo(f"error: {message}", err=True)
     sys.exit(1)
+
+
+def _account_id(engine, ref: str, as_json: bool) -> int:
+    from uvox.accounts import service as accounts
+
+    try:
+        return accounts.find(engine, ref).id
+    except NotFound:
+        _fail(f"no account {ref!r} (give the account number or e-mail)", as_json)
 
 
 def _sip_dict(a: service.SipAccount) -> dict[str, str]:
@@ -38,11 +57,11 @@ def _sip_dict(a: service.SipAccount) -> dict[str, str]:
     }
 
 
-def _by_username(engine, username: str) -> service.SipAccount:
+def _by_username(engine, username: str, as_json: bool) -> service.SipAccount:
     try:
         return service.find_by_username(engine, username)
     except service.SipAccountNotFound as exc:
-        _fail(str(exc))
+        _fail(str(exc), as_json)
 
 
 @click.group("sip")
@@ -57,16 +76,16 @@ def admin_sip() -> None:
 @click.option("--caller-id", default="", help="Caller id shown on outgoing calls.")
 @click.option("--json", "as_json", is_flag=True)
 def create_cmd(account: str, label: str, transport: str, caller_id: str, as_json: bool) -> None:
-    """Create a SIP account for ACCOUNT (account number); prints the password once."""
+    """Create a SIP account for ACCOUNT (number or e-mail); prints the password once."""
     engine = _engine()
+    account_id = _account_id(engine, account, as_json)
     try:
-        account_id = service.account_id_for_number(engine, account)
         creds = service.create_sip_account(
             engine, account_id, domain=get_settings().sip_domain,
             label=label, transport=transport, caller_id=caller_id,
         )
-    except (service.AccountNotFound, service.InvalidSipInput) as exc:
-        _fail(str(exc))
+    except service.InvalidSipInput as exc:
+        _fail(str(exc), as_json)
     d = creds.as_dict()
     _out(as_json, d, f"username {d['username']}\npassword {d['password']}\ndomain   {d['domain']}")
 
@@ -77,10 +96,7 @@ def create_cmd(account: str, label: str, transport: str, caller_id: str, as_json
 def list_cmd(account: str, as_json: bool) -> None:
     """List the SIP accounts of ACCOUNT."""
     engine = _engine()
-    try:
-        items = service.list_sip_accounts(engine, service.account_id_for_number(engine, account))
-    except service.AccountNotFound as exc:
-        _fail(str(exc))
+    items = service.list_sip_accounts(engine, _account_id(engine, account, as_json))
     docs = [_sip_dict(a) for a in items]
     _out(as_json, {"accountnumber": account, "sip_accounts": docs},
          "\n".join(f"{d['username']}@{d['domain']}  {d['transport']}  {d['label']}" for d in docs))
@@ -93,11 +109,11 @@ def list_cmd(account: str, as_json: bool) -> None:
 def rename_cmd(username: str, label: str, as_json: bool) -> None:
     """Give the SIP account USERNAME a new LABEL."""
     engine = _engine()
-    a = _by_username(engine, username)
+    a = _by_username(engine, username, as_json)
     try:
         a = service.rename_sip_account(engine, a.account_id, a.id, label)
     except service.InvalidSipInput as exc:
-        _fail(str(exc))
+        _fail(str(exc), as_json)
     _out(as_json, _sip_dict(a), f"{a.username}: {a.label}")
 
 
@@ -107,7 +123,7 @@ def rename_cmd(username: str, label: str, as_json: bool) -> None:
 def reset_cmd(username: str, as_json: bool) -> None:
     """New password for USERNAME; the old one stops working at once."""
     engine = _engine()
-    a = _by_username(engine, username)
+    a = _by_username(engine, username, as_json)
     d = service.reset_sip_password(engine, a.account_id, a.id).as_dict()
     _out(as_json, d, f"username {d['username']}\npassword {d['password']}\ndomain   {d['domain']}")
 
@@ -118,7 +134,7 @@ def reset_cmd(username: str, as_json: bool) -> None:
 def delete_cmd(username: str, as_json: bool) -> None:
     """Delete the SIP account USERNAME; its phones are refused at once."""
     engine = _engine()
-    a = _by_username(engine, username)
+    a = _by_username(engine, username, as_json)
     service.delete_sip_account(engine, a.account_id, a.id)
     _out(as_json, {"username": a.username, "deleted": "true"}, f"deleted {a.username}")
 
@@ -131,7 +147,7 @@ def provision_cmd(username: str, kind: str, as_json: bool) -> None:
     """A single-use provisioning link / QR for USERNAME (valid 10 minutes)."""
     settings = get_settings()
     engine = _engine()
-    a = _by_username(engine, username)
+    a = _by_username(engine, username, as_json)
     token = service.create_provisioning_token(engine, a.account_id, a.id, kind)
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     doc = {"username": a.username, "kind": kind, "token": token}

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from uvox.billing.plans import lookup as rate_lookup
+from uvox.clock import aware, now as _now
 from uvox.db import schema
 from uvox.db.session import read, write
+from uvox.errors import NotFound
 
 from . import credentials, subscriber as kam, tokens
 
@@ -40,7 +43,7 @@ _CALLER_ID_RE = re.compile(r"^[\w +\-.()]*$")
 _USERNAME_ATTEMPTS = 20
 
 
-class SipAccountNotFound(LookupError):
+class SipAccountNotFound(NotFound, LookupError):
     """No such SIP account for this customer account."""
 
 
@@ -48,11 +51,11 @@ class InvalidSipInput(ValueError):
     """A value the user typed that cannot be used; the message says why."""
 
 
-class InvalidToken(LookupError):
+class InvalidToken(NotFound, LookupError):
     """The provisioning token is unknown, already used, or expired."""
 
 
-class AccountNotFound(LookupError):
+class AccountNotFound(NotFound, LookupError):
     """No customer account with that number."""
 
 
@@ -104,10 +107,6 @@ class SoftphoneUser:
     plan_id: int | None
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _row_to_sip(row) -> SipAccount:
     return SipAccount(
         id=row.id,
@@ -117,7 +116,7 @@ def _row_to_sip(row) -> SipAccount:
         transport=row.transport,
         caller_id=row.caller_id or "",
         label=row.label or "",
-        created_at=row.created_at,
+        created_at=aware(row.created_at),
     )
 
 
@@ -144,17 +143,6 @@ def _clean_transport(transport: str | None) -> str:
         return credentials.normalize_transport(transport)
     except ValueError as exc:
         raise InvalidSipInput(str(exc)) from None
-
-
-def account_id_for_number(engine: Engine, number: str) -> int:
-    """The internal id of the customer account with this account number."""
-    with read(engine) as conn:
-        found = conn.execute(
-            sa.select(schema.accounts.c.id).where(schema.accounts.c.number == str(number).strip())
-        ).scalar()
-    if found is None:
-        raise AccountNotFound(f"no account {number!r}")
-    return found
 
 
 def _get(conn: Connection, account_id: int, sip_account_id: int, *, lock: bool = False):
@@ -458,22 +446,16 @@ class Rate:
 
 
 def rate_for(engine: Engine, plan_id: int | None, destination: str) -> Rate | None:
-    """Longest dial-prefix match of ``destination`` on the plan, or None."""
+    """Longest dial-prefix match of ``destination`` on the plan (billing's own
+    lookup, the one that prices SMS), or None."""
     digits = destination_digits(destination)
     if plan_id is None or not digits:
         return None
-    r = schema.rates
-    prefixes = [digits[:i] for i in range(1, len(digits) + 1)]
     with read(engine) as conn:
-        row = conn.execute(
-            sa.select(r.c.prefix, r.c.destination, r.c.rate_initial, r.c.sms_rate)
-            .where(r.c.plan_id == plan_id, r.c.prefix.in_(prefixes))
-            .order_by(sa.func.length(r.c.prefix).desc())
-            .limit(1)
-        ).first()
-    if row is None:
+        found = rate_lookup(conn, plan_id, digits)
+    if found is None:
         return None
-    return Rate(row.prefix, row.destination, row.rate_initial, row.sms_rate)
+    return Rate(found.prefix, found.destination, found.rate_initial, found.sms_rate)
 
 
 _ISO_CURRENCY = {"US$": "USD", "$": "USD", "€": "EUR", "EUR€": "EUR", "£": "GBP", "S/": "PEN", "R$": "BRL"}
