@@ -244,3 +244,75 @@ def sip_tools():
         "Kamailio's db_postgres module is not installed (apt: kamailio-postgres-modules)",
     )
     return {"Kamailio": Kamailio, "register": sipp_register, "free_udp_port": free_udp_port}
+
+
+# ------------------------------------------------------------ the real processes
+
+import json as _json
+import sys
+from pathlib import Path
+
+import httpx
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def platform_env(db_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UVOX_")}
+    env.update(PYTHONPATH=SRC, UVOX_DATABASE_URL=db_url, UVOX_DISPATCHER="0", UVOX_SMSC_SIM="0", **extra)
+    return env
+
+
+class UvoxCli:
+    """Runs ``python -m uvox ...`` as an operator would."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "uvox", *args], env=self.env,
+                              capture_output=True, text=True, timeout=60)
+
+    def json(self, *args: str) -> dict:
+        proc = self.run(*args, "--json")
+        assert proc.returncode == 0, (args, proc.stdout, proc.stderr[-2000:])
+        return _json.loads(proc.stdout)
+
+
+class LiveServer:
+    """``python -m uvox serve`` on a free port."""
+
+    def __init__(self, env: dict[str, str], workdir: Path):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / "serve.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvox", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env={**env, "UVOX_PUBLIC_URL": self.url}, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(self.log.read_text()[-3000:])
+            try:
+                httpx.get(self.url + "/openapi.json", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("uvox serve did not start: " + self.log.read_text()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def processes():
+    return {"UvoxCli": UvoxCli, "LiveServer": LiveServer, "env": platform_env}
