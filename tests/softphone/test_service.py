@@ -147,3 +147,27 @@ def test_rate_is_the_longest_prefix_on_the_account_plan(engine, make_customer):
     assert service.rate_for(engine, user.plan_id, "582125550100").sms_price == Decimal("0.05")
     assert service.rate_for(engine, user.plan_id, "44207") is None
     assert service.rate_for(engine, None, "1305") is None
+
+
+def test_provision_device_gives_the_portal_both_qr_codes(engine, make_customer, tmp_path, require):
+    import base64
+    import shutil
+    import subprocess
+    from urllib.parse import parse_qs, urlsplit
+
+    account_id, _ = make_customer(engine)
+    creds = service.create_sip_account(engine, account_id, domain=DOMAIN, transport="tls")
+    p = service.provision_device(engine, account_id, creds.account.id, base_url="https://voip.example.com/",
+                                 zoiper_provider_id="prov42")
+    assert p.linphone_url.startswith("https://voip.example.com/prov/")
+    q = parse_qs(urlsplit(p.zoiper_qr).query, keep_blank_values=True)
+    assert q["provider_id"] == ["prov42"] and q["h"] == [DOMAIN] and q["tr"] == ["2"] and q["p"] == [""]
+    zoiper_token, linphone_token = q["t"][0], p.linphone_url.rsplit("/", 1)[1]
+    assert service.token_is_valid(engine, zoiper_token, "zoiper")
+    assert service.token_is_valid(engine, linphone_token, "linphone")
+    assert service.provision_device(engine, account_id, creds.account.id, base_url="https://x").zoiper_qr is None
+    require(shutil.which("zbarimg") is not None, "zbarimg is not installed (apt: zbar-tools)")
+    assert p.linphone_qr.startswith("data:image/png;base64,")
+    (tmp_path / "qr.png").write_bytes(base64.b64decode(p.linphone_qr.split(",", 1)[1]))
+    out = subprocess.run(["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")], capture_output=True, text=True)
+    assert out.stdout.strip() == p.linphone_url

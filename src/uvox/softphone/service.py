@@ -487,3 +487,43 @@ def token_is_valid(engine: Engine, token: str, kind: str) -> bool:
 
 def linphone_provisioning_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/prov/{token}"
+
+
+@dataclass(frozen=True)
+class Provisioning:
+    """What the portal shows to provision one device (tokens valid 10 minutes, once).
+
+    ``linphone_url`` is the provisioning URL, ``linphone_qr`` a PNG ``data:`` URI
+    of it (rendered here, segno). ``zoiper_qr`` is the image URL of Zoiper's OEM
+    QR service, or None when the operator has no Zoiper provider id.
+    """
+
+    linphone_url: str
+    linphone_qr: str
+    zoiper_qr: str | None
+    expires_in_seconds: int
+
+
+def provision_device(
+    engine: Engine,
+    account_id: int,
+    sip_account_id: int,
+    *,
+    base_url: str,
+    zoiper_provider_id: str = "",
+) -> Provisioning:
+    """Create the tokens and QR codes for the portal's "scan this" page.
+
+    ``base_url`` is the platform's public URL (settings.public_url, or the
+    request's base URL). Call it per page view: each view mints new tokens.
+    """
+    from . import qr
+
+    sip = get_sip_account(engine, account_id, sip_account_id)
+    lin = create_provisioning_token(engine, account_id, sip_account_id, "linphone")
+    url = linphone_provisioning_url(base_url, lin)
+    zoiper = None
+    if zoiper_provider_id:
+        zt = create_provisioning_token(engine, account_id, sip_account_id, "zoiper")
+        zoiper = qr.zoiper_qr_url(provider_id=zoiper_provider_id, token=zt, domain=sip.domain, transport=sip.transport)
+    return Provisioning(url, qr.qr_data_uri(url), zoiper, int(tokens.TOKEN_TTL.total_seconds()))
