@@ -68,6 +68,10 @@ class Outgoing:
     kind: str = "sms"
     callback_url: str | None = None
     validity_seconds: int = 72 * 3600
+    #: For one-time codes: what is stored as ``text`` (the code masked), while
+    #: ``sealed_text`` (uvox.secretbox) carries the real text to the dispatcher.
+    masked_text: str | None = field(default=None, repr=False)
+    sealed_text: str | None = field(default=None, repr=False)
     encoded: encoding.EncodedText | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -109,7 +113,8 @@ def accept(conn: Connection, out: Outgoing, recipients: list[Priced]) -> list[Ac
             "sender": out.sender,
             "recipient": p.recipient,
             "destination": p.destination,
-            "text": out.text,
+            "text": out.masked_text if out.masked_text is not None else out.text,
+            "secret_text": out.sealed_text,
             "encoding": out.encoded.encoding,
             "segments": segments,
             "price": p.price,

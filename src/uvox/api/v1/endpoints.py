@@ -23,6 +23,7 @@ from uvox.clock import aware
 from uvox.db.session import read, write
 from uvox.otp import service as otp
 from uvox.platform import Platform
+from uvox import secretbox
 from uvox.sms import encoding, intake
 from uvox.sms.numbers import BadNumber, normalise, normalise_sender
 
@@ -208,10 +209,13 @@ def otp_request(p: Platform, account: Account, v: Variables) -> Result:
         if otp.recent_sends(conn, account.id, phone, s.otp_send_window_seconds) >= s.otp_send_limit:
             return _r("102", phone_number=phone,
                       detail=f"at most {s.otp_send_limit} codes per number every {s.otp_send_window_seconds} seconds")
+        real_text = template.text.replace(otp.CODE_PLACEHOLDER, code)
         out = intake.Outgoing(
             account_id=account.id, plan_id=account.plan_id, currency=account.currency,
-            text=template.text.replace(otp.CODE_PLACEHOLDER, code), sender=template.sender, kind="otp",
+            text=real_text, sender=template.sender, kind="otp",
             validity_seconds=min(s.message_validity_seconds, s.otp_ttl_seconds),
+            masked_text=template.text.replace(otp.CODE_PLACEHOLDER, "*" * len(code)),
+            sealed_text=secretbox.seal(p.secret, real_text),
         )
         try:
             priced = intake.price(conn, out, phone)
