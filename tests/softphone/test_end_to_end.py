@@ -9,40 +9,40 @@ from xml.etree import ElementTree as ET
 
 import httpx
 
+from tests.conftest import run_uvox
+
 DOMAIN = "sip.uvox.test"
 LP = "{http://www.linphone.org/xsds/lpconfig.xsd}"
 
 
-def test_operator_provisions_softphone_that_registers_and_sees_balance(pg_url, processes, sip_tools, tmp_path):
-    env = processes["env"](pg_url, UVOX_SIP_DOMAIN=DOMAIN)
-    cli = processes["UvoxCli"](env)
+def test_operator_provisions_softphone_that_registers_and_sees_balance(uvox_server, sip_tools, tmp_path):
+    server = uvox_server("postgresql", UVOX_SIP_DOMAIN=DOMAIN)
+    cli = server.admin
     deck = tmp_path / "deck.csv"
     deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.0100,0.0075\n1305,USA Miami,0.0250,0.0080\n")
-    cli.json("admin", "plan", "create", "retail", "--currency", "US$")
-    cli.json("admin", "rates", "import", "retail", str(deck))
-    number = cli.json("admin", "account", "create", "--email", "c@example.com", "--plan", "retail")["accountnumber"]
-    cli.json("admin", "topup", number, "20")
-    created = cli.json("admin", "sip", "create", number, "--label", "Desk", "--transport", "udp")
+    cli("plan", "create", "retail", "--currency", "US$")
+    cli("rates", "import", "retail", str(deck))
+    number = cli("account", "create", "--email", "c@example.com", "--plan", "retail")["accountnumber"]
+    cli("topup", number, "20")
+    created = cli("sip", "create", number, "--label", "Desk", "--transport", "udp")
     user, password = created["username"], created["password"]
     assert created["domain"] == DOMAIN
 
     port = sip_tools["free_udp_port"]()
-    cfg = cli.run("sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}")
+    cfg = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"], server.database_url,
+                   UVOX_SIP_DOMAIN=DOMAIN)
     assert cfg.returncode == 0, cfg.stderr
     kam = sip_tools["Kamailio"](cfg.stdout, port, DOMAIN, tmp_path)
     register = lambda u, p: sip_tools["register"](port, DOMAIN, u, p, tmp_path)  # noqa: E731
-    server = None
     kam.start()
     try:
         pid = kam.proc.pid
         assert register(user, password) == 200
         assert register(user, password[:-1]) == 401
 
-        server = processes["LiveServer"](env, tmp_path)
-        cli = processes["UvoxCli"]({**env, "UVOX_PUBLIC_URL": server.url})
         # Zoiper scans its QR: its Token URL call returns the account, once,
         # with a fresh password that Kamailio accepts at once.
-        token = cli.json("admin", "sip", "provision", user, "--kind", "zoiper")["token"]
+        token = cli("sip", "provision", user, "--kind", "zoiper")["token"]
         r = httpx.get(f"{server.url}/softphone/zoiper/token", params={"t": token})
         assert r.status_code == 200
         account = ET.fromstring(r.content).find("accounts/account")
@@ -58,21 +58,19 @@ def test_operator_provisions_softphone_that_registers_and_sees_balance(pg_url, p
         assert Decimal(ET.fromstring(rate.content).findtext("price")) == Decimal("0.025")
 
         # Linphone: the provisioning URL serves ha1, which registers too.
-        prov = cli.json("admin", "sip", "provision", user, "--kind", "linphone")
-        assert prov["url"].startswith(server.url + "/prov/")
-        lp = ET.fromstring(httpx.get(prov["url"]).content)
+        token = cli("sip", "provision", user, "--kind", "linphone")["token"]
+        prov_url = f"{server.url}/prov/{token}"
+        lp = ET.fromstring(httpx.get(prov_url).content)
         auth = {e.get("name"): e.text for e in lp.find(f"{LP}section[@name='auth_info_0']")}
         assert auth["username"] == user and len(auth["ha1"]) == 32
-        assert httpx.get(prov["url"]).status_code == 404
+        assert httpx.get(prov_url).status_code == 404
 
-        reset = cli.json("admin", "sip", "reset-password", user)
+        reset = cli("sip", "reset-password", user)
         assert register(user, zoiper_password) == 401
         assert register(user, reset["password"]) == 200
 
-        cli.json("admin", "sip", "delete", user)
+        cli("sip", "delete", user)
         assert register(user, reset["password"]) == 401
         assert kam.proc.poll() is None and kam.proc.pid == pid
     finally:
-        if server:
-            server.stop()
         kam.stop()

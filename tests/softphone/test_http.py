@@ -1,5 +1,6 @@
-"""The URLs softphones call: Linphone provisioning + QR, Zoiper token/balance/rate,
-Acrobits balance/rate, on SQLite and PostgreSQL."""
+"""The URLs softphones call, over a real HTTP server running the app: Linphone
+provisioning + QR, Zoiper token/balance/rate, Acrobits balance/rate, on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,28 +11,32 @@ from decimal import Decimal
 from xml.etree import ElementTree as ET
 
 import pytest
-from starlette.applications import Starlette
-from starlette.testclient import TestClient
 
-from uvox.config import Settings
-from uvox.softphone import http, service
+from uvox.softphone import service
 
-DOMAIN = "sip.uvox.test"
+from tests.conftest import uvox_require
+
 LP = "{http://www.linphone.org/xsds/lpconfig.xsd}"
 
 
-@pytest.fixture(scope="module")
-def client(engine, db_url):
-    settings = Settings(database_url=db_url, sip_domain=DOMAIN, public_url="https://voip.example.com")
-    app = Starlette(routes=http.routes(lambda: engine, settings))
-    with TestClient(app) as c:
-        yield c
+@pytest.fixture
+def engine(platform):
+    return platform.engine
 
 
 @pytest.fixture
-def sip(engine, make_customer):
-    account_id, _ = make_customer(engine, balance="42.5", rates=[
-        ("1", "USA", "0.0100", "0.0075"), ("1305", "USA Miami", "0.02345", "0.0080")])
+def client(http):
+    return http
+
+
+@pytest.fixture
+def DOMAIN(platform):
+    return platform.settings.sip_domain
+
+
+@pytest.fixture
+def sip(engine, make_customer, DOMAIN):
+    account_id = make_customer(balance="42.5").id  # plan "test": 1305 USA Miami 0.012/min, sms 0.008
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN, transport="tcp", caller_id="+13055550100")
     return account_id, creds
 
@@ -45,8 +50,8 @@ def lpconfig_entries(xml: bytes) -> dict[str, dict[str, str]]:
     }
 
 
-def test_linphone_qr_decodes_to_a_single_use_provisioning_url(client, engine, sip, tmp_path, require):
-    require(shutil.which("zbarimg") is not None, "zbarimg is not installed (apt: zbar-tools)")
+def test_linphone_qr_decodes_to_a_single_use_provisioning_url(client, engine, sip, tmp_path, base_url, DOMAIN):
+    uvox_require(shutil.which("zbarimg") is not None, "zbarimg is not installed (apt: zbar-tools)")
     account_id, creds = sip
     token = service.create_provisioning_token(engine, account_id, creds.account.id, "linphone")
     png = client.get(f"/prov/{token}/qr.png")
@@ -54,9 +59,9 @@ def test_linphone_qr_decodes_to_a_single_use_provisioning_url(client, engine, si
     (tmp_path / "qr.png").write_bytes(png.content)
     decoded = subprocess.run(["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")], capture_output=True, text=True)
     url = decoded.stdout.strip()
-    assert url == f"https://voip.example.com/prov/{token}"
+    assert url == f"{base_url}/prov/{token}"
 
-    first = client.get(url.replace("https://voip.example.com", ""))
+    first = client.get(url)
     assert first.status_code == 200 and first.headers["content-type"].startswith("application/xml")
     sections = lpconfig_entries(first.content)
     user = creds.account.username
@@ -72,7 +77,7 @@ def test_linphone_qr_decodes_to_a_single_use_provisioning_url(client, engine, si
     assert client.get(f"/prov/{token}/qr.png").status_code == 404
 
 
-def test_zoiper_token_answers_the_account_once(client, engine, sip):
+def test_zoiper_token_answers_the_account_once(client, engine, sip, DOMAIN):
     account_id, creds = sip
     token = service.create_provisioning_token(engine, account_id, creds.account.id, "zoiper")
     r = client.get("/softphone/zoiper/token", params={"t": token})
@@ -100,7 +105,7 @@ def test_zoiper_balance_and_rate(client, sip):
     r = client.get("/softphone/zoiper/rate", params={"u": u, "p": p, "d": "+1 305 555 0100"})
     rate = ET.fromstring(r.content)
     assert r.status_code == 200 and rate.tag == "rate"
-    assert (rate.findtext("currency"), Decimal(rate.findtext("price"))) == ("USD", Decimal("0.02345"))
+    assert (rate.findtext("currency"), Decimal(rate.findtext("price"))) == ("USD", Decimal("0.012"))
     r = client.post("/softphone/zoiper/rate", data={"u": u, "p": p, "d": "0012125550100"})
     assert Decimal(ET.fromstring(r.content).findtext("price")) == Decimal("0.01")
     assert client.get("/softphone/zoiper/rate", params={"u": u, "p": p, "d": "44207"}).status_code == 404
@@ -119,6 +124,6 @@ def test_acrobits_balance_and_rate(client, sip):
     doc = json.loads(r.text, parse_float=Decimal)
     assert doc == {"balanceString": "42.50 USD", "balance": Decimal("42.50"), "currency": "USD"}
     r = client.get("/softphone/acrobits/rate", params={"username": u, "password": p, "targetNumber": "+13055550100"})
-    assert r.json() == {"callRateString": "0.02345 USD/min", "messageRateString": "0.008 USD"}
+    assert r.json() == {"callRateString": "0.012 USD/min", "messageRateString": "0.008 USD"}
     assert client.get("/softphone/acrobits/balance", params={"username": u, "password": "x"}).status_code == 401
     assert client.get("/softphone/acrobits/rate", params={"username": u, "password": "x", "targetNumber": "1"}).status_code == 401

@@ -11,6 +11,8 @@ import pytest
 
 from uvox.softphone import kamailio, qr
 
+from tests.conftest import uvox_require
+
 SHIPPED = Path(__file__).resolve().parents[2] / "integrations" / "kamailio" / "kamailio.cfg"
 
 
@@ -18,7 +20,7 @@ def test_packaged_template_is_the_shipped_file():
     assert kamailio.TEMPLATE.read_text() == SHIPPED.read_text()
 
 
-def test_render_fills_database_domain_and_listeners(tmp_path, require):
+def test_render_fills_database_domain_and_listeners(tmp_path):
     text = kamailio.render(
         database_url="postgresql+psycopg://uvox:s3cret@db.internal:6432/voice",
         sip_domain="sip.carrier.example",
@@ -29,7 +31,7 @@ def test_render_fills_database_domain_and_listeners(tmp_path, require):
     assert "listen=udp:127.0.0.1:15060\nlisten=tcp:127.0.0.1:15061\n" in text
     assert "disable_tcp" not in text
     assert 'modparam("auth_db", "calculate_ha1", 0)' in text
-    require(shutil.which("kamailio") is not None, "kamailio is not installed (apt: kamailio)")
+    uvox_require(shutil.which("kamailio") is not None, "kamailio is not installed (apt: kamailio)")
     (tmp_path / "k.cfg").write_text(text)
     check = subprocess.run(["kamailio", "-c", "-f", str(tmp_path / "k.cfg")], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr[-2000:]

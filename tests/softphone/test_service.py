@@ -13,7 +13,14 @@ from uvox.db import schema
 from uvox.softphone import service, subscriber
 from uvox.softphone.tokens import hash_token
 
+from tests.conftest import uvox_require
+
 DOMAIN = "sip.test.example"
+
+
+@pytest.fixture
+def engine(platform):
+    return platform.engine
 
 
 def md5(s: str) -> str:
@@ -28,7 +35,8 @@ def _subscriber_rows(engine, username):
 
 
 def test_create_stores_digest_hashes_not_the_password(engine, make_customer):
-    account_id, number = make_customer(engine)
+    c = make_customer()
+    account_id, number = c.id, c.number
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN, label="Office", transport="TLS", caller_id="+13055550100")
     a = creds.account
     assert a.username.startswith(number) and a.domain == DOMAIN and a.transport == "tls"
@@ -45,8 +53,7 @@ def test_create_stores_digest_hashes_not_the_password(engine, make_customer):
 
 
 def test_list_rename_and_ownership(engine, make_customer):
-    account_id, _ = make_customer(engine)
-    other_id, _ = make_customer(engine)
+    account_id, other_id = make_customer().id, make_customer().id
     first = service.create_sip_account(engine, account_id, domain=DOMAIN, label="one").account
     second = service.create_sip_account(engine, account_id, domain=DOMAIN, label="two").account
     service.create_sip_account(engine, other_id, domain=DOMAIN)
@@ -67,7 +74,7 @@ def test_list_rename_and_ownership(engine, make_customer):
 
 
 def test_reset_and_delete_change_what_authenticates(engine, make_customer):
-    account_id, _ = make_customer(engine, balance="7.25")
+    account_id = make_customer(balance="7.25").id
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
     user = service.authenticate(engine, creds.account.username, creds.password, DOMAIN)
     assert user is not None and user.balance == Decimal("7.25") and user.currency == "US$"
@@ -91,7 +98,7 @@ def test_reset_and_delete_change_what_authenticates(engine, make_customer):
 
 
 def test_linphone_token_is_single_use_and_stored_hashed(engine, make_customer):
-    account_id, _ = make_customer(engine)
+    account_id = make_customer().id
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
     token = service.create_provisioning_token(engine, account_id, creds.account.id, "linphone")
     with engine.connect() as c:
@@ -109,7 +116,7 @@ def test_linphone_token_is_single_use_and_stored_hashed(engine, make_customer):
 
 
 def test_expired_and_cancelled_tokens_are_refused(engine, make_customer):
-    account_id, _ = make_customer(engine)
+    account_id = make_customer().id
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
     expired = service.create_provisioning_token(engine, account_id, creds.account.id, "linphone", ttl=timedelta(seconds=-1))
     with pytest.raises(service.InvalidToken):
@@ -123,7 +130,7 @@ def test_expired_and_cancelled_tokens_are_refused(engine, make_customer):
 
 
 def test_zoiper_token_issues_a_fresh_password_once(engine, make_customer):
-    account_id, _ = make_customer(engine)
+    account_id = make_customer().id
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
     token = service.create_provisioning_token(engine, account_id, creds.account.id, "zoiper")
     got = service.redeem_zoiper_token(engine, token)
@@ -135,27 +142,24 @@ def test_zoiper_token_issues_a_fresh_password_once(engine, make_customer):
 
 
 def test_rate_is_the_longest_prefix_on_the_account_plan(engine, make_customer):
-    account_id, _ = make_customer(engine, rates=[
-        ("1", "USA", "0.0100", "0.0075"),
-        ("1305", "USA Miami", "0.0250", "0.0080"),
-        ("58", "Venezuela", "0.1200", "0.0500"),
-    ])
+    account_id = make_customer().id  # plan "test": 1 USA, 1305 Miami, 58 Venezuela, 58412 Digitel...
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
     user = service.authenticate(engine, creds.account.username, creds.password, DOMAIN)
-    assert service.rate_for(engine, user.plan_id, "+1 305-555-0100").price_per_minute == Decimal("0.025")
+    assert service.rate_for(engine, user.plan_id, "+1 305-555-0100").price_per_minute == Decimal("0.012")
     assert service.rate_for(engine, user.plan_id, "0012125550100").destination == "USA"
     assert service.rate_for(engine, user.plan_id, "582125550100").sms_price == Decimal("0.05")
+    assert service.rate_for(engine, user.plan_id, "+58 412 555 0100").destination == "Venezuela Mobile Digitel"
     assert service.rate_for(engine, user.plan_id, "44207") is None
     assert service.rate_for(engine, None, "1305") is None
 
 
-def test_provision_device_gives_the_portal_both_qr_codes(engine, make_customer, tmp_path, require):
+def test_provision_device_gives_the_portal_both_qr_codes(engine, make_customer, tmp_path):
     import base64
     import shutil
     import subprocess
     from urllib.parse import parse_qs, urlsplit
 
-    account_id, _ = make_customer(engine)
+    account_id = make_customer().id
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN, transport="tls")
     p = service.provision_device(engine, account_id, creds.account.id, base_url="https://voip.example.com/",
                                  zoiper_provider_id="prov42")
@@ -166,7 +170,7 @@ def test_provision_device_gives_the_portal_both_qr_codes(engine, make_customer, 
     assert service.token_is_valid(engine, zoiper_token, "zoiper")
     assert service.token_is_valid(engine, linphone_token, "linphone")
     assert service.provision_device(engine, account_id, creds.account.id, base_url="https://x").zoiper_qr is None
-    require(shutil.which("zbarimg") is not None, "zbarimg is not installed (apt: zbar-tools)")
+    uvox_require(shutil.which("zbarimg") is not None, "zbarimg is not installed (apt: zbar-tools)")
     assert p.linphone_qr.startswith("data:image/png;base64,")
     (tmp_path / "qr.png").write_bytes(base64.b64decode(p.linphone_qr.split(",", 1)[1]))
     out = subprocess.run(["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")], capture_output=True, text=True)
