@@ -118,15 +118,16 @@ class Kamailio:
                 self.proc.wait(5)
 
 
-def sipp_register(port: int, domain: str, user: str, password: str, workdir) -> int:
-    """REGISTER with digest auth through sipp; returns the final status code
-    Kamailio answered to the authenticated request (200, 401, ...)."""
+def sipp_register(port: int, domain: str, user: str, password: str, workdir, transport: str = "udp") -> int:
+    """REGISTER with digest auth through sipp (``transport`` udp or tcp); returns
+    the final status code Kamailio answered to the authenticated request."""
     run_dir = workdir / f"sipp-{secrets.token_hex(4)}"
     run_dir.mkdir()
     scenario = run_dir / "register.xml"
     scenario.write_text(REGISTER_SCENARIO.format(domain=domain, user=user, password=password))
     proc = subprocess.run(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1",
+         "-t", {"udp": "u1", "tcp": "t1"}[transport],
          "-p", str(free_udp_port()), "-timeout", "10s", "-recv_timeout", "5000", "-nostdin",
          "-trace_msg", "-message_file", str(run_dir / "messages.log")],
         cwd=run_dir, capture_output=True, text=True, timeout=30,
@@ -148,4 +149,71 @@ def sip_tools():
         or bool(subprocess.run(["sh", "-c", "ls /usr/lib/*/kamailio/modules/db_postgres.so"], capture_output=True).stdout),
         "Kamailio's db_postgres module is not installed (apt: kamailio-postgres-modules)",
     )
-    return {"Kamailio": Kamailio, "register": sipp_register, "free_udp_port": free_udp_port}
+    return {"Kamailio": Kamailio, "register": sipp_register, "free_udp_port": free_udp_port,
+            "tls_register": tls_register, "tls_cfg": self_signed_tls_cfg}
+
+
+def tls_register(port: int, domain: str, user: str, password: str) -> int:
+    """REGISTER with digest auth over TLS; returns the final status code.
+
+    Written by hand because Debian's sipp is built without TLS; it is the RFC
+    3261 / RFC 2617 minimum (one challenge, qop=auth), a test client only.
+    """
+    import hashlib
+    import re
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5)) as s:
+        lport = s.getsockname()[1]
+        call_id = secrets.token_hex(8)
+
+        def request(cseq: int, extra: str = "") -> tuple[int, str]:
+            msg = (
+                f"REGISTER sip:{domain} SIP/2.0\r\n"
+                f"Via: SIP/2.0/TLS 127.0.0.1:{lport};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
+                f"From: <sip:{user}@{domain}>;tag={call_id[:6]}\r\nTo: <sip:{user}@{domain}>\r\n"
+                f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n"
+                f"Contact: <sip:{user}@127.0.0.1:{lport};transport=tls>\r\n{extra}"
+                "Max-Forwards: 70\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"
+            )
+            s.sendall(msg.encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65535)
+                if not chunk:
+                    break
+                data += chunk
+            head = data.decode(errors="replace")
+            return int(head.split()[1]), head
+
+        code, head = request(1)
+        assert code == 401, head
+        challenge = re.search(r"WWW-Authenticate: Digest (.*)\r\n", head, re.I).group(1)
+        params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+        uri, cnonce, nc = f"sip:{domain}", secrets.token_hex(8), "00000001"
+        ha1, ha2 = md5(f"{user}:{params['realm']}:{password}"), md5(f"REGISTER:{uri}")
+        if "qop" in params:
+            response = md5(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}")
+            qop = f", qop=auth, nc={nc}, cnonce=\"{cnonce}\""
+        else:
+            response, qop = md5(f"{ha1}:{params['nonce']}:{ha2}"), ""
+        auth = (
+            f'Authorization: Digest username="{user}", realm="{params["realm"]}", nonce="{params["nonce"]}", '
+            f'uri="{uri}", response="{response}", algorithm=MD5{qop}\r\n'
+        )
+        return request(2, auth)[0]
+
+
+def self_signed_tls_cfg(workdir) -> str:
+    """A Kamailio tls.cfg with a throw-away certificate; returns its path."""
+    key, cert = workdir / "key.pem", workdir / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    cfg = workdir / "tls.cfg"
+    cfg.write_text(f"[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
+                   f"private_key = {key}\ncertificate = {cert}\n")
+    return str(cfg)
