@@ -175,3 +175,27 @@ def test_provision_device_gives_the_portal_both_qr_codes(engine, make_customer, 
     (tmp_path / "qr.png").write_bytes(base64.b64decode(p.linphone_qr.split(",", 1)[1]))
     out = subprocess.run(["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")], capture_output=True, text=True)
     assert out.stdout.strip() == p.linphone_url
+
+
+def test_sync_subscribers_follows_disabled_accounts_and_repairs(engine, make_customer):
+    from uvox.db.session import write
+
+    account_id, other_id = make_customer().id, make_customer().id
+    mine = service.create_sip_account(engine, account_id, domain=DOMAIN).account
+    theirs = service.create_sip_account(engine, other_id, domain=DOMAIN).account
+    if engine.dialect.name != "postgresql":
+        with write(engine) as c:
+            assert service.sync_subscribers(c) == {"inserted": 0, "updated": 0, "deleted": 0}
+        return
+    with write(engine) as c:
+        c.execute(sa.update(schema.accounts).where(schema.accounts.c.id == account_id).values(disabled=True))
+        assert service.sync_subscribers(c, account_id) == {"inserted": 0, "updated": 0, "deleted": 1}
+    assert _subscriber_rows(engine, mine.username) == [] and len(_subscriber_rows(engine, theirs.username)) == 1
+    with write(engine) as c:
+        c.execute(sa.update(schema.accounts).where(schema.accounts.c.id == account_id).values(disabled=False))
+        c.execute(sa.update(subscriber.subscriber).values(ha1="tampered"))
+        assert service.sync_subscribers(c) == {"inserted": 1, "updated": 1, "deleted": 0}
+    with engine.connect() as c:
+        ha1 = c.execute(sa.select(schema.sip_accounts.c.ha1).where(schema.sip_accounts.c.id == theirs.id)).scalar()
+    assert _subscriber_rows(engine, theirs.username)[0].ha1 == ha1
+    assert len(_subscriber_rows(engine, mine.username)) == 1

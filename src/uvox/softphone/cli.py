@@ -168,6 +168,21 @@ def sip() -> None:
     """SIP server integration."""
 
 
+@sip.command("sync")
+@click.option("--json", "as_json", is_flag=True)
+def sync_cmd(as_json: bool) -> None:
+    """Rewrite Kamailio's subscriber rows from the SIP accounts (PostgreSQL only)."""
+    from uvox.db.session import write
+
+    engine = _engine()
+    if engine.dialect.name != "postgresql":
+        _fail("Kamailio sync needs PostgreSQL (UVOX_DATABASE_URL=postgresql://...)", as_json)
+    with write(engine) as conn:
+        counts = service.sync_subscribers(conn)
+    _out(as_json, {k: str(v) for k, v in counts.items()},
+         ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
 @sip.command("kamailio-cfg")
 @click.option("--listen", "listens", multiple=True, help="proto:HOST:PORT, e.g. udp:0.0.0.0:5060 (repeatable).")
 @click.option("--tls-config", default=None, help="Kamailio tls.cfg path, needed by a tls: listener.")

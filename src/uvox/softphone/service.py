@@ -527,3 +527,43 @@ def provision_device(
         zt = create_provisioning_token(engine, account_id, sip_account_id, "zoiper")
         zoiper = qr.zoiper_qr_url(provider_id=zoiper_provider_id, token=zt, domain=sip.domain, transport=sip.transport)
     return Provisioning(url, qr.qr_data_uri(url), zoiper, int(tokens.TOKEN_TTL.total_seconds()))
+
+
+def sync_subscribers(conn: Connection, account_id: int | None = None) -> dict[str, int]:
+    """Make Kamailio's ``subscriber`` rows match ``sip_accounts`` (PostgreSQL only).
+
+    Run it in the caller's transaction wherever a customer account is disabled
+    or re-enabled (disabled accounts get no rows, so their phones are refused),
+    or for the whole installation (``uvox sip sync``) after restoring a backup
+    or moving from SQLite to PostgreSQL. Returns counts of rows written.
+    """
+    counts = {"inserted": 0, "updated": 0, "deleted": 0}
+    if not kam.enabled(conn):
+        return counts
+    s, a, sub = schema.sip_accounts, schema.accounts, kam.subscriber
+    q = sa.select(s.c.id, s.c.username, s.c.domain, s.c.ha1, s.c.ha1b).join(a, a.c.id == s.c.account_id).where(
+        a.c.disabled.is_(False)
+    )
+    scope = sa.select(s.c.id)
+    if account_id is not None:
+        q = q.where(s.c.account_id == account_id)
+        scope = scope.where(s.c.account_id == account_id)
+    wanted = {r.id: r for r in conn.execute(q)}
+    have_q = sa.select(sub.c.sip_account_id, sub.c.username, sub.c.domain, sub.c.ha1, sub.c.ha1b)
+    if account_id is not None:
+        have_q = have_q.where(sub.c.sip_account_id.in_(scope))
+    else:
+        have_q = have_q.where(sub.c.sip_account_id.is_not(None))
+    have = {r.sip_account_id: r for r in conn.execute(have_q)}
+    for sid in have.keys() - wanted.keys():
+        conn.execute(sa.delete(sub).where(sub.c.sip_account_id == sid))
+        counts["deleted"] += 1
+    for sid, r in wanted.items():
+        row = dict(username=r.username, domain=r.domain, ha1=r.ha1, ha1b=r.ha1b)
+        if sid not in have:
+            conn.execute(sa.insert(sub).values(sip_account_id=sid, password="", **row))
+            counts["inserted"] += 1
+        elif tuple(getattr(have[sid], k) for k in row) != tuple(row.values()):
+            conn.execute(sa.update(sub).where(sub.c.sip_account_id == sid).values(**row))
+            counts["updated"] += 1
+    return counts

@@ -31,33 +31,43 @@ def upgrade() -> None:
         " table_version INTEGER DEFAULT 0 NOT NULL,"
         " CONSTRAINT version_table_name_idx UNIQUE (table_name))"
     )
-    op.create_table(
-        "subscriber",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("username", sa.String(64), nullable=False, server_default=""),
-        sa.Column("domain", sa.String(64), nullable=False, server_default=""),
-        sa.Column("password", sa.String(64), nullable=False, server_default=""),
-        sa.Column("ha1", sa.String(128), nullable=False, server_default=""),
-        sa.Column("ha1b", sa.String(128), nullable=False, server_default=""),
-        sa.Column("sip_account_id", sa.Integer, nullable=True),
-        sa.ForeignKeyConstraint(
-            ["sip_account_id"], ["sip_accounts.id"],
-            name="fk_subscriber_sip_account_id_sip_accounts", ondelete="CASCADE",
-        ),
-        sa.UniqueConstraint("username", "domain", name="subscriber_account_idx"),
-        sa.UniqueConstraint("sip_account_id", name="uq_subscriber_sip_account_id"),
-    )
-    op.create_index("subscriber_username_idx", "subscriber", ["username"])
+    if sa.inspect(bind).has_table("subscriber"):
+        # A database Kamailio already used: keep its table (Kamailio's own
+        # columns), add the link UVox needs.
+        op.add_column("subscriber", sa.Column("sip_account_id", sa.Integer, nullable=True))
+        _link(["sip_account_id"])
+    else:
+        op.create_table(
+            "subscriber",
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("username", sa.String(64), nullable=False, server_default=""),
+            sa.Column("domain", sa.String(64), nullable=False, server_default=""),
+            sa.Column("password", sa.String(64), nullable=False, server_default=""),
+            sa.Column("ha1", sa.String(128), nullable=False, server_default=""),
+            sa.Column("ha1b", sa.String(128), nullable=False, server_default=""),
+            sa.Column("sip_account_id", sa.Integer, nullable=True),
+            sa.UniqueConstraint("username", "domain", name="subscriber_account_idx"),
+        )
+        op.create_index("subscriber_username_idx", "subscriber", ["username"])
+        _link(["sip_account_id"])
     op.execute(
         "INSERT INTO version (table_name, table_version) VALUES ('version', 1), ('subscriber', 7)"
         " ON CONFLICT (table_name) DO UPDATE SET table_version = EXCLUDED.table_version"
     )
 
 
+def _link(cols: list[str]) -> None:
+    op.create_foreign_key("fk_subscriber_sip_account_id_sip_accounts", "subscriber", "sip_accounts",
+                          cols, ["id"], ondelete="CASCADE")
+    op.create_unique_constraint("uq_subscriber_sip_account_id", "subscriber", cols)
+
+
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    op.drop_index("subscriber_username_idx", table_name="subscriber")
-    op.drop_table("subscriber")
-    op.execute("DELETE FROM version WHERE table_name = 'subscriber'")
+    # Rows UVox wrote go; a table Kamailio had before UVox stays, minus our column.
+    op.execute("DELETE FROM subscriber WHERE sip_account_id IS NOT NULL")
+    op.drop_constraint("uq_subscriber_sip_account_id", "subscriber", type_="unique")
+    op.drop_constraint("fk_subscriber_sip_account_id_sip_accounts", "subscriber", type_="foreignkey")
+    op.drop_column("subscriber", "sip_account_id")
