@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Iterator
@@ -112,14 +113,39 @@ def import_rates(engine: Engine, plan_name: str, stream: IO[str] | str) -> int:
             for r in chunk:
                 r["plan_id"] = plan.id
             conn.execute(sa.insert(t.rates), chunk)
+    clear_cache()
     return len(rows)
 
 
 _lookup_cols = (t.rates.c.prefix, t.rates.c.destination, t.rates.c.rate_initial, t.rates.c.sms_rate)
 
 
+# Rates are read on every message and change only on import: a per-process cache
+# of lookups, each entry trusted for LOOKUP_SECONDS. An import in this process
+# clears it at once; one in another process is seen within LOOKUP_SECONDS.
+LOOKUP_SECONDS = 2.0
+_lookups: dict[tuple[int, str], tuple[float, Rate | None]] = {}
+
+
+def clear_cache() -> None:
+    _lookups.clear()
+
+
 def lookup(conn: Connection, plan_id: int, number: str) -> Rate | None:
     """The rate of the longest dial prefix of ``number`` (digits, with or without +)."""
+    key = (plan_id, number)
+    hit = _lookups.get(key)
+    clock = time.monotonic()
+    if hit is not None and hit[0] > clock:
+        return hit[1]
+    rate = _lookup_db(conn, plan_id, number)
+    if len(_lookups) > 200_000:
+        _lookups.clear()
+    _lookups[key] = (clock + LOOKUP_SECONDS, rate)
+    return rate
+
+
+def _lookup_db(conn: Connection, plan_id: int, number: str) -> Rate | None:
     digits = number.lstrip("+")
     prefixes = [digits[:i] for i in range(len(digits), 0, -1)]
     row = conn.execute(
