@@ -16,7 +16,9 @@ LP = "{http://www.linphone.org/xsds/lpconfig.xsd}"
 
 
 def test_operator_provisions_softphone_that_registers_and_sees_balance(uvox_server, sip_tools, tmp_path):
-    server = uvox_server("postgresql", UVOX_SIP_DOMAIN=DOMAIN)
+    port = sip_tools["free_udp_port"]()
+    # The SIP domain has no DNS here: phones are told to use Kamailio's address as proxy.
+    server = uvox_server("postgresql", UVOX_SIP_DOMAIN=DOMAIN, UVOX_SIP_PROXY=f"127.0.0.1:{port}")
     cli = server.admin
     deck = tmp_path / "deck.csv"
     deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.0100,0.0075\n1305,USA Miami,0.0250,0.0080\n")
@@ -28,7 +30,6 @@ def test_operator_provisions_softphone_that_registers_and_sees_balance(uvox_serv
     user, password = created["username"], created["password"]
     assert created["domain"] == DOMAIN
 
-    port = sip_tools["free_udp_port"]()
     cfg = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"], server.database_url,
                    UVOX_SIP_DOMAIN=DOMAIN)
     assert cfg.returncode == 0, cfg.stderr
@@ -47,6 +48,7 @@ def test_operator_provisions_softphone_that_registers_and_sees_balance(uvox_serv
         assert r.status_code == 200
         account = ET.fromstring(r.content).find("accounts/account")
         assert account.findtext("username") == user and account.findtext("SIP_domain") == DOMAIN
+        assert account.findtext("SIP_outbound_proxy") == f"127.0.0.1:{port}"
         zoiper_password = account.findtext("password")
         assert httpx.get(f"{server.url}/softphone/zoiper/token", params={"t": token}).status_code == 404
         assert register(user, zoiper_password) == 200
@@ -63,6 +65,9 @@ def test_operator_provisions_softphone_that_registers_and_sees_balance(uvox_serv
         lp = ET.fromstring(httpx.get(prov_url).content)
         auth = {e.get("name"): e.text for e in lp.find(f"{LP}section[@name='auth_info_0']")}
         assert auth["username"] == user and len(auth["ha1"]) == 32
+        proxy = {e.get("name"): e.text for e in lp.find(f"{LP}section[@name='proxy_0']")}
+        assert proxy["reg_proxy"] == f"<sip:127.0.0.1:{port};transport=udp>"
+        assert proxy["reg_identity"] == f"<sip:{user}@{DOMAIN}>"
         assert httpx.get(prov_url).status_code == 404
 
         reset = cli("sip", "reset-password", user)

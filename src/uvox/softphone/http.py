@@ -60,6 +60,12 @@ def public_base(settings: Settings, request: Request) -> str:
     return settings.public_url or str(request.base_url).rstrip("/")
 
 
+def sip_proxy(settings: Settings) -> str | None:
+    """``UVOX_SIP_PROXY`` (host[:port]): where phones send SIP when the SIP domain
+    itself does not resolve to Kamailio (no DNS records yet, a LAN test)."""
+    return (settings.extra.get("UVOX_SIP_PROXY") or "").strip() or None
+
+
 def routes(get_engine: Callable, settings: Settings) -> list[Route]:
     """Starlette routes of the softphone URLs. ``get_engine()`` returns the Engine."""
 
@@ -72,7 +78,7 @@ def routes(get_engine: Callable, settings: Settings) -> list[Route]:
         return _xml(
             formats.linphone_lpconfig_xml(
                 username=sip.username, ha1=ha1, domain=sip.domain,
-                transport=sip.transport, caller_id=sip.caller_id or None,
+                transport=sip.transport, caller_id=sip.caller_id or None, proxy=sip_proxy(settings),
             )
         )
 
@@ -94,7 +100,7 @@ def routes(get_engine: Callable, settings: Settings) -> list[Route]:
         return _xml(
             formats.zoiper_account_xml(
                 username=a.username, password=creds.password, domain=a.domain,
-                transport=a.transport, caller_id=a.caller_id or None,
+                transport=a.transport, caller_id=a.caller_id or None, proxy=sip_proxy(settings),
             )
         )
 
