@@ -55,3 +55,4 @@ def test_parts_reassemble_to_the_text(text):
     dc = e.data_coding
     assert "".join(encoding.decode(b, dc) for b in bodies) == text
     assert e.segments == encoding.segment_count(text) == len(e.parts)
+    assert encoding.measure(text) == (e.encoding, e.units, e.segments)

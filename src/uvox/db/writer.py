@@ -73,27 +73,50 @@ class Writer:
                     break
             self._commit_batch(batch)
 
+    def _run_group(self, conn: Connection, jobs: list[Job], outcomes: list[tuple[bool, Any]]) -> None:
+        """Jobs that share a ``merge_key`` run as one (``run_merged``); if that fails,
+        each runs alone, so one bad request cannot fail its neighbours."""
+        merge = getattr(type(jobs[0]), "run_merged", None)
+        if merge is not None and len(jobs) > 1:
+            conn.exec_driver_sql("SAVEPOINT grp")
+            try:
+                results = merge(conn, jobs)
+            except Exception:
+                conn.exec_driver_sql("ROLLBACK TO grp")
+                conn.exec_driver_sql("RELEASE grp")
+            else:
+                conn.exec_driver_sql("RELEASE grp")
+                outcomes.extend((True, r) for r in results)
+                return
+        for job in jobs:
+            conn.exec_driver_sql("SAVEPOINT job")
+            try:
+                result = job(conn)
+            except BaseException as exc:  # the job's own failure: undo only its writes
+                conn.exec_driver_sql("ROLLBACK TO job")
+                conn.exec_driver_sql("RELEASE job")
+                outcomes.append((False, exc))
+                continue
+            conn.exec_driver_sql("RELEASE job")
+            outcomes.append((True, result))
+
     def _commit_batch(self, batch: list) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 try:
-                    for job, _loop, _fut in batch:
-                        if len(batch) > 1:
-                            conn.exec_driver_sql("SAVEPOINT job")
-                        try:
-                            result = job(conn)
-                        except BaseException as exc:  # the job's own failure: undo only its writes
-                            if len(batch) > 1:
-                                conn.exec_driver_sql("ROLLBACK TO job")
-                                conn.exec_driver_sql("RELEASE job")
-                                outcomes.append((False, exc))
-                                continue
-                            raise
-                        if len(batch) > 1:
-                            conn.exec_driver_sql("RELEASE job")
-                        outcomes.append((True, result))
+                    jobs = [job for job, _loop, _fut in batch]
+                    if len(jobs) == 1:
+                        outcomes.append((True, jobs[0](conn)))
+                    else:
+                        # consecutive jobs of one kind form a group
+                        start = 0
+                        for i in range(1, len(jobs) + 1):
+                            if i == len(jobs) or getattr(jobs[i], "merge_key", None) != getattr(jobs[start], "merge_key", None) \
+                                    or getattr(jobs[i], "merge_key", None) is None:
+                                self._run_group(conn, jobs[start:i], outcomes)
+                                start = i
                     conn.exec_driver_sql("COMMIT")
                 except BaseException:
                     conn.exec_driver_sql("ROLLBACK")

@@ -96,16 +96,7 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
 
     accepted: dict[int, intake.Accepted] = {}
     if valid:
-        def store(conn):
-            priced, unroutable = [], []
-            for i, number in valid:
-                try:
-                    priced.append((i, intake.price(conn, out, number)))
-                except intake.NoRate:
-                    unroutable.append(i)
-            return priced, unroutable, intake.accept(conn, out, [pr for _, pr in priced])
-
-        priced, unroutable, done = await p.writer.run(store)
+        priced, unroutable, done = await p.writer.run(intake.IntakeJob(out, valid))
         for i in unroutable:
             errors[i] = ("014", recipients[i])
         for (i, _), acc in zip(priced, done):
