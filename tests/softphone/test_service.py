@@ -71,6 +71,8 @@ def test_list_rename_and_ownership(engine, make_customer):
         service.create_sip_account(engine, account_id, domain=DOMAIN, transport="sctp")
     with pytest.raises(service.InvalidSipInput):
         service.create_sip_account(engine, account_id, domain=DOMAIN, caller_id="<script>")
+    with pytest.raises(service.InvalidSipInput):
+        service.create_sip_account(engine, account_id, domain="d" * 65)
 
 
 def test_reset_and_delete_change_what_authenticates(engine, make_customer):
@@ -80,6 +82,8 @@ def test_reset_and_delete_change_what_authenticates(engine, make_customer):
     assert user is not None and user.balance == Decimal("7.25") and user.currency == "US$"
     assert service.authenticate(engine, creds.account.username, creds.password + "x", DOMAIN) is None
     assert service.authenticate(engine, creds.account.username, creds.password, "other.example") is None
+    assert service.authenticate(engine, f"{creds.account.username}@{DOMAIN}", creds.password, DOMAIN) is not None
+    assert service.authenticate(engine, f"{creds.account.username}@evil.example", creds.password, DOMAIN) is None
 
     new = service.reset_sip_password(engine, account_id, creds.account.id)
     assert new.password != creds.password

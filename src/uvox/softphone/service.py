@@ -190,6 +190,8 @@ def create_sip_account(
     label = _clean_label(label)
     caller_id = _clean_caller_id(caller_id)
     transport = _clean_transport(transport)
+    if not domain or len(domain) > 64:  # Kamailio's subscriber.domain is VARCHAR(64)
+        raise InvalidSipInput("the SIP domain must have 1 to 64 characters (UVOX_SIP_DOMAIN)")
     password = credentials.new_password()
     now = _now()
     for _ in range(_USERNAME_ATTEMPTS):
@@ -408,6 +410,10 @@ def authenticate(engine: Engine, username: str, password: str, domain: str) -> S
     Used by the Zoiper and Acrobits balance/rate URLs, which send the SIP
     username and password (over HTTPS in production).
     """
+    if "@" in (username or ""):  # some phones send user@domain
+        username, _, at_domain = username.partition("@")
+        if at_domain.lower() != domain.lower():
+            return None
     if not username or not password or len(username) > 64 or len(password) > 128:
         return None
     t, a = schema.sip_accounts, schema.accounts
