@@ -155,3 +155,38 @@ async def test_async_client_covers_the_same_calls(base_url, customer, platform, 
         with pytest.raises(UVoxError) as err:
             await c.send_sms("12ab", "x")
         assert err.value.code == "002"
+
+
+def test_status_follows_a_message_to_delivered_or_undelivered(uvox_server, tmp_path):
+    """Through a real `uvox serve` with its dispatcher and SMSC simulator."""
+    import time
+
+    import httpx
+
+    from tests.conftest import DECK, uvox_require
+    from tests.integrations.test_vtiger import delivery_engine_present
+
+    uvox_require(delivery_engine_present(), "the delivery engine (uvox.dispatch) is not in this tree yet")
+    control = free_port()
+    server = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control),
+                         UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
+    deck = tmp_path / "deck.csv"
+    deck.write_text(DECK)
+    server.admin("plan", "create", "test", "--currency", "US$")
+    server.admin("rates", "import", "test", str(deck))
+    account = server.admin("account", "create", "--email", "client@example.com", "--plan", "test")["accountnumber"]
+    server.admin("topup", account, "5")
+    key = server.admin("apikey", "create", account)["apikey"]
+    httpx.post(f"http://127.0.0.1:{control}/rules", json=[{"action": "receipt", "dest": "13055550199$", "stat": "UNDELIV"}])
+
+    with Client(account, key, url=server.url) as c:
+        good = c.send_sms("+13055550101", "to be delivered")
+        bad = c.send_sms("+13055550199", "to be lost")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            statuses = [c.sms_status(good.id), c.sms_status(bad.id)]
+            if all(s.state in ("delivered", "undelivered") for s in statuses):
+                break
+            time.sleep(0.2)
+    assert statuses[0].state == "delivered" and statuses[0].delivered and statuses[0].code == "013"
+    assert statuses[1].state == "undelivered" and not statuses[1].delivered and statuses[1].error

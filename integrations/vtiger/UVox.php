@@ -214,10 +214,7 @@ class SMSNotifier_UVox_Provider implements SMSNotifier_ISMSProvider_Model
         // code 013 and reports the delivery receipt as state delivered/undelivered/...
         if ($success && $state !== '' && isset(self::$STATES[$state])) {
             list($status, $lookup) = self::$STATES[$state];
-            if (isset($body['statetext']) && is_scalar($body['statetext']) && $state !== 'submitted') {
-                $text .= ' - ' . $body['statetext'];
-            }
-            return $this->queryRow(false, $status, $lookup, $text);
+            return $this->queryRow(false, $status, $lookup, $this->describeState($body, $text));
         }
         if (isset(self::$STATUS_CODES[$code])) {
             list($status, $lookup) = self::$STATUS_CODES[$code];
@@ -412,6 +409,22 @@ class SMSNotifier_UVox_Provider implements SMSNotifier_ISMSProvider_Model
             $text .= ': ' . trim((string) $body['detail']);
         }
         return $code === '' ? 'UVox: ' . $text : 'UVox ' . $code . ': ' . $text;
+    }
+
+    /**
+     * "UVox 013: SMS Sent - Undelivered", "UVox 114: Failed: SMSC refused submit_sm: ...":
+     * the final state and, when the carrier gave one, its reason.
+     */
+    protected function describeState(array $body, $text)
+    {
+        $main = isset($body['statusmessage']) && is_scalar($body['statusmessage']) ? (string) $body['statusmessage'] : '';
+        if (isset($body['statetext']) && is_scalar($body['statetext']) && (string) $body['statetext'] !== $main) {
+            $text .= ' - ' . $body['statetext'];
+        }
+        if (isset($body['error']) && is_string($body['error']) && trim($body['error']) !== '') {
+            $text .= ': ' . trim($body['error']);
+        }
+        return $text;
     }
 
     protected function unexpected(array $reply)

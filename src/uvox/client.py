@@ -117,6 +117,8 @@ class MessageStatus:
     status: str
     statusmessage: str
     state: str | None = None
+    #: The carrier's reason when a message failed or was not delivered.
+    error: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -269,6 +271,7 @@ def _parse_status(response: httpx.Response, message_id: str) -> MessageStatus:
             status=str(body.get("status", "")),
             statusmessage=str(body.get("statusmessage", "")),
             state=None if body.get("state") is None else str(body["state"]),
+            error=None if not body.get("error") else str(body["error"]),
             raw=dict(body),
         )
     _raise_for_code(body, response, ())

@@ -164,7 +164,8 @@ def sms_status(message_id: str, as_json: bool) -> None:
             _emit_json(asdict(status))
         else:
             state = f" [{status.state}]" if status.state else ""
-            click.echo(f"{status.id}\t{status.code}\t{status.statusmessage}{state}")
+            reason = f" ({status.error})" if status.error else ""
+            click.echo(f"{status.id}\t{status.code}\t{status.statusmessage}{state}{reason}")
 
     _run(action)
 

@@ -16,7 +16,9 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import DECK, ROOT, UvoxProcess, uvox_require
+import httpx
+
+from tests.conftest import DECK, ROOT, UvoxProcess, free_port, uvox_require
 
 PHP = shutil.which("php")
 PROVIDER = ROOT / "integrations" / "vtiger" / "UVox.php"
@@ -53,7 +55,10 @@ def vtiger_uvox(tmp_path_factory):
     """A live `uvox serve` (SQLite, SMSC simulator) with a funded and an empty account."""
     require_php()
     workdir = tmp_path_factory.mktemp("vtiger")
-    server = UvoxProcess(f"sqlite:///{workdir / 'uvox.db'}", workdir, UVOX_SMSC_SIM_RECEIPT_DELAY="0.2").start()
+    control_port = free_port()
+    server = UvoxProcess(f"sqlite:///{workdir / 'uvox.db'}", workdir, UVOX_SMSC_SIM_RECEIPT_DELAY="0.2",
+                         UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control_port)).start()
+    server.sim_control = f"http://127.0.0.1:{control_port}"
     try:
         deck = workdir / "deck.csv"
         deck.write_text(DECK)
@@ -117,8 +122,23 @@ def test_what_vtiger_sends_is_charged_and_an_empty_account_is_not(vtiger_uvox):
     assert Decimal(server.admin("account", "show", env["UVOX_POOR_ACCOUNT"])["balance"]) == 0
 
 
-def test_statuses_reach_sent_or_delivered_through_the_smsc_simulator(vtiger_uvox):
+def test_statuses_reach_delivered_through_the_smsc_simulator(vtiger_uvox):
+    """Vtiger's "Check status" follows the message to Delivered; the SMSC got the real text."""
     uvox_require(delivery_engine_present(), "the delivery engine (uvox.dispatch) is not in this tree yet")
-    _, env = vtiger_uvox
+    server, env = vtiger_uvox
     output = run_scenario("delivery", {**env, "UVOX_EXPECT_DELIVERED": "1"})
     print(next((line for line in output.splitlines() if line.startswith("# final")), ""))
+    received = httpx.get(f"{server.sim_control}/messages", params={"dest": NUMBERS.split(",")[0]}).json()
+    assert "Delivery check: order & invoice" in [m["text"] for m in received]
+
+
+def test_rejected_and_undelivered_messages_end_failed(vtiger_uvox):
+    uvox_require(delivery_engine_present(), "the delivery engine (uvox.dispatch) is not in this tree yet")
+    server, env = vtiger_uvox
+    rules = [{"action": "reject", "dest": "13055550198$"},
+             {"action": "receipt", "dest": "13055550199$", "stat": "UNDELIV"}]
+    assert httpx.post(f"{server.sim_control}/rules", json=rules).status_code == 200
+    try:
+        run_scenario("delivery_failed", {**env, "UVOX_REJECTED": "+13055550198", "UVOX_UNDELIVERED": "+13055550199"})
+    finally:
+        httpx.post(f"{server.sim_control}/rules", json=[])

@@ -213,7 +213,7 @@ $scenarios['delivery'] = function () {
     $p = provider();
     $crm = new SMSNotifierStandIn();
     $t = microtime(true);
-    $rows = $crm->sendsms($p, 'Delivery check', $numbers);
+    $rows = $crm->sendsms($p, 'Delivery check: order &amp; invoice', $numbers);
     check(count($rows) === 2 && !$rows[0]['error'] && !$rows[1]['error'], 'two numbers accepted', $rows);
     $rows = pollUntil($crm, $p, wanted_statuses(), (float) env('UVOX_WAIT', '20'));
     foreach ($rows as $row) {
@@ -276,6 +276,23 @@ $scenarios['many'] = function () {
     check(count($accepted) === 205, '205 numbers: all accepted', array_values(array_filter($rows, function ($r) { return $r['error']; })));
     check(array_column($rows, 'to') === $input, 'rows in the order of the numbers');
     echo sprintf("# 205 recipients sent in %.2f s\n", $elapsed);
+};
+
+$scenarios['delivery_failed'] = function () {
+    // The SMSC refuses one number at submit and reports the other undelivered.
+    $rejected = env('UVOX_REJECTED');
+    $undelivered = env('UVOX_UNDELIVERED');
+    $p = provider();
+    $crm = new SMSNotifierStandIn();
+    $rows = $crm->sendsms($p, 'Will not arrive', array($rejected, $undelivered));
+    check(count($rows) === 2 && !$rows[0]['error'] && !$rows[1]['error'], 'both accepted by UVox at first', $rows);
+    $rows = pollUntil($crm, $p, array('Failed'), (float) env('UVOX_WAIT', '20'));
+    foreach ($rows as $row) {
+        echo "# {$row['to']}: {$row['status']} / {$row['statusmessage']}\n";
+        check($row['status'] === 'Failed' && $row['needlookup'] === 0, "{$row['to']} ends Failed and is not asked again", $row);
+    }
+    check(stripos($rows[0]['statusmessage'], 'fail') !== false, 'rejected at submit: the message says Failed', $rows[0]);
+    check(stripos($rows[1]['statusmessage'], 'undeliver') !== false, 'undelivered: the message says Undelivered', $rows[1]);
 };
 
 $scenarios['wrong_key'] = function () {
