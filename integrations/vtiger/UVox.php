@@ -240,7 +240,7 @@ class SMSNotifier_UVox_Provider implements SMSNotifier_ISMSProvider_Model
 
     /**
      * Numbers arrive as an array (Vtiger) or a comma-separated string, typed by people:
-     * "+1 (305) 888-8888", "305.888.8888", "0058 412 ...". Keep the digits and a leading "+",
+     * "+1 (305) 888-8888", "+1 305.888.8888", "0058 412 ...". Keep the digits and a leading "+",
      * turn an international "00" prefix into "+", drop empties and repeats (a contact whose
      * mobile and phone are the same number is texted, and charged, once).
      */
@@ -265,12 +265,14 @@ class SMSNotifier_UVox_Provider implements SMSNotifier_ISMSProvider_Model
                 if (strncmp($number, '00', 2) === 0 && ctype_digit(substr($number, 2))) {
                     $number = '+' . substr($number, 2);
                 }
-                if (!in_array($number, $numbers, true)) {
-                    $numbers[] = $number;
+                // "+13058888888" and "13058888888" are the same phone: key on the digits.
+                $key = ctype_digit(ltrim($number, '+')) ? ltrim($number, '+') : $number;
+                if (!isset($numbers[$key])) {
+                    $numbers[$key] = $number;
                 }
             }
         }
-        return $numbers;
+        return array_values($numbers);
     }
 
     /** Vtiger keeps form input HTML-escaped ("&amp;"); the phone must show the real character. */

@@ -235,6 +235,7 @@ $scenarios['several'] = function () {
     $input[] = '12ab34';          // malformed: 002
     $input[] = '+999 1234 5678';  // well-formed, no such destination: 014
     $input[] = $input[0];         // the same contact number twice
+    $input[] = '00' . ltrim($numbers[1], '+');   // and again, written with the 00 prefix
     $rows = $crm->sendsms($p, 'Reunion manana a las 10', $input);
     check(count($rows) === count($numbers) + 2, 'one row per distinct number', $rows);
     $ids = array();
