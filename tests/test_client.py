@@ -83,6 +83,11 @@ def test_every_refusal_is_an_exception_with_the_manuals_code(client, base_url, c
     assert err.value.http_status == 401
 
 
+def test_the_key_alone_is_enough(base_url, customer):
+    with Client(None, customer.apikey, url=base_url) as c:
+        assert c.balance().accountnumber == customer.number
+
+
 def test_no_balance_queues_instead_of_failing(base_url, make_customer):
     poor = make_customer(balance="0")
     with Client(poor.number, poor.apikey, url=base_url) as c:

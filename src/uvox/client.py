@@ -361,13 +361,16 @@ class _Base:
         self.timeout = timeout
 
     def _request(self, endpoint: str, variables: Mapping[str, str]) -> tuple[str, dict[str, str], dict[str, str]]:
-        """URL, form body and headers of one call. Auth goes in the body (the manual's way);
-        POST keeps the key and the text out of access logs."""
-        data = {"apikey": self.api_key}
-        if self.account:
-            data["accountnumber"] = self.account
-        data.update({k: v for k, v in variables.items() if v is not None})
+        """URL, form body and headers of one call. With an account number, auth goes in the
+        body (the manual's way); with the key alone, in the Api-Key header, which identifies
+        the account by itself. POST keeps the key and the text out of access logs."""
         headers = {"Accept": "application/json", "User-Agent": "uvox-python-client"}
+        data: dict[str, str] = {}
+        if self.account:
+            data.update(accountnumber=self.account, apikey=self.api_key)
+        else:
+            headers["Api-Key"] = self.api_key
+        data.update({k: v for k, v in variables.items() if v is not None})
         return self.base_url + endpoint, data, headers
 
     @staticmethod
