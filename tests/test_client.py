@@ -168,10 +168,10 @@ def test_status_follows_a_message_to_delivered_or_undelivered(uvox_server, tmp_p
 
     import httpx
 
-    from tests.conftest import DECK, uvox_require
-    from tests.integrations.test_vtiger import delivery_engine_present
+    from tests.conftest import DECK
+    from tests.integrations.test_vtiger import require_delivery_engine
 
-    uvox_require(delivery_engine_present(), "the delivery engine (uvox.dispatch) is not in this tree yet")
+    require_delivery_engine()
     control = free_port()
     server = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control),
                          UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
