@@ -89,11 +89,14 @@ class Browserless:
         self.c = httpx.Client(base_url=base_url, timeout=30, headers={"accept-language": "en", **headers})
 
     def csrf(self, path: str = "/sign_in") -> str:
-        html = self.c.get(path).text
-        return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        for page in (path, "/dashboard", "/sign_in"):
+            found = re.search(r'name="csrf_token" value="([^"]+)"', self.c.get(page).text)
+            if found:
+                return found.group(1)
+        raise AssertionError("no page with a form")
 
     def post(self, path: str, data: dict, files=None, csrf_from: str | None = None) -> httpx.Response:
-        token = self.csrf(csrf_from or ("/sign_in" if "sign" in path else "/dashboard"))
+        token = self.csrf(csrf_from or ("/sign_in" if path in ("/sign_in", "/sign_up") else "/dashboard"))
         return self.c.post(path, data={"csrf_token": token, **data}, files=files)
 
     def sign_in(self, email: str, password: str = PASSWORD) -> httpx.Response:
