@@ -27,6 +27,67 @@ class Section:
     variables: dict[str, str]  # what the example sends, besides the credentials
     form_fields: list[tuple[str, str, str]]  # (name, type, value-or-placeholder) for the HTML form
     examples: list[Example]
+    #: (variable, English description) as the manual's "Variables" tables; translated when shown.
+    fields: list[tuple[str, str]] = ()
+    #: Example replies, as in the manual.
+    replies: list[str] = ()
+
+
+def N_(text: str) -> str:
+    return text
+
+
+CREDENTIALS = [
+    ("apikey", N_("Private key created in your account (section API).")),
+    ("accountnumber", N_("Account number, shown in your dashboard and in the API section.")),
+]
+FIELDS = {
+    "sms": CREDENTIALS + [
+        ("text", N_("Content of the text message.")),
+        ("from", N_("Number that sends the SMS. Some carriers and phones accept text, e.g. from=UVox; where the carrier "
+                    "does not, the sender is a generic number.")),
+        ("to", N_("Destination number, with country code; several separated by commas (up to 200).")),
+    ],
+    "status": CREDENTIALS + [("messageId", N_("The unique ID of the message, given in the reply to the send."))],
+    "otp": CREDENTIALS + [
+        ("ref_id", N_("Unique value created with your template in the OTP templates section.")),
+        ("phone_number", N_("Destination number.")),
+    ],
+    "otp-verify": CREDENTIALS + [
+        ("sessionid", N_("The sessionID received in the reply to the code request; valid only with its code.")),
+        ("otp_code", N_("The code your customer received by SMS: valid for 10 minutes, usable once.")),
+    ],
+    "balance": CREDENTIALS,
+    "rates": CREDENTIALS,
+}
+
+
+def _reply(code: str, version: str, status: str, result: str, message: str, **extra: str) -> str:
+    fields = [("version", version), ("code", code), ("status", status), ("resultstring", result), *extra.items(),
+              ("statusmessage", message)]
+    return "{\n" + ",\n".join(f'  "{k}":"{v}"' for k, v in fields) + "\n}"
+
+
+REPLIES = {
+    "sms": [_reply("005", "1", "success", "Success", "Message sent successfully", to="+13058888888", id="48"),
+            _reply("009", "1", "no_plan", "Success", "No Plan or Balance in account (SMS queued)", to="+13058888888", id="49"),
+            _reply("003", "1.00", "error", "Failure", "Invalid or empty text")],
+    "status": [_reply("011", "1", "success", "Success", "To send"),
+               _reply("012", "1", "success", "Success", "No plan available to send or Credit"),
+               _reply("013", "1", "success", "Success", "SMS Sent"),
+               _reply("010", "1.00", "error", "Failure", "Error validating SMS, please verify ID")],
+    "otp": [_reply("022", "1.00", "success", "Success", "Message sent successfully", phone_number="+13055550100",
+                   sessionID="{sessionID}"),
+            _reply("020", "1.00", "error", "Failure", "Invalid or empty Message ref_id"),
+            _reply("021", "1.00", "error", "Failure", "No Plan or Balance in account", sessionID="{sessionID}")],
+    "otp-verify": [_reply("027", "1.00", "success", "Success", "OTP Matched", sessionID="{sessionid}"),
+                   _reply("025", "1.00", "error", "Failure", "OTP Mismatch", sessionID="{sessionid}"),
+                   _reply("023", "1.00", "error", "Failure", "OTP Expired", sessionID="{sessionid}")],
+    "balance": [_reply("015", "1", "success", "Success", "Get Balance", accountnumber="{account}", currency="US$",
+                       balance="100.00")],
+    "rates": ['[{"dialprefix":"56","destination":"Chile","rateinitial":"0.02850"},\n'
+              ' {"dialprefix":"58","destination":"Venezuela","rateinitial":"0.02025"}]'],
+}
 
 
 def _query(account: str, extra: dict[str, str]) -> str:
@@ -96,5 +157,6 @@ def sections(base: str, account: str) -> list[Section]:
         ("balance", "balance", {}, []),
         ("rates", "rates", {}, []),
     ]
-    return [Section(sid, ep, extra, fields, _examples(base, ep, account, extra, fields))
+    return [Section(sid, ep, extra, fields, _examples(base, ep, account, extra, fields), FIELDS[sid],
+                    [r.replace("{account}", account) for r in REPLIES[sid]])
             for sid, ep, extra, fields in specs]

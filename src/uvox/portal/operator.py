@@ -18,6 +18,7 @@ from uvox.db import schema as t
 from uvox.db.session import read
 from uvox.errors import Conflict, NotFound
 from uvox.portal import history
+from uvox.portal.history import N_
 from uvox.portal.web import Ctx, Refused
 
 PAGE_SIZE = 50
@@ -45,9 +46,18 @@ def _customer(ctx: Ctx) -> accounts.Account:
         raise Refused(404) from None
 
 
+#: Results shown after the redirect that follows a money action (?m=...): a refresh
+#: of the page must never post a top-up twice.
+NOTICES = {
+    "topup": N_("Top-up recorded."),
+    "credit": N_("Credit limit set."),
+    "plan": N_("Plan changed."),
+}
+LEDGER_KINDS = {"topup": N_("Top-up"), "charge": N_("Charge"), "refund": N_("Refund"), "adjustment": N_("Adjustment")}
+
+
 def customer(ctx: Ctx) -> Response:
     acct = _customer(ctx)
-    message = ""
     error = ""
     if ctx.request.method == "POST":
         action = ctx.f("action")
@@ -56,25 +66,25 @@ def customer(ctx: Ctx) -> Response:
                 amount = parse_amount(ctx.f("amount"), allow_negative=True)
                 if amount == 0:
                     raise ValueError("zero")
-                _, released = topup(ctx.engine, acct.id, amount, note=ctx.f("note")[:200] or "top-up (portal)")
-                message = ctx._("Top-up recorded. Messages released: %(n)s.", n=released)
+                topup(ctx.engine, acct.id, amount, note=ctx.f("note")[:200] or "top-up (portal)")
             elif action == "credit":
-                released = set_credit_limit(ctx.engine, acct.id, parse_amount(ctx.f("amount")))
-                message = ctx._("Credit limit set. Messages released: %(n)s.", n=released)
+                set_credit_limit(ctx.engine, acct.id, parse_amount(ctx.f("amount")))
             elif action == "plan":
                 accounts.set_plan(ctx.engine, acct.id, ctx.f("plan"))
-                message = ctx._("Plan changed.")
             else:
                 raise Refused(400)
         except ValueError:
             error = ctx._("Enter an amount such as 10 or 10.50 (a credit limit cannot be negative).")
         except NotFound:
             error = ctx._("No such plan.")
-        acct = _customer(ctx)
+        else:
+            return ctx.redirect(f"/operator/customers/{acct.id}", m=action)
+    key = ctx.q("m")
+    message = ctx._(NOTICES[key]) if key in NOTICES else ""
     _, recent = history.page(ctx.engine, acct.id, history.Filters(), limit=20)
     return ctx.render("operator/customer.html", status=400 if error else 200, c=acct, message=message, error=error,
                       plans=plans.list_plans(ctx.engine), recent=recent, ledger=ledger.history(ctx.engine, acct.id, 20),
-                      state_label=history.state_label, state_group=history.state_group)
+                      kinds=LEDGER_KINDS, state_label=history.state_label, state_group=history.state_group)
 
 
 def plan_list(ctx: Ctx) -> Response:
@@ -91,7 +101,7 @@ def plan_list(ctx: Ctx) -> Response:
                     raise plans.RateDeckError(ctx._("Choose a CSV file."))
                 text = data.decode("utf-8-sig", errors="replace")
                 n = plans.import_rates(ctx.engine, ctx.f("plan"), io.StringIO(text))
-                message = ctx._("Rate deck imported: %(n)s rates.", n=n)
+                message = ctx._("Rate deck imported. Rates: %(n)s.", n=n)
             else:
                 raise Refused(400)
         except plans.RateDeckError as exc:
