@@ -139,6 +139,9 @@ def _empty_tables(p: Platform) -> None:
     from uvox.accounts import apikeys
 
     apikeys._cache.clear()
+    from uvox.billing import plans
+
+    plans.clear_cache()
 
 
 @pytest.fixture
