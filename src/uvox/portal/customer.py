@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
+
+import anyio.from_thread
 
 import sqlalchemy as sa
 from starlette.responses import Response, StreamingResponse
@@ -259,7 +262,12 @@ def sms_send(ctx: Ctx) -> Response:
     for name in ("from", "to", "text"):
         if ctx.form is not None and name in ctx.form:
             v.set(name, [ctx.form.get(name) or ""])
-    result = endpoints.send_sms(ctx.platform, ctx.account, v)
+    # Pages run in a worker thread; the API handler is a coroutine (it hands its
+    # writes to the group-commit writer on the event loop), so call it there.
+    if inspect.iscoroutinefunction(endpoints.send_sms):
+        result = anyio.from_thread.run(endpoints.send_sms, ctx.platform, ctx.account, v)
+    else:
+        result = endpoints.send_sms(ctx.platform, ctx.account, v)
     ids = result.fields.get("id", "")
     params = {"result": result.code, "ids": ids}
     if result.fields.get("detail"):
