@@ -73,3 +73,28 @@ def test_phone_sized_screen(new_page, base_url, make_customer):
         page.goto(path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (path, overflow)
+
+
+def test_documentation_html_form_works_against_the_api(new_page, base_url, customer, platform):
+    """The manual's HTML form, as the Documentation page shows it, really sends."""
+    from uvox.accounts import service
+
+    service.set_password(platform.engine, customer.id, PASSWORD)
+    page = new_page(base_url, locale="es-ES")
+    sign_in(page, customer.email)
+    page.goto("/documentation")
+    html_example = page.locator("#sms [data-language=html] code").inner_text()
+    assert f'value="{customer.number}"' in html_example and 'name="form-send-sms"' in html_example
+    page.click("#sms details.tryit summary")
+    form = page.locator("#sms details.tryit form[name=form-send-sms]")
+    form.locator("input[name=apikey]").fill(customer.apikey)
+    form.locator("input[name=to]").fill("13058888888")
+    form.locator("textarea[name=text]").fill("Este es un mensaje de prueba")
+    with page.expect_popup() as popup:
+        form.locator("input[type=submit]").click()
+    reply = popup.value
+    reply.wait_for_load_state()
+    import json
+
+    body = json.loads(reply.inner_text("body"))
+    assert body["code"] == "005" and body["to"] == "+13058888888" and body["id"].isdigit()

@@ -101,7 +101,10 @@ def _examples(base: str, endpoint: str, account: str, extra: dict[str, str],
     url = f"{base}/api/get-api/v1/{endpoint}"
     query = _query(account, extra)
     full = f"{url}?{query}"
-    form_lines = [f' <form action="{url}" method="POST" name="form-{endpoint.replace("/", "-").lower()}">',
+    # The manual's own form names (customers' scripts may select forms by them).
+    name = {"sms-api": "form-send-sms", "OTP-api": "request_otp", "OTP-api/verify": "request_otp"}.get(
+        endpoint, "form-" + endpoint.replace("/", "-").lower())
+    form_lines = [f' <form action="{url}" method="POST" name="{name}">',
                   f'     <input name="accountnumber" type="hidden" value="{account}" />',
                   f'     <input name="apikey" type="hidden" value="{KEY}" />']
     for name, kind, value in form_fields:
