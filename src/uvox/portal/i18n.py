@@ -60,10 +60,21 @@ def negotiate(accept_language: str | None) -> str:
     return best
 
 
+def template_dirs() -> list[str]:
+    """The portal's templates, then those of domain packages that add portal pages
+    (``uvox/softphone/templates``: its pages extend our ``base.html``)."""
+    dirs = [str(TEMPLATES)]
+    for package in ("softphone",):
+        extra = HERE.parent / package / "templates"
+        if extra.is_dir():
+            dirs.append(str(extra))
+    return dirs
+
+
 @lru_cache(maxsize=None)
 def environment(lang: str) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=FileSystemLoader(template_dirs()),
         autoescape=select_autoescape(["html"]),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,

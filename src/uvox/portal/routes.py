@@ -3,6 +3,13 @@
 No session middleware: each page reads its own cookies (uvox.portal.web), so the
 API under /api never sees portal machinery. Addresses follow the manual
 (``/sign_in``, ``/sign_up``).
+
+Softphone pages (SIP accounts, QR codes) belong to uvox.softphone: if it has a
+module ``uvox.softphone.portal`` with ``pages(platform) -> list[Route]``, those
+routes are added here; wrap each page with ``uvox.portal.web.view(fn)`` to get the
+signed-in account, CSRF checks and ``ctx.render("softphone/....html")`` (templates
+in ``uvox/softphone/templates``, extending ``base.html``). Until then ``/softphone``
+is a placeholder page.
 """
 
 from __future__ import annotations
