@@ -171,3 +171,20 @@ def test_sign_up_validation(client, make_customer):
         r = b.post("/sign_up", data)
         assert r.status_code == 400 and text in r.text, (data, r.status_code)
     assert b.c.get("/dashboard").status_code == 303  # none of them signed in
+
+
+def test_odd_input_gets_a_page_not_a_crash(client, make_customer):
+    c = make_customer(password=PASSWORD)
+    b = client()
+    r = b.c.post("/sign_in", data={"csrf_token": "é∑ forged", "email": c.email, "password": PASSWORD})
+    assert r.status_code == 403 and "reload the page" in r.text
+    assert b.sign_in("x" * 5000 + "@example.com", "p" * 5000).status_code == 401
+    b.sign_in(c.email)
+    for path in ("/sms?page=abc&from=2026-13-45&state=nope&number=%00", "/rates?page=99999999&number=abc",
+                 "/sms/99999999999999999999", "/sms/abc", "/operator/customers/1", "/lang/fr"):
+        r = b.c.get(path)
+        assert r.status_code in (200, 400, 404), (path, r.status_code)
+        assert "Traceback" not in r.text
+    headers = b.c.get("/dashboard").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"

@@ -98,7 +98,8 @@ def csrf_token(secret: bytes, cookie: str) -> str:
 def csrf_ok(secret: bytes, cookie: str | None, submitted: str | None) -> bool:
     if not cookie or not submitted:
         return False
-    return hmac.compare_digest(csrf_token(secret, cookie), submitted)
+    # Bytes, not str: compare_digest refuses non-ASCII str, and a forged token may be anything.
+    return hmac.compare_digest(csrf_token(secret, cookie).encode(), submitted.encode("utf-8", "replace"))
 
 
 # --- throttling ------------------------------------------------------------------

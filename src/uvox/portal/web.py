@@ -7,6 +7,7 @@ then resolves who is signed in and refuses a POST without a valid CSRF token.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -23,7 +24,10 @@ from uvox.clock import aware
 from uvox.platform import Platform
 from uvox.portal import i18n, security
 
-MAX_FORM_BYTES = 20_000_000  # a 100,000-row rate deck is about 4 MB
+log = logging.getLogger("uvox.portal")
+
+MAX_FORM_BYTES = 20_000_000
+CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"  # a 100,000-row rate deck is about 4 MB
 
 
 class Refused(Exception):
@@ -111,6 +115,8 @@ class Ctx:
         response.headers.setdefault("x-frame-options", "DENY")
         response.headers.setdefault("x-content-type-options", "nosniff")
         response.headers.setdefault("referrer-policy", "same-origin")
+        # Our pages load nothing from elsewhere and run no inline script.
+        response.headers.setdefault("content-security-policy", CSP)
         return response
 
     def sign_in(self, account: Account) -> None:
@@ -203,3 +209,7 @@ def _run(fn, request: Request, form, auth: str) -> Response:
             403: ctx._("You cannot do this."),
         }.get(exc.status, ctx._("Something went wrong."))
         return ctx.render("error.html", status=exc.status, message=message, status_code=exc.status)
+    except Exception:
+        # A bug must not show a traceback (nor a half-rendered page with someone's data).
+        log.exception("portal page %s %s failed", request.method, request.url.path)
+        return ctx.render("error.html", status=500, message=ctx._("Something went wrong."), status_code=500)
