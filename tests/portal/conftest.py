@@ -24,19 +24,41 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 PASSWORD = "correct horse 42"
 
 
+# One Playwright and one Chromium per process, however many modules import the
+# ``browser`` fixture (the softphone tests do): a second sync Playwright started in
+# the same thread fails, and one browser is also the fast choice.
+_shared: dict = {"users": 0}
+
+
+def _launch():
+    if "browser" not in _shared:
+        from playwright.sync_api import sync_playwright
+
+        pw = sync_playwright().start()
+        _shared["pw"] = pw
+        _shared["browser"] = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    _shared["users"] += 1
+    return _shared["browser"]
+
+
+def _release() -> None:
+    _shared["users"] -= 1
+    if _shared["users"] == 0 and "browser" in _shared:
+        _shared.pop("browser").close()
+        _shared.pop("pw").stop()
+
+
 @pytest.fixture(scope="session")
 def browser():
     uvox_require(Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None,
                  f"Chromium is not installed at {CHROMIUM} (apt install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         uvox_require(False, "the playwright Python package is not installed")
-    pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    b = _launch()
     yield b
-    b.close()
-    pw.stop()
+    _release()
 
 
 @pytest.fixture
