@@ -12,14 +12,15 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import DECK
+from tests.conftest import DECK, free_port
 from tests.portal.conftest import shot, sign_up
 
 HAS_DISPATCHER = importlib.util.find_spec("uvox.dispatch.hooks") is not None
 
 
 def test_sign_up_to_first_sms(uvox_server, new_page, tmp_path):
-    proc = uvox_server()
+    # Its own simulator port: other suites on this machine may run `uvox serve` too.
+    proc = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_RECEIPT_DELAY="0.2")
     deck = tmp_path / "deck.csv"
     deck.write_text(DECK)
     proc.admin("plan", "create", "default", "--currency", "US$")

@@ -188,3 +188,15 @@ def test_odd_input_gets_a_page_not_a_crash(client, make_customer):
     headers = b.c.get("/dashboard").headers
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
+
+
+def test_sign_ups_from_one_address_are_limited(client):
+    from uvox.portal import security
+
+    b = client()
+    for i in range(security.MAX_SIGNUPS_PER_ADDRESS):
+        r = b.post("/sign_up", {"email": f"bulk{i}@example.com", "password": PASSWORD, "password2": PASSWORD})
+        assert r.status_code == 303
+        b.post("/sign_out", {})
+    r = b.post("/sign_up", {"email": "one-more@example.com", "password": PASSWORD, "password2": PASSWORD})
+    assert r.status_code == 429 and "Too many accounts" in r.text
