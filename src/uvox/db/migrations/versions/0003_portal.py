@@ -1,7 +1,7 @@
 """portal: server-side sessions and sign-in attempts (throttling across processes)
 
 Revision ID: 0003_portal
-Revises: 0001
+Revises: 0002
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = "0003_portal"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
