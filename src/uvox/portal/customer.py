@@ -9,6 +9,7 @@ import re
 import anyio.from_thread
 
 import sqlalchemy as sa
+from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from uvox.accounts import apikeys
@@ -285,8 +286,6 @@ def sms_detail(ctx: Ctx) -> Response:
 
 def sms_export(ctx: Ctx) -> Response:
     filters, _ = history.Filters.parse(ctx.request.query_params.get)
-    from starlette.concurrency import iterate_in_threadpool
-
     rows = history.csv_rows(ctx.engine, ctx.account.id, filters)
     response = StreamingResponse(iterate_in_threadpool(rows), media_type="text/csv; charset=utf-8",
                                  headers={"content-disposition": f'attachment; filename="sms-{ctx.account.number}.csv"'})

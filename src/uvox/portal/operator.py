@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import io
 import math
-from decimal import Decimal
 
 import sqlalchemy as sa
 from starlette.responses import Response
