@@ -63,4 +63,29 @@
     };
     area.addEventListener("input", update); update();
   });
+  // Tables of messages follow their states while some are still waiting to be sent:
+  // the page re-reads itself every few seconds and swaps the table body in place.
+  var live = document.querySelector("table[data-live]");
+  var pending = function (root) {
+    return root.querySelector("[data-state=queued], [data-state=submitting], [data-state=submitted], [data-state=waiting_balance]");
+  };
+  if (live && live.id && pending(live)) {
+    var started = Date.now();
+    var timer = setInterval(function () {
+      if (Date.now() - started > 10 * 60 * 1000 || document.hidden) {
+        if (Date.now() - started > 10 * 60 * 1000) { clearInterval(timer); }
+        return;
+      }
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.getElementById(live.id);
+          if (!fresh) { clearInterval(timer); return; }
+          live.tBodies[0].replaceWith(fresh.tBodies[0]);
+          if (!pending(live)) { clearInterval(timer); }
+        })
+        .catch(function () { clearInterval(timer); });
+    }, 2000);
+  }
 })();
