@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import pytest
+from decimal import Decimal
 
+from tests.conftest import DECK, free_port
 from tests.portal.conftest import PASSWORD, shot, sign_in
 
 PAGES = ["/dashboard", "/apikeys", "/otp-templates", "/sms", "/rates?number=584125551234", "/documentation",
@@ -12,13 +13,23 @@ PAGES = ["/dashboard", "/apikeys", "/otp-templates", "/sms", "/rates?number=5841
          "/operator/messages"]
 
 
-def test_main_pages(new_page, base_url, platform, make_customer):
-    if platform.engine.dialect.name != "sqlite":
-        pytest.skip("screenshots are taken once, on SQLite; the pages' data paths are tested on both databases")
-    from uvox.accounts import service
+def test_main_pages(new_page, uvox_server):
+    """Once, on the real `uvox serve` (SQLite); the pages' data paths are tested on both databases."""
+    from uvox.accounts import apikeys, service
+    from uvox.billing import plans
+    from uvox.billing.service import topup
+    from uvox.config import Settings
     from uvox.otp import service as otp
+    from uvox.platform import Platform
 
-    c = make_customer(password=PASSWORD, email="maria@example.com")
+    proc = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()))
+    base_url = proc.url
+    platform = Platform.open(Settings.from_env({"UVOX_DATABASE_URL": proc.database_url}))
+    plans.create_plan(platform.engine, "test", "US$")
+    plans.import_rates(platform.engine, "test", DECK)
+    c = service.create_account(platform.engine, email="maria@example.com", password=PASSWORD, plan="test")
+    topup(platform.engine, c.id, Decimal(10))
+    apikeys.create(platform.engine, c.id, "Sitio web")
     service.set_callback(platform.engine, c.id, "https://example.com/uvox/status")
     otp.create_template(platform.engine, c.id, "Su código UVox es {code}", name="Acceso")
     staff = service.create_account(platform.engine, email="operador@example.com", password=PASSWORD, is_staff=True)
@@ -52,3 +63,4 @@ def test_main_pages(new_page, base_url, platform, make_customer):
     en.goto("/sms")
     taken.append(shot(en, "desktop-sms-en"))
     assert all(path.stat().st_size > 10_000 for path in taken)
+    platform.close()
