@@ -96,7 +96,7 @@ class Ctx:
         env = i18n.environment(self.lang)
         html = env.get_template(template).render(
             ctx=self, account=self.account, lang=self.lang, languages=i18n.LANGUAGES, csrf=self.csrf,
-            path=self.request.url.path, money=show, when=when, **values,
+            path=self.request.url.path, money=show, when=when, when_short=when_short, **values,
         )
         return self.finish(HTMLResponse(html, status_code=status))
 
@@ -131,6 +131,11 @@ class Ctx:
         self.session_token = None
         self.account = None
         self.delete_cookies.append(security.SESSION_COOKIE)
+
+
+def when_short(value) -> str:
+    """For tables, where the column header says UTC."""
+    return aware(value).strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
 def when(value) -> str:
