@@ -45,6 +45,8 @@ def test_otp_templates_create_edit_delete(client, make_customer, http):
     c, b = _signed_in(client, make_customer)
     r = b.post("/otp-templates", {"name": "Login", "text": "no placeholder"})
     assert r.status_code == 400 and "{code}" in r.text
+    r = b.post("/otp-templates", {"name": "Login", "text": "Code {code}", "sender": "A name far too long"})
+    assert r.status_code == 400 and "11 letters" in r.text
     b.post("/otp-templates", {"name": "Login", "text": "Your code is {code}"})
     page = b.c.get("/otp-templates").text
     ref_id = re.search(r'data-ref-id="([^"]+)"', page).group(1)

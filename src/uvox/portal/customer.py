@@ -22,6 +22,7 @@ from uvox.db import schema as t
 from uvox.db.session import read
 from uvox.errors import Conflict, NotFound
 from uvox.otp import service as otp
+from uvox.sms.numbers import normalise_sender
 from uvox.portal import docs, history, security
 from uvox.portal.history import N_
 from uvox.portal.web import Ctx, Refused, client_address, safe_next
@@ -91,6 +92,8 @@ def sign_up(ctx: Ctx) -> Response:
                 account = accounts.create_account(ctx.engine, email=email, password=password, plan=plan,
                                                   default_currency=ctx.settings.default_currency)
             except Conflict:
+                # Counted like a sign-up, so the form cannot be used to list our customers' e-mails.
+                security.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, False)
                 errors.append(ctx._("An account with this e-mail address already exists. Sign in instead."))
             else:
                 security.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, True)
@@ -200,15 +203,27 @@ def _template(ctx: Ctx) -> otp.Template:
     raise Refused(404)
 
 
+def _sender_problem(ctx: Ctx) -> str:
+    try:
+        normalise_sender(ctx.f("sender"))
+    except ValueError:
+        return ctx._("The sender must be a number of up to 15 digits or a name of up to 11 letters and digits.")
+    return ""
+
+
 def otp_templates(ctx: Ctx) -> Response:
     error = ""
     if ctx.request.method == "POST":
+        error = _sender_problem(ctx)
         try:
-            otp.create_template(ctx.engine, ctx.account.id, ctx.f("text"), name=ctx.f("name"), sender=ctx.f("sender"))
+            if not error:
+                otp.create_template(ctx.engine, ctx.account.id, ctx.f("text"), name=ctx.f("name"),
+                                    sender=normalise_sender(ctx.f("sender")))
         except ValueError:
             error = ctx._("The text must contain {code} where the one-time code goes, and at most 480 characters.")
         else:
-            return ctx.redirect("/otp-templates", m="template_created")
+            if not error:
+                return ctx.redirect("/otp-templates", m="template_created")
     return ctx.render("otp_templates.html", status=400 if error else 200,
                       templates=otp.list_templates(ctx.engine, ctx.account.id), error=error, notice=notice(ctx),
                       form={"name": ctx.f("name"), "text": ctx.f("text"), "sender": ctx.f("sender")})
@@ -218,13 +233,16 @@ def otp_template_edit(ctx: Ctx) -> Response:
     tpl = _template(ctx)
     error = ""
     if ctx.request.method == "POST":
+        error = _sender_problem(ctx)
         try:
-            otp.update_template(ctx.engine, ctx.account.id, tpl.id, text=ctx.f("text"), name=ctx.f("name"),
-                                sender=ctx.f("sender"))
+            if not error:
+                otp.update_template(ctx.engine, ctx.account.id, tpl.id, text=ctx.f("text"), name=ctx.f("name"),
+                                    sender=normalise_sender(ctx.f("sender")))
         except ValueError:
             error = ctx._("The text must contain {code} where the one-time code goes, and at most 480 characters.")
         else:
-            return ctx.redirect("/otp-templates", m="template_saved")
+            if not error:
+                return ctx.redirect("/otp-templates", m="template_saved")
     return ctx.render("otp_edit.html", status=400 if error else 200, tpl=tpl, error=error)
 
 
