@@ -49,7 +49,8 @@ def test_browser_language_and_switch_on_every_page(new_page, base_url, make_cust
     for path, en, es in [("/dashboard", "Dashboard", "Panel"), ("/apikeys", "API keys", "API KEY"),
                          ("/otp-templates", "OTP templates", "Témplates OTP"), ("/sms", "SMS", "SMS"),
                          ("/rates", "Rates", "Tarifas"), ("/documentation", "API documentation", "Documentación de la API"),
-                         ("/settings", "Settings", "Configuración"), ("/password", "Change password", "Cambiar contraseña")]:
+                         ("/settings", "Settings", "Configuración"), ("/password", "Change password", "Cambiar contraseña"),
+                         ("/rates?number=5841", "Rates", "Tarifas")]:
         page.goto(path)
         assert page.locator("h1").inner_text() == en, path
         page.click("nav.langs a.lang-es")
