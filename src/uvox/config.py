@@ -1,0 +1,122 @@
+"""Every setting of the platform, read once from ``UVOX_*`` environment variables.
+
+Nothing else in the code reads the environment: a component takes a ``Settings``
+(or calls :func:`get_settings`), so tests can build their own without touching
+process state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people paste (``postgres://``, ``postgresql://``) and use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///uvox.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Public base URL, used in the portal's documentation and provisioning links.
+    public_url: str = ""
+    #: Secret for signing sessions and keying one-time code hashes. Empty: the
+    #: platform generates one and keeps it in the database, shared by every process.
+    secret_key: str = ""
+    default_currency: str = "US$"
+    #: Plan given to accounts that sign up in the portal (by name); empty for none.
+    default_plan: str = "default"
+    otp_ttl_seconds: int = 600
+    otp_max_attempts: int = 5
+    #: One-time code sends allowed per phone number within ``otp_send_window_seconds``.
+    otp_send_limit: int = 5
+    otp_send_window_seconds: int = 600
+    otp_digits: int = 6
+    max_recipients: int = 200
+    max_api_keys: int = 3
+    #: How long a message may wait for balance or a route before it expires.
+    message_validity_seconds: int = 72 * 3600
+    #: Start the dispatcher inside ``uvox serve``.
+    dispatcher: bool = True
+    #: Start the built-in SMSC simulator as the default route when no connector exists.
+    smsc_sim: bool = True
+    smsc_sim_host: str = "127.0.0.1"
+    smsc_sim_port: int = 2775
+    smsc_sim_receipt_delay: float = 1.0
+    #: Number used as sender where a route refuses alphanumeric senders.
+    generic_sender: str = "10000"
+    sip_domain: str = "sip.uvox.local"
+    zoiper_provider_id: str = ""
+    log_level: str = "INFO"
+    workers: int = 1
+    secure_cookies: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        e = dict(os.environ if env is None else env)
+        d = cls()
+        return cls(
+            database_url=normalise_database_url(e.get("UVOX_DATABASE_URL") or d.database_url),
+            host=e.get("UVOX_HOST", d.host),
+            port=_int(e, "UVOX_PORT", d.port),
+            public_url=e.get("UVOX_PUBLIC_URL", d.public_url).rstrip("/"),
+            secret_key=e.get("UVOX_SECRET_KEY", d.secret_key),
+            default_currency=e.get("UVOX_DEFAULT_CURRENCY", d.default_currency),
+            default_plan=e.get("UVOX_DEFAULT_PLAN", d.default_plan),
+            otp_ttl_seconds=_int(e, "UVOX_OTP_TTL_SECONDS", d.otp_ttl_seconds),
+            otp_max_attempts=_int(e, "UVOX_OTP_MAX_ATTEMPTS", d.otp_max_attempts),
+            otp_send_limit=_int(e, "UVOX_OTP_SEND_LIMIT", d.otp_send_limit),
+            otp_send_window_seconds=_int(e, "UVOX_OTP_SEND_WINDOW_SECONDS", d.otp_send_window_seconds),
+            max_recipients=_int(e, "UVOX_MAX_RECIPIENTS", d.max_recipients),
+            message_validity_seconds=_int(e, "UVOX_MESSAGE_VALIDITY_SECONDS", d.message_validity_seconds),
+            dispatcher=_bool(e, "UVOX_DISPATCHER", d.dispatcher),
+            smsc_sim=_bool(e, "UVOX_SMSC_SIM", d.smsc_sim),
+            smsc_sim_host=e.get("UVOX_SMSC_SIM_HOST", d.smsc_sim_host),
+            smsc_sim_port=_int(e, "UVOX_SMSC_SIM_PORT", d.smsc_sim_port),
+            smsc_sim_receipt_delay=float(e.get("UVOX_SMSC_SIM_RECEIPT_DELAY") or d.smsc_sim_receipt_delay),
+            generic_sender=e.get("UVOX_GENERIC_SENDER", d.generic_sender),
+            sip_domain=e.get("UVOX_SIP_DOMAIN", d.sip_domain),
+            zoiper_provider_id=e.get("UVOX_ZOIPER_PROVIDER_ID", d.zoiper_provider_id),
+            log_level=e.get("UVOX_LOG_LEVEL", d.log_level).upper(),
+            workers=_int(e, "UVOX_WORKERS", d.workers),
+            secure_cookies=_bool(e, "UVOX_SECURE_COOKIES", d.secure_cookies),
+            extra={k: v for k, v in e.items() if k.startswith("UVOX_")},
+        )
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

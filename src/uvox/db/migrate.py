@@ -1,0 +1,55 @@
+"""Apply Alembic migrations from code (``uvox db upgrade`` and at ``uvox serve`` start).
+
+On PostgreSQL several ``uvox serve`` / ``uvox worker`` processes may start at once;
+a transaction-level advisory lock makes exactly one of them migrate while the
+others wait, then find nothing to do.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+from uvox.db import schema
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCK_KEY = 0x5576_6F78  # "Uvox"
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    cfg = alembic_config()
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        _ensure_secret(conn)
+        conn.commit()
+
+
+def _ensure_secret(conn) -> None:
+    """A per-installation secret, shared by every process through the database."""
+    found = conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "secret_key")).first()
+    if found is None:
+        conn.execute(sa.insert(schema.meta).values(key="secret_key", value=secrets.token_hex(32)))
+
+
+def instance_secret(engine: Engine, configured: str = "") -> bytes:
+    if configured:
+        return configured.encode()
+    with engine.connect() as conn:
+        value = conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "secret_key")).scalar()
+    if value is None:
+        raise RuntimeError("database not initialised: run `uvox db upgrade`")
+    return value.encode()

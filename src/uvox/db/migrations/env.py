@@ -1,0 +1,37 @@
+"""Alembic environment: the engine comes from uvox settings, never from alembic.ini."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from uvox.db.schema import metadata
+
+config = context.config
+connection = config.attributes.get("connection")
+
+
+def run() -> None:
+    if connection is None:
+        from uvox.config import get_settings
+        from uvox.db.engine import make_engine
+
+        engine = make_engine(get_settings())
+        with engine.connect() as conn:
+            _run_with(conn)
+            conn.commit()
+    else:
+        _run_with(connection)
+
+
+def _run_with(conn) -> None:
+    context.configure(
+        connection=conn,
+        target_metadata=metadata,
+        render_as_batch=conn.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

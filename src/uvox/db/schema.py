@@ -1,0 +1,295 @@
+"""The database schema, as SQLAlchemy Core tables.
+
+Core rather than the ORM: the hot paths (intake, claiming, receipts) are single
+statements whose SQL we want to see, and Core costs a fraction of the ORM per row.
+Alembic migrations under ``uvox/db/migrations`` create exactly these tables.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+MICRO = Decimal("0.000001")
+
+
+class Money(TypeDecorator):
+    """A ``Decimal`` amount with six decimals.
+
+    PostgreSQL stores NUMERIC(20, 6). SQLite has no exact decimal type (its NUMERIC
+    is a float), so there the amount is an integer of micro-units; either way Python
+    only ever sees ``Decimal``, and arithmetic in SQL (``balance - :price``) stays exact.
+    """
+
+    impl = sa.Numeric(20, 6)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.Numeric(20, 6, asdecimal=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = Decimal(value).quantize(MICRO)
+        if dialect.name == "sqlite":
+            return int(value * 1_000_000)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(int(value)) / 1_000_000).quantize(MICRO)
+        return Decimal(value).quantize(MICRO)
+
+
+def _now_col(name: str = "created_at", nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("currency", sa.String(8), nullable=False),
+    _now_col(),
+)
+
+rates = sa.Table(
+    "rates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("plan_id", sa.Integer, sa.ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("prefix", sa.String(20), nullable=False),
+    sa.Column("destination", sa.String(200), nullable=False),
+    sa.Column("rate_initial", Money, nullable=False),
+    sa.Column("sms_rate", Money, nullable=False),
+    sa.UniqueConstraint("plan_id", "prefix", name="uq_rates_plan_prefix"),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.String(20), nullable=False, unique=True),
+    sa.Column("email", sa.String(254), unique=True),
+    sa.Column("password_hash", sa.String(255)),
+    sa.Column("is_staff", sa.Boolean, nullable=False, default=False),
+    sa.Column("plan_id", sa.Integer, sa.ForeignKey("plans.id", ondelete="SET NULL")),
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("balance", Money, nullable=False, default=Decimal(0)),
+    sa.Column("credit_limit", Money, nullable=False, default=Decimal(0)),
+    sa.Column("callback_url", sa.String(2000)),
+    sa.Column("callback_secret", sa.String(128)),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    _now_col(),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    # SHA-256 of the key: the key has 160 random bits, so a slow hash adds nothing.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(16), nullable=False),
+    sa.Column("description", sa.String(200), nullable=False, default=""),
+    _now_col(),
+    _now_col("last_used_at", nullable=True),
+    _now_col("revoked_at", nullable=True),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # topup, charge, refund, adjustment
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("message_id", sa.Integer),
+    sa.Column("note", sa.String(500), nullable=False, default=""),
+    _now_col(),
+    sa.Index("ix_ledger_account", "account_id", "id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # sms or otp
+    sa.Column("kind", sa.String(8), nullable=False, default="sms"),
+    sa.Column("sender", sa.String(20), nullable=False, default=""),
+    sa.Column("sender_used", sa.String(20)),
+    sa.Column("recipient", sa.String(20), nullable=False),
+    sa.Column("destination", sa.String(200), nullable=False, default=""),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("encoding", sa.String(8), nullable=False),
+    sa.Column("segments", sa.Integer, nullable=False),
+    sa.Column("price", Money, nullable=False),
+    sa.Column("currency", sa.String(8), nullable=False),
+    # waiting_balance, queued, submitting, submitted, delivered, undelivered,
+    # expired, rejected, failed
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("charged", sa.Boolean, nullable=False, default=False),
+    sa.Column("connector", sa.String(100)),
+    sa.Column("simulated", sa.Boolean, nullable=False, default=False),
+    sa.Column("callback_url", sa.String(2000)),
+    sa.Column("error", sa.String(500)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    _now_col(),
+    _now_col("updated_at"),
+    _now_col("submitted_at", nullable=True),
+    _now_col("done_at", nullable=True),
+    _now_col("expires_at", nullable=True),
+    _now_col("next_attempt_at", nullable=True),
+    sa.Index("ix_messages_state", "state", "id"),
+    sa.Index("ix_messages_account", "account_id", "id"),
+)
+
+message_parts = sa.Table(
+    "message_parts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("part_no", sa.Integer, nullable=False),
+    sa.Column("connector", sa.String(100)),
+    sa.Column("smsc_message_id", sa.String(80)),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("error", sa.String(200)),
+    _now_col(),
+    _now_col("done_at", nullable=True),
+    sa.UniqueConstraint("message_id", "part_no", name="uq_message_parts_message_part"),
+    sa.Index("ix_message_parts_smsc", "connector", "smsc_message_id"),
+)
+
+connectors = sa.Table(
+    "connectors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("system_id", sa.String(16), nullable=False),
+    # The SMSC needs the password itself at bind time, so it cannot be hashed.
+    sa.Column("password", sa.String(9), nullable=False),
+    sa.Column("system_type", sa.String(13), nullable=False, default=""),
+    sa.Column("bind_mode", sa.String(16), nullable=False, default="transceiver"),
+    sa.Column("tps", sa.Integer, nullable=False, default=0),
+    sa.Column("window", sa.Integer, nullable=False, default=64),
+    sa.Column("accepts_alphanumeric", sa.Boolean, nullable=False, default=True),
+    sa.Column("generic_sender", sa.String(20)),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    _now_col(),
+)
+
+routes = sa.Table(
+    "routes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # "" is the default route.
+    sa.Column("prefix", sa.String(20), nullable=False, default=""),
+    sa.Column("connector_id", sa.Integer, sa.ForeignKey("connectors.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, default=0),
+    sa.UniqueConstraint("prefix", "connector_id", name="uq_routes_prefix_connector"),
+)
+
+callbacks = sa.Table(
+    "callbacks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("message_id", sa.Integer),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    _now_col(),
+    _now_col("next_attempt_at"),
+    _now_col("delivered_at", nullable=True),
+    sa.Column("last_error", sa.String(500)),
+    sa.Index("ix_callbacks_pending", "delivered_at", "next_attempt_at"),
+)
+
+otp_templates = sa.Table(
+    "otp_templates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("ref_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("text", sa.String(1000), nullable=False),
+    sa.Column("sender", sa.String(20), nullable=False, default=""),
+    _now_col(),
+    _now_col("updated_at"),
+)
+
+otp_sessions = sa.Table(
+    "otp_sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("session_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("template_id", sa.Integer, sa.ForeignKey("otp_templates.id", ondelete="SET NULL")),
+    sa.Column("phone", sa.String(20), nullable=False),
+    # HMAC-SHA256(secret, session_id + ":" + code): the code never touches the disk.
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("message_id", sa.Integer),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    _now_col(),
+    _now_col("expires_at"),
+    _now_col("used_at", nullable=True),
+    sa.Index("ix_otp_sessions_phone", "account_id", "phone", "created_at"),
+)
+
+sip_accounts = sa.Table(
+    "sip_accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("domain", sa.String(255), nullable=False),
+    sa.Column("ha1", sa.String(64), nullable=False),
+    sa.Column("ha1b", sa.String(64), nullable=False),
+    sa.Column("transport", sa.String(4), nullable=False, default="udp"),
+    sa.Column("caller_id", sa.String(32), nullable=False, default=""),
+    sa.Column("label", sa.String(200), nullable=False, default=""),
+    _now_col(),
+    _now_col("updated_at"),
+    sa.UniqueConstraint("username", "domain", name="uq_sip_accounts_user_domain"),
+)
+
+provisioning_tokens = sa.Table(
+    "provisioning_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sip_account_id", sa.Integer, sa.ForeignKey("sip_accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    # zoiper or linphone
+    sa.Column("kind", sa.String(16), nullable=False),
+    _now_col(),
+    _now_col("expires_at"),
+    _now_col("used_at", nullable=True),
+)
