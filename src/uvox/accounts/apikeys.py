@@ -1,0 +1,128 @@
+"""API keys: at most three active per account, shown once, stored as SHA-256.
+
+A key has 160 random bits, so a fast hash is as safe as a slow one and lets every
+request be authenticated with one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from uvox.accounts.service import Account
+from uvox.clock import now
+from uvox.db import schema as t
+from uvox.db.session import read, write
+from uvox.errors import Conflict, NotFound
+
+MAX_ACTIVE = 3
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    hint: str
+    description: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def new_key() -> str:
+    # 20 random bytes = 160 bits, as 32 characters of upper-case base32 (like the
+    # manual's example key: letters and digits, safe in a URL and a form).
+    return base64.b32encode(secrets.token_bytes(20)).decode()
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.strip().encode()).hexdigest()
+
+
+def create(engine: Engine, account_id: int, description: str = "", limit: int = MAX_ACTIVE) -> tuple[str, ApiKey]:
+    """Create a key and return it in clear (the only time it exists in clear)."""
+    description = (description or "").strip()[:200]
+    key = new_key()
+    with write(engine) as conn:
+        active = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.api_keys)
+            .where(t.api_keys.c.account_id == account_id, t.api_keys.c.revoked_at.is_(None))
+        ).scalar_one()
+        if active >= limit:
+            raise Conflict(f"an account may have at most {limit} active API keys; revoke one first")
+        created = now()
+        key_id = conn.execute(
+            sa.insert(t.api_keys)
+            .values(
+                account_id=account_id,
+                key_hash=key_hash(key),
+                hint=key[:4] + "…" + key[-4:],
+                description=description,
+                created_at=created,
+            )
+            .returning(t.api_keys.c.id)
+        ).scalar_one()
+    _cache.clear()
+    return key, ApiKey(key_id, key[:4] + "…" + key[-4:], description, created, None)
+
+
+def list_keys(engine: Engine, account_id: int, include_revoked: bool = False) -> list[ApiKey]:
+    q = sa.select(t.api_keys).where(t.api_keys.c.account_id == account_id).order_by(t.api_keys.c.id)
+    if not include_revoked:
+        q = q.where(t.api_keys.c.revoked_at.is_(None))
+    with read(engine) as conn:
+        return [ApiKey(r.id, r.hint, r.description, r.created_at, r.revoked_at) for r in conn.execute(q)]
+
+
+def revoke(engine: Engine, account_id: int, key_id: int) -> None:
+    with write(engine) as conn:
+        done = conn.execute(
+            sa.update(t.api_keys)
+            .where(t.api_keys.c.id == key_id, t.api_keys.c.account_id == account_id, t.api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now())
+        ).rowcount
+    _cache.clear()
+    if not done:
+        raise NotFound("no such active API key")
+
+
+# A tiny per-process cache of successful lookups: authentication is on every request
+# and the key table rarely changes. Entries live CACHE_SECONDS, which bounds how long
+# a key revoked through another process keeps working here.
+CACHE_SECONDS = 2.0
+_cache: dict[str, tuple[float, Account]] = {}
+
+
+def cached(key: str) -> Account | None:
+    """The account of a key seen in the last CACHE_SECONDS, without touching the database."""
+    hit = _cache.get(key_hash(key))
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    return None
+
+
+def authenticate(engine: Engine, key: str) -> Account | None:
+    if not key or len(key) > 200:
+        return None
+    digest = key_hash(key)
+    clock = time.monotonic()
+    with read(engine) as conn:
+        row = conn.execute(
+            sa.select(t.accounts)
+            .join(t.api_keys, t.api_keys.c.account_id == t.accounts.c.id)
+            .where(t.api_keys.c.key_hash == digest, t.api_keys.c.revoked_at.is_(None))
+        ).first()
+    if row is None or row.disabled:
+        _cache.pop(digest, None)
+        return None
+    account = Account.from_row(row)
+    if len(_cache) > 10_000:
+        _cache.clear()
+    _cache[digest] = (clock + CACHE_SECONDS, account)
+    return account

@@ -1,0 +1,194 @@
+"""Accounts: creation, lookup, passwords.
+
+An account number is random (8 digits) rather than sequential, so that it does not
+reveal how many customers the operator has.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Connection, Engine
+
+from uvox.clock import now
+from uvox.db import schema as t
+from uvox.db.session import read, write
+from uvox.errors import Conflict, NotFound
+
+_hasher = PasswordHasher()  # argon2id with the library's current defaults
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    number: str
+    email: str | None
+    is_staff: bool
+    plan_id: int | None
+    currency: str
+    balance: Decimal
+    credit_limit: Decimal
+    disabled: bool
+    callback_url: str | None = None
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance + self.credit_limit
+
+    @classmethod
+    def from_row(cls, row) -> "Account":
+        return cls(
+            id=row.id,
+            number=row.number,
+            email=row.email,
+            is_staff=bool(row.is_staff),
+            plan_id=row.plan_id,
+            currency=row.currency,
+            balance=row.balance,
+            credit_limit=row.credit_limit,
+            disabled=bool(row.disabled),
+            callback_url=row.callback_url,
+        )
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(stored: str | None, password: str) -> bool:
+    if not stored:
+        # Spend the same time as a real check, so absent accounts are not revealed.
+        _hasher.hash(password)
+        return False
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _new_number(conn: Connection) -> str:
+    while True:
+        number = str(10_000_000 + secrets.randbelow(90_000_000))
+        if conn.execute(sa.select(t.accounts.c.id).where(t.accounts.c.number == number)).first() is None:
+            return number
+
+
+def create_account(
+    engine: Engine,
+    *,
+    email: str | None = None,
+    password: str | None = None,
+    plan: str | None = None,
+    currency: str | None = None,
+    is_staff: bool = False,
+    default_currency: str = "US$",
+) -> Account:
+    """Create an account. ``plan`` is a plan name; the account takes its currency."""
+    email = normalise_email(email) if email else None
+    password_hash = hash_password(password) if password else None
+    with write(engine) as conn:
+        plan_id = None
+        if plan:
+            row = conn.execute(sa.select(t.plans).where(t.plans.c.name == plan)).first()
+            if row is None:
+                raise NotFound(f"no plan named {plan!r}")
+            plan_id = row.id
+            currency = currency or row.currency
+        if email and conn.execute(sa.select(t.accounts.c.id).where(t.accounts.c.email == email)).first():
+            raise Conflict(f"an account with e-mail {email} already exists")
+        number = _new_number(conn)
+        account_id = conn.execute(
+            sa.insert(t.accounts)
+            .values(
+                number=number,
+                email=email,
+                password_hash=password_hash,
+                is_staff=is_staff,
+                plan_id=plan_id,
+                currency=currency or default_currency,
+                balance=Decimal(0),
+                credit_limit=Decimal(0),
+                disabled=False,
+                created_at=now(),
+            )
+            .returning(t.accounts.c.id)
+        ).scalar_one()
+        return Account.from_row(conn.execute(sa.select(t.accounts).where(t.accounts.c.id == account_id)).one())
+
+
+def get(conn: Connection, *, id: int | None = None, number: str | None = None, email: str | None = None) -> Account:
+    q = sa.select(t.accounts)
+    if id is not None:
+        q = q.where(t.accounts.c.id == id)
+    elif number is not None:
+        q = q.where(t.accounts.c.number == str(number).strip())
+    elif email is not None:
+        q = q.where(t.accounts.c.email == normalise_email(email))
+    else:
+        raise ValueError("name the account")
+    row = conn.execute(q).first()
+    if row is None:
+        raise NotFound("no such account")
+    return Account.from_row(row)
+
+
+def find(engine: Engine, ref: str) -> Account:
+    """An account by number, e-mail or (for operators) internal id, as the CLI accepts."""
+    with read(engine) as conn:
+        ref = str(ref).strip()
+        if "@" in ref:
+            return get(conn, email=ref)
+        return get(conn, number=ref)
+
+
+def authenticate_password(engine: Engine, email: str, password: str) -> Account | None:
+    with read(engine) as conn:
+        row = conn.execute(sa.select(t.accounts).where(t.accounts.c.email == normalise_email(email))).first()
+    if not check_password(row.password_hash if row else None, password) or row is None or row.disabled:
+        return None
+    return Account.from_row(row)
+
+
+def set_password(engine: Engine, account_id: int, password: str) -> None:
+    with write(engine) as conn:
+        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(password_hash=hash_password(password)))
+
+
+def set_plan(engine: Engine, account_id: int, plan: str) -> Account:
+    with write(engine) as conn:
+        row = conn.execute(sa.select(t.plans).where(t.plans.c.name == plan)).first()
+        if row is None:
+            raise NotFound(f"no plan named {plan!r}")
+        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(plan_id=row.id))
+        return get(conn, id=account_id)
+
+
+def set_callback(engine: Engine, account_id: int, url: str | None, rotate_secret: bool = False) -> tuple[str | None, str]:
+    """Set the status callback URL; returns (url, signing secret), creating the secret once."""
+    with write(engine) as conn:
+        row = conn.execute(sa.select(t.accounts.c.callback_secret).where(t.accounts.c.id == account_id)).one()
+        secret = row.callback_secret
+        if not secret or rotate_secret:
+            secret = secrets.token_hex(24)
+        conn.execute(
+            sa.update(t.accounts).where(t.accounts.c.id == account_id).values(callback_url=url or None, callback_secret=secret)
+        )
+        return url or None, secret
+
+
+def list_accounts(engine: Engine, query: str = "", limit: int = 100, offset: int = 0) -> list[Account]:
+    with read(engine) as conn:
+        q = sa.select(t.accounts).order_by(t.accounts.c.id).limit(limit).offset(offset)
+        if query:
+            like = f"%{query.strip().lower()}%"
+            q = q.where(sa.or_(t.accounts.c.email.like(like), t.accounts.c.number.like(like)))
+        return [Account.from_row(r) for r in conn.execute(q)]

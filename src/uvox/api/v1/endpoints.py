@@ -1,0 +1,286 @@
+"""The manual's endpoints: variables in, domain services called, envelope out.
+
+Nothing here decides business rules; it maps the wire format onto uvox.sms,
+uvox.billing and uvox.otp, in the check order of API.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import orjson
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from uvox.accounts.service import Account
+from uvox.api.v1.codes import CODES, STATE_CODES
+from uvox.api.v1.envelope import CORS, body, media_type
+from uvox.api.v1.params import Variables
+from uvox.billing import ledger, plans
+from uvox.billing.money import show
+from uvox.clock import aware
+from uvox.db.session import read, write
+from uvox.otp import service as otp
+from uvox.platform import Platform
+from uvox.sms import encoding, intake
+from uvox.sms.numbers import BadNumber, normalise, normalise_sender
+
+
+@dataclass
+class Result:
+    """An endpoint's answer before it becomes a Response."""
+
+    code: str
+    fields: dict
+
+
+def _r(code: str, **fields) -> Result:
+    return Result(code, fields)
+
+
+def _text_problem(text: str) -> str | None:
+    if not text.strip():
+        return "the text is empty"
+    if "\x00" in text:
+        return "the text contains a NUL character"
+    if len(text) > encoding.MAX_CHARS:
+        return f"the text is longer than {encoding.MAX_CHARS} characters"
+    return None
+
+
+def split_recipients(values: list[str]) -> list[str]:
+    """``to`` may be comma-separated, repeated, or a JSON array; empty items are dropped."""
+    return [part.strip() for v in values for part in v.split(",") if part.strip()]
+
+
+# --- sms-api ---------------------------------------------------------------
+
+def send_sms(p: Platform, account: Account, v: Variables) -> Result:
+    if not v.has("to") or not v.has("text"):
+        return _r("016", detail="sms-api needs the variables to and text")
+    raw_to = v.get_all("to")
+    recipients = split_recipients(raw_to)
+    text = v.get("text") or ""
+    problem = _text_problem(text)
+    if problem:
+        return _r("003", detail=problem)
+    if not recipients:
+        return _r("002", to=",".join(raw_to), detail="no destination number")
+    if len(recipients) > p.settings.max_recipients:
+        return _r("101", detail=f"at most {p.settings.max_recipients} recipients per request, got {len(recipients)}")
+    try:
+        sender = normalise_sender(v.get("from"))
+    except ValueError as exc:
+        return _r("104", detail=str(exc))
+    callback = (v.get("callback_url") or v.get("statusCallback") or "").strip() or None
+    if callback and not callback.startswith(("http://", "https://")):
+        return _r("016", detail="callback_url must be an http(s) URL")
+    out = intake.Outgoing(
+        account_id=account.id,
+        plan_id=account.plan_id,
+        currency=account.currency,
+        text=text,
+        sender=sender,
+        callback_url=callback,
+        validity_seconds=p.settings.message_validity_seconds,
+    )
+    errors: dict[int, tuple[str, str]] = {}
+    valid: list[tuple[int, str]] = []
+    for i, raw in enumerate(recipients):
+        try:
+            valid.append((i, normalise(raw)))
+        except BadNumber as bad:
+            errors[i] = (bad.code, raw)
+
+    accepted: dict[int, intake.Accepted] = {}
+    if valid:
+        with write(p.engine) as conn:
+            priced = []
+            for i, number in valid:
+                try:
+                    priced.append((i, intake.price(conn, out, number)))
+                except intake.NoRate:
+                    errors[i] = ("014", recipients[i])
+            done = intake.accept(conn, out, [pr for _, pr in priced])
+            for (i, _), acc in zip(priced, done):
+                accepted[i] = acc
+        if accepted:
+            intake.notify_queued()
+
+    def one(i: int) -> dict:
+        if i in accepted:
+            a = accepted[i]
+            code = "005" if a.state == intake.QUEUED else "009"
+            c = CODES[code]
+            return {"to": a.recipient, "id": str(a.id), "code": code, "status": c.status_text,
+                    "statusmessage": c.message, "segments": str(a.segments), "price": show(a.price)}
+        code, raw = errors[i]
+        c = CODES[code]
+        return {"to": raw, "code": code, "status": c.status_text, "statusmessage": c.message}
+
+    if len(recipients) == 1:
+        row = one(0)
+        if "id" in row:
+            return _r(row["code"], to=row["to"], id=row["id"], segments=row["segments"], price=row["price"],
+                      currency=account.currency)
+        return _r(row["code"], to=row["to"])
+
+    results = [one(i) for i in range(len(recipients))]
+    ok = [r for r in results if "id" in r]
+    if not ok:
+        first = results[0]
+        return _r(first["code"], to=",".join(recipients), results=results)
+    code = "009" if any(r["code"] == "009" for r in ok) else "005"
+    return _r(code, to=",".join(r["to"] for r in ok), id=",".join(r["id"] for r in ok),
+              accepted=str(len(ok)), rejected=str(len(results) - len(ok)), currency=account.currency, results=results)
+
+
+# --- sms-api/status --------------------------------------------------------
+
+def _iso(value) -> str | None:
+    return aware(value).isoformat() if value is not None else None
+
+
+def sms_status(p: Platform, account: Account, v: Variables) -> Result:
+    raw = v.get("messageId", "messageid", "MessageId", "messageID", "id")
+    if raw is None:
+        return _r("016", detail="sms-api/status needs the variable messageId")
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 18:
+        return _r("010")
+    with read(p.engine) as conn:
+        m = intake.get_message(conn, account.id, int(raw))
+    if m is None:
+        return _r("010")
+    state = m.state
+    never_sent = state in ("failed",) or (state == "expired" and m.submitted_at is None)
+    if state == intake.WAITING_BALANCE:
+        code = "012"
+    elif state in ("queued", "submitting"):
+        code = "011"
+    elif never_sent:
+        code = STATE_CODES[state]
+    else:
+        code = "013"
+    fields = {
+        "id": str(m.id),
+        "to": m.recipient,
+        "from": m.sender_used if m.sender_used is not None else m.sender,
+        "state": state,
+        "segments": str(m.segments),
+        "price": show(m.price),
+        "currency": m.currency,
+        "created_at": _iso(m.created_at),
+        "submitted_at": _iso(m.submitted_at),
+        "done_at": _iso(m.done_at),
+    }
+    if state in STATE_CODES:
+        fields["statecode"] = STATE_CODES[state]
+        fields["statetext"] = CODES[STATE_CODES[state]].message
+    if m.error:
+        fields["error"] = m.error
+    if m.simulated:
+        fields["simulated"] = True
+        fields["notice"] = "Sent through the SMSC simulator: no real phone received this message."
+    return _r(code, **fields)
+
+
+# --- OTP-api -----------------------------------------------------------------
+
+def otp_request(p: Platform, account: Account, v: Variables) -> Result:
+    if not v.has("ref_id") or not v.has("phone_number"):
+        return _r("016", detail="OTP-api needs the variables ref_id and phone_number")
+    ref_id = (v.get("ref_id") or "").strip()
+    raw_phone = (v.get("phone_number") or "").strip()
+    if not ref_id or len(ref_id) > 64:
+        return _r("020")
+    try:
+        phone = normalise(raw_phone)
+    except BadNumber as bad:
+        return _r(bad.code, to=raw_phone, phone_number=raw_phone)
+    s = p.settings
+    code = otp.new_code(s.otp_digits)
+    with write(p.engine) as conn:
+        template = otp.find_template(conn, account.id, ref_id)
+        if template is None:
+            return _r("020")
+        if otp.recent_sends(conn, account.id, phone, s.otp_send_window_seconds) >= s.otp_send_limit:
+            return _r("102", phone_number=phone,
+                      detail=f"at most {s.otp_send_limit} codes per number every {s.otp_send_window_seconds} seconds")
+        out = intake.Outgoing(
+            account_id=account.id, plan_id=account.plan_id, currency=account.currency,
+            text=template.text.replace(otp.CODE_PLACEHOLDER, code), sender=template.sender, kind="otp",
+            validity_seconds=min(s.message_validity_seconds, s.otp_ttl_seconds),
+        )
+        try:
+            priced = intake.price(conn, out, phone)
+        except intake.NoRate:
+            return _r("014", to=raw_phone, phone_number=raw_phone)
+        (msg,) = intake.accept(conn, out, [priced])
+        session_id = otp.open_session(conn, p.secret, account_id=account.id, template_id=template.id, phone=phone,
+                                      code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds)
+    intake.notify_queued()
+    if msg.state == intake.WAITING_BALANCE:
+        return _r("021", sessionID=session_id, phone_number=phone, id=str(msg.id))
+    return _r("022", phone_number=phone, sessionID=session_id, id=str(msg.id))
+
+
+def otp_verify(p: Platform, account: Account, v: Variables) -> Result:
+    if not v.has("sessionid", "sessionID", "sessionId") or not v.has("otp_code"):
+        return _r("016", detail="OTP-api/verify needs the variables sessionid and otp_code")
+    session_id = (v.get("sessionid", "sessionID", "sessionId") or "").strip()
+    code = otp.verify(p.engine, p.secret, account.id, session_id, v.get("otp_code") or "", p.settings.otp_max_attempts)
+    return _r(code, sessionID=session_id)
+
+
+# --- balance and rates -------------------------------------------------------
+
+def balance(p: Platform, account: Account, v: Variables) -> Result:
+    with read(p.engine) as conn:
+        bal, credit = ledger.balance(conn, account.id)
+    return _r("015", accountnumber=account.number, currency=account.currency, balance=show(bal),
+              credit=show(credit), available=show(bal + credit))
+
+
+def _rate_text(value) -> str:
+    return show(value, min_places=5)
+
+
+def rates_stream(p: Platform, account: Account, accept: str | None, headers: dict) -> Response:
+    """The manual's bare JSON array, streamed from the database in batches."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"["
+        if account.plan_id is not None:
+            first = True
+            buf: list[bytes] = []
+            for r in plans.iter_rates(p.engine, account.plan_id):
+                item = orjson.dumps({"dialprefix": r.prefix, "destination": r.destination,
+                                     "rateinitial": _rate_text(r.rate_initial)})
+                buf.append(item if first else b"," + item)
+                first = False
+                if len(buf) >= 500:
+                    yield b"".join(buf)
+                    buf = []
+            if buf:
+                yield b"".join(buf)
+        yield b"]"
+
+    return StreamingResponse(iterate_in_threadpool(chunks()), media_type=media_type(accept), headers=headers)
+
+
+HANDLERS = {
+    "sms-api": send_sms,
+    "sms-api/status": sms_status,
+    "OTP-api": otp_request,
+    "OTP-api/verify": otp_verify,
+    "balance": balance,
+}
+
+
+async def run(handler, p: Platform, account: Account, v: Variables) -> Result:
+    return await run_in_threadpool(handler, p, account, v)
+
+
+__all__ = ["HANDLERS", "rates_stream", "run", "body", "CORS"]

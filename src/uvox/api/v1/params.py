@@ -1,0 +1,108 @@
+"""Reading the manual's variables from wherever a client put them.
+
+Query string, urlencoded or multipart form, or a JSON object; body values win over
+the query (API.md). Names are matched exactly, except ``messageId`` / ``sessionid``,
+which the manual itself spells in two ways.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+
+MAX_BODY = 1_000_000
+
+
+class BadBody(ValueError):
+    """A body we cannot read as variables (invalid JSON, too large)."""
+
+
+class Variables:
+    def __init__(self) -> None:
+        self._values: dict[str, list[str]] = {}
+
+    def set(self, name: str, values: list[str]) -> None:
+        self._values[name] = values
+
+    def get(self, name: str, *aliases: str) -> str | None:
+        for key in (name, *aliases):
+            vals = self._values.get(key)
+            if vals:
+                return vals[-1]
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._values.get(name, []))
+
+    def has(self, name: str, *aliases: str) -> bool:
+        return any(key in self._values for key in (name, *aliases))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+
+def _scalar(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        # JSON numbers for phone numbers / account numbers: keep their digits.
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _merge(target: Variables, pairs: list[tuple[str, str]]) -> None:
+    grouped: dict[str, list[str]] = {}
+    for k, v in pairs:
+        grouped.setdefault(k, []).append(v)
+    for k, vals in grouped.items():
+        target.set(k, vals)
+
+
+async def read_variables(request: Request) -> Variables:
+    out = Variables()
+    _merge(out, parse_qsl(request.url.query, keep_blank_values=True))
+    if request.method not in ("POST", "PUT"):
+        return out
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY:
+        raise BadBody("request body too large")
+    if ctype == "application/x-www-form-urlencoded":
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise BadBody("request body too large")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = body.decode("latin-1")
+        _merge(out, parse_qsl(text, keep_blank_values=True))
+    elif ctype == "multipart/form-data":
+        try:
+            form = await request.form(max_part_size=MAX_BODY)
+        except Exception as exc:  # malformed multipart: python-multipart raises several types
+            raise BadBody(f"unreadable form: {exc}") from None
+        pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        _merge(out, pairs)
+    elif ctype.endswith("json"):
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise BadBody("request body too large")
+        if body.strip():
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise BadBody("the body is not valid JSON") from None
+            if not isinstance(data, dict):
+                raise BadBody("the JSON body must be an object")
+            for k, v in data.items():
+                if isinstance(v, list):
+                    out.set(str(k), [_scalar(x) for x in v])
+                else:
+                    out.set(str(k), [_scalar(v)])
+    return out

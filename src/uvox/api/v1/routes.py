@@ -1,0 +1,100 @@
+"""The v1 API as one ASGI endpoint, in the check order of API.md.
+
+method (004) → path (017) → missing auth (016) → bad auth (001) → the endpoint.
+One hand-written dispatcher instead of a router per endpoint: every path shares
+the same checks, and the manual's odd paths (``OTP-api/verify``) stay literal.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from uvox.accounts import apikeys
+from uvox.api.v1 import endpoints
+from uvox.api.v1.envelope import CORS, reply
+from uvox.api.v1.params import BadBody, read_variables
+from uvox.platform import Platform
+
+log = logging.getLogger("uvox.api")
+
+PREFIX = "/api/get-api/v1/"
+ALLOWED = ("GET", "POST", "PUT")
+KNOWN = set(endpoints.HANDLERS) | {"rates", ""}
+PREFLIGHT_HEADERS = {
+    **CORS,
+    "access-control-allow-methods": "GET, POST, PUT, OPTIONS",
+    "access-control-allow-headers": "Api-Key, Content-Type, Accept",
+    "access-control-max-age": "86400",
+}
+
+
+def _endpoint_of(path: str) -> str | None:
+    if not path.startswith(PREFIX) and path.rstrip("/") + "/" != PREFIX:
+        return None
+    name = path[len(PREFIX):].strip("/") if path.startswith(PREFIX) else ""
+    return name if name in KNOWN else None
+
+
+async def api(request: Request) -> Response:
+    started = time.perf_counter()
+    request_id = uuid.uuid4().hex[:16]
+    accept = request.headers.get("accept")
+    endpoint = "?"
+    code = "500"
+    try:
+        response, endpoint, code = await _handle(request, accept, request_id)
+    except Exception:
+        # Logged with its traceback under the request id; the client sees code 500 only.
+        log.exception("request %s failed: %s %s", request_id, request.method, request.url.path)
+        response = reply("500", accept, request_id, requestid=request_id)
+    log.info(
+        "%s %s %s code=%s %.1fms id=%s",
+        request.method, request.url.path, response.status_code, code,
+        (time.perf_counter() - started) * 1000, request_id,
+    )
+    return response
+
+
+async def _handle(request: Request, accept: str | None, request_id: str) -> tuple[Response, str, str]:
+    method = request.method
+    if method == "OPTIONS" and request.headers.get("origin") and request.headers.get("access-control-request-method"):
+        return Response(status_code=204, headers=PREFLIGHT_HEADERS), "preflight", "204"
+    if method not in ALLOWED:
+        return reply("004", accept, request_id), "?", "004"
+    name = _endpoint_of(request.url.path)
+    if name is None:
+        return reply("017", accept, request_id), "?", "017"
+
+    platform: Platform = request.app.state.platform
+    try:
+        v = await read_variables(request)
+    except BadBody as exc:
+        return reply("016", accept, request_id, detail=str(exc)), name, "016"
+
+    header_key = request.headers.get("api-key", "").strip()
+    var_key = (v.get("apikey") or "").strip()
+    number = (v.get("accountnumber") or "").strip()
+    key = header_key or var_key
+    if not key or (not header_key and not number):
+        return reply("016", accept, request_id, detail="send apikey and accountnumber, or an Api-Key header"), name, "016"
+    account = apikeys.cached(key)
+    if account is None:
+        account = await run_in_threadpool(apikeys.authenticate, platform.engine, key)
+    if account is None or (number and number != account.number):
+        return reply("001", accept, request_id), name, "001"
+
+    if name == "rates":
+        headers = dict(CORS)
+        headers["x-request-id"] = request_id
+        return endpoints.rates_stream(platform, account, accept, headers), name, "200"
+    # The bare base URL (the manual's first curl example) answers like `balance`:
+    # a cheap way for a customer to check that a key works.
+    handler = endpoints.HANDLERS[name or "balance"]
+    result = await endpoints.run(handler, platform, account, v)
+    return reply(result.code, accept, request_id, **result.fields), name, result.code

@@ -1,0 +1,90 @@
+"""The ASGI application: the v1 API, the portal, softphone URLs, and the docs.
+
+Domain packages contribute their routes through small ``routes()`` functions; the
+dispatcher and the SMSC simulator are started by hooks run in the lifespan, so
+``uvox serve`` is one process that does everything on a fresh install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from typing import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
+
+from uvox.api.v1 import openapi
+from uvox.api.v1.routes import api
+from uvox.platform import Platform
+
+log = logging.getLogger("uvox")
+
+#: Async callables run at start-up with the Platform; each may return an async
+#: callable run at shutdown. The dispatcher and the simulator register here.
+StartupHook = Callable[[Platform], Awaitable[Callable[[], Awaitable[None]] | None]]
+startup_hooks: list[StartupHook] = []
+
+
+async def _api_asgi(scope: Scope, receive: Receive, send: Send) -> None:
+    # Mounted as raw ASGI so that every method, even an unknown one, reaches our
+    # dispatcher and gets the manual's 004 instead of Starlette's plain 405.
+    request = Request(scope, receive)
+    response = await api(request)
+    await response(scope, receive, send)
+
+
+def _optional_routes(module: str, platform: Platform) -> list[BaseRoute]:
+    """Routes of a domain package that may not exist in a trimmed build."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return []
+        raise
+    return list(mod.routes(platform))
+
+
+def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        stops = []
+        if run_hooks:
+            for hook in list(startup_hooks):
+                stop = await hook(platform)
+                if stop is not None:
+                    stops.append(stop)
+        try:
+            yield
+        finally:
+            for stop in reversed(stops):
+                with contextlib.suppress(Exception):
+                    await stop()
+
+    async def home(request: Request):
+        return RedirectResponse("/sign_in" if _has_portal else "/docs", status_code=302)
+
+    routes: list[BaseRoute] = [
+        Route("/openapi.json", openapi.openapi_json),
+        Route("/docs", openapi.docs_page),
+        Mount("/api", app=_api_asgi),
+    ]
+    portal_routes = _optional_routes("uvox.portal.routes", platform)
+    _has_portal = bool(portal_routes)
+    routes += _optional_routes("uvox.softphone.routes", platform)
+    routes += portal_routes
+    routes.append(Route("/", home))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.platform = platform
+    return app
+
+
+def _import_hooks() -> None:
+    """Let domain packages register their start-up hooks (dispatcher, simulator)."""
+    for module in ("uvox.dispatch.hooks",):
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(module)

@@ -1,0 +1,95 @@
+"""The prepaid ledger.
+
+Every top-up, charge and refund is an immutable row. ``accounts.balance`` is a cache
+of the sum of the account's rows, changed only here and in the same transaction as
+the row, so the two cannot drift; :func:`audit` recomputes it.
+
+A charge is one conditional UPDATE (``... WHERE balance + credit_limit >= :price``):
+the database, not Python, decides whether the money is there, so concurrent sends can
+never spend the same money, on SQLite or PostgreSQL, in one process or many.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from uvox.clock import now
+from uvox.db import schema as t
+from uvox.db.session import read
+
+A = t.accounts
+
+
+def try_charge(conn: Connection, account_id: int, amount: Decimal) -> bool:
+    """Debit ``amount`` if balance plus credit covers it. No ledger row: see :func:`record`."""
+    if amount <= 0:
+        return True
+    done = conn.execute(
+        sa.update(A)
+        .where(A.c.id == account_id, A.c.balance + A.c.credit_limit >= amount)
+        .values(balance=A.c.balance - amount)
+    ).rowcount
+    return done == 1
+
+
+def record(conn: Connection, rows: list[dict]) -> None:
+    """Append ledger rows: dicts with account_id, kind, amount (signed), message_id, note."""
+    if not rows:
+        return
+    stamp = now()
+    for r in rows:
+        r.setdefault("note", "")
+        r.setdefault("message_id", None)
+        r.setdefault("created_at", stamp)
+    conn.execute(sa.insert(t.ledger), rows)
+
+
+def credit(conn: Connection, account_id: int, amount: Decimal, kind: str, note: str = "", message_id: int | None = None) -> None:
+    """Add money (top-up, refund): balance and ledger row together."""
+    conn.execute(sa.update(A).where(A.c.id == account_id).values(balance=A.c.balance + amount))
+    record(conn, [{"account_id": account_id, "kind": kind, "amount": amount, "note": note, "message_id": message_id}])
+
+
+def refund_message(conn: Connection, message_id: int, note: str = "refund: not accepted by the carrier") -> bool:
+    """Give back a message's charge, once. Returns whether a refund happened."""
+    m = t.messages
+    row = conn.execute(sa.select(m.c.account_id, m.c.price, m.c.charged).where(m.c.id == message_id)).first()
+    if row is None or not row.charged:
+        return False
+    done = conn.execute(
+        sa.update(m).where(m.c.id == message_id, m.c.charged.is_(True)).values(charged=False)
+    ).rowcount
+    if done != 1:
+        return False
+    if row.price > 0:
+        credit(conn, row.account_id, row.price, "refund", note, message_id)
+    return True
+
+
+def balance(conn: Connection, account_id: int) -> tuple[Decimal, Decimal]:
+    row = conn.execute(sa.select(A.c.balance, A.c.credit_limit).where(A.c.id == account_id)).one()
+    return row.balance, row.credit_limit
+
+
+def audit(engine: Engine, account_id: int) -> tuple[Decimal, Decimal]:
+    """(cached balance, sum of ledger rows): equal unless something is badly wrong."""
+    with read(engine) as conn:
+        cached = conn.execute(sa.select(A.c.balance).where(A.c.id == account_id)).scalar_one()
+        total = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(t.ledger.c.amount), 0)).where(t.ledger.c.account_id == account_id)
+        ).scalar_one()
+    # SUM over the Money column comes back in the storage unit on SQLite.
+    if engine.dialect.name == "sqlite":
+        total = Decimal(int(total)) / 1_000_000
+    return cached, Decimal(total).quantize(Decimal("0.000001"))
+
+
+def history(engine: Engine, account_id: int, limit: int = 100) -> list[dict]:
+    with read(engine) as conn:
+        rows = conn.execute(
+            sa.select(t.ledger).where(t.ledger.c.account_id == account_id).order_by(t.ledger.c.id.desc()).limit(limit)
+        ).all()
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,168 @@
+"""Plans and rate decks: import, longest-prefix lookup, streaming the list."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import IO, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from uvox.billing.money import parse_amount
+from uvox.clock import now
+from uvox.db import schema as t
+from uvox.db.session import read, write
+from uvox.errors import Conflict, NotFound
+
+REQUIRED_COLUMNS = ("dialprefix", "destination", "rateinitial", "smsrate")
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: int
+    name: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Rate:
+    prefix: str
+    destination: str
+    rate_initial: Decimal
+    sms_rate: Decimal
+
+
+class RateDeckError(ValueError):
+    """A rate deck that cannot be imported; the message names the line."""
+
+
+def create_plan(engine: Engine, name: str, currency: str) -> Plan:
+    name = name.strip()
+    currency = currency.strip()
+    if not name or not currency:
+        raise ValueError("a plan needs a name and a currency")
+    with write(engine) as conn:
+        if conn.execute(sa.select(t.plans.c.id).where(t.plans.c.name == name)).first():
+            raise Conflict(f"a plan named {name!r} already exists")
+        plan_id = conn.execute(
+            sa.insert(t.plans).values(name=name, currency=currency, created_at=now()).returning(t.plans.c.id)
+        ).scalar_one()
+    return Plan(plan_id, name, currency)
+
+
+def get_plan(engine: Engine, name: str) -> Plan:
+    with read(engine) as conn:
+        row = conn.execute(sa.select(t.plans).where(t.plans.c.name == name.strip())).first()
+    if row is None:
+        raise NotFound(f"no plan named {name!r}")
+    return Plan(row.id, row.name, row.currency)
+
+
+def list_plans(engine: Engine) -> list[Plan]:
+    with read(engine) as conn:
+        return [Plan(r.id, r.name, r.currency) for r in conn.execute(sa.select(t.plans).order_by(t.plans.c.name))]
+
+
+def _parse_deck(stream: IO[str]) -> Iterator[dict]:
+    reader = csv.reader(stream)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise RateDeckError("the file is empty") from None
+    names = [h.strip().lower().lstrip("\ufeff") for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise RateDeckError(f"line 1: missing column(s) {', '.join(missing)}; the header must be {','.join(REQUIRED_COLUMNS)}")
+    idx = {c: names.index(c) for c in REQUIRED_COLUMNS}
+    seen: set[str] = set()
+    for lineno, row in enumerate(reader, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        try:
+            prefix = row[idx["dialprefix"]].strip().lstrip("+")
+            destination = row[idx["destination"]].strip()
+            rate_initial = parse_amount(row[idx["rateinitial"]])
+            sms_rate = parse_amount(row[idx["smsrate"]])
+        except IndexError:
+            raise RateDeckError(f"line {lineno}: too few columns") from None
+        except ValueError as exc:
+            raise RateDeckError(f"line {lineno}: {exc}") from None
+        if not prefix.isdigit() or len(prefix) > 20:
+            raise RateDeckError(f"line {lineno}: dialprefix must be digits, got {prefix!r}")
+        if prefix in seen:
+            raise RateDeckError(f"line {lineno}: dialprefix {prefix} appears twice")
+        seen.add(prefix)
+        yield {"prefix": prefix, "destination": destination[:200], "rate_initial": rate_initial, "sms_rate": sms_rate}
+
+
+def import_rates(engine: Engine, plan_name: str, stream: IO[str] | str) -> int:
+    """Replace a plan's rate deck with a CSV file, all or nothing. Returns the row count."""
+    if isinstance(stream, str):
+        stream = io.StringIO(stream)
+    plan = get_plan(engine, plan_name)
+    rows = list(_parse_deck(stream))
+    with write(engine) as conn:
+        conn.execute(sa.delete(t.rates).where(t.rates.c.plan_id == plan.id))
+        batch = 5000
+        for i in range(0, len(rows), batch):
+            chunk = rows[i : i + batch]
+            for r in chunk:
+                r["plan_id"] = plan.id
+            conn.execute(sa.insert(t.rates), chunk)
+    return len(rows)
+
+
+_lookup_cols = (t.rates.c.prefix, t.rates.c.destination, t.rates.c.rate_initial, t.rates.c.sms_rate)
+
+
+def lookup(conn: Connection, plan_id: int, number: str) -> Rate | None:
+    """The rate of the longest dial prefix of ``number`` (digits, with or without +)."""
+    digits = number.lstrip("+")
+    prefixes = [digits[:i] for i in range(len(digits), 0, -1)]
+    row = conn.execute(
+        sa.select(*_lookup_cols)
+        .where(t.rates.c.plan_id == plan_id, t.rates.c.prefix.in_(prefixes))
+        .order_by(sa.func.length(t.rates.c.prefix).desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return Rate(row.prefix, row.destination, row.rate_initial, row.sms_rate)
+
+
+def iter_rates(engine: Engine, plan_id: int, batch: int = 2000) -> Iterator[Rate]:
+    """Every rate of a plan in import order, fetched in batches (never all in memory)."""
+    last = 0
+    while True:
+        with read(engine) as conn:
+            rows = conn.execute(
+                sa.select(t.rates.c.id, *_lookup_cols)
+                .where(t.rates.c.plan_id == plan_id, t.rates.c.id > last)
+                .order_by(t.rates.c.id)
+                .limit(batch)
+            ).all()
+        if not rows:
+            return
+        for r in rows:
+            yield Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate)
+        last = rows[-1].id
+
+
+def search_rates(
+    engine: Engine, plan_id: int, *, destination: str = "", prefix: str = "", limit: int = 50, offset: int = 0
+) -> tuple[int, list[Rate]]:
+    """A page of rates filtered by destination text or prefix start, and the total."""
+    cond = [t.rates.c.plan_id == plan_id]
+    if destination:
+        cond.append(sa.func.lower(t.rates.c.destination).like(f"%{destination.strip().lower()}%"))
+    if prefix:
+        cond.append(t.rates.c.prefix.like(f"{prefix.strip().lstrip('+')}%"))
+    with read(engine) as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(t.rates).where(*cond)).scalar_one()
+        rows = conn.execute(
+            sa.select(*_lookup_cols).where(*cond).order_by(t.rates.c.prefix).limit(limit).offset(offset)
+        ).all()
+    return total, [Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate) for r in rows]

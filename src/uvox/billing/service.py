@@ -1,0 +1,50 @@
+"""Operator actions on money: top-ups and credit limits (CLI, portal, tests)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from uvox.billing import ledger
+from uvox.db import schema as t
+from uvox.db.session import write
+from uvox.errors import NotFound
+
+
+def topup(engine: Engine, account_id: int, amount: Decimal, note: str = "top-up") -> tuple[Decimal, int]:
+    """Add prepaid money; messages waiting for balance are released in the same transaction.
+
+    Returns (new balance, messages released). A negative amount is a correction,
+    recorded as an adjustment row.
+    """
+    from uvox.sms.intake import notify_queued, release_waiting
+
+    with write(engine) as conn:
+        _exists(conn, account_id)
+        ledger.credit(conn, account_id, amount, "topup" if amount >= 0 else "adjustment", note)
+        released = release_waiting(conn, account_id)
+        new_balance, _ = ledger.balance(conn, account_id)
+    if released:
+        notify_queued()
+    return new_balance, released
+
+
+def set_credit_limit(engine: Engine, account_id: int, amount: Decimal) -> int:
+    from uvox.sms.intake import notify_queued, release_waiting
+
+    if amount < 0:
+        raise ValueError("a credit limit cannot be negative")
+    with write(engine) as conn:
+        _exists(conn, account_id)
+        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(credit_limit=amount))
+        released = release_waiting(conn, account_id)
+    if released:
+        notify_queued()
+    return released
+
+
+def _exists(conn, account_id: int) -> None:
+    if conn.execute(sa.select(t.accounts.c.id).where(t.accounts.c.id == account_id)).first() is None:
+        raise NotFound("no such account")

@@ -1,0 +1,357 @@
+"""The ``uvox`` command: serve, database, operator (admin) commands.
+
+Every ``admin`` command takes ``--json`` and then prints exactly one JSON object on
+stdout, so scripts and tests can drive the platform without a browser.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+from uvox.config import get_settings
+from uvox.errors import Conflict, NotFound
+from uvox.platform import Platform
+
+
+def _platform() -> Platform:
+    return Platform.open(get_settings(), migrate=True)
+
+
+def _emit(as_json: bool, data: dict, text: str) -> None:
+    if as_json:
+        click.echo(json.dumps(data, default=str))
+    else:
+        click.echo(text)
+
+
+def _fail(as_json: bool, message: str) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": message}))
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _amount(as_json: bool, raw: str, allow_negative: bool = False) -> Decimal:
+    from uvox.billing.money import parse_amount
+
+    try:
+        return parse_amount(raw, allow_negative=allow_negative)
+    except ValueError as exc:
+        _fail(as_json, str(exc))
+        raise  # unreachable
+
+
+def _account(p: Platform, as_json: bool, ref: str):
+    from uvox.accounts import service
+
+    try:
+        return service.find(p.engine, ref)
+    except NotFound:
+        _fail(as_json, f"no account {ref!r} (give the account number or e-mail)")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+@click.group(help="UVox: SMS and OTP API, prepaid billing, SMPP delivery, softphone provisioning.")
+@click.version_option(package_name="uvox")
+def main() -> None:
+    logging.basicConfig(
+        level=get_settings().log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@main.command(help="Run the API, the portal and the dispatcher (SQLite and the SMSC simulator by default).")
+@click.option("--host", default=None, help="Address to listen on (UVOX_HOST, default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (UVOX_PORT, default 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from uvox.app import _import_hooks, create_app
+
+    settings = get_settings()
+    platform = Platform.open(settings, migrate=True)
+    _import_hooks()
+    app = create_app(platform)
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        # Our own request log (uvox.api) never prints query strings, which carry
+        # API keys; uvicorn's access log would.
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        timeout_keep_alive=30,
+    )
+
+
+@main.group(help="Database commands.")
+def db() -> None:
+    pass
+
+
+@db.command(help="Apply the migrations (also done by `uvox serve` at start).")
+def upgrade() -> None:
+    from uvox.db.engine import make_engine
+    from uvox.db.migrate import upgrade as do_upgrade
+
+    do_upgrade(make_engine(get_settings()))
+    click.echo("database is up to date")
+
+
+@main.group(help="Operator commands.")
+def admin() -> None:
+    pass
+
+
+@admin.group(help="Customer accounts.")
+def account() -> None:
+    pass
+
+
+@account.command("create", help="Create an account; prints its number.")
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Portal password (omit for an API-only account).")
+@click.option("--plan", default=None, help="Plan name.")
+@click.option("--currency", default=None)
+@click.option("--staff", is_flag=True, help="An operator (staff) account.")
+@json_option
+def account_create(email, password, plan, currency, staff, as_json) -> None:
+    from uvox.accounts import service
+
+    p = _platform()
+    try:
+        a = service.create_account(p.engine, email=email, password=password, plan=plan, currency=currency,
+                                   is_staff=staff, default_currency=p.settings.default_currency)
+    except (NotFound, Conflict) as exc:
+        _fail(as_json, str(exc))
+    _emit(as_json, {"accountnumber": a.number, "email": a.email, "currency": a.currency, "plan": plan,
+                    "staff": a.is_staff}, f"account {a.number} created for {a.email}")
+
+
+@account.command("show", help="Show an account's balance, credit and plan.")
+@click.argument("ref")
+@json_option
+def account_show(ref, as_json) -> None:
+    from uvox.billing.money import show
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    _emit(as_json, {"accountnumber": a.number, "email": a.email, "currency": a.currency, "balance": show(a.balance),
+                    "credit": show(a.credit_limit), "plan_id": a.plan_id, "staff": a.is_staff},
+          f"{a.number} {a.email or ''} balance {show(a.balance)} {a.currency} credit {show(a.credit_limit)}")
+
+
+@account.command("set-plan", help="Move an account to another plan.")
+@click.argument("ref")
+@click.argument("plan")
+@json_option
+def account_set_plan(ref, plan, as_json) -> None:
+    from uvox.accounts import service
+    from uvox.billing.service import set_credit_limit
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    try:
+        service.set_plan(p.engine, a.id, plan)
+    except NotFound as exc:
+        _fail(as_json, str(exc))
+    released = set_credit_limit(p.engine, a.id, a.credit_limit)  # re-checks waiting messages
+    _emit(as_json, {"accountnumber": a.number, "plan": plan, "released": released}, f"{a.number} is on plan {plan}")
+
+
+@admin.group(help="API keys.")
+def apikey() -> None:
+    pass
+
+
+@apikey.command("create", help="Create an API key (shown once).")
+@click.argument("ref")
+@click.option("--description", default="", help="What the key is for.")
+@json_option
+def apikey_create(ref, description, as_json) -> None:
+    from uvox.accounts import apikeys
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    try:
+        key, info = apikeys.create(p.engine, a.id, description, limit=p.settings.max_api_keys)
+    except Conflict as exc:
+        _fail(as_json, str(exc))
+    _emit(as_json, {"accountnumber": a.number, "apikey": key, "id": info.id, "description": info.description},
+          f"API key for {a.number} (shown once): {key}")
+
+
+@apikey.command("list", help="List an account's active keys (never the keys themselves).")
+@click.argument("ref")
+@json_option
+def apikey_list(ref, as_json) -> None:
+    from uvox.accounts import apikeys
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    keys = apikeys.list_keys(p.engine, a.id)
+    _emit(as_json, {"accountnumber": a.number, "keys": [{"id": k.id, "hint": k.hint, "description": k.description,
+                                                          "created_at": k.created_at.isoformat()} for k in keys]},
+          "\n".join(f"{k.id}\t{k.hint}\t{k.description}" for k in keys) or "no active keys")
+
+
+@apikey.command("revoke", help="Revoke a key by its id (see `apikey list`).")
+@click.argument("ref")
+@click.argument("key_id", type=int)
+@json_option
+def apikey_revoke(ref, key_id, as_json) -> None:
+    from uvox.accounts import apikeys
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    try:
+        apikeys.revoke(p.engine, a.id, key_id)
+    except NotFound as exc:
+        _fail(as_json, str(exc))
+    _emit(as_json, {"accountnumber": a.number, "revoked": key_id}, f"key {key_id} revoked")
+
+
+@admin.command("topup", help="Add prepaid balance (releases messages waiting for balance).")
+@click.argument("ref")
+@click.argument("amount")
+@click.option("--note", default="top-up")
+@json_option
+def topup(ref, amount, note, as_json) -> None:
+    from uvox.billing.money import show
+    from uvox.billing.service import topup as do_topup
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    value = _amount(as_json, amount, allow_negative=True)
+    new_balance, released = do_topup(p.engine, a.id, value, note)
+    _emit(as_json, {"accountnumber": a.number, "currency": a.currency, "balance": show(new_balance),
+                    "released": released}, f"{a.number} balance {show(new_balance)} {a.currency}")
+
+
+@admin.command("credit-limit", help="Set how far below zero an account may go.")
+@click.argument("ref")
+@click.argument("amount")
+@json_option
+def credit_limit(ref, amount, as_json) -> None:
+    from uvox.billing.money import show
+    from uvox.billing.service import set_credit_limit
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    value = _amount(as_json, amount)
+    released = set_credit_limit(p.engine, a.id, value)
+    _emit(as_json, {"accountnumber": a.number, "credit": show(value), "released": released},
+          f"{a.number} credit limit {show(value)} {a.currency}")
+
+
+@admin.group(help="Plans (price lists).")
+def plan() -> None:
+    pass
+
+
+@plan.command("create", help="Create a plan.")
+@click.argument("name")
+@click.option("--currency", required=True, help="For example US$.")
+@json_option
+def plan_create(name, currency, as_json) -> None:
+    from uvox.billing import plans
+
+    p = _platform()
+    try:
+        pl = plans.create_plan(p.engine, name, currency)
+    except (Conflict, ValueError) as exc:
+        _fail(as_json, str(exc))
+    _emit(as_json, {"plan": pl.name, "id": pl.id, "currency": pl.currency}, f"plan {pl.name} ({pl.currency}) created")
+
+
+@plan.command("list", help="List plans.")
+@json_option
+def plan_list(as_json) -> None:
+    from uvox.billing import plans
+
+    p = _platform()
+    items = plans.list_plans(p.engine)
+    _emit(as_json, {"plans": [{"name": x.name, "currency": x.currency} for x in items]},
+          "\n".join(f"{x.name}\t{x.currency}" for x in items) or "no plans")
+
+
+@admin.group(help="Rate decks.")
+def rates() -> None:
+    pass
+
+
+@rates.command("import", help="Replace a plan's rates with a CSV: dialprefix,destination,rateinitial,smsrate.")
+@click.argument("plan_name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+def rates_import(plan_name, file, as_json) -> None:
+    from uvox.billing import plans
+
+    p = _platform()
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as fh:
+            count = plans.import_rates(p.engine, plan_name, fh)
+    except (NotFound, plans.RateDeckError) as exc:
+        _fail(as_json, str(exc))
+    _emit(as_json, {"plan": plan_name, "rates": count}, f"{count} rates imported into {plan_name}")
+
+
+@admin.group("otp-template", help="One-time code templates.")
+def otp_template() -> None:
+    pass
+
+
+@otp_template.command("create", help="Create a template; prints its ref_id.")
+@click.argument("ref")
+@click.option("--text", required=True, help='Must contain {code}, e.g. "Your code is {code}".')
+@click.option("--name", default="")
+@click.option("--sender", default="")
+@json_option
+def otp_template_create(ref, text, name, sender, as_json) -> None:
+    from uvox.otp import service as otp
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    try:
+        tpl = otp.create_template(p.engine, a.id, text, name, sender)
+    except ValueError as exc:
+        _fail(as_json, str(exc))
+    _emit(as_json, {"accountnumber": a.number, "ref_id": tpl.ref_id, "text": tpl.text}, f"ref_id {tpl.ref_id}")
+
+
+def _register_domain_commands() -> None:
+    """Commands owned by domain packages (connectors, simulator, worker, SIP, client)."""
+    for module, attr, parent in (
+        ("uvox.smpp.cli", "register", main),
+        ("uvox.dispatch.cli", "register", main),
+        ("uvox.softphone.cli", "register", main),
+        ("uvox.client_cli", "register", main),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        getattr(mod, attr)(parent, admin)
+
+
+_register_domain_commands()
+
+if __name__ == "__main__":
+    main()

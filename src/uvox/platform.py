@@ -1,0 +1,36 @@
+"""The running platform's shared parts: settings, database engine, instance secret.
+
+One object built at start-up and handed to the API, the portal, the CLI and the
+dispatcher, so that none of them reads configuration or opens engines on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+
+from uvox.config import Settings
+from uvox.db.engine import make_engine
+from uvox.db.migrate import instance_secret, upgrade
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: Engine
+
+    @classmethod
+    def open(cls, settings: Settings, migrate: bool = False) -> "Platform":
+        engine = make_engine(settings)
+        if migrate:
+            upgrade(engine)
+        return cls(settings, engine)
+
+    @cached_property
+    def secret(self) -> bytes:
+        return instance_secret(self.engine, self.settings.secret_key)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,183 @@
+"""Message intake: price, charge and store accepted messages, durably, before any reply.
+
+One transaction per request: each recipient's message row is written either charged
+and ``queued`` (code 005) or uncharged and ``waiting_balance`` (code 009). Charging
+is the ledger's conditional UPDATE, so concurrent requests cannot overspend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from uvox.billing import ledger, plans
+from uvox.clock import now
+from uvox.db import schema as t
+from uvox.sms import encoding
+
+M = t.messages
+
+QUEUED = "queued"
+WAITING_BALANCE = "waiting_balance"
+
+#: Called (with no arguments) after a transaction queued messages, so an in-process
+#: dispatcher can wake at once instead of at its next poll.
+on_queued: list[Callable[[], None]] = []
+
+
+def notify_queued() -> None:
+    for hook in list(on_queued):
+        try:
+            hook()
+        except Exception:  # a sleepy dispatcher must never fail a send
+            pass
+
+
+@dataclass
+class Priced:
+    """A recipient after routing and pricing."""
+
+    recipient: str
+    destination: str = ""
+    price: Decimal = Decimal(0)
+    #: False when the account has no plan: the message waits, unpriced (009).
+    priced: bool = True
+
+
+@dataclass
+class Accepted:
+    id: int
+    recipient: str
+    state: str
+    price: Decimal
+    segments: int
+
+
+@dataclass
+class Outgoing:
+    account_id: int
+    plan_id: int | None
+    currency: str
+    text: str
+    sender: str = ""
+    kind: str = "sms"
+    callback_url: str | None = None
+    validity_seconds: int = 72 * 3600
+    encoded: encoding.EncodedText | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.encoded is None:
+            self.encoded = encoding.encode(self.text, reference=0)
+
+
+class NoRate(LookupError):
+    """The plan has no rate for the number: not routable (014)."""
+
+
+def price(conn: Connection, out: Outgoing, recipient: str) -> Priced:
+    if out.plan_id is None:
+        return Priced(recipient, priced=False)
+    rate = plans.lookup(conn, out.plan_id, recipient)
+    if rate is None:
+        raise NoRate(recipient)
+    return Priced(recipient, rate.destination, rate.sms_rate * out.encoded.segments)
+
+
+def accept(conn: Connection, out: Outgoing, recipients: list[Priced]) -> list[Accepted]:
+    """Charge and store one message per recipient, inside the caller's transaction."""
+    if not recipients:
+        return []
+    stamp = now()
+    segments = out.encoded.segments
+    total = sum((p.price for p in recipients if p.priced), Decimal(0))
+    all_priced = all(p.priced for p in recipients)
+    if all_priced and ledger.try_charge(conn, out.account_id, total):
+        charged = [True] * len(recipients)
+    else:
+        # Not enough for all: charge in order while the money lasts (FIFO), the rest wait.
+        charged = [p.priced and ledger.try_charge(conn, out.account_id, p.price) for p in recipients]
+    expires = stamp + timedelta(seconds=out.validity_seconds)
+    rows = [
+        {
+            "account_id": out.account_id,
+            "kind": out.kind,
+            "sender": out.sender,
+            "recipient": p.recipient,
+            "destination": p.destination,
+            "text": out.text,
+            "encoding": out.encoded.encoding,
+            "segments": segments,
+            "price": p.price,
+            "currency": out.currency,
+            "state": QUEUED if ok else WAITING_BALANCE,
+            "charged": ok,
+            "simulated": False,
+            "callback_url": out.callback_url,
+            "attempts": 0,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "expires_at": expires,
+            "next_attempt_at": stamp,
+        }
+        for p, ok in zip(recipients, charged)
+    ]
+    ids = [r.id for r in conn.execute(sa.insert(M).returning(M.c.id, sort_by_parameter_order=True), rows)]
+    ledger.record(
+        conn,
+        [
+            {"account_id": out.account_id, "kind": "charge", "amount": -p.price, "message_id": mid, "note": "sms"}
+            for p, ok, mid in zip(recipients, charged, ids)
+            if ok and p.price > 0
+        ],
+    )
+    return [
+        Accepted(mid, p.recipient, QUEUED if ok else WAITING_BALANCE, p.price, segments)
+        for p, ok, mid in zip(recipients, charged, ids)
+    ]
+
+
+def release_waiting(conn: Connection, account_id: int, limit: int = 10_000) -> int:
+    """Charge and queue messages waiting for balance, oldest first, while money lasts.
+
+    Prices are computed now, from the account's current plan: a message that waited
+    because the account had no plan gets its first price here. A message whose
+    destination the plan does not cover stays waiting (and expires with its validity).
+    Returns how many were released.
+    """
+    acct = conn.execute(sa.select(t.accounts.c.plan_id).where(t.accounts.c.id == account_id)).first()
+    if acct is None or acct.plan_id is None:
+        return 0
+    waiting = conn.execute(
+        sa.select(M.c.id, M.c.recipient, M.c.segments)
+        .where(M.c.account_id == account_id, M.c.state == WAITING_BALANCE)
+        .order_by(M.c.id)
+        .limit(limit)
+    ).all()
+    released = 0
+    stamp = now()
+    for w in waiting:
+        rate = plans.lookup(conn, acct.plan_id, w.recipient)
+        if rate is None:
+            continue
+        amount = rate.sms_rate * w.segments
+        if not ledger.try_charge(conn, account_id, amount):
+            break  # FIFO: a later, cheaper message must not overtake this one
+        conn.execute(
+            sa.update(M)
+            .where(M.c.id == w.id, M.c.state == WAITING_BALANCE)
+            .values(state=QUEUED, charged=True, price=amount, destination=rate.destination, updated_at=stamp, next_attempt_at=stamp)
+        )
+        if amount > 0:
+            ledger.record(conn, [{"account_id": account_id, "kind": "charge", "amount": -amount, "message_id": w.id, "note": "sms (released)"}])
+        released += 1
+    return released
+
+
+def get_message(conn: Connection, account_id: int, message_id: int):
+    """One message of one account, or None: another account's id is "unknown" too."""
+    return conn.execute(sa.select(M).where(M.c.id == message_id, M.c.account_id == account_id)).first()
