@@ -15,13 +15,13 @@ from pathlib import Path
 
 import click
 
-from uvox.config import get_settings
+from uvox.config import Settings
 from uvox.errors import Conflict, NotFound
 from uvox.platform import Platform
 
 
 def _platform() -> Platform:
-    return Platform.open(get_settings(), migrate=True)
+    return Platform.open(Settings.from_env(), migrate=True)
 
 
 def _emit(as_json: bool, data: dict, text: str) -> None:
@@ -65,7 +65,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 @click.version_option(package_name="uvox")
 def main() -> None:
     logging.basicConfig(
-        level=get_settings().log_level,
+        level=Settings.from_env().log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -80,7 +80,7 @@ def serve(host: str | None, port: int | None) -> None:
 
     from uvox.app import _import_hooks, create_app
 
-    settings = get_settings()
+    settings = Settings.from_env()
     platform = Platform.open(settings, migrate=True)
     _import_hooks()
     app = create_app(platform)
@@ -109,7 +109,7 @@ def upgrade() -> None:
     from uvox.db.engine import make_engine
     from uvox.db.migrate import upgrade as do_upgrade
 
-    do_upgrade(make_engine(get_settings()))
+    do_upgrade(make_engine(Settings.from_env()))
     click.echo("database is up to date")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from uvox.config import Settings
 from uvox.db.engine import make_engine
 from uvox.db.migrate import instance_secret, upgrade
+from uvox.db.writer import Writer
 
 
 @dataclass
@@ -27,6 +28,10 @@ class Platform:
         if migrate:
             upgrade(engine)
         return cls(settings, engine)
+
+    @cached_property
+    def writer(self) -> Writer:
+        return Writer(self.engine)
 
     @cached_property
     def secret(self) -> bytes:

@@ -81,9 +81,7 @@ def audit(engine: Engine, account_id: int) -> tuple[Decimal, Decimal]:
         total = conn.execute(
             sa.select(sa.func.coalesce(sa.func.sum(t.ledger.c.amount), 0)).where(t.ledger.c.account_id == account_id)
         ).scalar_one()
-    # SUM over the Money column comes back in the storage unit on SQLite.
-    if engine.dialect.name == "sqlite":
-        total = Decimal(int(total)) / 1_000_000
+    # SUM keeps the column's Money type, so SQLite's micro-units come back as Decimal.
     return cached, Decimal(total).quantize(Decimal("0.000001"))
 
 

@@ -18,12 +18,12 @@ def parse_amount(raw: str | int | Decimal, *, allow_negative: bool = False) -> D
         raise ValueError(f"not an amount: {raw!r}") from exc
     if not value.is_finite():
         raise ValueError(f"not an amount: {raw!r}")
+    if abs(value) >= Decimal(10) ** 13:
+        raise ValueError(f"too large: {raw!r}")
     if value.quantize(MICRO) != value:
         raise ValueError(f"at most 6 decimals: {raw!r}")
     if value < 0 and not allow_negative:
         raise ValueError(f"must not be negative: {raw!r}")
-    if abs(value) >= Decimal(10) ** 13:
-        raise ValueError(f"too large: {raw!r}")
     return value
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
+import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Iterator
@@ -112,14 +115,64 @@ def import_rates(engine: Engine, plan_name: str, stream: IO[str] | str) -> int:
             for r in chunk:
                 r["plan_id"] = plan.id
             conn.execute(sa.insert(t.rates), chunk)
+        key = _version_key(plan.id)
+        conn.execute(sa.delete(t.meta).where(t.meta.c.key == key))
+        conn.execute(sa.insert(t.meta).values(key=key, value=secrets.token_hex(8)))
+    clear_cache()
     return len(rows)
 
 
 _lookup_cols = (t.rates.c.prefix, t.rates.c.destination, t.rates.c.rate_initial, t.rates.c.sms_rate)
 
 
+# Rates are read on every message and change only on import. Each process keeps a
+# plan's whole deck as a dict (prefix -> Rate), so a longest-prefix match is a few
+# dict probes. Every import writes a new version token in `meta`; a process checks
+# that token at most every CHECK_SECONDS and reloads the deck when it changed, so an
+# import is seen everywhere within CHECK_SECONDS (at once in the importing process).
+CHECK_SECONDS = 2.0
+_decks: dict[int, tuple[float, str | None, dict[str, Rate]]] = {}
+_deck_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    _decks.clear()
+
+
+def _version_key(plan_id: int) -> str:
+    return f"rates:{plan_id}"
+
+
+def _deck(conn: Connection, plan_id: int) -> dict[str, Rate]:
+    clock = time.monotonic()
+    entry = _decks.get(plan_id)
+    if entry is not None and entry[0] > clock:
+        return entry[2]
+    version = conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == _version_key(plan_id))).scalar()
+    if entry is not None and entry[1] == version:
+        _decks[plan_id] = (clock + CHECK_SECONDS, version, entry[2])
+        return entry[2]
+    with _deck_lock:
+        deck = {
+            r.prefix: Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate)
+            for r in conn.execute(sa.select(*_lookup_cols).where(t.rates.c.plan_id == plan_id))
+        }
+        _decks[plan_id] = (clock + CHECK_SECONDS, version, deck)
+    return deck
+
+
 def lookup(conn: Connection, plan_id: int, number: str) -> Rate | None:
     """The rate of the longest dial prefix of ``number`` (digits, with or without +)."""
+    deck = _deck(conn, plan_id)
+    digits = number.lstrip("+")
+    for i in range(min(len(digits), 20), 0, -1):
+        rate = deck.get(digits[:i])
+        if rate is not None:
+            return rate
+    return None
+
+
+def _lookup_db(conn: Connection, plan_id: int, number: str) -> Rate | None:
     digits = number.lstrip("+")
     prefixes = [digits[:i] for i in range(len(digits), 0, -1)]
     row = conn.execute(

@@ -146,7 +146,10 @@ messages = sa.Table(
     sa.Column("sender_used", sa.String(20)),
     sa.Column("recipient", sa.String(20), nullable=False),
     sa.Column("destination", sa.String(200), nullable=False, default=""),
+    # For OTP messages this is the masked text; the real one is in secret_text.
     sa.Column("text", sa.Text, nullable=False),
+    # AES-GCM sealed text (uvox.secretbox) until the carrier accepts it, then NULL.
+    sa.Column("secret_text", sa.Text),
     sa.Column("encoding", sa.String(8), nullable=False),
     sa.Column("segments", sa.Integer, nullable=False),
     sa.Column("price", Money, nullable=False),

@@ -131,30 +131,33 @@ def open_session(conn: Connection, secret: bytes, *, account_id: int, template_i
     return session_id
 
 
-def verify(engine: Engine, secret: bytes, account_id: int, session_id: str, code: str, max_attempts: int) -> str:
-    """Check a code; returns the manual's code (or 103 for a locked session)."""
+def verify(conn: Connection, secret: bytes, account_id: int, session_id: str, code: str, max_attempts: int) -> str:
+    """Check a code inside the caller's write transaction; returns the manual's code (103: locked)."""
     session_id = (session_id or "").strip()
     code = (code or "").strip()
     if not session_id or len(session_id) > 128:
         return "024"
-    with write(engine) as conn:
-        row = conn.execute(sa.select(S).where(S.c.session_id == session_id, S.c.account_id == account_id)).first()
-        if row is None:
-            return "024"
-        if row.used_at is not None:
-            return "026"
-        if row.attempts >= max_attempts:
-            return "103"
-        if aware(row.expires_at) <= now():
-            return "023"
-        expected = row.code_hash
-        given = code_hash(secret, session_id, code)
-        if hmac.compare_digest(expected, given):
-            used = conn.execute(
-                sa.update(S).where(S.c.id == row.id, S.c.used_at.is_(None), S.c.attempts < max_attempts).values(used_at=now())
-            ).rowcount
-            return "027" if used == 1 else "026"
-        conn.execute(sa.update(S).where(S.c.id == row.id).values(attempts=S.c.attempts + 1))
-        # The attempt that reaches the limit still learns only "mismatch"; every
-        # later one, right or wrong, is refused with 103 until a new code is requested.
-        return "025"
+    # FOR UPDATE (PostgreSQL): concurrent guesses on one session queue up behind each
+    # other, so the attempt limit holds under parallel requests too.
+    row = conn.execute(
+        sa.select(S).where(S.c.session_id == session_id, S.c.account_id == account_id).with_for_update()
+    ).first()
+    if row is None:
+        return "024"
+    if row.used_at is not None:
+        return "026"
+    if row.attempts >= max_attempts:
+        return "103"
+    if aware(row.expires_at) <= now():
+        return "023"
+    expected = row.code_hash
+    given = code_hash(secret, session_id, code)
+    if hmac.compare_digest(expected, given):
+        used = conn.execute(
+            sa.update(S).where(S.c.id == row.id, S.c.used_at.is_(None), S.c.attempts < max_attempts).values(used_at=now())
+        ).rowcount
+        return "027" if used == 1 else "026"
+    conn.execute(sa.update(S).where(S.c.id == row.id).values(attempts=S.c.attempts + 1))
+    # The attempt that reaches the limit still learns only "mismatch"; every
+    # later one, right or wrong, is refused with 103 until a new code is requested.
+    return "025"

@@ -51,6 +51,33 @@ class EncodedText:
         return 0x40 if len(self.parts) > 1 else 0x00
 
 
+def _gsm_tables() -> tuple[frozenset[str], frozenset[str]]:
+    """The GSM 03.38 basic and extension characters, read from the codec once."""
+    basic = {bytes([b]).decode(_CODEC, errors="ignore") for b in range(128) if b != 0x1B}
+    ext = {(b"\x1b" + bytes([b])).decode(_CODEC, errors="ignore") for b in range(128)}
+    basic.discard("")
+    ext = {c for c in ext if len(c) == 1 and c not in basic}
+    return frozenset(basic), frozenset(ext)
+
+
+GSM_BASIC, GSM_EXTENSION = _gsm_tables()
+GSM_ALL = GSM_BASIC | GSM_EXTENSION
+
+
+def measure(text: str) -> tuple[str, int, int]:
+    """(encoding, units, segments) without building the parts: what intake bills."""
+    chars = set(text)
+    if chars <= GSM_ALL:
+        units = len(text) + sum(text.count(c) for c in chars & GSM_EXTENSION)
+        if units <= SINGLE_LIMIT[GSM7]:
+            return GSM7, units, 1
+        return GSM7, units, segment_count(text)
+    units = len(text.encode("utf-16-le")) // 2
+    if units <= SINGLE_LIMIT[UCS2]:
+        return UCS2, units, 1
+    return UCS2, units, segment_count(text)
+
+
 def _char_units(text: str, encoding: str) -> list[bytes]:
     """Each character's encoded bytes, so that splits fall between characters."""
     if encoding == GSM7:
@@ -67,11 +94,7 @@ def _unit_len(chunk: bytes, encoding: str) -> int:
 
 def detect(text: str) -> str:
     """GSM-7 when every character is in the GSM 03.38 table (with its extension), else UCS-2."""
-    try:
-        text.encode(_CODEC)
-    except UnicodeError:
-        return UCS2
-    return GSM7
+    return GSM7 if set(text) <= GSM_ALL else UCS2
 
 
 def encode(text: str, reference: int | None = None) -> EncodedText:

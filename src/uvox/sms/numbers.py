@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -19,6 +20,7 @@ class BadNumber(ValueError):
         self.raw = raw
 
 
+@lru_cache(maxsize=65536)
 def normalise(raw: str) -> str:
     """``"+1 305-888-8888"`` → ``"+13058888888"``.
 

@@ -20,9 +20,10 @@ from uvox.api.v1.params import Variables
 from uvox.billing import ledger, plans
 from uvox.billing.money import show
 from uvox.clock import aware
-from uvox.db.session import read, write
+from uvox.db.session import read
 from uvox.otp import service as otp
 from uvox.platform import Platform
+from uvox import secretbox
 from uvox.sms import encoding, intake
 from uvox.sms.numbers import BadNumber, normalise, normalise_sender
 
@@ -56,7 +57,7 @@ def split_recipients(values: list[str]) -> list[str]:
 
 # --- sms-api ---------------------------------------------------------------
 
-def send_sms(p: Platform, account: Account, v: Variables) -> Result:
+async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
     if not v.has("to") or not v.has("text"):
         return _r("016", detail="sms-api needs the variables to and text")
     raw_to = v.get_all("to")
@@ -95,16 +96,11 @@ def send_sms(p: Platform, account: Account, v: Variables) -> Result:
 
     accepted: dict[int, intake.Accepted] = {}
     if valid:
-        with write(p.engine) as conn:
-            priced = []
-            for i, number in valid:
-                try:
-                    priced.append((i, intake.price(conn, out, number)))
-                except intake.NoRate:
-                    errors[i] = ("014", recipients[i])
-            done = intake.accept(conn, out, [pr for _, pr in priced])
-            for (i, _), acc in zip(priced, done):
-                accepted[i] = acc
+        priced, unroutable, done = await p.writer.run(intake.IntakeJob(out, valid))
+        for i in unroutable:
+            errors[i] = ("014", recipients[i])
+        for (i, _), acc in zip(priced, done):
+            accepted[i] = acc
         if accepted:
             intake.notify_queued()
 
@@ -142,15 +138,18 @@ def _iso(value) -> str | None:
     return aware(value).isoformat() if value is not None else None
 
 
-def sms_status(p: Platform, account: Account, v: Variables) -> Result:
+async def sms_status(p: Platform, account: Account, v: Variables) -> Result:
     raw = v.get("messageId", "messageid", "MessageId", "messageID", "id")
     if raw is None:
         return _r("016", detail="sms-api/status needs the variable messageId")
     raw = raw.strip()
     if not raw.isdigit() or len(raw) > 18:
         return _r("010")
-    with read(p.engine) as conn:
-        m = intake.get_message(conn, account.id, int(raw))
+    def load():
+        with read(p.engine) as conn:
+            return intake.get_message(conn, account.id, int(raw))
+
+    m = await run_in_threadpool(load)
     if m is None:
         return _r("010")
     state = m.state
@@ -188,7 +187,7 @@ def sms_status(p: Platform, account: Account, v: Variables) -> Result:
 
 # --- OTP-api -----------------------------------------------------------------
 
-def otp_request(p: Platform, account: Account, v: Variables) -> Result:
+async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
     if not v.has("ref_id") or not v.has("phone_number"):
         return _r("016", detail="OTP-api needs the variables ref_id and phone_number")
     ref_id = (v.get("ref_id") or "").strip()
@@ -201,44 +200,60 @@ def otp_request(p: Platform, account: Account, v: Variables) -> Result:
         return _r(bad.code, to=raw_phone, phone_number=raw_phone)
     s = p.settings
     code = otp.new_code(s.otp_digits)
-    with write(p.engine) as conn:
+    secret = p.secret
+
+    def store(conn):
         template = otp.find_template(conn, account.id, ref_id)
         if template is None:
             return _r("020")
         if otp.recent_sends(conn, account.id, phone, s.otp_send_window_seconds) >= s.otp_send_limit:
             return _r("102", phone_number=phone,
                       detail=f"at most {s.otp_send_limit} codes per number every {s.otp_send_window_seconds} seconds")
+        real_text = template.text.replace(otp.CODE_PLACEHOLDER, code)
         out = intake.Outgoing(
             account_id=account.id, plan_id=account.plan_id, currency=account.currency,
-            text=template.text.replace(otp.CODE_PLACEHOLDER, code), sender=template.sender, kind="otp",
+            text=real_text, sender=template.sender, kind="otp",
             validity_seconds=min(s.message_validity_seconds, s.otp_ttl_seconds),
+            masked_text=template.text.replace(otp.CODE_PLACEHOLDER, "*" * len(code)),
+            sealed_text=secretbox.seal(secret, real_text),
         )
         try:
             priced = intake.price(conn, out, phone)
         except intake.NoRate:
             return _r("014", to=raw_phone, phone_number=raw_phone)
         (msg,) = intake.accept(conn, out, [priced])
-        session_id = otp.open_session(conn, p.secret, account_id=account.id, template_id=template.id, phone=phone,
+        session_id = otp.open_session(conn, secret, account_id=account.id, template_id=template.id, phone=phone,
                                       code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds)
+        return msg, session_id
+
+    outcome = await p.writer.run(store)
+    if isinstance(outcome, Result):
+        return outcome
+    msg, session_id = outcome
     intake.notify_queued()
     if msg.state == intake.WAITING_BALANCE:
         return _r("021", sessionID=session_id, phone_number=phone, id=str(msg.id))
     return _r("022", phone_number=phone, sessionID=session_id, id=str(msg.id))
 
 
-def otp_verify(p: Platform, account: Account, v: Variables) -> Result:
+async def otp_verify(p: Platform, account: Account, v: Variables) -> Result:
     if not v.has("sessionid", "sessionID", "sessionId") or not v.has("otp_code"):
         return _r("016", detail="OTP-api/verify needs the variables sessionid and otp_code")
     session_id = (v.get("sessionid", "sessionID", "sessionId") or "").strip()
-    code = otp.verify(p.engine, p.secret, account.id, session_id, v.get("otp_code") or "", p.settings.otp_max_attempts)
+    given = v.get("otp_code") or ""
+    secret, limit = p.secret, p.settings.otp_max_attempts
+    code = await p.writer.run(lambda conn: otp.verify(conn, secret, account.id, session_id, given, limit))
     return _r(code, sessionID=session_id)
 
 
 # --- balance and rates -------------------------------------------------------
 
-def balance(p: Platform, account: Account, v: Variables) -> Result:
-    with read(p.engine) as conn:
-        bal, credit = ledger.balance(conn, account.id)
+async def balance(p: Platform, account: Account, v: Variables) -> Result:
+    def load():
+        with read(p.engine) as conn:
+            return ledger.balance(conn, account.id)
+
+    bal, credit = await run_in_threadpool(load)
     return _r("015", accountnumber=account.number, currency=account.currency, balance=show(bal),
               credit=show(credit), available=show(bal + credit))
 
@@ -280,7 +295,7 @@ HANDLERS = {
 
 
 async def run(handler, p: Platform, account: Account, v: Variables) -> Result:
-    return await run_in_threadpool(handler, p, account, v)
+    return await handler(p, account, v)
 
 
 __all__ = ["HANDLERS", "rates_stream", "run", "body", "CORS"]

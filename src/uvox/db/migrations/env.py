@@ -23,10 +23,20 @@ def run() -> None:
         _run_with(connection)
 
 
+# Kamailio's tables (uvox.softphone.subscriber, migration 0002, PostgreSQL only)
+# are not in ``metadata``: keep autogenerate from proposing to drop them.
+_NOT_OURS = {"subscriber", "version"}
+
+
+def _include_name(name, type_, parent_names) -> bool:
+    return not (type_ == "table" and name in _NOT_OURS)
+
+
 def _run_with(conn) -> None:
     context.configure(
         connection=conn,
         target_metadata=metadata,
+        include_name=_include_name,
         render_as_batch=conn.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -144,6 +144,7 @@ def upgrade() -> None:
     sa.Column('recipient', sa.String(length=20), nullable=False),
     sa.Column('destination', sa.String(length=200), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('secret_text', sa.Text(), nullable=True),
     sa.Column('encoding', sa.String(length=8), nullable=False),
     sa.Column('segments', sa.Integer(), nullable=False),
     sa.Column('price', uvox.db.schema.Money(precision=20, scale=6), nullable=False),

@@ -1,0 +1,143 @@
+"""Intake throughput of the v1 API, with a bare Starlette endpoint as the ceiling.
+
+Starts `uvox serve` (dispatcher and simulator off: this measures intake, i.e. a
+message accepted, priced, charged and durably stored before the reply) on a fresh
+database, and drives it with wrk over keep-alive connections. Prints one table.
+
+    python bench/api_bench.py [--seconds 10] [--connections 32] [--database-url URL]
+
+Needs `wrk` (Debian: apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import free_port, uvox_env, wait_port  # noqa: E402
+
+BARE_APP = textwrap.dedent(
+    """
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def ping(request):
+        return JSONResponse({"version": "1", "code": "015", "status": "success"})
+
+    app = Starlette(routes=[Route("/ping", ping, methods=["GET", "POST"])])
+    """
+)
+
+LUA_POST = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Api-Key"] = "{key}"
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = "to=" .. {to_expr} .. "&text=Benchmark%20message&from=UVox"
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+LUA_DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format("JSON {\\"requests\\": %d, \\"seconds\\": %f, \\"p50\\": %f, \\"p99\\": %f, \\"errors\\": %d, \\"non2xx\\": %d}\\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.errors.status))
+end
+"""
+
+
+def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int = 2) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script + LUA_DONE)
+        path = fh.name
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+                          "-s", path, url], capture_output=True, text=True)
+    os.unlink(path)
+    m = re.search(r"^JSON (.*)$", out.stdout, re.M)
+    if not m:
+        raise RuntimeError(out.stdout + out.stderr)
+    return json.loads(m.group(1))
+
+
+def uvox(args: list[str], env: dict) -> dict:
+    res = subprocess.run([sys.executable, "-m", "uvox", *args, "--json"], env=env, capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(res.stdout + res.stderr)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--database-url", default="")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="uvox-bench-"))
+    db = args.database_url or f"sqlite:///{work / 'bench.db'}"
+    env = uvox_env(db, UVOX_DISPATCHER="0", UVOX_SMSC_SIM="0", UVOX_LOG_LEVEL="WARNING")
+    uvox(["admin", "plan", "create", "bench", "--currency", "US$"], env)
+    deck = work / "deck.csv"
+    deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n1305,USA Miami,0.012,0.008\n")
+    uvox(["admin", "rates", "import", "bench", str(deck)], env)
+    acct = uvox(["admin", "account", "create", "--email", "bench@example.com", "--plan", "bench"], env)
+    key = uvox(["admin", "apikey", "create", acct["accountnumber"]], env)["apikey"]
+    uvox(["admin", "topup", acct["accountnumber"], "100000000"], env)
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port)], env=env, cwd=work)
+    bare_port = free_port()
+    (work / "bare.py").write_text(BARE_APP)
+    bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--no-access-log",
+                             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"], cwd=work)
+    rows = []
+    try:
+        wait_port(port)
+        wait_port(bare_port)
+        base = f"http://127.0.0.1:{port}/api/get-api/v1/sms-api"
+        # warm-up
+        run_wrk(base, 2, 8, LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'))
+        bare_r = run_wrk(f"http://127.0.0.1:{bare_port}/ping", args.seconds, args.connections, "")
+        single = run_wrk(base, args.seconds, args.connections,
+                         LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'))
+        batch_to = "%2C".join(f"1305555{i:04d}" for i in range(200))
+        batch = run_wrk(base, args.seconds, args.connections, LUA_POST.format(key=key, to_expr=f'"{batch_to}"'))
+        rows = [
+            ("bare Starlette JSON endpoint (ceiling)", bare_r, 1),
+            ("sms-api, 1 recipient per request", single, 1),
+            ("sms-api, 200 recipients per request", batch, 200),
+        ]
+    finally:
+        server.terminate()
+        bare.terminate()
+        server.wait(10)
+        bare.wait(10)
+    print(f"\nUVox intake benchmark — {args.connections} keep-alive connections, {args.seconds}s each, "
+          f"{os.cpu_count()} cores, database {db.split(':')[0]}")
+    print(f"{'what':42} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, r, per in rows:
+        rps = r["requests"] / r["seconds"]
+        print(f"{name:42} {rps:9.0f} {rps * per:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run them. The README's test command.
+#
+# - a virtualenv in .venv with uvox and its test extras;
+# - on a Debian machine where we are root: the system tools the integration tests
+#   drive (PHP, Chromium, Kamailio, sipp, zbar) and a running PostgreSQL;
+# - then pytest. Tests whose tool is still missing skip with the reason, unless
+#   UVOX_REQUIRE_ALL=1 (CI), which turns such a skip into a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+
+APT_PACKAGES="php-cli php-curl php-xml php-mbstring chromium kamailio kamailio-postgres-modules kamailio-tls-modules sip-tester zbar-tools openssl postgresql-client"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=""
+  for p in $APT_PACKAGES; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+  done
+  if [ -n "$missing" ]; then
+    echo "installing system packages:$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  fi
+  # Debian starts Kamailio as a service on install; the tests run their own.
+  if command -v systemctl >/dev/null; then systemctl disable --now kamailio >/dev/null 2>&1 || true; fi
+  pkill -x kamailio >/dev/null 2>&1 || true
+  # PostgreSQL: the tests use 127.0.0.1:5432 (database `test`); start it if it is installed but down.
+  if ! (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    for _ in $(seq 1 30); do (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 1; done
+  fi
+fi
+
+set +e
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+rc=$?
+set -e
+# pytest's 5 means "no tests collected": that is a failure for us, not a pass.
+exit $rc
