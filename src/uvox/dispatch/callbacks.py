@@ -45,12 +45,25 @@ def backoff(attempts: int, base: float) -> float:
 
 
 def claim_due(engine: Engine, limit: int = 100) -> list:
+    """Due callbacks, oldest first, each only once every earlier one of its message is through.
+
+    A message's callbacks thus arrive in the order its states changed, even when one
+    of them needed retries.
+    """
     stamp = now()
+    earlier = CB.alias("earlier")
+    blocked = (
+        sa.select(earlier.c.id)
+        .where(earlier.c.delivered_at.is_(None), earlier.c.message_id == CB.c.message_id,
+               earlier.c.id < CB.c.id, earlier.c.attempts < MAX_ATTEMPTS)
+        .exists()
+    )
     with write(engine) as conn:
         q = (
             sa.select(CB.c.id, CB.c.url, CB.c.body, CB.c.attempts, A.c.callback_secret)
             .select_from(CB.join(A, A.c.id == CB.c.account_id))
-            .where(CB.c.delivered_at.is_(None), CB.c.next_attempt_at <= stamp, CB.c.attempts < MAX_ATTEMPTS)
+            .where(CB.c.delivered_at.is_(None), CB.c.next_attempt_at <= stamp, CB.c.attempts < MAX_ATTEMPTS,
+                   ~blocked)
             .order_by(CB.c.next_attempt_at, CB.c.id)
             .limit(limit)
         )
