@@ -174,3 +174,12 @@ def test_simulator_route_is_flagged_in_status(platform, http, customer, smsc, di
     s = wait_state(http, customer, m["id"], "delivered", poll)
     assert s["simulated"] is True and "simulator" in s["notice"]
     assert [r["destination_addr"] for r in sim_records(smsc)] == ["13125550003"]
+
+
+def test_transmitter_bind_gets_receipts_on_a_receiver_bind(platform, http, customer, smsc, connector_to,
+                                                           dispatcher, poll):
+    connector_to(smsc, bind_mode="transmitter")
+    dispatcher().wait_bound(["carrier"])
+    m = send(http, customer, "+13125550004", "tx + rx")
+    wait_state(http, customer, m["id"], "delivered", poll)
+    assert smsc.call(smsc.sim.stats)["binds"] == 2  # one transmitter, one receiver

@@ -35,6 +35,8 @@ class _Held:
     spec: routing.ConnectorSpec
     connector: SmppConnector
     draining: bool = False
+    #: A transmitter bind gets no receipts; a receiver bind beside it does.
+    receiver: SmppConnector | None = None
 
 
 @dataclass
@@ -238,10 +240,16 @@ class Dispatcher:
             system_type=spec.system_type, name=spec.name, bind_mode=spec.bind_mode,
             window=spec.window or 64, tps=float(spec.tps or 0), **opts,
         )
-        conn = SmppConnector(cfg, on_receipt=functools.partial(self._on_receipt, spec.name),
-                             on_bound=lambda up: self.poke())
-        self._held[spec.name] = _Held(spec, conn)
+        on_receipt = functools.partial(self._on_receipt, spec.name)
+        conn = SmppConnector(cfg, on_receipt=on_receipt, on_bound=lambda up: self.poke())
+        receiver = None
+        if spec.bind_mode == "transmitter":
+            rx_cfg = ConnectorConfig(**{**cfg.__dict__, "bind_mode": "receiver", "name": spec.name + "/rx"})
+            receiver = SmppConnector(rx_cfg, on_receipt=on_receipt)
+        self._held[spec.name] = _Held(spec, conn, receiver=receiver)
         conn.start()
+        if receiver is not None:
+            receiver.start()
         log.info("dispatch: holding connector %s (%s:%s)%s", spec.name, spec.host, spec.port,
                  " [SIMULATOR]" if spec.simulated else "")
 
@@ -250,6 +258,8 @@ class Dispatcher:
         if h is None:
             return
         await asyncio.to_thread(h.connector.stop)
+        if h.receiver is not None:
+            await asyncio.to_thread(h.receiver.stop)
         if release:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._own.release, name)

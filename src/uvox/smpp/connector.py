@@ -77,7 +77,8 @@ class ConnectorConfig:
     password: str = ""
     system_type: str = ""
     name: str = "smpp"
-    bind_mode: str = "transceiver"  # or "transmitter" (then receipts need a receiver bind elsewhere)
+    #: transceiver; transmitter (submits only); receiver (receipts only: pairs with a transmitter)
+    bind_mode: str = "transceiver"
     window: int = 64
     tps: float = 0.0  # 0: unlimited
     enquire_link_interval: float = 30.0
@@ -299,7 +300,8 @@ class SmppConnector:
             allow_unknown_opt_params=True, logger_name=f"uvox.smpp.wire.{c.name}",
         )
         client.connect()
-        bind = client.bind_transmitter if c.bind_mode == "transmitter" else client.bind_transceiver
+        bind = {"transmitter": client.bind_transmitter,
+                "receiver": client.bind_receiver}.get(c.bind_mode, client.bind_transceiver)
         try:
             bind(system_id=c.system_id, password=c.password, system_type=c.system_type)
         except Exception:
