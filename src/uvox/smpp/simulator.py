@@ -8,7 +8,7 @@ is ours, because smpplib has no server side.
 Behaviour can be changed while it runs (see ``Rule``) to throttle, reject, mute or
 drop, and it keeps every submit_sm it received for inspection. A control HTTP port
 (``control_port``) exposes the same to other processes, documented in
-``docs/smsc-sim.md``.
+``docs/delivery.md``.
 
 Nothing sent to the simulator reaches a phone; whoever starts it says so loudly.
 """
