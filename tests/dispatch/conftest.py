@@ -55,6 +55,8 @@ class DispatcherThread:
         raise AssertionError(f"connectors {names} not bound; held: {self.d.held}")
 
     def stop(self) -> None:
+        if self.loop.is_closed() or not self.thread.is_alive():
+            return
         try:
             self.call(self.d.stop(), timeout=60)
         finally:

@@ -159,3 +159,25 @@ def test_two_workers_on_postgresql_share_ten_thousand_messages(platform, http, m
     by_link = collections.Counter(r["system_id"] for r in recs)
     assert by_link["a"] > 0 and by_link["b"] > 0 and by_link["a"] + by_link["b"] == 10_000
     assert_ledger_balances(platform, customer.id)
+
+
+def test_a_second_dispatcher_on_sqlite_waits_instead_of_sending_twice(platform, http, make_customer, smsc,
+                                                                      connector_to, dispatcher, poll):
+    if platform.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single-dispatcher lease (PostgreSQL shares connectors instead)")
+    customer = make_customer(balance="5")
+    connector_to(smsc)
+    first = dispatcher()
+    first.wait_bound(["carrier"])
+    second = dispatcher()
+    time.sleep(1.0)
+    assert second.d.held == {}  # it holds nothing while the first one lives
+    ids = send_bulk(http, customer, [f"+1312557{i:04d}" for i in range(50)], "once")
+    assert poll(lambda: states(platform).get("delivered", 0) == 50)
+    first.stop()
+    second.wait_bound(["carrier"])  # the lease was given back: the second takes over at once
+    more = send_bulk(http, customer, [f"+1312558{i:04d}" for i in range(50)], "still once")
+    assert poll(lambda: states(platform).get("delivered", 0) == 100)
+    counts, recs = accepted_by_dest(smsc)
+    assert len(recs) == 100 and len(counts) == 100
+    assert len(ids) == len(more) == 50

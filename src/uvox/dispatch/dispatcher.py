@@ -117,9 +117,6 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
         await asyncio.to_thread(self._own.open)
-        if self.engine.dialect.name != "postgresql":
-            # SQLite has one dispatcher: whatever a previous run left mid-flight is ours.
-            await asyncio.to_thread(store.requeue_submitting, self.engine, None)
         intake.on_queued.append(self.poke)
         self._tasks = [
             asyncio.create_task(self._manage_loop(), name="dispatch-manage"),

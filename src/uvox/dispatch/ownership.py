@@ -49,23 +49,80 @@ def _key(name: str) -> int:
 
 
 class LocalOwnership:
-    """SQLite: this process is the only dispatcher."""
+    """SQLite: one dispatcher per database, enforced by a lease row in ``meta``.
+
+    ``uvox serve`` dispatches by default; an operator who also starts ``uvox
+    worker`` on the same SQLite file would otherwise send everything twice. The
+    lease (renewed every management round, stale after ``LEASE``) makes the second
+    one wait, idle, and take over only when the first stops or dies.
+    """
+
+    LEASE = timedelta(seconds=10)
+    KEY = "dispatcher_lease"
 
     def __init__(self, engine: Engine, worker_id: str) -> None:
         self.engine = engine
         self.worker_id = worker_id
+        self.holding = False
+        self._warned = False
 
     def open(self) -> None:
         pass
 
     def close(self) -> None:
-        pass
+        if self.holding:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.delete(t.meta).where(t.meta.c.key == self.KEY,
+                                                         t.meta.c.value.like(f'%"{self.worker_id}"%')))
+            except Exception:
+                pass
+        self.holding = False
 
     def healthy(self) -> bool:
-        return True
+        """Renew (or take) the lease; False while another live dispatcher holds it."""
+        from uvox.db.session import write
+        from uvox.dispatch import store
+
+        stamp = now()
+        value = json.dumps({"owner": self.worker_id, "at": stamp.isoformat()})
+        try:
+            with write(self.engine) as conn:
+                row = conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == self.KEY)).first()
+                mine = free = False
+                if row is None:
+                    free = True
+                else:
+                    try:
+                        d = json.loads(row.value)
+                        mine = d.get("owner") == self.worker_id
+                        from datetime import datetime
+
+                        free = aware(datetime.fromisoformat(d["at"])) < stamp - self.LEASE
+                    except (ValueError, KeyError, TypeError):
+                        free = True
+                if mine or free:
+                    if row is None:
+                        conn.execute(sa.insert(t.meta).values(key=self.KEY, value=value))
+                    else:
+                        conn.execute(sa.update(t.meta).where(t.meta.c.key == self.KEY).values(value=value))
+        except Exception:
+            log.exception("dispatch: cannot renew the dispatcher lease")
+            return self.holding
+        was = self.holding
+        self.holding = mine or free
+        if self.holding and not was:
+            # Whatever a previous dispatcher left half-way is ours now.
+            store.requeue_submitting(self.engine, None)
+        if not self.holding and not self._warned:
+            self._warned = True
+            log.warning("dispatch: another dispatcher holds this SQLite database (%s); waiting. "
+                        "On SQLite run either `uvox serve` (dispatcher inside) or `uvox worker`, not both; "
+                        "use PostgreSQL for several workers.", row.value if row else "?")
+        return self.holding or not was
 
     def try_acquire(self, name: str) -> bool:
-        return True
+        return self.holding
 
     def release(self, name: str) -> None:
         pass
