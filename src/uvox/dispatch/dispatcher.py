@@ -14,9 +14,11 @@ the dispatcher never stalls the HTTP server sharing its loop.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -105,6 +107,10 @@ class Dispatcher:
         self._warned_sim = False
         self._ready = None
         self._writing = False
+        # Reports from connector threads, in wire order; one loop wake-up drains many.
+        self._inbox: collections.deque = collections.deque()
+        self._inbox_lock = threading.Lock()
+        self._inbox_armed = False
 
     # ------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -262,13 +268,32 @@ class Dispatcher:
                 await asyncio.to_thread(self._own.release, name)
         log.info("dispatch: released connector %s", name)
 
+    def _post(self, item) -> None:
+        """From any thread: queue a report for the loop, waking it only if it is not already due."""
+        with self._inbox_lock:
+            self._inbox.append(item)
+            if self._inbox_armed:
+                return
+            self._inbox_armed = True
+        try:
+            self._loop.call_soon_threadsafe(self._drain_inbox)
+        except RuntimeError:
+            pass  # loop gone: receipts stay unacknowledged, so the SMSC delivers them again
+
+    def _drain_inbox(self) -> None:
+        with self._inbox_lock:
+            items = list(self._inbox)
+            self._inbox.clear()
+            self._inbox_armed = False
+        for item in items:
+            if isinstance(item, store.ReceiptEvent):
+                self._events.put_nowait(item)
+            else:
+                self._part_done(*item)
+
     def _on_receipt(self, connector: str, receipt, ack) -> None:
         """Reader thread: hand the receipt to the loop; it is acknowledged once stored."""
-        ev = store.ReceiptEvent(connector, receipt, ack, seen=time.monotonic())
-        try:
-            self._loop.call_soon_threadsafe(self._events.put_nowait, ev)
-        except RuntimeError:
-            pass  # loop gone: unacknowledged, so the SMSC delivers it again later
+        self._post(store.ReceiptEvent(connector, receipt, ack, seen=time.monotonic()))
 
     # ------------------------------------------------------------ claiming and submitting
     def _bound_mine(self) -> set[str]:
@@ -331,10 +356,7 @@ class Dispatcher:
 
     def _part_done_threadsafe(self, message_id: int, part_no: int, fut) -> None:
         # Runs on the connector's reader thread (or inline when it failed at once).
-        try:
-            self._loop.call_soon_threadsafe(self._part_done, message_id, part_no, fut)
-        except RuntimeError:
-            pass
+        self._post((message_id, part_no, fut))
 
     def _part_done(self, message_id: int, part_no: int, fut) -> None:
         inf = self._inflight.get(message_id)
