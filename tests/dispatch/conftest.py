@@ -89,6 +89,14 @@ def make_smsc():
 @pytest.fixture
 def dispatcher(platform):
     """Factory: start a dispatcher on the test database; stopped at the end."""
+    import sqlalchemy as sa
+
+    from uvox.db import schema
+
+    # The table emptying between tests keeps ``meta``; forget earlier tests' leases.
+    with platform.engine.begin() as c:
+        c.execute(sa.delete(schema.meta).where(sa.or_(schema.meta.c.key == "dispatcher_lease",
+                                                      schema.meta.c.key.like("connector_up:%"))))
     made = []
 
     def make(**opts) -> DispatcherThread:
