@@ -56,3 +56,20 @@ def test_simulator_is_the_default_route_only_until_a_connector_takes_over(platfo
     with read(platform.engine) as c:
         specs, _ = load(c, settings)
     assert set(specs) == {"usa", SIM_NAME}
+
+
+def test_connector_states_for_the_portal(platform, smsc, connector_to, dispatcher, poll):
+    from uvox.dispatch.status import connector_states, simulator_active
+    from uvox.platform import Platform
+
+    sim_platform = Platform(platform.settings.with_(smsc_sim=True), platform.engine)
+    assert simulator_active(sim_platform)
+    connector_to(smsc, "live")
+    registry.add(platform.engine, "dead", host="127.0.0.1", port=1, system_id="d", password="p", prefixes=["44"])
+    registry.add(platform.engine, "off", host="127.0.0.1", port=1, system_id="o", password="p", prefixes=["33"])
+    registry.set_enabled(platform.engine, "off", False)
+    assert not simulator_active(sim_platform)
+    assert connector_states(platform) == {"live": "not held", "dead": "not held", "off": "disabled"}
+    d = dispatcher()
+    d.wait_bound(["live"])
+    assert poll(lambda: connector_states(platform) == {"live": "bound", "dead": "down", "off": "disabled"})

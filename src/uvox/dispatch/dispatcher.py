@@ -225,8 +225,8 @@ class Dispatcher:
                 if pg:
                     await asyncio.to_thread(store.requeue_submitting, self.engine, [name])
                 self._start_connector(specs[name])
+        await asyncio.to_thread(ownership.publish, self.engine, self.held, self.worker_id)
         if pg:
-            await asyncio.to_thread(ownership.publish, self.engine, self.held, self.worker_id)
             self._up_elsewhere = await asyncio.to_thread(ownership.read_up, self.engine)
         self._poke.set()
 
