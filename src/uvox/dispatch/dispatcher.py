@@ -387,7 +387,7 @@ class Dispatcher:
             out = store.MessageOutcome(c.id, "retry", name, error=inf.errors[0][1], retry_in=delay)
             self.stats.retried += 1
         else:
-            out = store.MessageOutcome(c.id, "submitted", name, inf.sender, simulated)
+            out = store.MessageOutcome(c.id, "submitted", name, inf.sender, simulated, retried=c.attempts > 1)
             self.stats.submitted += 1
         self._events.put_nowait(out)
         self._room.set()
@@ -412,13 +412,7 @@ class Dispatcher:
                 continue
             self._writing = True
             try:
-                while True:
-                    try:
-                        res = await asyncio.to_thread(store.apply, self.engine, batch)
-                        break
-                    except Exception:
-                        log.exception("dispatch: writing %d events failed; retrying", len(batch))
-                        await asyncio.sleep(1)
+                res = await self._apply(batch)
             finally:
                 self._writing = False
             for ev in res.matched:
@@ -437,6 +431,48 @@ class Dispatcher:
                 self.stats.finals[k] = self.stats.finals.get(k, 0) + v
             if res.callbacks and self.callbacks is not None:
                 self.callbacks.wake()
+
+    def _db_answers(self) -> bool:
+        import sqlalchemy as sa
+
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def _apply(self, batch: list) -> store.Applied:
+        """Write a batch; retry while the database is away; isolate an event that cannot be written.
+
+        A database outage must not lose anything, so a failing batch is retried. If it
+        keeps failing while the database answers, one event is the cause: the batch is
+        then written one event at a time and the culprit logged and skipped (a receipt
+        stays unacknowledged, so the SMSC sends it again).
+        """
+        failures = 0
+        while True:
+            try:
+                return await asyncio.to_thread(store.apply, self.engine, batch)
+            except Exception:
+                failures += 1
+                log.exception("dispatch: writing %d events failed (%d); retrying", len(batch), failures)
+                await asyncio.sleep(min(failures, 5))
+            if failures >= 3 and len(batch) > 1 and await asyncio.to_thread(self._db_answers):
+                break
+        total = store.Applied([], [], 0, {})
+        for ev in batch:
+            try:
+                r = await asyncio.to_thread(store.apply, self.engine, [ev])
+            except Exception:
+                log.exception("dispatch: event %r cannot be written; skipped", ev)
+                continue
+            total.unmatched += r.unmatched
+            total.matched += r.matched
+            total.callbacks += r.callbacks
+            for k, v in r.finals.items():
+                total.finals[k] = total.finals.get(k, 0) + v
+        return total
 
     # ------------------------------------------------------------ validity
     async def _expire_loop(self) -> None:

@@ -174,6 +174,7 @@ class MessageOutcome:
     simulated: bool = False
     error: str | None = None
     retry_in: float = 0.0
+    retried: bool = False  # not its first attempt: some parts may be final already
 
 
 @dataclass
@@ -205,7 +206,7 @@ def apply(engine: Engine, events: list, *, callbacks_enabled: bool = True) -> Ap
     finals: dict[str, int] = defaultdict(int)
     with write(engine) as conn:
         if parts:
-            conn.execute(sa.insert(PARTS), [
+            conn.execute(_insert_ignoring_duplicates(conn, PARTS), [
                 {"message_id": p.message_id, "part_no": p.part_no, "connector": p.connector,
                  "smsc_message_id": p.smsc_message_id, "state": SUBMITTED, "created_at": stamp}
                 for p in parts
@@ -213,6 +214,9 @@ def apply(engine: Engine, events: list, *, callbacks_enabled: bool = True) -> Ap
         _apply_outcomes(conn, outcomes, stamp, changes)
         if receipts:
             _apply_receipts(conn, receipts, stamp, changes, matched, unmatched, finals)
+        # A retried message may have had every receipt before its last part was accepted.
+        _finalize(conn, {o.message_id for o in outcomes if o.outcome == "submitted" and o.retried},
+                  stamp, changes, finals)
         n_cb = _enqueue_callbacks(conn, changes, stamp) if callbacks_enabled and changes else 0
     return Applied(unmatched, matched, n_cb, dict(finals))
 
@@ -281,7 +285,13 @@ def _apply_receipts(conn: Connection, receipts, stamp, changes, matched, unmatch
         .values(state=sa.bindparam("st"), error=sa.bindparam("err"), done_at=sa.bindparam("done")),
         updates,
     )
-    # Which touched messages now have a final answer for every part?
+    _finalize(conn, touched, stamp, changes, finals)
+
+
+def _finalize(conn: Connection, touched: set[int], stamp, changes, finals) -> None:
+    """Submitted messages whose every part has a final receipt take the worst part's state."""
+    if not touched:
+        return
     msgs = {}
     for chunk in _chunks(sorted(touched), 500):
         for row in conn.execute(sa.select(M.c.id, M.c.segments, M.c.state).where(M.c.id.in_(chunk))):
@@ -355,6 +365,15 @@ def _enqueue_callbacks(conn: Connection, changes, stamp) -> int:
     if rows:
         conn.execute(sa.insert(CB), rows)
     return len(rows)
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: sa.Table):
+    """A part accepted twice (an answer that outlived its timeout) must not stop the writer."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def _chunks(items: list, n: int):
