@@ -135,10 +135,14 @@ def parse_receipt(pdu) -> Receipt | None:
     is the one that matches submit_sm_resp.
     """
     esm = pdu.esm_class or 0
-    body = pdu.short_message or getattr(pdu, "message_payload", None) or b""
-    m = _RECEIPT_RE.search(body.decode("latin-1", "replace"))
     tlv_id = text(getattr(pdu, "receipted_message_id", None))
     tlv_state = getattr(pdu, "message_state", None)
+    if tlv_id and tlv_state == MESSAGE_STATES["DELIVRD"]:
+        # The common case, settled by the TLVs alone: skip reading the text.
+        return Receipt(message_id=tlv_id, stat="DELIVRD", source_addr=text(pdu.source_addr),
+                       destination_addr=text(pdu.destination_addr))
+    body = pdu.short_message or getattr(pdu, "message_payload", None) or b""
+    m = _RECEIPT_RE.search(body.decode("latin-1", "replace"))
     if not (esm & 0x3C) and not tlv_id and not m:
         return None
     message_id = tlv_id or (m.group("id") if m else "")
