@@ -296,3 +296,32 @@ provisioning_tokens = sa.Table(
     _now_col("expires_at"),
     _now_col("used_at", nullable=True),
 )
+
+# --- customer portal (migration 0003_portal) -------------------------------------
+
+portal_sessions = sa.Table(
+    "portal_sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # SHA-256 of the cookie's random token: a database dump cannot be replayed as a cookie.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    _now_col(),
+    _now_col("expires_at"),
+    sa.Column("address", sa.String(64), nullable=False, default=""),
+)
+
+signin_attempts = sa.Table(
+    "signin_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # "signin" or "signup"
+    sa.Column("kind", sa.String(8), nullable=False),
+    # The e-mail tried (normalised), so attempts on one account are counted from anywhere.
+    sa.Column("email", sa.String(254), nullable=False, default=""),
+    sa.Column("address", sa.String(64), nullable=False, default=""),
+    sa.Column("ok", sa.Boolean, nullable=False, default=False),
+    _now_col(),
+    sa.Index("ix_signin_attempts_email", "email", "created_at"),
+    sa.Index("ix_signin_attempts_address", "address", "created_at"),
+)

@@ -1,0 +1,381 @@
+"""Customer pages: sign-up to first SMS, keys, OTP templates, history, rates, docs, settings."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+
+import anyio.from_thread
+
+import sqlalchemy as sa
+from starlette.concurrency import iterate_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from uvox.accounts import apikeys
+from uvox.accounts import service as accounts
+from uvox.api.v1 import endpoints
+from uvox.api.v1.codes import CODES
+from uvox.api.v1.params import Variables
+from uvox.billing import plans
+from uvox.db import schema as t
+from uvox.db.session import read
+from uvox.errors import Conflict, NotFound
+from uvox.otp import service as otp
+from uvox.sms.numbers import normalise_sender
+from uvox.portal import docs, history, security
+from uvox.portal.history import N_
+from uvox.portal.web import Ctx, Refused, client_address, safe_next
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1000
+PAGE_SIZE = 50
+
+#: Messages shown after a redirect (?m=...): a fixed list, so a link cannot put
+#: arbitrary text on our page.
+NOTICES = {
+    "welcome": N_("Welcome! Your account is ready."),
+    "signed_out": N_("You are signed out."),
+    "password_changed": N_("Your password has been changed. Other browsers have been signed out."),
+    "key_revoked": N_("The API key has been revoked."),
+    "template_created": N_("The template has been created."),
+    "template_saved": N_("The template has been saved."),
+    "template_deleted": N_("The template has been deleted."),
+    "settings_saved": N_("Your settings have been saved."),
+    "secret_rotated": N_("A new signing secret has been created."),
+}
+
+
+#: API replies the send form can show, marked for translation (the API itself
+#: always answers in the manual's English).
+SEND_RESULTS = [N_("Message sent successfully"), N_("No Plan or Balance in account (SMS queued)"),
+                N_("Invalid format in the destination number"), N_("Invalid or empty text"),
+                N_("Invalid destination number"), N_("Missing variables in your request"), N_("Too many recipients"),
+                N_("Invalid sender (from)")]
+
+
+def notice(ctx: Ctx) -> str:
+    key = ctx.q("m")
+    return ctx._(NOTICES[key]) if key in NOTICES else ""
+
+
+# --- signing up and in ---------------------------------------------------------
+
+def sign_up(ctx: Ctx) -> Response:
+    if ctx.account and ctx.request.method == "GET":
+        return ctx.redirect("/dashboard")
+    errors: list[str] = []
+    email = ctx.f("email")
+    if ctx.request.method == "POST":
+        password = ctx.form.get("password") or ""
+        if not EMAIL.fullmatch(email) or len(email) > 254:
+            errors.append(ctx._("Enter a valid e-mail address."))
+        if len(password) < MIN_PASSWORD:
+            errors.append(ctx._("The password must have at least %(n)s characters.", n=MIN_PASSWORD))
+        elif len(password) > MAX_PASSWORD:
+            errors.append(ctx._("The password is too long."))
+        elif password != (ctx.form.get("password2") or ""):
+            errors.append(ctx._("The two passwords do not match."))
+        address = client_address(ctx.request)
+        if not errors and security.signup_blocked(ctx.engine, address):
+            return ctx.render("sign_up.html", status=429, email=email,
+                              errors=[ctx._("Too many accounts were created from your address. Please try again later.")])
+        if not errors:
+            plan = ctx.settings.default_plan or None
+            if plan:
+                try:
+                    plans.get_plan(ctx.engine, plan)
+                except NotFound:
+                    plan = None  # the operator has not created it yet: the account waits for a plan
+            try:
+                account = accounts.create_account(ctx.engine, email=email, password=password, plan=plan,
+                                                  default_currency=ctx.settings.default_currency)
+            except Conflict:
+                # Counted like a sign-up, so the form cannot be used to list our customers' e-mails.
+                security.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, False)
+                errors.append(ctx._("An account with this e-mail address already exists. Sign in instead."))
+            else:
+                security.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, True)
+                ctx.sign_in(account)
+                return ctx.redirect("/dashboard", m="welcome")
+    return ctx.render("sign_up.html", status=400 if errors else 200, email=email, errors=errors)
+
+
+def sign_in(ctx: Ctx) -> Response:
+    nxt = safe_next(ctx.q("next") or ctx.f("next"))
+    if ctx.account and ctx.request.method == "GET":
+        return ctx.redirect(nxt)
+    email = ctx.f("email")
+    error = ""
+    status = 200
+    if ctx.request.method == "POST":
+        password = ctx.form.get("password") or ""
+        norm = accounts.normalise_email(email)
+        address = client_address(ctx.request)
+        if security.signin_blocked(ctx.engine, norm, address):
+            error = ctx._("Too many failed attempts. Please wait 15 minutes and try again.")
+            status = 429
+        else:
+            account = accounts.authenticate_password(ctx.engine, norm, password[:MAX_PASSWORD]) if norm else None
+            security.record_attempt(ctx.engine, "signin", norm, address, account is not None)
+            if account is not None:
+                ctx.sign_in(account)
+                return ctx.redirect(nxt)
+            error = ctx._("Wrong e-mail or password.")
+            status = 401
+    return ctx.render("sign_in.html", status=status, email=email, error=error, next=nxt, notice=notice(ctx))
+
+
+def sign_out(ctx: Ctx) -> Response:
+    ctx.sign_out()
+    return ctx.redirect("/sign_in", m="signed_out")
+
+
+def password(ctx: Ctx) -> Response:
+    errors: list[str] = []
+    if ctx.request.method == "POST":
+        current = ctx.form.get("current") or ""
+        new = ctx.form.get("password") or ""
+        if accounts.authenticate_password(ctx.engine, ctx.account.email or "", current[:MAX_PASSWORD]) is None:
+            errors.append(ctx._("The current password is wrong."))
+        elif len(new) < MIN_PASSWORD:
+            errors.append(ctx._("The password must have at least %(n)s characters.", n=MIN_PASSWORD))
+        elif len(new) > MAX_PASSWORD:
+            errors.append(ctx._("The password is too long."))
+        elif new != (ctx.form.get("password2") or ""):
+            errors.append(ctx._("The two passwords do not match."))
+        else:
+            accounts.set_password(ctx.engine, ctx.account.id, new)
+            security.close_other_sessions(ctx.engine, ctx.account.id, ctx.session_token)
+            return ctx.redirect("/dashboard", m="password_changed")
+    return ctx.render("password.html", status=400 if errors else 200, errors=errors)
+
+
+# --- dashboard -----------------------------------------------------------------
+
+def _plan_name(ctx: Ctx) -> str:
+    if ctx.account.plan_id is None:
+        return ""
+    with read(ctx.engine) as conn:
+        return conn.execute(sa.select(t.plans.c.name).where(t.plans.c.id == ctx.account.plan_id)).scalar() or ""
+
+
+def dashboard(ctx: Ctx) -> Response:
+    _, recent = history.page(ctx.engine, ctx.account.id, history.Filters(), limit=10)
+    return ctx.render("dashboard.html", recent=recent, plan=_plan_name(ctx), notice=notice(ctx),
+                      state_label=history.state_label, state_group=history.state_group,
+                      keys=len(apikeys.list_keys(ctx.engine, ctx.account.id)))
+
+
+# --- API keys --------------------------------------------------------------------
+
+def api_keys(ctx: Ctx) -> Response:
+    error = ""
+    if ctx.request.method == "POST":
+        try:
+            key, created = apikeys.create(ctx.engine, ctx.account.id, ctx.f("description")[:200],
+                                          limit=ctx.settings.max_api_keys)
+        except Conflict:
+            error = ctx._("You already have %(n)s API keys. Revoke one to create another.", n=ctx.settings.max_api_keys)
+        else:
+            return ctx.render("api_key_created.html", key=key, created=created)
+    keys = apikeys.list_keys(ctx.engine, ctx.account.id)
+    return ctx.render("api_keys.html", status=409 if error else 200, keys=keys, error=error,
+                      limit=ctx.settings.max_api_keys, notice=notice(ctx))
+
+
+def revoke_key(ctx: Ctx) -> Response:
+    try:
+        apikeys.revoke(ctx.engine, ctx.account.id, int(ctx.request.path_params["key_id"]))
+    except NotFound:
+        raise Refused(404) from None
+    return ctx.redirect("/apikeys", m="key_revoked")
+
+
+# --- OTP templates ---------------------------------------------------------------
+
+def _template(ctx: Ctx) -> otp.Template:
+    tid = int(ctx.request.path_params["template_id"])
+    for tpl in otp.list_templates(ctx.engine, ctx.account.id):
+        if tpl.id == tid:
+            return tpl
+    raise Refused(404)
+
+
+def _sender_problem(ctx: Ctx) -> str:
+    try:
+        normalise_sender(ctx.f("sender"))
+    except ValueError:
+        return ctx._("The sender must be a number of up to 15 digits or a name of up to 11 letters and digits.")
+    return ""
+
+
+def otp_templates(ctx: Ctx) -> Response:
+    error = ""
+    if ctx.request.method == "POST":
+        error = _sender_problem(ctx)
+        try:
+            if not error:
+                otp.create_template(ctx.engine, ctx.account.id, ctx.f("text"), name=ctx.f("name"),
+                                    sender=normalise_sender(ctx.f("sender")))
+        except ValueError:
+            error = ctx._("The text must contain {code} where the one-time code goes, and at most 480 characters.")
+        else:
+            if not error:
+                return ctx.redirect("/otp-templates", m="template_created")
+    return ctx.render("otp_templates.html", status=400 if error else 200,
+                      templates=otp.list_templates(ctx.engine, ctx.account.id), error=error, notice=notice(ctx),
+                      form={"name": ctx.f("name"), "text": ctx.f("text"), "sender": ctx.f("sender")})
+
+
+def otp_template_edit(ctx: Ctx) -> Response:
+    tpl = _template(ctx)
+    error = ""
+    if ctx.request.method == "POST":
+        error = _sender_problem(ctx)
+        try:
+            if not error:
+                otp.update_template(ctx.engine, ctx.account.id, tpl.id, text=ctx.f("text"), name=ctx.f("name"),
+                                    sender=normalise_sender(ctx.f("sender")))
+        except ValueError:
+            error = ctx._("The text must contain {code} where the one-time code goes, and at most 480 characters.")
+        else:
+            if not error:
+                return ctx.redirect("/otp-templates", m="template_saved")
+    return ctx.render("otp_edit.html", status=400 if error else 200, tpl=tpl, error=error)
+
+
+def otp_template_delete(ctx: Ctx) -> Response:
+    tpl = _template(ctx)
+    otp.delete_template(ctx.engine, ctx.account.id, tpl.id)
+    return ctx.redirect("/otp-templates", m="template_deleted")
+
+
+# --- SMS -------------------------------------------------------------------------
+
+def _pageno(ctx: Ctx) -> int:
+    raw = ctx.q("page", "1")
+    return max(1, min(int(raw), 10**6)) if raw.isdigit() else 1
+
+
+def sms(ctx: Ctx) -> Response:
+    filters, bad = history.Filters.parse(ctx.request.query_params.get)
+    page = _pageno(ctx)
+    total, rows = history.page(ctx.engine, ctx.account.id, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    result = None
+    code = ctx.q("result")
+    if code in CODES:
+        ids = [i for i in ctx.q("ids").split(",") if i.isdigit()][:200]
+        result = {"code": code, "message": CODES[code].message, "ok": CODES[code].success, "ids": ids,
+                  "detail": ctx.q("detail")[:300]}
+    return ctx.render("sms.html", rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PAGE_SIZE)),
+                      filters=filters, query=filters.as_query(), bad=bad, groups=history.STATE_GROUPS,
+                      state_label=history.state_label, state_group=history.state_group, result=result,
+                      form={"from": ctx.q("from_"), "to": ctx.q("to_")})
+
+
+def sms_send(ctx: Ctx) -> Response:
+    """The portal's send form goes through the API's own handler: one set of rules."""
+    v = Variables()
+    for name in ("from", "to", "text"):
+        if ctx.form is not None and name in ctx.form:
+            v.set(name, [ctx.form.get(name) or ""])
+    # Pages run in a worker thread; the API handler is a coroutine (it hands its
+    # writes to the group-commit writer on the event loop), so call it there.
+    if inspect.iscoroutinefunction(endpoints.send_sms):
+        result = anyio.from_thread.run(endpoints.send_sms, ctx.platform, ctx.account, v)
+    else:
+        result = endpoints.send_sms(ctx.platform, ctx.account, v)
+    ids = result.fields.get("id", "")
+    params = {"result": result.code, "ids": ids}
+    if result.fields.get("detail"):
+        params["detail"] = result.fields["detail"]
+    return ctx.redirect("/sms", **params)
+
+
+def sms_detail(ctx: Ctx) -> Response:
+    raw = ctx.request.path_params["message_id"]
+    row = history.one(ctx.engine, ctx.account.id, int(raw)) if raw.isdigit() and len(raw) < 18 else None
+    if row is None:
+        raise Refused(404)
+    return ctx.render("sms_detail.html", m=row, state_label=history.state_label, state_group=history.state_group)
+
+
+def sms_export(ctx: Ctx) -> Response:
+    filters, _ = history.Filters.parse(ctx.request.query_params.get)
+    rows = history.csv_rows(ctx.engine, ctx.account.id, filters)
+    response = StreamingResponse(iterate_in_threadpool(rows), media_type="text/csv; charset=utf-8",
+                                 headers={"content-disposition": f'attachment; filename="sms-{ctx.account.number}.csv"'})
+    return ctx.finish(response)
+
+
+# --- rates -----------------------------------------------------------------------
+
+def rates(ctx: Ctx) -> Response:
+    plan_id = ctx.account.plan_id
+    number = "".join(ch for ch in ctx.q("number") if ch.isdigit())[:20]
+    destination = ctx.q("destination")[:100]
+    page = _pageno(ctx)
+    applied = None
+    total, rows = 0, []
+    if plan_id is not None:
+        if number:
+            with read(ctx.engine) as conn:
+                applied = plans.lookup(conn, plan_id, number)
+                # Every prefix of the number the plan has, longest first: the first one applies.
+                prefixes = [number[:i] for i in range(len(number), 0, -1)]
+                found = conn.execute(
+                    sa.select(t.rates.c.prefix, t.rates.c.destination, t.rates.c.rate_initial, t.rates.c.sms_rate)
+                    .where(t.rates.c.plan_id == plan_id, t.rates.c.prefix.in_(prefixes))
+                    .order_by(sa.func.length(t.rates.c.prefix).desc())
+                ).all()
+            rows = [plans.Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate) for r in found]
+            total = len(rows)
+        else:
+            total, rows = plans.search_rates(ctx.engine, plan_id, destination=destination, limit=PAGE_SIZE,
+                                             offset=(page - 1) * PAGE_SIZE)
+    query = {k: v for k, v in {"number": number, "destination": destination}.items() if v}
+    return ctx.render("rates.html", rows=rows, total=total, page=page, number=number, destination=destination,
+                      applied=applied, pages=max(1, math.ceil(total / PAGE_SIZE)) if not number else 1,
+                      query=query, has_plan=plan_id is not None, plan=_plan_name(ctx))
+
+
+# --- documentation, settings, language -------------------------------------------
+
+def documentation(ctx: Ctx) -> Response:
+    return ctx.render("docs.html", sections=docs.sections(ctx.base_url, ctx.account.number),
+                      api_base=f"{ctx.base_url}/api/get-api/v1/")
+
+
+def settings_page(ctx: Ctx) -> Response:
+    error = ""
+    if ctx.request.method == "POST":
+        url = ctx.f("callback_url")
+        if ctx.f("action") == "rotate":
+            accounts.set_callback(ctx.engine, ctx.account.id, ctx.account.callback_url, rotate_secret=True)
+            return ctx.redirect("/settings", m="secret_rotated")
+        if url and (not re.fullmatch(r"https?://[^\s]+", url) or len(url) > 2000):
+            error = ctx._("The callback URL must start with http:// or https://.")
+        else:
+            accounts.set_callback(ctx.engine, ctx.account.id, url or None)
+            return ctx.redirect("/settings", m="settings_saved")
+    with read(ctx.engine) as conn:
+        row = conn.execute(sa.select(t.accounts.c.callback_url, t.accounts.c.callback_secret)
+                           .where(t.accounts.c.id == ctx.account.id)).one()
+    return ctx.render("settings.html", status=400 if error else 200, callback_url=ctx.f("callback_url") or row.callback_url or "",
+                      callback_secret=row.callback_secret or "", error=error, notice=notice(ctx))
+
+
+def set_language(ctx: Ctx) -> Response:
+    from uvox.portal import i18n
+
+    lang = ctx.request.path_params["lang"]
+    if lang not in i18n.LANGUAGES:
+        raise Refused(404)
+    ctx.set_cookies.append((security.LANG_COOKIE, lang, {"max_age": 365 * 86400, "httponly": True}))
+    return ctx.redirect(safe_next(ctx.q("next"), "/dashboard" if ctx.account else "/sign_in"))
+
+
+def softphone_placeholder(ctx: Ctx) -> Response:
+    return ctx.render("softphone.html")
