@@ -25,11 +25,23 @@ from dataclasses import dataclass, field
 from uvox.dispatch import ownership, routing, store
 from uvox.dispatch.callbacks import CallbackSender
 from uvox.platform import Platform
-from uvox.sms.encoding import encode
+from uvox.sms.encoding import encode as _encode_text
 from uvox.smpp.connector import ConnectorConfig, PermanentSubmitError, SmppConnector, SubmitError
 from uvox.smpp.simulator import SIMULATOR_WARNING
 
 log = logging.getLogger("uvox.dispatch")
+
+_encode_cached = functools.lru_cache(maxsize=4096)(_encode_text)
+
+
+def encode(text: str, reference: int):
+    """Encoded parts, cached: a campaign sends one text to many numbers.
+
+    A single-part text has no concatenation header, so its reference is irrelevant
+    and one cache entry serves every recipient.
+    """
+    enc = _encode_cached(text, 0)
+    return enc if enc.segments == 1 else _encode_cached(text, reference)
 
 
 @dataclass
