@@ -158,6 +158,12 @@ class Dispatcher:
             intake.on_queued.remove(self.poke)
         self._stopping.set()
         self._poke.set()
+        # No management round may start a connector after this point.
+        for task in self._tasks:
+            if task.get_name() == "dispatch-manage":
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         deadline = time.monotonic() + drain
         while self._inflight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -249,6 +255,8 @@ class Dispatcher:
             return routing.load(conn, self.settings)
 
     def _start_connector(self, spec: routing.ConnectorSpec) -> None:
+        if self._stopping.is_set():
+            return
         opts = dict(self.connector_options)
         cfg = ConnectorConfig(
             host=spec.host, port=spec.port, system_id=spec.system_id, password=spec.password,
