@@ -299,7 +299,11 @@ class SmppConnector:
             c.host, c.port, timeout=c.connect_timeout, sequence_generator=self._seq,
             allow_unknown_opt_params=True, logger_name=f"uvox.smpp.wire.{c.name}",
         )
-        client.connect()
+        try:
+            client.connect()
+        except Exception:
+            self._close_client(client)  # smpplib keeps the failed socket otherwise
+            raise
         bind = {"transmitter": client.bind_transmitter,
                 "receiver": client.bind_receiver}.get(c.bind_mode, client.bind_transceiver)
         try:
