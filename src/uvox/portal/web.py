@@ -50,6 +50,28 @@ def is_secure(p: Platform, request: Request) -> bool:
             or request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https")
 
 
+_SIM_SECONDS = 2.0
+_sim_cache: dict[int, tuple[float, bool]] = {}
+
+
+def simulator_route(platform: Platform) -> bool:
+    """uvox.dispatch.status.simulator_active, asked at most every 2 s per process."""
+    import time
+
+    hit = _sim_cache.get(id(platform))
+    clock = time.monotonic()
+    if hit is not None and hit[0] > clock:
+        return hit[1]
+    try:
+        from uvox.dispatch.status import simulator_active
+    except ModuleNotFoundError:
+        active = False
+    else:
+        active = simulator_active(platform)
+    _sim_cache[id(platform)] = (clock + _SIM_SECONDS, active)
+    return active
+
+
 @dataclass
 class Ctx:
     request: Request
@@ -87,6 +109,11 @@ class Ctx:
     @property
     def csrf(self) -> str:
         return security.csrf_token(self.platform.secret, self.csrf_cookie)
+
+    @property
+    def simulator_route(self) -> bool:
+        """Whether the SMSC simulator is a route now: every page then says so in a banner."""
+        return simulator_route(self.platform)
 
     @property
     def base_url(self) -> str:

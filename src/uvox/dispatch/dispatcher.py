@@ -1,0 +1,508 @@
+"""The dispatcher: claims queued messages, submits them over SMPP, records what happens.
+
+One asyncio task each for: managing connectors (which binds this worker holds),
+claiming and submitting, writing results and receipts in batches, expiring
+messages past their validity, and (in ``CallbackSender``) status callbacks. The
+SMPP connectors run on their own threads; everything they report comes back to
+the loop through ``call_soon_threadsafe``, in the order it happened on the wire,
+so a part's acceptance is always written before its receipt is matched.
+
+Database calls run in threads (``asyncio.to_thread``) so that inside ``uvox serve``
+the dispatcher never stalls the HTTP server sharing its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from uvox.dispatch import ownership, routing, store
+from uvox.dispatch.callbacks import CallbackSender
+from uvox.platform import Platform
+from uvox.sms.encoding import encode as _encode_text
+from uvox.smpp.connector import ConnectorConfig, PermanentSubmitError, SmppConnector, SubmitError
+from uvox.smpp.simulator import SIMULATOR_WARNING
+
+log = logging.getLogger("uvox.dispatch")
+
+_encode_cached = functools.lru_cache(maxsize=4096)(_encode_text)
+
+
+def encode(text: str, reference: int):
+    """Encoded parts, cached: a campaign sends one text to many numbers.
+
+    A single-part text has no concatenation header, so its reference is irrelevant
+    and one cache entry serves every recipient.
+    """
+    enc = _encode_cached(text, 0)
+    return enc if enc.segments == 1 else _encode_cached(text, reference)
+
+
+@dataclass
+class _Held:
+    spec: routing.ConnectorSpec
+    connector: SmppConnector
+    draining: bool = False
+    #: A transmitter bind gets no receipts; a receiver bind beside it does.
+    receiver: SmppConnector | None = None
+
+
+@dataclass
+class _Inflight:
+    claimed: store.Claimed
+    spec: routing.ConnectorSpec
+    sender: str
+    pending: int
+    errors: list = field(default_factory=list)  # (permanent, text)
+
+
+@dataclass
+class DispatcherStats:
+    claimed: int = 0
+    submitted: int = 0
+    failed: int = 0
+    retried: int = 0
+    receipts: int = 0
+    unmatched_receipts: int = 0
+    expired: int = 0
+    finals: dict = field(default_factory=dict)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        worker_id: str | None = None,
+        max_inflight: int = 2000,
+        batch: int = 500,
+        poll: float = 0.2,
+        manage_interval: float = 1.0,
+        retry_base: float = 0.5,
+        expire_interval: float = 5.0,
+        callback_backoff: float = 5.0,
+        callbacks: bool = True,
+        connector_options: dict | None = None,
+    ) -> None:
+        self.platform = platform
+        self.engine = platform.engine
+        self.settings = platform.settings
+        self.worker_id = worker_id or ownership.new_worker_id()
+        self.max_inflight = max_inflight
+        self.batch = batch
+        self.poll = poll
+        self.manage_interval = manage_interval
+        self.retry_base = retry_base
+        self.expire_interval = expire_interval
+        self.connector_options = connector_options or {}
+        self.stats = DispatcherStats()
+        self.callbacks = CallbackSender(self.engine, base_backoff=callback_backoff) if callbacks else None
+        self._own = ownership.make(self.engine, self.worker_id)
+        self._held: dict[str, _Held] = {}
+        self._specs: dict[str, routing.ConnectorSpec] = {}
+        self._table = routing.RouteTable([])
+        self._up_elsewhere: set[str] = set()
+        self._inflight: dict[int, _Inflight] = {}
+        self._unmatched: list[store.ReceiptEvent] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: asyncio.Queue | None = None
+        self._poke: asyncio.Event | None = None
+        self._room: asyncio.Event | None = None
+        self._stopping: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._warned_sim = False
+        self._ready = None
+        self._writing = False
+        # Reports from connector threads, in wire order; one loop wake-up drains many.
+        self._inbox: collections.deque = collections.deque()
+        self._inbox_lock = threading.Lock()
+        self._inbox_armed = False
+
+    # ------------------------------------------------------------ life cycle
+    async def start(self) -> None:
+        from uvox.sms import intake
+
+        self._loop = asyncio.get_running_loop()
+        self._events = asyncio.Queue()
+        self._poke = asyncio.Event()
+        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()
+        await asyncio.to_thread(self._own.open)
+        intake.on_queued.append(self.poke)
+        self._tasks = [
+            asyncio.create_task(self._manage_loop(), name="dispatch-manage"),
+            asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
+            asyncio.create_task(self._writer_loop(), name="dispatch-writer"),
+            asyncio.create_task(self._expire_loop(), name="dispatch-expire"),
+        ]
+        if self.callbacks is not None:
+            self._tasks.append(asyncio.create_task(self.callbacks.run(self._stopping), name="dispatch-callbacks"))
+        log.info("dispatcher %s started", self.worker_id)
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        """Until the first management round has run (connectors chosen and started)."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    async def stop(self, drain: float = 5.0) -> None:
+        """Stop claiming, let in-flight submits finish (up to ``drain`` s), write, unbind."""
+        from uvox.sms import intake
+
+        with contextlib.suppress(ValueError):
+            intake.on_queued.remove(self.poke)
+        self._stopping.set()
+        self._poke.set()
+        # No management round may start a connector after this point.
+        for task in self._tasks:
+            if task.get_name() == "dispatch-manage":
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        deadline = time.monotonic() + drain
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for name in list(self._held):
+            await self._drop(name, requeue=False)
+        # Let the writer flush what the stopped connectors reported.
+        deadline = time.monotonic() + 5
+        while (not self._events.empty() or self._inflight or self._writing) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await asyncio.to_thread(self._own.close)
+        log.info("dispatcher %s stopped", self.worker_id)
+
+    def poke(self) -> None:
+        """Wake the claim loop now (thread-safe): intake calls this after queueing."""
+        loop, ev = self._loop, self._poke
+        if loop is None or ev is None:
+            return
+        try:
+            loop.call_soon_threadsafe(ev.set)
+        except RuntimeError:
+            pass
+
+    @property
+    def held(self) -> dict[str, bool]:
+        """Connectors this worker holds, and whether each is bound."""
+        return {n: h.connector.is_bound for n, h in self._held.items()}
+
+    # ------------------------------------------------------------ connectors
+    async def _manage_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._manage_once()
+            except Exception:
+                log.exception("dispatch: connector management round failed")
+            self._ready.set()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.manage_interval)
+
+    async def _manage_once(self) -> None:
+        specs, table = await asyncio.to_thread(self._load_routing)
+        self._specs, self._table = specs, table
+        if routing.SIM_NAME in specs and not self._warned_sim:
+            self._warned_sim = True
+            log.warning("%s", SIMULATOR_WARNING)
+        if not await asyncio.to_thread(self._own.healthy):
+            for name in list(self._held):  # our locks died with the connection
+                await self._drop(name, requeue=False, release=False)
+        for name, h in list(self._held.items()):
+            if specs.get(name) != h.spec:
+                await self._drop(name)
+        pg = self.engine.dialect.name == "postgresql"
+        share = len(specs)
+        if pg:
+            live = await asyncio.to_thread(self._own.live_dispatchers)
+            share = ownership.fair_share(len(specs), live)
+            # Hand surplus binds over gracefully: stop claiming for them, drain, release.
+            active = [n for n, h in self._held.items() if not h.draining]
+            for name in sorted(active)[share:]:
+                self._held[name].draining = True
+                log.info("dispatch: handing connector %s over to another worker", name)
+            for name, h in list(self._held.items()):
+                if h.draining and not any(i.spec.name == name for i in self._inflight.values()):
+                    await self._drop(name)
+        # Take free connectors up to our share; which ones first differs per worker.
+        wanted = sorted((n for n in specs if n not in self._held),
+                        key=lambda n: ownership._key(n + self.worker_id))
+        for name in wanted:
+            if len([h for h in self._held.values() if not h.draining]) >= share:
+                break
+            if await asyncio.to_thread(self._own.try_acquire, name):
+                if pg:
+                    await asyncio.to_thread(store.requeue_submitting, self.engine, [name])
+                self._start_connector(specs[name])
+        await asyncio.to_thread(ownership.publish, self.engine, self.held, self.worker_id)
+        if pg:
+            self._up_elsewhere = await asyncio.to_thread(ownership.read_up, self.engine)
+        self._poke.set()
+
+    def _load_routing(self):
+        from uvox.db.session import read
+
+        with read(self.engine) as conn:
+            return routing.load(conn, self.settings)
+
+    def _start_connector(self, spec: routing.ConnectorSpec) -> None:
+        if self._stopping.is_set():
+            return
+        opts = dict(self.connector_options)
+        cfg = ConnectorConfig(
+            host=spec.host, port=spec.port, system_id=spec.system_id, password=spec.password,
+            system_type=spec.system_type, name=spec.name, bind_mode=spec.bind_mode,
+            window=spec.window or 64, tps=float(spec.tps or 0), **opts,
+        )
+        on_receipt = functools.partial(self._on_receipt, spec.name)
+        conn = SmppConnector(cfg, on_receipt=on_receipt, on_bound=lambda up: self.poke())
+        receiver = None
+        if spec.bind_mode == "transmitter":
+            rx_cfg = ConnectorConfig(**{**cfg.__dict__, "bind_mode": "receiver", "name": spec.name + "/rx"})
+            receiver = SmppConnector(rx_cfg, on_receipt=on_receipt)
+        self._held[spec.name] = _Held(spec, conn, receiver=receiver)
+        conn.start()
+        if receiver is not None:
+            receiver.start()
+        log.info("dispatch: holding connector %s (%s:%s)%s", spec.name, spec.host, spec.port,
+                 " [SIMULATOR]" if spec.simulated else "")
+
+    async def _drop(self, name: str, requeue: bool = True, release: bool = True) -> None:
+        h = self._held.pop(name, None)
+        if h is None:
+            return
+        await asyncio.to_thread(h.connector.stop)
+        if h.receiver is not None:
+            await asyncio.to_thread(h.receiver.stop)
+        if release:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._own.release, name)
+        log.info("dispatch: released connector %s", name)
+
+    def _post(self, item) -> None:
+        """From any thread: queue a report for the loop, waking it only if it is not already due."""
+        with self._inbox_lock:
+            self._inbox.append(item)
+            if self._inbox_armed:
+                return
+            self._inbox_armed = True
+        try:
+            self._loop.call_soon_threadsafe(self._drain_inbox)
+        except RuntimeError:
+            pass  # loop gone: receipts stay unacknowledged, so the SMSC delivers them again
+
+    def _drain_inbox(self) -> None:
+        with self._inbox_lock:
+            items = list(self._inbox)
+            self._inbox.clear()
+            self._inbox_armed = False
+        for item in items:
+            if isinstance(item, store.ReceiptEvent):
+                self._events.put_nowait(item)
+            else:
+                self._part_done(*item)
+
+    def _on_receipt(self, connector: str, receipt, ack) -> None:
+        """Reader thread: hand the receipt to the loop; it is acknowledged once stored."""
+        self._post(store.ReceiptEvent(connector, receipt, ack, seen=time.monotonic()))
+
+    # ------------------------------------------------------------ claiming and submitting
+    def _bound_mine(self) -> set[str]:
+        return {n for n, h in self._held.items() if not h.draining and h.connector.is_bound}
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            mine = self._bound_mine()
+            room = self.max_inflight - len(self._inflight)
+            if not mine or room < min(50, self.max_inflight):
+                await self._sleep(self._poke if not mine else self._room, 0.5)
+                continue
+            up = mine | (self._up_elsewhere - set(self._held))
+            table = self._table
+            try:
+                claimed = await asyncio.to_thread(
+                    store.claim, self.engine, limit=min(room, self.batch), mine=mine, up=up,
+                    choose=lambda r: table.choose(r, up, mine),
+                )
+            except Exception:
+                log.exception("dispatch: claim failed")
+                await asyncio.sleep(1)
+                continue
+            self.stats.claimed += len(claimed)
+            for c in claimed:
+                self._submit(c)
+            if len(claimed) < min(room, self.batch):
+                await self._sleep(self._poke, self.poll)
+
+    async def _sleep(self, event: asyncio.Event, timeout: float) -> None:
+        event.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    def _submit(self, c: store.Claimed) -> None:
+        h = self._held.get(c.connector)
+        spec = h.spec if h else self._specs.get(c.connector)
+        enc = encode(c.text, reference=c.id & 0xFF)
+        sender = self._sender_for(c.sender, spec)
+        todo = [(i, body) for i, body in enumerate(enc.parts, start=1) if i not in c.done_parts]
+        inf = _Inflight(c, spec, sender, pending=len(todo))
+        self._inflight[c.id] = inf
+        if h is None or not todo:
+            if h is None:
+                inf.errors.append((False, f"connector {c.connector} is no longer held here"))
+            inf.pending = 0
+            self._finish(inf)
+            return
+        for part_no, body in todo:
+            fut = h.connector.submit(source_addr=sender, destination_addr=c.recipient, short_message=body,
+                                     data_coding=enc.data_coding, esm_class=enc.esm_class)
+            fut.add_done_callback(functools.partial(self._part_done_threadsafe, c.id, part_no))
+
+    def _sender_for(self, sender: str, spec: routing.ConnectorSpec | None) -> str:
+        sender = sender or self.settings.generic_sender
+        alpha = not sender.lstrip("+").isdigit()
+        if alpha and spec is not None and not spec.accepts_alphanumeric:
+            return spec.generic_sender or self.settings.generic_sender
+        return sender
+
+    def _part_done_threadsafe(self, message_id: int, part_no: int, fut) -> None:
+        # Runs on the connector's reader thread (or inline when it failed at once).
+        self._post((message_id, part_no, fut))
+
+    def _part_done(self, message_id: int, part_no: int, fut) -> None:
+        inf = self._inflight.get(message_id)
+        if inf is None:
+            return
+        exc = fut.exception()
+        if exc is None:
+            self._events.put_nowait(store.PartAccepted(message_id, part_no, inf.spec.name, fut.result()))
+        else:
+            inf.errors.append((isinstance(exc, PermanentSubmitError), str(exc)))
+            if not isinstance(exc, SubmitError):
+                log.error("dispatch: unexpected submit error for message %s: %r", message_id, exc)
+        inf.pending -= 1
+        if inf.pending <= 0:
+            self._finish(inf)
+
+    def _finish(self, inf: _Inflight) -> None:
+        c = inf.claimed
+        self._inflight.pop(c.id, None)
+        name = inf.spec.name if inf.spec else c.connector
+        simulated = bool(inf.spec and inf.spec.simulated)
+        if any(p for p, _ in inf.errors):
+            err = next(e for p, e in inf.errors if p)
+            out = store.MessageOutcome(c.id, "failed", name, inf.sender, simulated, err)
+            self.stats.failed += 1
+        elif inf.errors:
+            delay = min(self.retry_base * 2 ** max(0, c.attempts - 1), 60.0)
+            out = store.MessageOutcome(c.id, "retry", name, error=inf.errors[0][1], retry_in=delay)
+            self.stats.retried += 1
+        else:
+            out = store.MessageOutcome(c.id, "submitted", name, inf.sender, simulated, retried=c.attempts > 1)
+            self.stats.submitted += 1
+        self._events.put_nowait(out)
+        self._room.set()
+
+    # ------------------------------------------------------------ writing
+    async def _writer_loop(self) -> None:
+        while True:
+            timeout = 0.25 if self._unmatched else None
+            batch: list = []
+            try:
+                batch.append(await asyncio.wait_for(self._events.get(), timeout))
+            except asyncio.TimeoutError:
+                pass
+            while len(batch) < 5000:
+                try:
+                    batch.append(self._events.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            retry, self._unmatched = self._unmatched, []
+            batch.extend(retry)
+            if not batch:
+                continue
+            self._writing = True
+            try:
+                res = await self._apply(batch)
+            finally:
+                self._writing = False
+            for ev in res.matched:
+                self.stats.receipts += 1
+                ev.ack(True)
+            now = time.monotonic()
+            for ev in res.unmatched:
+                if now - ev.seen > 30:
+                    self.stats.unmatched_receipts += 1
+                    log.warning("dispatch: receipt for unknown SMSC id %s on %s dropped",
+                                ev.receipt.message_id, ev.connector)
+                    ev.ack(True)
+                else:
+                    self._unmatched.append(ev)
+            for k, v in res.finals.items():
+                self.stats.finals[k] = self.stats.finals.get(k, 0) + v
+            if res.callbacks and self.callbacks is not None:
+                self.callbacks.wake()
+
+    def _db_answers(self) -> bool:
+        import sqlalchemy as sa
+
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def _apply(self, batch: list) -> store.Applied:
+        """Write a batch; retry while the database is away; isolate an event that cannot be written.
+
+        A database outage must not lose anything, so a failing batch is retried. If it
+        keeps failing while the database answers, one event is the cause: the batch is
+        then written one event at a time and the culprit logged and skipped (a receipt
+        stays unacknowledged, so the SMSC sends it again).
+        """
+        failures = 0
+        while True:
+            try:
+                return await asyncio.to_thread(store.apply, self.engine, batch)
+            except Exception:
+                failures += 1
+                log.exception("dispatch: writing %d events failed (%d); retrying", len(batch), failures)
+                await asyncio.sleep(min(failures, 5))
+            if failures >= 3 and len(batch) > 1 and await asyncio.to_thread(self._db_answers):
+                break
+        total = store.Applied([], [], 0, {})
+        for ev in batch:
+            try:
+                r = await asyncio.to_thread(store.apply, self.engine, [ev])
+            except Exception:
+                log.exception("dispatch: event %r cannot be written; skipped", ev)
+                continue
+            total.unmatched += r.unmatched
+            total.matched += r.matched
+            total.callbacks += r.callbacks
+            for k, v in r.finals.items():
+                total.finals[k] = total.finals.get(k, 0) + v
+        return total
+
+    # ------------------------------------------------------------ validity
+    async def _expire_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                n = await asyncio.to_thread(store.expire, self.engine)
+                self.stats.expired += n
+                if n and self.callbacks is not None:
+                    self.callbacks.wake()
+            except Exception:
+                log.exception("dispatch: expiry round failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.expire_interval)

@@ -1,0 +1,47 @@
+"""Delivery state for the portal and operators: which connectors are up, is the simulator a route.
+
+Dispatchers publish, every second, whether each connector they hold is bound (see
+``ownership.publish``); this module only reads, so any process (the portal in
+``uvox serve``, an operator's CLI) sees the state of binds held by any worker.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from uvox.clock import aware, now
+from uvox.db import schema as t
+from uvox.db.session import read
+from uvox.dispatch import ownership, routing
+
+
+def connector_states(platform) -> dict[str, str]:
+    """{connector name: "bound" | "down" | "disabled" | "not held"}, the simulator included when it is a route."""
+    cutoff = now() - ownership.UP_FRESH
+    with read(platform.engine) as conn:
+        specs, _ = routing.load(conn, platform.settings)
+        disabled = conn.execute(sa.select(t.connectors.c.name).where(t.connectors.c.enabled.is_(False))).scalars().all()
+        published = dict(conn.execute(sa.select(t.meta.c.key, t.meta.c.value)
+                                      .where(t.meta.c.key.like(ownership.UP_PREFIX + "%"))).all())
+    out = {name: "disabled" for name in disabled}
+    for name in specs:
+        raw = published.get(ownership.UP_PREFIX + name)
+        state = "not held"
+        if raw:
+            try:
+                d = json.loads(raw)
+                if aware(datetime.fromisoformat(d["at"])) >= cutoff:
+                    state = "bound" if d.get("bound") else "down"
+            except (ValueError, KeyError, TypeError):
+                pass
+        out[name] = state
+    return out
+
+
+def simulator_active(platform) -> bool:
+    """True while the SMSC simulator is a route: the portal shows a banner then."""
+    with read(platform.engine) as conn:
+        return routing.simulator_is_route(conn, platform.settings)

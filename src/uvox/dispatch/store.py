@@ -1,0 +1,409 @@
+"""The dispatcher's database work, in batches.
+
+Everything the dispatcher learns (a part accepted, a message refused, a receipt)
+becomes an event; the writer applies a batch of events in one transaction with a
+handful of set-based statements, so thousands of messages a second cost tens of
+statements, not thousands. These functions are synchronous and run in a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from uvox.billing import ledger
+from uvox.clock import now
+from uvox.db import schema as t
+from uvox.db.session import write
+from uvox.smpp.pdu import Receipt
+
+log = logging.getLogger("uvox.dispatch")
+
+M, PARTS, A, CB = t.messages, t.message_parts, t.accounts, t.callbacks
+
+QUEUED, SUBMITTING, SUBMITTED = "queued", "submitting", "submitted"
+WAITING = "waiting_balance"
+DELIVERED, UNDELIVERED, EXPIRED, REJECTED, FAILED = "delivered", "undelivered", "expired", "rejected", "failed"
+FINAL = (DELIVERED, UNDELIVERED, EXPIRED, REJECTED, FAILED)
+
+#: Receipt "stat:" word → part state. ACCEPTD / ENROUTE are not final and change nothing.
+RECEIPT_STATES = {
+    "DELIVRD": DELIVERED,
+    "UNDELIV": UNDELIVERED,
+    "DELETED": UNDELIVERED,
+    "UNKNOWN": UNDELIVERED,
+    "EXPIRED": EXPIRED,
+    "REJECTD": REJECTED,
+}
+#: When parts disagree, the message takes the worst of them.
+_SEVERITY = {DELIVERED: 0, EXPIRED: 1, UNDELIVERED: 2, REJECTED: 3}
+
+#: What a status callback says for each state (codes as in sms-api/status).
+CALLBACK_CODES = {
+    SUBMITTED: ("013", "SMS Sent"),
+    DELIVERED: ("110", "Delivered"),
+    UNDELIVERED: ("111", "Undelivered"),
+    EXPIRED: ("112", "Expired"),
+    REJECTED: ("113", "Rejected"),
+    FAILED: ("114", "Failed"),
+}
+
+
+# ---------------------------------------------------------------- claiming
+
+@dataclass
+class Claimed:
+    id: int
+    account_id: int
+    sender: str
+    recipient: str
+    text: str
+    attempts: int
+    connector: str
+    done_parts: set[int] = field(default_factory=set)
+
+
+def requeue_submitting(engine: Engine, connectors: list[str] | None = None) -> int:
+    """Messages left half-way by a dispatcher that died go back to the queue.
+
+    Called by whoever takes a connector over (or starts, on SQLite). Parts already
+    accepted are remembered in message_parts and not sent again; the ones that were
+    in flight at the crash may be, which is the window's worth of duplicates SMPP
+    allows (the SMSC's answer was lost with the process).
+    """
+    with write(engine) as conn:
+        q = sa.update(M).where(M.c.state == SUBMITTING)
+        if connectors is not None:
+            q = q.where(M.c.connector.in_(connectors))
+        n = conn.execute(q.values(state=QUEUED, connector=None, updated_at=now(), next_attempt_at=now())).rowcount
+    if n:
+        log.warning("dispatch: %d message(s) left in flight by a previous owner of %s re-queued",
+                    n, connectors or "any connector")
+    return n
+
+
+def claim(engine: Engine, *, limit: int, mine: set[str], up: set[str],
+          choose: Callable[[str], str | None], unroutable_delay: float = 5.0) -> list[Claimed]:
+    """Take up to ``limit`` due messages this worker can send now.
+
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of workers claim at
+    once without waiting for or doubling each other. A message whose best route is
+    held by another worker is tagged with that connector and left for it; one with
+    no route up waits ``unroutable_delay`` before it is looked at again.
+    """
+    stamp = now()
+    with write(engine) as conn:
+        q = (
+            sa.select(M.c.id, M.c.account_id, M.c.sender, M.c.recipient, M.c.text, M.c.attempts, M.c.connector)
+            .where(M.c.state == QUEUED, sa.or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= stamp))
+            .order_by(M.c.id)
+            .limit(limit)
+        )
+        others = up - mine
+        if others:
+            q = q.where(sa.or_(M.c.connector.is_(None), M.c.connector.not_in(others)))
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True, of=M)
+        rows = conn.execute(q).all()
+        if not rows:
+            return []
+        local: dict[str, list] = defaultdict(list)
+        remote: dict[str, list[int]] = defaultdict(list)
+        stuck: list[int] = []
+        for r in rows:
+            target = choose(r.recipient)
+            if target is None:
+                stuck.append(r.id)
+            elif target in mine:
+                local[target].append(r)
+            elif r.connector != target:
+                remote[target].append(r.id)
+        for name, items in local.items():
+            conn.execute(
+                sa.update(M).where(M.c.id.in_([r.id for r in items]))
+                .values(state=SUBMITTING, connector=name, attempts=M.c.attempts + 1, updated_at=stamp)
+            )
+        for name, ids in remote.items():
+            conn.execute(sa.update(M).where(M.c.id.in_(ids)).values(connector=name))
+        if stuck:
+            conn.execute(sa.update(M).where(M.c.id.in_(stuck))
+                         .values(next_attempt_at=stamp + timedelta(seconds=unroutable_delay)))
+        claimed = [
+            Claimed(r.id, r.account_id, r.sender, r.recipient, r.text, r.attempts + 1, name)
+            for name, items in local.items() for r in items
+        ]
+        retried = [c.id for c in claimed if c.attempts > 1]
+        if retried:
+            done: dict[int, set[int]] = defaultdict(set)
+            for mid, part_no in conn.execute(
+                sa.select(PARTS.c.message_id, PARTS.c.part_no)
+                .where(PARTS.c.message_id.in_(retried), PARTS.c.smsc_message_id.is_not(None))
+            ):
+                done[mid].add(part_no)
+            for c in claimed:
+                c.done_parts = done.get(c.id, set())
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+# ---------------------------------------------------------------- events
+
+@dataclass
+class PartAccepted:
+    message_id: int
+    part_no: int
+    connector: str
+    smsc_message_id: str
+
+
+@dataclass
+class MessageOutcome:
+    """All parts of a claimed message have an answer."""
+
+    message_id: int
+    outcome: str  # submitted, failed, retry
+    connector: str
+    sender_used: str = ""
+    simulated: bool = False
+    error: str | None = None
+    retry_in: float = 0.0
+    retried: bool = False  # not its first attempt: some parts may be final already
+
+
+@dataclass
+class ReceiptEvent:
+    connector: str
+    receipt: Receipt
+    ack: Callable[[bool], None]
+    seen: float = 0.0
+    tries: int = 0
+
+
+@dataclass
+class Applied:
+    unmatched: list[ReceiptEvent]
+    matched: list[ReceiptEvent]
+    callbacks: int
+    finals: dict[str, int]
+
+
+def apply(engine: Engine, events: list, *, callbacks_enabled: bool = True) -> Applied:
+    """Write one batch of events in one transaction."""
+    stamp = now()
+    parts = [e for e in events if isinstance(e, PartAccepted)]
+    outcomes = [e for e in events if isinstance(e, MessageOutcome)]
+    receipts = [e for e in events if isinstance(e, ReceiptEvent)]
+    changes: list[tuple[int, str, str | None]] = []  # (message id, new state, error)
+    matched: list[ReceiptEvent] = []
+    unmatched: list[ReceiptEvent] = []
+    finals: dict[str, int] = defaultdict(int)
+    with write(engine) as conn:
+        if parts:
+            conn.execute(_insert_ignoring_duplicates(conn, PARTS), [
+                {"message_id": p.message_id, "part_no": p.part_no, "connector": p.connector,
+                 "smsc_message_id": p.smsc_message_id, "state": SUBMITTED, "created_at": stamp}
+                for p in parts
+            ])
+        _apply_outcomes(conn, outcomes, stamp, changes)
+        if receipts:
+            _apply_receipts(conn, receipts, stamp, changes, matched, unmatched, finals)
+        # A retried message may have had every receipt before its last part was accepted.
+        _finalize(conn, {o.message_id for o in outcomes if o.outcome == "submitted" and o.retried},
+                  stamp, changes, finals)
+        n_cb = _enqueue_callbacks(conn, changes, stamp) if callbacks_enabled and changes else 0
+    return Applied(unmatched, matched, n_cb, dict(finals))
+
+
+def _apply_outcomes(conn: Connection, outcomes: list[MessageOutcome], stamp, changes) -> None:
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for o in outcomes:
+        if o.outcome == "submitted":
+            groups[(o.connector, o.sender_used, o.simulated)].append(o.message_id)
+        elif o.outcome == "failed":
+            done = conn.execute(
+                sa.update(M).where(M.c.id == o.message_id, M.c.state == SUBMITTING)
+                .values(state=FAILED, error=(o.error or "")[:500], done_at=stamp, updated_at=stamp,
+                        connector=o.connector, simulated=o.simulated)
+            ).rowcount
+            if done:
+                ledger.refund_message(conn, o.message_id, "refund: refused by the carrier")
+                changes.append((o.message_id, FAILED, o.error))
+        else:  # retry
+            conn.execute(
+                sa.update(M).where(M.c.id == o.message_id, M.c.state == SUBMITTING)
+                .values(state=QUEUED, connector=None, error=(o.error or "")[:500], updated_at=stamp,
+                        next_attempt_at=stamp + timedelta(seconds=o.retry_in))
+            )
+    for (connector, sender_used, simulated), ids in groups.items():
+        for chunk in _chunks(ids, 500):
+            conn.execute(
+                sa.update(M).where(M.c.id.in_(chunk), M.c.state == SUBMITTING)
+                .values(state=SUBMITTED, submitted_at=stamp, updated_at=stamp, connector=connector,
+                        sender_used=sender_used, simulated=simulated, error=None)
+            )
+        changes.extend((mid, SUBMITTED, None) for mid in ids)
+
+
+def _apply_receipts(conn: Connection, receipts, stamp, changes, matched, unmatched, finals) -> None:
+    by_conn: dict[str, list[ReceiptEvent]] = defaultdict(list)
+    for r in receipts:
+        by_conn[r.connector].append(r)
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    for connector, items in by_conn.items():
+        ids = list({r.receipt.message_id for r in items})
+        for chunk in _chunks(ids, 500):
+            for pid, mid, smsc_id in conn.execute(
+                sa.select(PARTS.c.id, PARTS.c.message_id, PARTS.c.smsc_message_id)
+                .where(PARTS.c.connector == connector, PARTS.c.smsc_message_id.in_(chunk))
+            ):
+                found[(connector, smsc_id)] = (pid, mid)
+    updates = []
+    touched: set[int] = set()
+    for r in receipts:
+        hit = found.get((r.connector, r.receipt.message_id))
+        if hit is None:
+            unmatched.append(r)
+            continue
+        matched.append(r)
+        state = RECEIPT_STATES.get(r.receipt.stat.upper())
+        if state is None:
+            continue
+        err = None if state == DELIVERED else f"stat:{r.receipt.stat} err:{r.receipt.err}"
+        updates.append({"pid": hit[0], "st": state, "err": err, "done": stamp})
+        touched.add(hit[1])
+    if not updates:
+        return
+    conn.execute(
+        sa.update(PARTS).where(PARTS.c.id == sa.bindparam("pid"))
+        .values(state=sa.bindparam("st"), error=sa.bindparam("err"), done_at=sa.bindparam("done")),
+        updates,
+    )
+    _finalize(conn, touched, stamp, changes, finals)
+
+
+def _finalize(conn: Connection, touched: set[int], stamp, changes, finals) -> None:
+    """Submitted messages whose every part has a final receipt take the worst part's state."""
+    if not touched:
+        return
+    msgs = {}
+    for chunk in _chunks(sorted(touched), 500):
+        for row in conn.execute(sa.select(M.c.id, M.c.segments, M.c.state).where(M.c.id.in_(chunk))):
+            msgs[row.id] = row
+    part_states: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
+    for chunk in _chunks(sorted(touched), 500):
+        for mid, st, err in conn.execute(
+            sa.select(PARTS.c.message_id, PARTS.c.state, PARTS.c.error).where(PARTS.c.message_id.in_(chunk))
+        ):
+            part_states[mid].append((st, err))
+    by_final: dict[str, list[int]] = defaultdict(list)
+    errors: dict[int, str | None] = {}
+    for mid, row in msgs.items():
+        if row.state != SUBMITTED:
+            continue  # still being submitted (its last parts are in flight) or already final
+        states = [s for s, _ in part_states[mid] if s in _SEVERITY]
+        if len(states) < row.segments:
+            continue
+        final = max(states, key=_SEVERITY.__getitem__)
+        by_final[final].append(mid)
+        errors[mid] = next((e for s, e in part_states[mid] if s == final and e), None)
+    for final, ids in by_final.items():
+        if final == DELIVERED:
+            conn.execute(sa.update(M).where(M.c.id.in_(ids), M.c.state == SUBMITTED)
+                         .values(state=final, done_at=stamp, updated_at=stamp))
+        else:
+            conn.execute(
+                sa.update(M).where(M.c.id == sa.bindparam("mid"), M.c.state == SUBMITTED)
+                .values(state=final, done_at=stamp, updated_at=stamp, error=sa.bindparam("err")),
+                [{"mid": i, "err": errors[i]} for i in ids],
+            )
+        finals[final] += len(ids)
+        changes.extend((i, final, errors.get(i)) for i in ids)
+
+
+def _enqueue_callbacks(conn: Connection, changes, stamp) -> int:
+    ids = sorted({c[0] for c in changes})
+    info = {}
+    for chunk in _chunks(ids, 500):
+        for row in conn.execute(
+            sa.select(M.c.id, M.c.account_id, M.c.recipient, M.c.segments, M.c.simulated, M.c.sender_used,
+                      M.c.sender, M.c.callback_url.label("m_url"), A.c.callback_url.label("a_url"))
+            .select_from(M.join(A, A.c.id == M.c.account_id))
+            .where(M.c.id.in_(chunk), sa.or_(M.c.callback_url.is_not(None), A.c.callback_url.is_not(None)))
+        ):
+            info[row.id] = row
+    rows = []
+    for mid, state, error in changes:
+        m = info.get(mid)
+        if m is None:
+            continue
+        url = m.m_url or m.a_url
+        if not url:
+            continue
+        code, text = CALLBACK_CODES[state]
+        body = {
+            "messageId": str(mid),
+            "to": m.recipient,
+            "from": m.sender_used if m.sender_used is not None else m.sender,
+            "state": state,
+            "code": code,
+            "statusmessage": text,
+            "segments": str(m.segments),
+            "error": error,
+            "simulated": bool(m.simulated),
+            "timestamp": stamp.isoformat(),
+        }
+        rows.append({"account_id": m.account_id, "message_id": mid, "url": url,
+                     "body": json.dumps(body, separators=(",", ":")), "attempts": 0,
+                     "created_at": stamp, "next_attempt_at": stamp})
+    if rows:
+        conn.execute(sa.insert(CB), rows)
+    return len(rows)
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: sa.Table):
+    """A part accepted twice (an answer that outlived its timeout) must not stop the writer."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
+
+
+def _chunks(items: list, n: int):
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+# ---------------------------------------------------------------- validity
+
+def expire(engine: Engine, limit: int = 1000) -> int:
+    """End messages that waited (for balance or a route) past their validity.
+
+    A queued message was charged: its money goes back, since it never left.
+    """
+    stamp = now()
+    with write(engine) as conn:
+        q = (sa.select(M.c.id, M.c.charged).where(M.c.state.in_((WAITING, QUEUED)), M.c.expires_at.is_not(None),
+                                                   M.c.expires_at < stamp).order_by(M.c.id).limit(limit))
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = conn.execute(q).all()
+        if not rows:
+            return 0
+        ids = [r.id for r in rows]
+        conn.execute(sa.update(M).where(M.c.id.in_(ids), M.c.state.in_((WAITING, QUEUED)))
+                     .values(state=EXPIRED, done_at=stamp, updated_at=stamp,
+                             error="validity period elapsed before it could be sent"))
+        for r in rows:
+            if r.charged:
+                ledger.refund_message(conn, r.id, "refund: expired before it was sent")
+        _enqueue_callbacks(conn, [(i, EXPIRED, "validity period elapsed before it could be sent") for i in ids],
+                           stamp)
+    return len(rows)

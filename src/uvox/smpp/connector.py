@@ -1,0 +1,524 @@
+"""An SMPP v3.4 client connector (ESME side) built on smpplib.
+
+smpplib supplies the socket handling, the bind/unbind exchange and every PDU's
+encoding (``smpplib.client.Client``, ``send_pdu``/``read_pdu``). It is a blocking,
+one-request-at-a-time client, so what a carrier link needs on top is ours:
+
+* a reader thread that answers enquire_link, sends its own when the line is quiet,
+  and matches submit_sm_resp to requests by sequence number;
+* a writer thread that keeps up to ``window`` submit_sm outstanding and spaces them
+  by a token bucket (``tps``);
+* ESME_RTHROTTLED / ESME_RMSGQFUL: pause the whole link with growing backoff and
+  resend the same request; any other error fails it for good;
+* reconnect with exponential backoff, failing what was in flight (the caller
+  decides: those may or may not have reached the SMSC);
+* deliver_sm receipts handed to a callback that acknowledges them when it has
+  stored them (so an SMSC redelivers what we never stored).
+
+Results come back as ``concurrent.futures.Future``; ``submit_async`` wraps them
+for asyncio, so the dispatcher awaits them without blocking its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import smpplib.client
+import smpplib.exceptions
+from smpplib import consts
+
+from uvox.smpp import pdu as P
+
+log = logging.getLogger("uvox.smpp.connector")
+
+
+class SubmitError(Exception):
+    """submit_sm did not get a message id."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PermanentSubmitError(SubmitError):
+    """The SMSC refused the message for good: it never took it (refund it)."""
+
+
+class TransientSubmitError(SubmitError):
+    """Try again later or elsewhere.
+
+    ``maybe_sent`` is True when the submit_sm went out and no answer came back
+    (link lost, response timeout): the SMSC may have accepted it.
+    """
+
+    def __init__(self, message: str, status: int | None = None, maybe_sent: bool = False) -> None:
+        super().__init__(message, status)
+        self.maybe_sent = maybe_sent
+
+
+class NotConnected(TransientSubmitError):
+    """The connector has no bound session: route the message elsewhere or wait."""
+
+
+@dataclass
+class ConnectorConfig:
+    host: str
+    port: int
+    system_id: str
+    password: str = ""
+    system_type: str = ""
+    name: str = "smpp"
+    #: transceiver; transmitter (submits only); receiver (receipts only: pairs with a transmitter)
+    bind_mode: str = "transceiver"
+    window: int = 64
+    tps: float = 0.0  # 0: unlimited
+    enquire_link_interval: float = 30.0
+    response_timeout: float = 30.0
+    connect_timeout: float = 10.0
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+    throttle_backoff_min: float = 0.1
+    throttle_backoff_max: float = 5.0
+    max_throttle_retries: int = 30
+    registered_delivery: int = 1
+
+
+@dataclass
+class _Request:
+    fields: dict
+    future: concurrent.futures.Future
+    attempts: int = 0
+    sent_at: float = 0.0
+
+
+Ack = Callable[[bool], None]
+ReceiptHandler = Callable[[P.Receipt, Ack], None]
+
+
+@dataclass
+class ConnectorStats:
+    binds: int = 0
+    bind_failures: int = 0
+    submitted: int = 0
+    accepted: int = 0
+    throttled: int = 0
+    failed: int = 0
+    timeouts: int = 0
+    receipts: int = 0
+    disconnects: int = 0
+    last_error: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class _TokenBucket:
+    """At most ``rate`` sends a second, with a burst of a tenth of a second."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate * 0.1)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def delay(self) -> float:
+        """Take a token, or say how long to wait for one."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+class SmppConnector:
+    def __init__(self, config: ConnectorConfig, on_receipt: ReceiptHandler | None = None,
+                 on_bound: Callable[[bool], None] | None = None) -> None:
+        self.config = config
+        self.on_receipt = on_receipt
+        self.on_bound = on_bound
+        self.stats = ConnectorStats()
+        self._seq = P.SequenceGenerator()
+        self._cv = threading.Condition()
+        self._send_lock = threading.Lock()
+        self._queue: collections.deque[_Request] = collections.deque()
+        self._inflight: dict[int, _Request] = {}
+        self._client: smpplib.client.Client | None = None
+        self._bound = False
+        self._generation = 0  # bumps on every new session, so stale acks are dropped
+        self._stopping = threading.Event()
+        self._pause_until = 0.0
+        self._throttle_backoff = config.throttle_backoff_min
+        self._bucket = _TokenBucket(config.tps)
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ public API
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def is_bound(self) -> bool:
+        return self._bound
+
+    @property
+    def outstanding(self) -> int:
+        with self._cv:
+            return len(self._inflight) + len(self._queue)
+
+    def start(self) -> "SmppConnector":
+        self._stopping.clear()
+        for target, nm in ((self._session_loop, "session"), (self._writer_loop, "writer")):
+            t = threading.Thread(target=target, name=f"smpp-{self.name}-{nm}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Unbind politely, fail whatever has not been answered, join the threads."""
+        self._stopping.set()
+        client = self._client
+        if client is not None and self._bound:
+            try:
+                with self._send_lock:
+                    client.send_pdu(P.make("unbind", self._seq))
+            except Exception:  # the link may already be gone
+                pass
+        deadline = time.monotonic() + 1.0
+        while self._inflight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._teardown(NotConnected("connector stopped"), close=True)
+        with self._cv:
+            self._cv.notify_all()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+    def wait_bound(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while not self._bound:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+        return True
+
+    def submit(self, *, source_addr: str, destination_addr: str, short_message: bytes,
+               data_coding: int = 0, esm_class: int = 0, source_addr_ton: int | None = None,
+               source_addr_npi: int | None = None, dest_addr_ton: int = 1, dest_addr_npi: int = 1,
+               registered_delivery: int | None = None, **extra) -> concurrent.futures.Future:
+        """Queue one submit_sm; the future gives the SMSC message id or raises SubmitError."""
+        if source_addr_ton is None:
+            # Alphanumeric senders are TON 5 (alphanumeric), numbers international.
+            alpha = not source_addr.lstrip("+").isdigit()
+            source_addr_ton = 5 if alpha else 1
+            source_addr_npi = 0 if alpha else 1
+        fields = dict(
+            service_type="",
+            source_addr_ton=source_addr_ton, source_addr_npi=source_addr_npi or 0,
+            source_addr=source_addr.lstrip("+") if source_addr_ton == 1 else source_addr,
+            dest_addr_ton=dest_addr_ton, dest_addr_npi=dest_addr_npi,
+            destination_addr=destination_addr.lstrip("+"),
+            esm_class=esm_class, data_coding=data_coding, short_message=short_message,
+            registered_delivery=self.config.registered_delivery if registered_delivery is None
+            else registered_delivery,
+            **extra,
+        )
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        with self._cv:
+            if not self._bound or self._stopping.is_set():
+                fut.set_exception(NotConnected(f"connector {self.name} is not bound"))
+                return fut
+            self._queue.append(_Request(fields, fut))
+            self._cv.notify_all()
+        return fut
+
+    async def submit_async(self, **kwargs) -> str:
+        return await asyncio.wrap_future(self.submit(**kwargs))
+
+    # ------------------------------------------------------------ session thread
+    def _session_loop(self) -> None:
+        backoff = self.config.reconnect_min
+        while not self._stopping.is_set():
+            client = None
+            try:
+                client = self._connect_and_bind()
+            except Exception as e:  # refused, timeout, bind error: all mean "try later"
+                self.stats.bind_failures += 1
+                self.stats.last_error = f"bind: {e!r}"
+                log.warning("smpp %s: cannot bind to %s:%s (%r); retry in %.1fs", self.name,
+                            self.config.host, self.config.port, e, backoff)
+                if client is not None:
+                    self._close_client(client)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self.config.reconnect_max)
+                continue
+            backoff = self.config.reconnect_min
+            self.stats.binds += 1
+            with self._cv:
+                self._client = client
+                self._bound = True
+                self._generation += 1
+                self._cv.notify_all()
+            log.info("smpp %s: bound as %s to %s:%s", self.name, self.config.bind_mode,
+                     self.config.host, self.config.port)
+            self._notify_bound(True)
+            try:
+                self._read_loop(client)
+            except Exception as e:
+                self.stats.last_error = f"link: {e!r}"
+                if not self._stopping.is_set():
+                    log.warning("smpp %s: link lost (%r)", self.name, e)
+            self.stats.disconnects += 1
+            self._teardown(TransientSubmitError(f"link to {self.name} lost", maybe_sent=True))
+            self._notify_bound(False)
+            if not self._stopping.is_set():
+                self._stopping.wait(backoff)
+
+    def _notify_bound(self, bound: bool) -> None:
+        if self.on_bound is not None:
+            try:
+                self.on_bound(bound)
+            except Exception:
+                log.exception("smpp %s: on_bound callback failed", self.name)
+
+    def _connect_and_bind(self) -> smpplib.client.Client:
+        c = self.config
+        client = smpplib.client.Client(
+            c.host, c.port, timeout=c.connect_timeout, sequence_generator=self._seq,
+            allow_unknown_opt_params=True, logger_name=f"uvox.smpp.wire.{c.name}",
+        )
+        try:
+            client.connect()
+        except Exception:
+            self._close_client(client)  # smpplib keeps the failed socket otherwise
+            raise
+        bind = {"transmitter": client.bind_transmitter,
+                "receiver": client.bind_receiver}.get(c.bind_mode, client.bind_transceiver)
+        try:
+            bind(system_id=c.system_id, password=c.password, system_type=c.system_type)
+        except Exception:
+            self._close_client(client)
+            raise
+        client._socket.settimeout(max(c.response_timeout, c.enquire_link_interval))
+        return client
+
+    @staticmethod
+    def _close_client(client: smpplib.client.Client) -> None:
+        try:
+            if client._socket is not None:
+                client._socket.close()
+                client._socket = None
+            client.state = consts.SMPP_CLIENT_STATE_CLOSED
+        except Exception:
+            pass
+
+    def _teardown(self, error: TransientSubmitError, close: bool = False) -> None:
+        """Forget the session: fail in-flight requests (maybe sent) and queued ones (not sent)."""
+        with self._cv:
+            client, self._client = self._client, None
+            self._bound = False
+            inflight = list(self._inflight.values())
+            self._inflight.clear()
+            queued = list(self._queue)
+            self._queue.clear()
+            self._cv.notify_all()
+        if client is not None:
+            self._close_client(client)
+        for r in inflight:
+            if not r.future.done():
+                r.future.set_exception(TransientSubmitError(str(error), maybe_sent=True))
+        for r in queued:
+            if not r.future.done():
+                r.future.set_exception(NotConnected(str(error)))
+
+    def _read_loop(self, client: smpplib.client.Client) -> None:
+        c = self.config
+        sock = client._socket
+        last_rx = time.monotonic()
+        enquire_sent = 0.0
+        last_sweep = time.monotonic()
+        while not self._stopping.is_set():
+            readable, _, _ = select.select([sock], [], [], 0.5)
+            now = time.monotonic()
+            if now - last_sweep >= 1.0:
+                self._expire_inflight(now)
+                last_sweep = now
+            if not readable:
+                if enquire_sent and now - enquire_sent > c.response_timeout:
+                    raise ConnectionError("no answer to enquire_link")
+                if not enquire_sent and now - last_rx >= c.enquire_link_interval:
+                    self._send(client, P.make("enquire_link", self._seq))
+                    enquire_sent = now
+                continue
+            try:
+                p = client.read_pdu()
+            except smpplib.exceptions.UnknownCommandError as e:
+                log.warning("smpp %s: unknown PDU ignored (%s)", self.name, e)
+                continue
+            last_rx = time.monotonic()
+            enquire_sent = 0.0
+            if p is None:
+                continue
+            cmd = p.command
+            if cmd == "submit_sm_resp":
+                self._on_submit_resp(p)
+            elif cmd == "deliver_sm":
+                self._on_deliver(client, p)
+            elif cmd == "enquire_link":
+                self._send(client, P.make("enquire_link_resp", self._seq, sequence=p.sequence))
+            elif cmd == "unbind":
+                self._send(client, P.make("unbind_resp", self._seq, sequence=p.sequence))
+                raise ConnectionError("SMSC unbound")
+            elif cmd == "unbind_resp":
+                return
+            elif cmd == "generic_nack":
+                self._on_submit_resp(p)
+            elif cmd == "enquire_link_resp":
+                pass
+            elif p.is_request():
+                self._send(client, P.make("generic_nack", self._seq, sequence=p.sequence,
+                                          status=consts.SMPP_ESME_RINVCMDID))
+
+    def _send(self, client: smpplib.client.Client, p) -> None:
+        with self._send_lock:
+            client.send_pdu(p)
+
+    def _expire_inflight(self, now: float) -> None:
+        limit = self.config.response_timeout
+        expired = []
+        with self._cv:
+            for seq, r in list(self._inflight.items()):
+                if now - r.sent_at > limit:
+                    del self._inflight[seq]
+                    expired.append(r)
+            if expired:
+                self._cv.notify_all()
+        for r in expired:
+            self.stats.timeouts += 1
+            r.future.set_exception(TransientSubmitError(
+                "no submit_sm_resp within %.0fs" % limit, maybe_sent=True))
+
+    def _on_submit_resp(self, p) -> None:
+        with self._cv:
+            r = self._inflight.pop(p.sequence, None)
+            if r is None:
+                return  # answered after its timeout: already failed as maybe-sent
+            status = p.status or 0
+            if status in P.THROTTLING_STATUSES and r.attempts <= self.config.max_throttle_retries:
+                self.stats.throttled += 1
+                now = time.monotonic()
+                if self._pause_until < now:
+                    self._pause_until = now + self._throttle_backoff
+                    self._throttle_backoff = min(self._throttle_backoff * 2,
+                                                 self.config.throttle_backoff_max)
+                self._queue.appendleft(r)  # resend it first, in order
+                self._cv.notify_all()
+                return
+            if status == 0:
+                self._throttle_backoff = self.config.throttle_backoff_min
+            self._cv.notify_all()
+        if status == 0:
+            self.stats.accepted += 1
+            r.future.set_result(P.text(getattr(p, "message_id", "")))
+        elif status in P.THROTTLING_STATUSES:
+            self.stats.failed += 1
+            r.future.set_exception(TransientSubmitError(
+                f"still throttled after {r.attempts} attempts: {P.status_name(status)}", status))
+        else:
+            self.stats.failed += 1
+            r.future.set_exception(PermanentSubmitError(
+                f"SMSC refused submit_sm: {P.status_name(status)} (0x{status:08X})", status))
+
+    def _on_deliver(self, client: smpplib.client.Client, p) -> None:
+        generation = self._generation
+        sequence = p.sequence
+        done = []  # a flag; one ack per receipt (cheaper than an Event at thousands a second)
+
+        def ack(ok: bool = True) -> None:
+            if done:
+                return
+            done.append(True)
+            with self._cv:
+                live = self._client is client and self._generation == generation
+            if not live:
+                return  # the SMSC will deliver it again on the next bind
+            status = 0 if ok else consts.SMPP_ESME_RX_T_APPN
+            try:
+                self._send(client, P.make("deliver_sm_resp", self._seq, sequence=sequence,
+                                          status=status))
+            except Exception as e:
+                log.warning("smpp %s: cannot acknowledge deliver_sm (%r)", self.name, e)
+
+        receipt = P.parse_receipt(p)
+        if receipt is None or self.on_receipt is None:
+            if receipt is None:
+                log.info("smpp %s: mobile-originated message from %s ignored", self.name,
+                         P.text(p.source_addr))
+            ack(True)
+            return
+        self.stats.receipts += 1
+        try:
+            self.on_receipt(receipt, ack)
+        except Exception:
+            log.exception("smpp %s: receipt handler failed", self.name)
+            ack(False)
+
+    # ------------------------------------------------------------ writer thread
+    def _writer_loop(self) -> None:
+        window = max(1, self.config.window)
+        while not self._stopping.is_set():
+            with self._cv:
+                while not self._stopping.is_set() and not (
+                    self._bound and self._queue and len(self._inflight) < window
+                    and self._pause_until <= time.monotonic()
+                ):
+                    wait = None
+                    if self._pause_until > time.monotonic():
+                        wait = self._pause_until - time.monotonic()
+                    self._cv.wait(wait if wait is not None else 1.0)
+                if self._stopping.is_set():
+                    return
+                batch = []
+                delay = self._bucket.delay()
+                if delay <= 0:
+                    client = self._client
+                    while self._queue and len(self._inflight) < window:
+                        if batch and self._bucket.delay() > 0:
+                            break
+                        r = self._queue.popleft()
+                        r.attempts += 1
+                        p = P.make("submit_sm", self._seq, **r.fields)
+                        r.sent_at = time.monotonic()
+                        self._inflight[p.sequence] = r
+                        batch.append(p)
+            if delay > 0:
+                time.sleep(delay)
+                continue
+            if not batch:
+                continue
+            try:
+                data = b"".join(p.generate() for p in batch)
+                with self._send_lock:
+                    client._socket.sendall(data)
+                self.stats.submitted += len(batch)
+            except Exception as e:
+                # The reader notices the dead link and fails everything in flight.
+                self.stats.last_error = f"send: {e!r}"
+                log.warning("smpp %s: send failed (%r)", self.name, e)
+                try:
+                    client._socket.shutdown(socket.SHUT_RDWR)
+                except Exception:
+                    pass
+                time.sleep(0.05)

@@ -1,0 +1,165 @@
+"""Small helpers around smpplib's PDU classes, shared by the simulator and the connector.
+
+smpplib builds and parses every PDU we use (``smpplib.smpp.make_pdu`` /
+``parse_pdu``); what it leaves to the caller is the framing of a byte stream into
+PDUs, thread-safe sequence numbers, and the text of a delivery receipt, which the
+SMPP 3.4 specification only describes in an appendix. Those few pieces live here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import struct
+import threading
+from dataclasses import dataclass
+
+from smpplib import consts, smpp
+from smpplib.exceptions import UnknownCommandError
+
+#: SMPP message_state values (SMPP 3.4 §5.2.28) and the receipt "stat:" words.
+MESSAGE_STATES = {
+    "ENROUTE": 1,
+    "DELIVRD": 2,
+    "EXPIRED": 3,
+    "DELETED": 4,
+    "UNDELIV": 5,
+    "ACCEPTD": 6,
+    "UNKNOWN": 7,
+    "REJECTD": 8,
+}
+STATE_WORDS = {v: k for k, v in MESSAGE_STATES.items()}
+
+#: Errors after which the same submit_sm may succeed later: the SMSC asks us to slow down.
+THROTTLING_STATUSES = frozenset({consts.SMPP_ESME_RTHROTTLED, consts.SMPP_ESME_RMSGQFUL})
+
+
+class SequenceGenerator:
+    """A sequence-number source smpplib accepts, safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self._last = 0
+
+    @property
+    def sequence(self) -> int:
+        return self._last
+
+    def next_sequence(self) -> int:
+        with self._lock:
+            n = next(self._counter)
+            if n > 0x7FFFFFFF:
+                self._counter = itertools.count(2)
+                n = 1
+            self._last = n
+            return n
+
+
+def make(command: str, seqgen: SequenceGenerator, sequence: int | None = None, **fields):
+    """Build a PDU with smpplib; a response passes the ``sequence`` of its request.
+
+    smpplib ignores a ``sequence`` keyword once its client has issued one, so it is
+    set after construction, as smpplib's own client does for deliver_sm_resp.
+    """
+    p = smpp.make_pdu(command, client=seqgen, allow_unknown_opt_params=True, **fields)
+    if sequence is not None:
+        p.sequence = sequence
+    return p
+
+
+def parse(raw: bytes, seqgen: SequenceGenerator):
+    """Parse one complete PDU with smpplib; ``None`` when the command is unknown to it."""
+    try:
+        return smpp.parse_pdu(raw, client=seqgen, allow_unknown_opt_params=True)
+    except UnknownCommandError:
+        return None
+
+
+def header(raw: bytes) -> tuple[int, int, int, int]:
+    """(length, command_id, status, sequence) of a raw PDU."""
+    return struct.unpack(">LLLL", raw[:16])
+
+
+def text(value) -> str:
+    """smpplib parses C-strings as bytes; callers want str."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
+
+
+def status_name(status: int) -> str:
+    return consts.DESCRIPTIONS.get(status, f"status 0x{status:08X}")
+
+
+# ---------------------------------------------------------------- delivery receipts
+
+_RECEIPT_RE = re.compile(
+    r"id:(?P<id>\S+)\s+sub:(?P<sub>\S+)\s+dlvrd:(?P<dlvrd>\S+)\s+"
+    r"submit date:(?P<submit>\d*)\s+done date:(?P<done>\d*)\s+"
+    r"stat:(?P<stat>\w+)\s+err:(?P<err>\w+)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a delivery receipt says about one submitted part."""
+
+    message_id: str
+    stat: str  # DELIVRD, UNDELIV, EXPIRED, REJECTD, ...
+    err: str = "000"
+    submit_date: str = ""
+    done_date: str = ""
+    source_addr: str = ""
+    destination_addr: str = ""
+
+
+def receipt_text(message_id: str, stat: str, err: str, submit_date: str, done_date: str,
+                 body: str) -> bytes:
+    """The de-facto receipt text of SMPP 3.4 Appendix B."""
+    dlvrd = "001" if stat == "DELIVRD" else "000"
+    return (
+        f"id:{message_id} sub:001 dlvrd:{dlvrd} submit date:{submit_date} "
+        f"done date:{done_date} stat:{stat} err:{err} text:{body[:20]}"
+    ).encode("ascii", "replace")
+
+
+def parse_receipt(pdu) -> Receipt | None:
+    """A Receipt from a deliver_sm, or None when it is a mobile-originated message.
+
+    The receipted_message_id and message_state TLVs win over the text when present:
+    some SMSCs print the id in decimal in the text and in hex in the TLV, and the TLV
+    is the one that matches submit_sm_resp.
+    """
+    esm = pdu.esm_class or 0
+    tlv_id = text(getattr(pdu, "receipted_message_id", None))
+    tlv_state = getattr(pdu, "message_state", None)
+    if tlv_id and tlv_state == MESSAGE_STATES["DELIVRD"]:
+        # The common case, settled by the TLVs alone: skip reading the text.
+        return Receipt(message_id=tlv_id, stat="DELIVRD", source_addr=text(pdu.source_addr),
+                       destination_addr=text(pdu.destination_addr))
+    body = pdu.short_message or getattr(pdu, "message_payload", None) or b""
+    m = _RECEIPT_RE.search(body.decode("latin-1", "replace"))
+    if not (esm & 0x3C) and not tlv_id and not m:
+        return None
+    message_id = tlv_id or (m.group("id") if m else "")
+    if not message_id:
+        return None
+    if tlv_state:
+        stat = STATE_WORDS.get(tlv_state, "UNKNOWN")
+    elif m:
+        stat = m.group("stat").upper()
+    else:
+        stat = "UNKNOWN"
+    return Receipt(
+        message_id=message_id,
+        stat=stat,
+        err=m.group("err") if m else "000",
+        submit_date=m.group("submit") if m else "",
+        done_date=m.group("done") if m else "",
+        source_addr=text(pdu.source_addr),
+        destination_addr=text(pdu.destination_addr),
+    )

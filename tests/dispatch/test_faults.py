@@ -1,0 +1,183 @@
+"""Faults: the SMSC goes away, throttles and refuses; a worker is SIGKILLed; two workers share a queue.
+
+After recovery every accepted message was submitted, none twice beyond the
+window that was in flight, and the ledger balances.
+"""
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import uvox_env
+from uvox.db import schema as t
+
+SEND = "/api/get-api/v1/sms-api"
+WINDOW = 64
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def send_bulk(http, customer, numbers, text):
+    ids = []
+    for i in range(0, len(numbers), 200):
+        chunk = numbers[i:i + 200]
+        r = http.post(SEND, json={**customer.auth, "to": chunk, "text": text}).json()
+        assert r["code"] == "005", r
+        ids += [int(x) for x in r["id"].split(",")]
+    assert len(ids) == len(numbers)
+    return ids
+
+
+def states(platform, ids=None):
+    with platform.engine.connect() as c:
+        q = sa.select(t.messages.c.state, sa.func.count()).group_by(t.messages.c.state)
+        return dict(c.execute(q).all())
+
+
+def accepted_by_dest(smsc):
+    recs = smsc.call(lambda: smsc.sim.messages(outcome="accepted"))
+    return collections.Counter(r["destination_addr"] for r in recs), recs
+
+
+def assert_ledger_balances(platform, account_id):
+    with platform.engine.connect() as c:
+        amounts = c.execute(sa.select(t.ledger.c.amount).where(t.ledger.c.account_id == account_id)).scalars().all()
+        cached = c.execute(sa.select(t.accounts.c.balance).where(t.accounts.c.id == account_id)).scalar_one()
+    assert cached == sum(amounts, Decimal(0))
+
+
+def test_smsc_outage_throttling_and_a_rejection_mid_stream(platform, http, make_customer, smsc, connector_to,
+                                                            dispatcher, poll):
+    customer = make_customer(balance="20")
+    numbers = [f"+1312555{i:04d}" for i in range(600)]
+    rejected = numbers[123].lstrip("+")
+    smsc.sim.set_rules([{"action": "reject", "dest": f"^{rejected}$"},
+                        {"action": "throttle", "count": 20, "fraction": 0.5}])
+    connector_to(smsc, tps=150, window=WINDOW)  # ~4 s of sending: time to pull the plug mid-stream
+    d = dispatcher()
+    d.wait_bound(["carrier"])
+    ids = send_bulk(http, customer, numbers, "fault tolerant")
+
+    assert poll(lambda: smsc.call(lambda: smsc.sim.counters["accepted"]) >= 150, timeout=30)
+    smsc.stop()                           # the SMSC goes away for 10 s mid-stream
+    time.sleep(10)
+    assert not d.d.held["carrier"]
+    smsc.start()
+
+    assert poll(lambda: states(platform).get("delivered", 0) == 599, timeout=60), states(platform)
+    assert states(platform) == {"delivered": 599, "failed": 1}
+    counts, recs = accepted_by_dest(smsc)
+    assert set(counts) == {n.lstrip("+") for n in numbers} - {rejected}
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= WINDOW
+    assert smsc.call(lambda: smsc.sim.counters["throttled"]) == 20
+    assert_ledger_balances(platform, customer.id)
+    with platform.engine.connect() as c:
+        bal = c.execute(sa.select(t.accounts.c.balance).where(t.accounts.c.id == customer.id)).scalar()
+    assert bal == Decimal("20") - Decimal("0.0075") * 599  # the refused one was refunded
+
+
+def _worker(database_url, log_path, **env):
+    fh = open(log_path, "ab")
+    return subprocess.Popen([sys.executable, "-m", "uvox", "worker"],
+                            env=uvox_env(database_url, UVOX_SMSC_SIM="0", **env),
+                            stdout=fh, stderr=subprocess.STDOUT)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_worker_killed_mid_stream_is_taken_over(platform, http, make_customer, smsc, connector_to, poll, tmp_path):
+    customer = make_customer(balance="20")
+    numbers = [f"+1312556{i:04d}" for i in range(800)]
+    connector_to(smsc, tps=200, window=WINDOW)
+    ids = send_bulk(http, customer, numbers, "kill -9")
+    url = platform.settings.database_url
+    a = _worker(url, tmp_path / "a.log")
+    try:
+        assert poll(lambda: smsc.call(lambda: smsc.sim.counters["accepted"]) >= 200, timeout=30), \
+            (tmp_path / "a.log").read_text()[-2000:]
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait()
+        b = _worker(url, tmp_path / "b.log")
+        try:
+            assert poll(lambda: states(platform).get("delivered", 0) == 800, timeout=60), \
+                (states(platform), (tmp_path / "b.log").read_text()[-2000:])
+        finally:
+            _stop(b)
+    finally:
+        _stop(a)
+    counts, _ = accepted_by_dest(smsc)
+    assert set(counts) == {n.lstrip("+") for n in numbers}
+    assert sum(n - 1 for n in counts.values()) <= WINDOW
+    assert "re-queued" in (tmp_path / "b.log").read_text()  # it found the dead worker's in-flight messages
+    assert_ledger_balances(platform, customer.id)
+
+
+def test_two_workers_on_postgresql_share_ten_thousand_messages(platform, http, make_customer, make_smsc,
+                                                               connector_to, poll, tmp_path):
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("several workers share a queue only on PostgreSQL (its postgresql variant runs)")
+    smsc = make_smsc(receipt_delay=0.2)
+    connector_to(smsc, "link-a", system_id="a")
+    connector_to(smsc, "link-b", system_id="b")
+    url = platform.settings.database_url
+    workers = [_worker(url, tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        def owners():
+            with platform.engine.connect() as c:
+                rows = c.execute(sa.select(t.meta.c.key, t.meta.c.value)
+                                 .where(t.meta.c.key.in_(["connector_up:link-a", "connector_up:link-b"]))).all()
+            now_owners = {k: json.loads(v) for k, v in rows}
+            return {v["owner"] for v in now_owners.values() if v["bound"]}
+
+        assert poll(lambda: len(owners()) == 2, timeout=30), [w.read_text()[-1500:] for w in tmp_path.glob("w*.log")]
+        customer = make_customer(balance="100")
+        numbers = [f"+1312{i:07d}" for i in range(10_000)]
+        send_bulk(http, customer, numbers, "ten thousand")
+        assert poll(lambda: states(platform).get("delivered", 0) == 10_000, timeout=120), states(platform)
+    finally:
+        for w in workers:
+            _stop(w)
+    counts, recs = accepted_by_dest(smsc)
+    assert len(recs) == 10_000 and len(counts) == 10_000  # each sent exactly once
+    by_link = collections.Counter(r["system_id"] for r in recs)
+    assert by_link["a"] > 0 and by_link["b"] > 0 and by_link["a"] + by_link["b"] == 10_000
+    assert_ledger_balances(platform, customer.id)
+
+
+def test_a_second_dispatcher_on_sqlite_waits_instead_of_sending_twice(platform, http, make_customer, smsc,
+                                                                      connector_to, dispatcher, poll):
+    if platform.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single-dispatcher lease (PostgreSQL shares connectors instead)")
+    customer = make_customer(balance="5")
+    connector_to(smsc)
+    first = dispatcher()
+    first.wait_bound(["carrier"])
+    second = dispatcher()
+    time.sleep(1.0)
+    assert second.d.held == {}  # it holds nothing while the first one lives
+    ids = send_bulk(http, customer, [f"+1312557{i:04d}" for i in range(50)], "once")
+    assert poll(lambda: states(platform).get("delivered", 0) == 50)
+    first.stop()
+    second.wait_bound(["carrier"])  # the lease was given back: the second takes over at once
+    more = send_bulk(http, customer, [f"+1312558{i:04d}" for i in range(50)], "still once")
+    assert poll(lambda: states(platform).get("delivered", 0) == 100)
+    counts, recs = accepted_by_dest(smsc)
+    assert len(recs) == 100 and len(counts) == 100
+    assert len(ids) == len(more) == 50

@@ -1,0 +1,79 @@
+"""What an operator runs: `uvox serve` with its built-in simulator, then with a real connector.
+
+Real processes only: `uvox serve`, `uvox smsc-sim`, `uvox admin ...`, HTTP over sockets.
+"""
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, uvox_env
+from tests.dispatch.conftest import poll
+
+SEND = "/api/get-api/v1/sms-api"
+STATUS = "/api/get-api/v1/sms-api/status"
+
+pytestmark = pytest.mark.timeout(120)
+
+DECK = "dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n34,Spain,0.015,0.04\n"
+
+
+def customer(srv, tmp_path) -> dict:
+    deck = tmp_path / "deck.csv"
+    deck.write_text(DECK)
+    srv.admin("plan", "create", "retail", "--currency", "US$")
+    srv.admin("rates", "import", "retail", str(deck))
+    acct = srv.admin("account", "create", "--email", f"ops{free_port()}@example.com", "--plan", "retail")
+    srv.admin("topup", acct["accountnumber"], "5")
+    key = srv.admin("apikey", "create", acct["accountnumber"])
+    return {"accountnumber": acct["accountnumber"], "apikey": key["apikey"]}
+
+
+def delivered(base, auth, mid):
+    return poll(lambda: (s := httpx.get(base + STATUS, params={**auth, "messageId": mid}).json())
+                .get("state") == "delivered" and s, timeout=30)
+
+
+def test_fresh_install_sends_through_the_builtin_simulator_and_says_so(uvox_server, tmp_path):
+    sim_port, control = free_port(), free_port()
+    srv = uvox_server(UVOX_SMSC_SIM_PORT=str(sim_port), UVOX_SMSC_SIM_CONTROL_PORT=str(control),
+                      UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
+    auth = customer(srv, tmp_path)
+    r = httpx.post(srv.url + SEND, data={**auth, "to": "+13125550900", "text": "first SMS", "from": "UVox"}).json()
+    assert r["code"] == "005"
+    s = delivered(srv.url, auth, r["id"])
+    assert s, httpx.get(srv.url + STATUS, params={**auth, "messageId": r["id"]}).json()
+    assert s["code"] == "013" and s["statecode"] == "110"
+    assert s["simulated"] is True and "no real phone" in s["notice"]
+    got = httpx.get(f"http://127.0.0.1:{control}/messages").json()
+    assert [(m["destination_addr"], m["text"], m["source_addr"]) for m in got] == \
+        [("13125550900", "first SMS", "UVox")]
+    log = srv.log.read_text()
+    assert "SMSC SIMULATOR IN USE" in log and "NOT delivered to any phone" in log
+
+
+def test_a_configured_connector_takes_over_from_the_simulator(uvox_server, tmp_path):
+    sim = subprocess.Popen([sys.executable, "-m", "uvox", "smsc-sim", "--port", "0", "--control-port", "0",
+                            "--receipt-delay", "0.1", "--system-id", "acme", "--password", "s3cret"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                           env=uvox_env("sqlite:///unused.db"))
+    try:
+        info = json.loads(sim.stdout.readline())
+        srv = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()))
+        out = srv.admin("connector", "add", "acme", "--host", "127.0.0.1", "--port", str(info["smpp_port"]),
+                        "--system-id", "acme", "--password", "s3cret", "--tps", "50")
+        assert out["name"] == "acme" and out["prefixes"] == [""] and "password" not in out
+        auth = customer(srv, tmp_path)
+        r = httpx.post(srv.url + SEND, data={**auth, "to": "+34600000900", "text": "real route"}).json()
+        s = delivered(srv.url, auth, r["id"])
+        assert s and "simulated" not in s
+        got = httpx.get(f"http://127.0.0.1:{info['control_port']}/messages").json()
+        assert [(m["destination_addr"], m["system_id"]) for m in got] == [("34600000900", "acme")]
+        listed = srv.admin("connector", "list")["connectors"]
+        assert [c["name"] for c in listed] == ["acme"]
+    finally:
+        sim.terminate()
+        sim.wait(10)
