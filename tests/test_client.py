@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from decimal import Decimal
 
 import pytest
@@ -146,7 +148,19 @@ def test_unreachable_platform_is_a_connection_error():
     assert err.value.code is None and "unreachable" in err.value.message
 
 
-async def test_async_client_covers_the_same_calls(base_url, customer, platform, template):
+def run_async(coro):
+    """Run a coroutine on its own event loop in a fresh thread: the portal's session-wide
+    Playwright (sync API) keeps a loop running in the main thread, where asyncio.run() and
+    pytest-asyncio both refuse to start another."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=60)
+
+
+def test_async_client_covers_the_same_calls(base_url, customer, platform, template):
+    run_async(_async_calls(base_url, customer, platform, template))
+
+
+async def _async_calls(base_url, customer, platform, template):
     async with AsyncClient(customer.number, customer.apikey, url=base_url + "/api/get-api/v1/") as c:
         sent = await c.send_sms("+13055550101", "async")
         assert sent.accepted
