@@ -70,7 +70,12 @@ class Settings:
     smsc_sim_receipt_delay: float = 1.0
     #: Number used as sender where a route refuses alphanumeric senders.
     generic_sender: str = "10000"
+    #: HTTP control port of the built-in simulator (0: none).
+    smsc_sim_control_port: int = 0
     sip_domain: str = "sip.uvox.local"
+    #: Where softphones find Kamailio when the SIP domain has no DNS ("host:port").
+    sip_proxy: str = ""
+    db_pool_size: int = 10
     zoiper_provider_id: str = ""
     log_level: str = "INFO"
     workers: int = 1
@@ -101,7 +106,10 @@ class Settings:
             smsc_sim_port=_int(e, "UVOX_SMSC_SIM_PORT", d.smsc_sim_port),
             smsc_sim_receipt_delay=float(e.get("UVOX_SMSC_SIM_RECEIPT_DELAY") or d.smsc_sim_receipt_delay),
             generic_sender=e.get("UVOX_GENERIC_SENDER", d.generic_sender),
+            smsc_sim_control_port=_int(e, "UVOX_SMSC_SIM_CONTROL_PORT", d.smsc_sim_control_port),
             sip_domain=e.get("UVOX_SIP_DOMAIN", d.sip_domain),
+            sip_proxy=e.get("UVOX_SIP_PROXY", d.sip_proxy).strip(),
+            db_pool_size=_int(e, "UVOX_DB_POOL_SIZE", d.db_pool_size),
             zoiper_provider_id=e.get("UVOX_ZOIPER_PROVIDER_ID", d.zoiper_provider_id),
             log_level=e.get("UVOX_LOG_LEVEL", d.log_level).upper(),
             workers=_int(e, "UVOX_WORKERS", d.workers),

@@ -117,7 +117,9 @@ def test_undelivered_receipt_and_dropped_receipt(smsc, connect, ReceiptSink, wai
 
 def test_window_limits_outstanding_submits_and_unanswered_ones_time_out(smsc, connect, ReceiptSink, wait_until):
     smsc.sim.set_rules([{"action": "mute"}])
-    conn = connect(ReceiptSink(), window=4, response_timeout=1.0)
+    # The timeout is long enough that a loaded machine cannot free a slot (by timing
+    # out the first four) before the window is checked.
+    conn = connect(ReceiptSink(), window=4, response_timeout=3.0)
     assert conn.wait_bound(5)
     futs = [conn.submit(source_addr="UVOX", destination_addr="+15550000001", short_message=b"m")
             for _ in range(10)]
@@ -125,7 +127,7 @@ def test_window_limits_outstanding_submits_and_unanswered_ones_time_out(smsc, co
     time.sleep(0.3)
     assert len(records(smsc)) == 4  # the other six wait for a free slot
     with pytest.raises(TransientSubmitError) as e:
-        futs[0].result(5)
+        futs[0].result(10)
     assert e.value.maybe_sent
     smsc.sim.set_rules([])
     for f in futs[4:]:

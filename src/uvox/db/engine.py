@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -43,7 +42,7 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     return sa.create_engine(
         url,
-        pool_size=int(os.environ.get("UVOX_DB_POOL_SIZE", "10")),
+        pool_size=settings.db_pool_size,
         max_overflow=20,
         pool_pre_ping=True,
     )

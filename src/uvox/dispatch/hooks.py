@@ -29,10 +29,9 @@ async def start_delivery(platform: Platform):
                 return routing.simulator_is_route(conn, settings)
 
         if await asyncio.to_thread(_sim_is_route):
-            control = settings.extra.get("UVOX_SMSC_SIM_CONTROL_PORT")
             sim = SmscSimulator(settings.smsc_sim_host, settings.smsc_sim_port,
                                 receipt_delay=settings.smsc_sim_receipt_delay,
-                                control_port=int(control) if control else None)
+                                control_port=settings.smsc_sim_control_port or None)
             try:
                 await sim.start()
             except OSError as e:

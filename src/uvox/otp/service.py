@@ -48,6 +48,8 @@ def _template(row) -> Template:
 
 def validate_template_text(text: str) -> str:
     text = (text or "").strip()
+    if "\x00" in text:
+        raise ValueError("the text must not contain NUL characters")
     if CODE_PLACEHOLDER not in text:
         raise ValueError("the text must contain {code} where the one-time code goes")
     if len(text) > 480:
@@ -135,7 +137,7 @@ def verify(conn: Connection, secret: bytes, account_id: int, session_id: str, co
     """Check a code inside the caller's write transaction; returns the manual's code (103: locked)."""
     session_id = (session_id or "").strip()
     code = (code or "").strip()
-    if not session_id or len(session_id) > 128:
+    if not session_id or len(session_id) > 128 or not session_id.isprintable():
         return "024"
     # FOR UPDATE (PostgreSQL): concurrent guesses on one session queue up behind each
     # other, so the attempt limit holds under parallel requests too.

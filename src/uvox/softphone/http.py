@@ -63,7 +63,7 @@ def public_base(settings: Settings, request: Request) -> str:
 def sip_proxy(settings: Settings) -> str | None:
     """``UVOX_SIP_PROXY`` (host[:port]): where phones send SIP when the SIP domain
     itself does not resolve to Kamailio (no DNS records yet, a LAN test)."""
-    return (settings.extra.get("UVOX_SIP_PROXY") or "").strip() or None
+    return settings.sip_proxy or None
 
 
 def routes(get_engine: Callable, settings: Settings) -> list[Route]:

@@ -130,3 +130,20 @@ def test_api_keys_never_logged(http, customer, caplog):
 def test_replies_are_envelopes(http, customer):
     for path in ["sms-api", "sms-api/status", "OTP-api", "OTP-api/verify", "balance"]:
         envelope_ok(call(http, path, "get", customer.auth).json())
+
+
+def test_nul_bytes_in_any_variable_are_refused_cleanly(http, customer):
+    """PostgreSQL refuses NUL in text: such input must get a code, never reach the database."""
+    nul = "a\x00b"
+    cases = [
+        ("sms-api", {"to": "13058888888", "text": "x", "callback_url": "https://x.example/\x00"}, "016"),
+        ("sms-api", {"to": nul, "text": "x"}, "002"),
+        ("sms-api", {"to": "13058888888", "text": "x", "from": nul}, "104"),
+        ("sms-api/status", {"messageId": nul}, "010"),
+        ("OTP-api", {"ref_id": nul, "phone_number": "13058888888"}, "020"),
+        ("OTP-api/verify", {"sessionid": nul, "otp_code": "123456"}, "024"),
+    ]
+    for path, variables, code in cases:
+        for how in ("get", "json"):
+            r = call(http, path, how, {**customer.auth, **variables})
+            assert r.json()["code"] == code, (path, variables, r.json())

@@ -75,8 +75,9 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
     except ValueError as exc:
         return _r("104", detail=str(exc))
     callback = (v.get("callback_url") or v.get("statusCallback") or "").strip() or None
-    if callback and not callback.startswith(("http://", "https://")):
-        return _r("016", detail="callback_url must be an http(s) URL")
+    if callback and (not callback.startswith(("http://", "https://")) or len(callback) > 2000
+                     or any(ord(ch) < 33 or ord(ch) == 127 for ch in callback)):
+        return _r("016", detail="callback_url must be an http(s) URL of at most 2000 characters, without spaces")
     out = intake.Outgoing(
         account_id=account.id,
         plan_id=account.plan_id,
@@ -192,7 +193,7 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
         return _r("016", detail="OTP-api needs the variables ref_id and phone_number")
     ref_id = (v.get("ref_id") or "").strip()
     raw_phone = (v.get("phone_number") or "").strip()
-    if not ref_id or len(ref_id) > 64:
+    if not ref_id or len(ref_id) > 64 or not ref_id.isprintable():
         return _r("020")
     try:
         phone = normalise(raw_phone)
