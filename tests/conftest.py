@@ -25,8 +25,6 @@ import sqlalchemy as sa
 
 from uvox.config import Settings
 from uvox.db import schema
-from uvox.db.engine import make_engine
-from uvox.db.migrate import upgrade
 from uvox.platform import Platform
 
 ROOT = Path(__file__).resolve().parent.parent

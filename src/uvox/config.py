@@ -8,7 +8,7 @@ process state.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 
@@ -80,7 +80,6 @@ class Settings:
     log_level: str = "INFO"
     workers: int = 1
     secure_cookies: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -114,7 +113,6 @@ class Settings:
             log_level=e.get("UVOX_LOG_LEVEL", d.log_level).upper(),
             workers=_int(e, "UVOX_WORKERS", d.workers),
             secure_cookies=_bool(e, "UVOX_SECURE_COOKIES", d.secure_cookies),
-            extra={k: v for k, v in e.items() if k.startswith("UVOX_")},
         )
 
     def with_(self, **changes) -> "Settings":

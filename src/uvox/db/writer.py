@@ -48,10 +48,6 @@ class Writer:
         self._queue.put((job, loop, fut))
         return await fut
 
-    def run_sync(self, job: Job) -> Any:
-        """The same from a thread (CLI, workers): its own transaction."""
-        return self._run_alone(job)
-
     def _run_alone(self, job: Job) -> Any:
         with write(self.engine) as conn:
             return job(conn)

@@ -97,19 +97,14 @@ def detect(text: str) -> str:
     return GSM7 if set(text) <= GSM_ALL else UCS2
 
 
-def encode(text: str, reference: int | None = None) -> EncodedText:
-    """Encode ``text`` for SMPP.
-
-    GSM-7 parts are unpacked septets (one byte each, an extension character being
-    0x1B plus its code, so it counts two), which is what data_coding 0 carries in
-    submit_sm. UCS-2 parts are UTF-16BE; a character outside the BMP takes two units.
-    """
+def _split(text: str) -> tuple[str, int, list[bytes]]:
+    """(encoding, units, part bodies): one body when the text fits a single SMS,
+    otherwise bodies of at most PART_LIMIT units, cut between characters."""
     encoding = detect(text)
     chars = _char_units(text, encoding)
     units = sum(_unit_len(c, encoding) for c in chars)
     if units <= SINGLE_LIMIT[encoding]:
-        return EncodedText(text, encoding, units, 1, (b"".join(chars),))
-
+        return encoding, units, [b"".join(chars)]
     limit = PART_LIMIT[encoding]
     bodies: list[bytes] = []
     current: list[bytes] = []
@@ -123,7 +118,19 @@ def encode(text: str, reference: int | None = None) -> EncodedText:
         used += n
     if current:
         bodies.append(b"".join(current))
+    return encoding, units, bodies
 
+
+def encode(text: str, reference: int | None = None) -> EncodedText:
+    """Encode ``text`` for SMPP.
+
+    GSM-7 parts are unpacked septets (one byte each, an extension character being
+    0x1B plus its code, so it counts two), which is what data_coding 0 carries in
+    submit_sm. UCS-2 parts are UTF-16BE; a character outside the BMP takes two units.
+    """
+    encoding, units, bodies = _split(text)
+    if len(bodies) == 1:
+        return EncodedText(text, encoding, units, 1, (bodies[0],))
     total = len(bodies)
     if total > 255:
         raise ValueError("text too long for one concatenated message")
@@ -135,22 +142,8 @@ def encode(text: str, reference: int | None = None) -> EncodedText:
 
 
 def segment_count(text: str) -> int:
-    """How many SMS a text is billed as, without building the parts."""
-    encoding = detect(text)
-    chars = _char_units(text, encoding)
-    units = sum(_unit_len(c, encoding) for c in chars)
-    if units <= SINGLE_LIMIT[encoding]:
-        return 1
-    # Count greedily as encode() splits, since characters never straddle parts.
-    limit = PART_LIMIT[encoding]
-    parts, used = 1, 0
-    for chunk in chars:
-        n = _unit_len(chunk, encoding)
-        if used + n > limit:
-            parts += 1
-            used = 0
-        used += n
-    return parts
+    """How many SMS a text is billed as."""
+    return len(_split(text)[2])
 
 
 def decode(data: bytes, data_coding: int) -> str:

@@ -108,7 +108,7 @@ def test_expired_is_023(http, platform, customer, template):
 
 
 def test_ttl_comes_from_settings(platform, customer, template, http):
-    body = _request(http, customer, template)
+    _request(http, customer, template)
     with platform.engine.connect() as c:
         row = c.execute(sa.select(schema.otp_sessions)).one()
     assert (row.expires_at - row.created_at).total_seconds() == platform.settings.otp_ttl_seconds == 600

@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 
 from uvox.accounts.service import Account
 from uvox.api.v1.codes import CODES, STATE_CODES
-from uvox.api.v1.envelope import CORS, body, media_type
+from uvox.api.v1.envelope import media_type
 from uvox.api.v1.params import Variables
 from uvox.billing import ledger, plans
 from uvox.billing.money import show
@@ -294,9 +294,3 @@ HANDLERS = {
     "balance": balance,
 }
 
-
-async def run(handler, p: Platform, account: Account, v: Variables) -> Result:
-    return await handler(p, account, v)
-
-
-__all__ = ["HANDLERS", "rates_stream", "run", "body", "CORS"]

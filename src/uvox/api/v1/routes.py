@@ -106,5 +106,5 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     # The bare base URL (the manual's first curl example) answers like `balance`:
     # a cheap way for a customer to check that a key works.
     handler = endpoints.HANDLERS[name or "balance"]
-    result = await endpoints.run(handler, platform, account, v)
+    result = await handler(platform, account, v)
     return reply(result.code, accept, request_id, **result.fields), name, result.code
