@@ -18,6 +18,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from uvox import secretbox
 from uvox.billing import ledger
 from uvox.clock import now
 from uvox.db import schema as t
@@ -90,18 +91,24 @@ def requeue_submitting(engine: Engine, connectors: list[str] | None = None) -> i
 
 
 def claim(engine: Engine, *, limit: int, mine: set[str], up: set[str],
-          choose: Callable[[str], str | None], unroutable_delay: float = 5.0) -> list[Claimed]:
+          choose: Callable[[str], str | None], unroutable_delay: float = 5.0,
+          secret: bytes | None = None) -> list[Claimed]:
     """Take up to ``limit`` due messages this worker can send now.
 
     On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of workers claim at
     once without waiting for or doubling each other. A message whose best route is
     held by another worker is tagged with that connector and left for it; one with
     no route up waits ``unroutable_delay`` before it is looked at again.
+
+    A one-time code's SMS is stored masked; its real text is sealed in
+    ``secret_text`` and opened here with the instance ``secret``, so the phone gets
+    the code and nothing but the carrier's PDU ever holds it in clear.
     """
     stamp = now()
     with write(engine) as conn:
         q = (
-            sa.select(M.c.id, M.c.account_id, M.c.sender, M.c.recipient, M.c.text, M.c.attempts, M.c.connector)
+            sa.select(M.c.id, M.c.account_id, M.c.sender, M.c.recipient, M.c.text, M.c.secret_text,
+                      M.c.attempts, M.c.connector)
             .where(M.c.state == QUEUED, sa.or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= stamp))
             .order_by(M.c.id)
             .limit(limit)
@@ -136,7 +143,7 @@ def claim(engine: Engine, *, limit: int, mine: set[str], up: set[str],
             conn.execute(sa.update(M).where(M.c.id.in_(stuck))
                          .values(next_attempt_at=stamp + timedelta(seconds=unroutable_delay)))
         claimed = [
-            Claimed(r.id, r.account_id, r.sender, r.recipient, r.text, r.attempts + 1, name)
+            Claimed(r.id, r.account_id, r.sender, r.recipient, _real_text(r, secret), r.attempts + 1, name)
             for name, items in local.items() for r in items
         ]
         retried = [c.id for c in claimed if c.attempts > 1]
@@ -151,6 +158,12 @@ def claim(engine: Engine, *, limit: int, mine: set[str], up: set[str],
                 c.done_parts = done.get(c.id, set())
     claimed.sort(key=lambda c: c.id)
     return claimed
+
+
+def _real_text(row, secret: bytes | None) -> str:
+    if row.secret_text and secret is not None:
+        return secretbox.open_(secret, row.secret_text)
+    return row.text
 
 
 # ---------------------------------------------------------------- events
@@ -230,7 +243,7 @@ def _apply_outcomes(conn: Connection, outcomes: list[MessageOutcome], stamp, cha
             done = conn.execute(
                 sa.update(M).where(M.c.id == o.message_id, M.c.state == SUBMITTING)
                 .values(state=FAILED, error=(o.error or "")[:500], done_at=stamp, updated_at=stamp,
-                        connector=o.connector, simulated=o.simulated)
+                        connector=o.connector, simulated=o.simulated, secret_text=None)
             ).rowcount
             if done:
                 ledger.refund_message(conn, o.message_id, "refund: refused by the carrier")
@@ -246,7 +259,7 @@ def _apply_outcomes(conn: Connection, outcomes: list[MessageOutcome], stamp, cha
             conn.execute(
                 sa.update(M).where(M.c.id.in_(chunk), M.c.state == SUBMITTING)
                 .values(state=SUBMITTED, submitted_at=stamp, updated_at=stamp, connector=connector,
-                        sender_used=sender_used, simulated=simulated, error=None)
+                        sender_used=sender_used, simulated=simulated, error=None, secret_text=None)
             )
         changes.extend((mid, SUBMITTED, None) for mid in ids)
 
@@ -399,7 +412,7 @@ def expire(engine: Engine, limit: int = 1000) -> int:
             return 0
         ids = [r.id for r in rows]
         conn.execute(sa.update(M).where(M.c.id.in_(ids), M.c.state.in_((WAITING, QUEUED)))
-                     .values(state=EXPIRED, done_at=stamp, updated_at=stamp,
+                     .values(state=EXPIRED, done_at=stamp, updated_at=stamp, secret_text=None,
                              error="validity period elapsed before it could be sent"))
         for r in rows:
             if r.charged:
