@@ -43,6 +43,18 @@ class Variables:
         return name in self._values
 
 
+# Characters no ref_id, sessionID or one-time code contains (hex, URL-safe base64,
+# digits), but that the manual's own examples leave around them: its HTML forms
+# write ``value={ref_id}"/>``, which a browser sends as ``abc"/``, and its verify
+# URL ends ``otp_code={otp_code}]``. Copied verbatim, those examples must still work.
+_STRAY = " \t\r\n\"'[]{}<>/"
+
+
+def token(raw: str | None) -> str:
+    """A ref_id, sessionid or otp_code without the stray characters around it."""
+    return (raw or "").strip(_STRAY)
+
+
 def _scalar(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
