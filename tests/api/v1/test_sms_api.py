@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
@@ -168,6 +169,18 @@ def test_repeated_to_and_json_array(http, customer):
     r = call(http, "sms-api", "json", {**customer.auth, "to": ["13058888888", "56912345678", "34612345678"],
                                         "text": "x"})
     assert [x["code"] for x in r.json()["results"]] == ["005", "005", "005"]
+
+
+def test_php_style_repeated_to(http, customer):
+    """PHP's http_build_query() and forms with name="to[]" send to[]=… or to[0]=…."""
+    body = urlencode([("accountnumber", customer.number), ("apikey", customer.apikey),
+                      ("to[]", "13058888888"), ("to[]", "56912345678"), ("text", "x")])
+    r = http.post("/api/get-api/v1/sms-api", content=body,
+                  headers={"content-type": "application/x-www-form-urlencoded"})
+    assert [x["to"] for x in r.json()["results"]] == ["+13058888888", "+56912345678"]
+    r = http.get("/api/get-api/v1/sms-api", params=[("accountnumber", customer.number), ("apikey", customer.apikey),
+                                                    ("to[0]", "13058888888"), ("to[1]", "34612345678"), ("text", "x")])
+    assert [x["code"] for x in r.json()["results"]] == ["005", "005"]
 
 
 def test_200_recipients_accepted_201_refused(http, customer, platform):

@@ -2,11 +2,13 @@
 
 Query string, urlencoded or multipart form, or a JSON object; body values win over
 the query (API.md). Names are matched exactly, except ``messageId`` / ``sessionid``,
-which the manual itself spells in two ways.
+which the manual itself spells in two ways, and PHP's ``to[]`` / ``to[0]`` for a
+repeated variable.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl
 
 import orjson
@@ -68,9 +70,18 @@ def _scalar(value) -> str:
     return orjson.dumps(value).decode()
 
 
+_PHP_LIST = re.compile(r"([^\[\]]+)\[[0-9]*\]")
+
+
 def _merge(target: Variables, pairs: list[tuple[str, str]]) -> None:
     grouped: dict[str, list[str]] = {}
     for k, v in pairs:
+        if k.endswith("]"):
+            # PHP's http_build_query() and HTML forms repeat a variable as to[]=… or
+            # to[0]=…: the same repeated variable API.md accepts, in PHP's spelling.
+            m = _PHP_LIST.fullmatch(k)
+            if m:
+                k = m.group(1)
         grouped.setdefault(k, []).append(v)
     for k, vals in grouped.items():
         target.set(k, vals)
