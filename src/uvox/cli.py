@@ -70,6 +70,8 @@ def main() -> None:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: noise on the customer commands' stderr.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @main.command(help="Run the API, the portal and the dispatcher (SQLite and the SMSC simulator by default).")
