@@ -124,13 +124,13 @@ def shop_page(browser):  # noqa: F811
     keeps pages on public addresses from calling loopback ones, which no API reply
     can change and which is not what a customer's shop calling the API meets.
     """
-    pages: dict[str, bytes] = {}
+    pages: dict[str, tuple[bytes, str]] = {}
 
     class Shop(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            body = pages.get(self.path, b"")
+            body, charset = pages.get(self.path, (b"", "utf-8"))
             self.send_response(200)
-            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-type", f"text/html; charset={charset}")
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -143,8 +143,8 @@ def shop_page(browser):  # noqa: F811
     ctx = browser.new_context()
     ctx.set_default_timeout(15_000)
 
-    def open_with(html: str, name: str = "page"):
-        pages[f"/{name}"] = f"<!doctype html><html><body>{html}</body></html>".encode()
+    def open_with(html: str, name: str = "page", charset: str = "utf-8"):
+        pages[f"/{name}"] = (f"<!doctype html><html><body>{html}</body></html>".encode(charset), charset)
         page = ctx.new_page()
         page.goto(f"http://127.0.0.1:{server.server_port}/{name}")
         return page
@@ -164,6 +164,23 @@ def test_html_form_from_a_customer_site(shop_page, base_url, customer):
         page.click("input[name=Submit]")
     body = json.loads(page.inner_text("body"))
     assert body["code"] == "005" and body["to"] == "+13058888888" and body["version"] == "1"
+
+
+def test_html_form_on_a_latin1_site_keeps_the_accents(shop_page, base_url, customer, platform):
+    import sqlalchemy as sa
+
+    from uvox.db import schema
+
+    page = shop_page(fill(FORM_SMS, base_url, customer) + "<p>Env\u00edo</p>", "latin", charset="iso-8859-1")
+    page.fill("input[name=to]", "13058888888")
+    page.fill("textarea[name=text]", "Mañana: código ¿sí?")
+    with page.expect_navigation():
+        page.click("input[name=Submit]")
+    body = json.loads(page.inner_text("body"))
+    assert body["code"] == "005"
+    with platform.engine.connect() as c:
+        text = c.execute(sa.select(schema.messages.c.text).where(schema.messages.c.id == int(body["id"]))).scalar_one()
+    assert text == "Mañana: código ¿sí?"
 
 
 def test_otp_form_from_a_customer_site_stray_quote_and_all(shop_page, base_url, customer, platform):

@@ -73,6 +73,19 @@ def _scalar(value) -> str:
 _PHP_LIST = re.compile(r"([^\[\]]+)\[[0-9]*\]")
 
 
+def _pairs(encoded: str) -> list[tuple[str, str]]:
+    """Decode a query string or urlencoded body; UTF-8, else windows-1252.
+
+    A form on a page in ISO-8859-1 (common on older Spanish-language sites, where the
+    manual's form gets pasted) is sent by browsers in windows-1252: "mañana" arrives
+    as ma%F1ana. Read as UTF-8 it would reach the phone as "ma�ana".
+    """
+    try:
+        return parse_qsl(encoded, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        return parse_qsl(encoded, keep_blank_values=True, encoding="cp1252", errors="replace")
+
+
 def _merge(target: Variables, pairs: list[tuple[str, str]]) -> None:
     grouped: dict[str, list[str]] = {}
     for k, v in pairs:
@@ -89,7 +102,7 @@ def _merge(target: Variables, pairs: list[tuple[str, str]]) -> None:
 
 async def read_variables(request: Request) -> Variables:
     out = Variables()
-    _merge(out, parse_qsl(request.url.query, keep_blank_values=True))
+    _merge(out, _pairs(request.url.query))
     if request.method not in ("POST", "PUT"):
         return out
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -104,7 +117,7 @@ async def read_variables(request: Request) -> Variables:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             text = body.decode("latin-1")
-        _merge(out, parse_qsl(text, keep_blank_values=True))
+        _merge(out, _pairs(text))
     elif ctype == "multipart/form-data":
         try:
             form = await request.form(max_part_size=MAX_BODY)
