@@ -37,6 +37,16 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
+# The interop tests deliver to node-smpp, an SMPP server that is not ours (npm package "smpp").
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v npm >/dev/null; then
+  echo "installing system packages: nodejs npm"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if command -v npm >/dev/null && [ ! -f tests/interop/node_modules/smpp/package.json ]; then
+  (cd tests/interop && npm install --no-audit --no-fund --loglevel=error)
+fi
+
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?
