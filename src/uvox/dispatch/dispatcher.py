@@ -447,6 +447,7 @@ class Dispatcher:
                                 ev.receipt.message_id, ev.connector)
                     ev.ack(True)
                 else:
+                    ev.tries += 1
                     self._unmatched.append(ev)
             for k, v in res.finals.items():
                 self.stats.finals[k] = self.stats.finals.get(k, 0) + v
