@@ -208,7 +208,7 @@ def _sender_problem(ctx: Ctx) -> str:
     try:
         normalise_sender(ctx.f("sender"))
     except ValueError:
-        return ctx._("The sender must be a number of up to 15 digits or a name of up to 11 letters and digits.")
+        return ctx._("The sender must be a number of up to 15 digits or a name of up to 11 characters: letters A-Z, digits, spaces and simple punctuation.")
     return ""
 
 

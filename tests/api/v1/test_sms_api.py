@@ -225,13 +225,13 @@ def test_partial_balance_charges_in_order(http, make_customer):
     assert [x["code"] for x in r.json()["results"]] == ["005", "005", "009"]
 
 
-@pytest.mark.parametrize("sender", ["UVox", "13779999999", "+13779999999", "My Shop"])
+@pytest.mark.parametrize("sender", ["UVox", "13779999999", "+13779999999", "My Shop", "Promo 24/7!"])
 def test_good_senders(http, customer, sender):
     r = call(http, "sms-api", "get", {**customer.auth, "from": sender, "to": "13058888888", "text": "x"})
     assert r.json()["code"] == "005"
 
 
-@pytest.mark.parametrize("sender", ["ThisIsTooLongSender", "1234567890123456", "bad<sender>"])
+@pytest.mark.parametrize("sender", ["ThisIsTooLongSender", "1234567890123456", "bad{sender}", "Caf\u00e9"])
 def test_bad_sender_is_104(http, customer, sender):
     r = call(http, "sms-api", "get", {**customer.auth, "from": sender, "to": "13058888888", "text": "x"})
     assert r.json()["code"] == "104"
