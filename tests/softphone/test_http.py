@@ -71,6 +71,8 @@ def test_linphone_qr_decodes_to_a_single_use_provisioning_url(client, engine, si
     assert auth["username"] == user and auth["realm"] == DOMAIN
     assert auth["ha1"] == service.credentials.ha1(user, DOMAIN, creds.password)
     assert creds.password.encode() not in first.content
+    # Single-use URL: Linphone must drop it after applying (see test_linphone.py).
+    assert sections["misc"] == {"transient_provisioning": "1"}
 
     second = client.get(f"/prov/{token}")
     assert second.status_code == 404

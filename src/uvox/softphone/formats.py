@@ -8,7 +8,9 @@ each vendor's published provisioning documentation:
 - Zoiper "Balance URL": ``<balance><currency/><amount/></balance>``;
   "Rate URL": ``<rate><currency/><price/></rate>`` (price per minute).
 - Linphone remote provisioning: an lpconfig document with ``proxy_0`` and
-  ``auth_info_0`` sections (``ha1`` instead of a password).
+  ``auth_info_0`` sections (``ha1`` instead of a password) and
+  ``misc/transient_provisioning`` (the URL is single-use). Checked against a
+  real liblinphone in tests/softphone/test_linphone.py.
 - Acrobits balance checker (``balanceString``, ``balance``, ``currency``) and
   rate checker (``callRateString``, ``messageRateString``).
 """
@@ -143,6 +145,10 @@ def linphone_lpconfig_xml(
             ("algorithm", "MD5"),
         ],
     )
+    # The URL holds a single-use code: liblinphone keeps ``misc/config-uri``
+    # and fetches it again at every start unless told the provisioning was
+    # transient; a spent code would then fail each time (404, "provisioning failed").
+    section("misc", [("transient_provisioning", "1")])
     return _xml(root)
 
 
