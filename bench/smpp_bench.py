@@ -124,6 +124,29 @@ end
 """
 
 
+PACING = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_nsec; }} uvox_timespec;
+int clock_gettime(int clk_id, uvox_timespec *tp);
+]]
+local ts = ffi.new("uvox_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local next_due = nil
+delay = function()
+  local t = now_ms()
+  if next_due == nil then next_due = t end
+  local wait = next_due - t
+  next_due = next_due + {interval}
+  if wait < 0 then return 0 end
+  return wait
+end
+"""
+
+
 def uvox(args: list[str], env: dict) -> dict:
     res = subprocess.run([sys.executable, "-m", "uvox", *args, "--json"], env=env, capture_output=True, text=True)
     if res.returncode:
@@ -183,10 +206,14 @@ def bench_e2e(args) -> None:
         lua = work / "load.lua"
         delay_fn = ""
         if args.rate:
-            # Open loop: each connection waits between requests so that the offered load
-            # is --rate messages a second (wrk's delay() hook; wrk2 is not packaged).
-            per_conn_ms = 1000.0 * args.connections * args.recipients / args.rate
-            delay_fn = f"delay = function() return {per_conn_ms:.3f} end"
+            # Open loop at --rate messages a second (wrk2 is not packaged). Each wrk
+            # thread hands out send times on a fixed schedule, one request every
+            # `interval` ms, and delay() waits until the next free slot. A fixed pause
+            # after each response would add the request's own latency to every cycle,
+            # so the offered rate would fall short of --rate whenever latency is not ~0.
+            # wrk's Lua has no sub-second clock; LuaJIT's ffi reaches clock_gettime.
+            interval_ms = 1000.0 * 2 * args.recipients / args.rate  # 2 wrk threads
+            delay_fn = PACING.format(interval=interval_ms)
         lua.write_text(LUA.format(key=key, recipients=args.recipients, delay_fn=delay_fn))
         th = threading.Thread(target=sampler, daemon=True)
         th.start()
