@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import smpplib.client
-import smpplib.exceptions
 from smpplib import consts
 
 from uvox.smpp import pdu as P
+from uvox.smpp import wire
 
 log = logging.getLogger("uvox.smpp.connector")
 
@@ -155,6 +155,9 @@ class SmppConnector:
         self._send_lock = threading.Lock()
         self._queue: collections.deque[_Request] = collections.deque()
         self._inflight: dict[int, _Request] = {}
+        #: deliver_sm_resp bytes waiting for the writer thread, which sends them with
+        #: the next submit_sm in one write rather than one send call per receipt.
+        self._acks: list[bytes] = []
         self._client: smpplib.client.Client | None = None
         self._bound = False
         self._generation = 0  # bumps on every new session, so stale acks are dropped
@@ -191,8 +194,12 @@ class SmppConnector:
         self._stopping.set()
         client = self._client
         if client is not None and self._bound:
+            with self._cv:
+                acks, self._acks = self._acks, []
             try:
                 with self._send_lock:
+                    if acks:
+                        client._socket.sendall(b"".join(acks))
                     client.send_pdu(P.make("unbind", self._seq))
             except Exception:  # the link may already be gone
                 pass
@@ -338,6 +345,7 @@ class SmppConnector:
             self._bound = False
             inflight = list(self._inflight.values())
             self._inflight.clear()
+            self._acks.clear()  # for a dead session: the SMSC delivers those receipts again
             queued = list(self._queue)
             self._queue.clear()
             self._cv.notify_all()
@@ -353,6 +361,7 @@ class SmppConnector:
     def _read_loop(self, client: smpplib.client.Client) -> None:
         c = self.config
         sock = client._socket
+        framer = wire.Framer()
         last_rx = time.monotonic()
         enquire_sent = 0.0
         last_sweep = time.monotonic()
@@ -369,34 +378,53 @@ class SmppConnector:
                     self._send(client, P.make("enquire_link", self._seq))
                     enquire_sent = now
                 continue
-            try:
-                p = client.read_pdu()
-            except smpplib.exceptions.UnknownCommandError as e:
-                log.warning("smpp %s: unknown PDU ignored (%s)", self.name, e)
-                continue
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed by the SMSC")
             last_rx = time.monotonic()
             enquire_sent = 0.0
-            if p is None:
-                continue
-            cmd = p.command
-            if cmd == "submit_sm_resp":
-                self._on_submit_resp(p)
-            elif cmd == "deliver_sm":
+            for raw in framer.feed(data):
+                if self._on_pdu(client, raw):
+                    return
+
+    def _on_pdu(self, client: smpplib.client.Client, raw: bytes) -> bool:
+        """Handle one PDU; True when the session ended cleanly (unbind_resp)."""
+        _length, command_id, status, sequence = wire.header(raw)
+        if command_id == wire.SUBMIT_SM_RESP:
+            self._on_submit_resp(sequence, status, wire.submit_sm_resp_id(raw) if not status else "")
+            return False
+        if command_id == wire.DELIVER_SM:
+            try:
+                p = wire.decode_sm(raw)
+            except (ValueError, IndexError):
+                p = P.parse(raw, self._seq)  # let smpplib try an odd layout
+            if p is not None:
                 self._on_deliver(client, p)
-            elif cmd == "enquire_link":
-                self._send(client, P.make("enquire_link_resp", self._seq, sequence=p.sequence))
-            elif cmd == "unbind":
-                self._send(client, P.make("unbind_resp", self._seq, sequence=p.sequence))
-                raise ConnectionError("SMSC unbound")
-            elif cmd == "unbind_resp":
-                return
-            elif cmd == "generic_nack":
-                self._on_submit_resp(p)
-            elif cmd == "enquire_link_resp":
-                pass
-            elif p.is_request():
-                self._send(client, P.make("generic_nack", self._seq, sequence=p.sequence,
-                                          status=consts.SMPP_ESME_RINVCMDID))
+            return False
+        try:
+            p = P.parse(raw, self._seq)
+        except Exception as e:
+            log.warning("smpp %s: unreadable PDU 0x%08X ignored (%r)", self.name, command_id, e)
+            return False
+        if p is None:
+            log.warning("smpp %s: unknown PDU 0x%08X ignored", self.name, command_id)
+            return False
+        cmd = p.command
+        if cmd == "enquire_link":
+            self._send(client, P.make("enquire_link_resp", self._seq, sequence=p.sequence))
+        elif cmd == "unbind":
+            self._send(client, P.make("unbind_resp", self._seq, sequence=p.sequence))
+            raise ConnectionError("SMSC unbound")
+        elif cmd == "unbind_resp":
+            return True
+        elif cmd == "generic_nack":
+            self._on_submit_resp(p.sequence, p.status or 0, "", nack=True)
+        elif cmd == "enquire_link_resp":
+            pass
+        elif p.is_request():
+            self._send(client, P.make("generic_nack", self._seq, sequence=p.sequence,
+                                      status=consts.SMPP_ESME_RINVCMDID))
+        return False
 
     def _send(self, client: smpplib.client.Client, p) -> None:
         with self._send_lock:
@@ -417,12 +445,11 @@ class SmppConnector:
             r.future.set_exception(TransientSubmitError(
                 "no submit_sm_resp within %.0fs" % limit, maybe_sent=True))
 
-    def _on_submit_resp(self, p) -> None:
+    def _on_submit_resp(self, sequence: int, status: int, message_id: str, nack: bool = False) -> None:
         with self._cv:
-            r = self._inflight.pop(p.sequence, None)
+            r = self._inflight.pop(sequence, None)
             if r is None:
                 return  # answered after its timeout: already failed as maybe-sent
-            status = p.status or 0
             if status in P.THROTTLING_STATUSES and r.attempts <= self.config.max_throttle_retries:
                 self.stats.throttled += 1
                 now = time.monotonic()
@@ -438,14 +465,14 @@ class SmppConnector:
             self._cv.notify_all()
         if status == 0:
             self.stats.accepted += 1
-            r.future.set_result(P.text(getattr(p, "message_id", "")))
+            r.future.set_result(message_id)
         elif status in P.THROTTLING_STATUSES:
             self.stats.failed += 1
             r.future.set_exception(TransientSubmitError(
                 f"still throttled after {r.attempts} attempts: {P.status_name(status)}", status))
         else:
             self.stats.failed += 1
-            how = "answered submit_sm with generic_nack" if p.command == "generic_nack" else "refused submit_sm"
+            how = "answered submit_sm with generic_nack" if nack else "refused submit_sm"
             error = PermanentSubmitError if status not in P.TEMPORARY_STATUSES else TransientSubmitError
             r.future.set_exception(error(f"SMSC {how}: {P.status_name(status)} (0x{status:08X})", status))
 
@@ -458,16 +485,13 @@ class SmppConnector:
             if done:
                 return
             done.append(True)
+            resp = wire.encode_deliver_sm_resp(sequence, 0 if ok else consts.SMPP_ESME_RX_T_APPN)
             with self._cv:
-                live = self._client is client and self._generation == generation
-            if not live:
-                return  # the SMSC will deliver it again on the next bind
-            status = 0 if ok else consts.SMPP_ESME_RX_T_APPN
-            try:
-                self._send(client, P.make("deliver_sm_resp", self._seq, sequence=sequence,
-                                          status=status))
-            except Exception as e:
-                log.warning("smpp %s: cannot acknowledge deliver_sm (%r)", self.name, e)
+                if self._client is not client or self._generation != generation:
+                    return  # the SMSC will deliver it again on the next bind
+                self._acks.append(resp)
+                if len(self._acks) == 1:
+                    self._cv.notify_all()
 
         receipt = P.parse_receipt(p)
         if receipt is None or self.on_receipt is None:
@@ -484,49 +508,58 @@ class SmppConnector:
             ack(False)
 
     # ------------------------------------------------------------ writer thread
+    def _can_send(self, window: int) -> bool:
+        return (self._bound and bool(self._queue) and len(self._inflight) < window
+                and self._pause_until <= time.monotonic())
+
     def _writer_loop(self) -> None:
         window = max(1, self.config.window)
         while not self._stopping.is_set():
             with self._cv:
-                while not self._stopping.is_set() and not (
-                    self._bound and self._queue and len(self._inflight) < window
-                    and self._pause_until <= time.monotonic()
-                ):
+                while not self._stopping.is_set() and not self._acks and not self._can_send(window):
                     wait = None
                     if self._pause_until > time.monotonic():
                         wait = self._pause_until - time.monotonic()
                     self._cv.wait(wait if wait is not None else 1.0)
                 if self._stopping.is_set():
                     return
-                batch = []
-                delay = self._bucket.delay()
+                client = self._client
+                chunks, self._acks = self._acks, []
+                n = 0
+                delay = self._bucket.delay() if self._can_send(window) else 0.0
                 if delay <= 0:
-                    client = self._client
-                    while self._queue and len(self._inflight) < window:
-                        if batch and self._bucket.delay() > 0:
+                    while self._queue and len(self._inflight) < window and self._can_send(window):
+                        if n and self._bucket.delay() > 0:
                             break
                         r = self._queue.popleft()
                         r.attempts += 1
-                        p = P.make("submit_sm", self._seq, **r.fields)
-                        r.sent_at = time.monotonic()
-                        self._inflight[p.sequence] = r
-                        batch.append(p)
+                        chunks.append(self._encode_submit(r))
+                        n += 1
+            if chunks and client is not None:
+                try:
+                    with self._send_lock:
+                        client._socket.sendall(b"".join(chunks))
+                    self.stats.submitted += n
+                except Exception as e:
+                    # The reader notices the dead link and fails everything in flight.
+                    self.stats.last_error = f"send: {e!r}"
+                    log.warning("smpp %s: send failed (%r)", self.name, e)
+                    try:
+                        client._socket.shutdown(socket.SHUT_RDWR)
+                    except Exception:
+                        pass
+                    time.sleep(0.05)
             if delay > 0:
                 time.sleep(delay)
-                continue
-            if not batch:
-                continue
-            try:
-                data = b"".join(p.generate() for p in batch)
-                with self._send_lock:
-                    client._socket.sendall(data)
-                self.stats.submitted += len(batch)
-            except Exception as e:
-                # The reader notices the dead link and fails everything in flight.
-                self.stats.last_error = f"send: {e!r}"
-                log.warning("smpp %s: send failed (%r)", self.name, e)
-                try:
-                    client._socket.shutdown(socket.SHUT_RDWR)
-                except Exception:
-                    pass
-                time.sleep(0.05)
+
+    def _encode_submit(self, r: _Request) -> bytes:
+        """Encode and register as in flight (caller holds ``_cv``)."""
+        if r.fields.keys() <= wire.SUBMIT_FIELDS:
+            sequence = self._seq.next_sequence()
+            data = wire.encode_submit_sm(sequence, r.fields)
+        else:
+            p = P.make("submit_sm", self._seq, **r.fields)
+            sequence, data = p.sequence, p.generate()
+        r.sent_at = time.monotonic()
+        self._inflight[sequence] = r
+        return data
