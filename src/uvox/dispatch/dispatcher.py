@@ -8,7 +8,13 @@ the loop through ``call_soon_threadsafe``, in the order it happened on the wire,
 so a part's acceptance is always written before its receipt is matched.
 
 Database calls run in threads (``asyncio.to_thread``) so that inside ``uvox serve``
-the dispatcher never stalls the HTTP server sharing its loop.
+the dispatcher never stalls the HTTP server sharing its loop. On SQLite the hot
+writes (claiming, and writing results and receipts) go to the platform's group-commit
+writer instead, the one the API's intake uses: SQLite has one write lock, and a
+dispatcher transaction queued beside the intake's shares its COMMIT, where asking
+for the lock from another connection meant sleeping in SQLite's busy handler while
+the intake kept taking it (py-spy: the dispatcher's threads spent most of their time
+waiting in BEGIN IMMEDIATE, and delivery fell behind acceptance).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from uvox.dispatch import ownership, routing, store
+from uvox.db.session import write
 from uvox.dispatch.callbacks import CallbackSender
 from uvox.platform import Platform
 from uvox.sms.encoding import encode as _encode_text
@@ -124,6 +131,17 @@ class Dispatcher:
         self._inbox: collections.deque = collections.deque()
         self._inbox_lock = threading.Lock()
         self._inbox_armed = False
+
+    async def _in_write(self, fn, *args, **kwargs):
+        """``fn(conn, ...)`` in a write transaction (see the module's docstring for SQLite)."""
+        if self.engine.dialect.name == "sqlite":
+            return await self.platform.writer.run(lambda conn: fn(conn, *args, **kwargs))
+
+        def alone():
+            with write(self.engine) as conn:
+                return fn(conn, *args, **kwargs)
+
+        return await asyncio.to_thread(alone)
 
     # ------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -330,8 +348,8 @@ class Dispatcher:
             up = mine | (self._up_elsewhere - set(self._held))
             table = self._table
             try:
-                claimed = await asyncio.to_thread(
-                    store.claim, self.engine, limit=min(room, self.batch), mine=mine, up=up,
+                claimed = await self._in_write(
+                    store.claim_in, limit=min(room, self.batch), mine=mine, up=up,
                     choose=lambda r: table.choose(r, up, mine), secret=self._secret,
                 )
             except Exception:
@@ -339,8 +357,13 @@ class Dispatcher:
                 await asyncio.sleep(1)
                 continue
             self.stats.claimed += len(claimed)
+            # One hand-over per connector for the whole claim: its writer thread is
+            # woken once, not once per part.
+            parts: dict[str, list] = {}
             for c in claimed:
-                self._submit(c)
+                self._submit(c, parts)
+            for name, items in parts.items():
+                self._held[name].connector.submit_batch(items, self._part_result)
             if len(claimed) < min(room, self.batch):
                 await self._sleep(self._poke, self.poll)
 
@@ -349,7 +372,8 @@ class Dispatcher:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
 
-    def _submit(self, c: store.Claimed) -> None:
+    def _submit(self, c: store.Claimed, parts: dict[str, list]) -> None:
+        """Track a claimed message and add its parts to ``parts[connector]`` for submitting."""
         h = self._held.get(c.connector)
         spec = h.spec if h else self._specs.get(c.connector)
         enc = encode(c.text, reference=c.id & 0xFF)
@@ -363,10 +387,9 @@ class Dispatcher:
             inf.pending = 0
             self._finish(inf)
             return
+        out = parts.setdefault(c.connector, [])
         for part_no, body in todo:
-            fut = h.connector.submit(source_addr=sender, destination_addr=c.recipient, short_message=body,
-                                     data_coding=enc.data_coding, esm_class=enc.esm_class)
-            fut.add_done_callback(functools.partial(self._part_done_threadsafe, c.id, part_no))
+            out.append(((c.id, part_no), sender, c.recipient, body, enc.data_coding, enc.esm_class))
 
     def _sender_for(self, sender: str, spec: routing.ConnectorSpec | None) -> str:
         sender = sender or self.settings.generic_sender
@@ -375,17 +398,17 @@ class Dispatcher:
             return spec.generic_sender or self.settings.generic_sender
         return sender
 
-    def _part_done_threadsafe(self, message_id: int, part_no: int, fut) -> None:
+    def _part_result(self, tag: tuple[int, int], smsc_id: str | None, exc: Exception | None) -> None:
         # Runs on the connector's reader thread (or inline when it failed at once).
-        self._post((message_id, part_no, fut))
+        self._post((tag, smsc_id, exc))
 
-    def _part_done(self, message_id: int, part_no: int, fut) -> None:
+    def _part_done(self, tag: tuple[int, int], smsc_id: str | None, exc: Exception | None) -> None:
+        message_id, part_no = tag
         inf = self._inflight.get(message_id)
         if inf is None:
             return
-        exc = fut.exception()
         if exc is None:
-            self._events.put_nowait(store.PartAccepted(message_id, part_no, inf.spec.name, fut.result()))
+            self._events.put_nowait(store.PartAccepted(message_id, part_no, inf.spec.name, smsc_id))
         else:
             inf.errors.append((isinstance(exc, PermanentSubmitError), str(exc)))
             if not isinstance(exc, SubmitError):
@@ -475,7 +498,7 @@ class Dispatcher:
         failures = 0
         while True:
             try:
-                return await asyncio.to_thread(store.apply, self.engine, batch)
+                return await self._in_write(store.apply_in, batch)
             except Exception:
                 failures += 1
                 log.exception("dispatch: writing %d events failed (%d); retrying", len(batch), failures)
@@ -485,7 +508,7 @@ class Dispatcher:
         total = store.Applied([], [], 0, {})
         for ev in batch:
             try:
-                r = await asyncio.to_thread(store.apply, self.engine, [ev])
+                r = await self._in_write(store.apply_in, [ev])
             except Exception:
                 log.exception("dispatch: event %r cannot be written; skipped", ev)
                 continue
