@@ -3,6 +3,7 @@
     python bench/smpp_bench.py submit [--messages 30000] [--window 64]
     python bench/smpp_bench.py e2e [--rate 2500] [--seconds 20] [--connections 8] [--recipients 10]
                                    [--database-url URL]
+    python bench/smpp_bench.py drain [--seconds 10] [--database-url URL]
 
 ``submit``: one connector (smpplib, the platform's own SmppConnector) against
 `uvox smsc-sim` running as its own process, delivery receipts on. Prints
@@ -16,7 +17,13 @@ sampled from the database. Prints messages accepted/s, messages delivered/s
 the load stops, and request→receipt latency. Sustained means the delivered rate
 matches the accepted rate and the backlog does not grow.
 
-Needs `wrk` for e2e (Debian: apt-get install wrk).
+``drain``: the dispatcher alone. The API (dispatcher off) queues messages for
+``--seconds``; then `uvox worker` starts on the full queue and delivers it. Prints
+msg/s delivered (receipt stored) and the worker's CPU time per message, counted
+from its first delivered message (its start-up is left out). Linux only (reads
+/proc for CPU time).
+
+Needs `wrk` for e2e and drain (Debian: apt-get install wrk).
 """
 
 from __future__ import annotations
@@ -267,6 +274,85 @@ def bench_e2e(args) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_drain(args) -> None:
+    import sqlalchemy as sa
+
+    from uvox.config import normalise_database_url
+    from uvox.db import schema as t
+
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="uvox-drain-bench-"))
+    db = args.database_url or f"sqlite:///{work / 'bench.db'}"
+    env = uvox_env(db, UVOX_SMSC_SIM="0", UVOX_LOG_LEVEL="WARNING")
+    sim, info = start_sim(env, receipt_delay=args.receipt_delay)
+    uvox(["admin", "plan", "create", "bench", "--currency", "US$"], env)
+    deck = work / "deck.csv"
+    deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n")
+    uvox(["admin", "rates", "import", "bench", str(deck)], env)
+    acct = uvox(["admin", "account", "create", "--email", "bench@example.com", "--plan", "bench"], env)
+    key = uvox(["admin", "apikey", "create", acct["accountnumber"]], env)["apikey"]
+    uvox(["admin", "topup", acct["accountnumber"], "100000000"], env)
+    uvox(["admin", "connector", "add", "sim", "--host", "127.0.0.1", "--port", str(info["smpp_port"]),
+          "--system-id", "bench", "--password", "x", "--window", str(args.window)], env)
+    engine = sa.create_engine(normalise_database_url(db))
+    M = t.messages
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def delivered() -> tuple[int, int]:
+        with engine.connect() as c:
+            rows = dict(c.execute(sa.select(M.c.state, sa.func.count()).group_by(M.c.state)).all())
+        return sum(rows.values()), rows.get("delivered", 0)
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port)],
+                              env={**env, "UVOX_DISPATCHER": "0"}, cwd=work, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        wait_port(port, 30)
+        lua = work / "load.lua"
+        lua.write_text(LUA.format(key=key, recipients=10, delay_fn=""))
+        subprocess.run(["wrk", "-t", "2", "-c", "8", "-d", f"{args.seconds}s", "-s", str(lua),
+                        f"http://127.0.0.1:{port}/api/get-api/v1/sms-api"], capture_output=True, check=True)
+        server.terminate()
+        server.wait(20)
+        total, _ = delivered()
+        worker = subprocess.Popen([sys.executable, "-m", "uvox", "worker"], env=env, cwd=work,
+                                  stderr=subprocess.DEVNULL)
+        first = None  # (time, cpu, delivered) at the first delivery seen
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            now, c = time.monotonic(), cpu(worker.pid)
+            _, done = delivered()
+            if first is None and done:
+                first = (now, c, done)
+            if done >= total:
+                break
+            time.sleep(0.1)
+        last = (now, c, done)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(20)
+        if server.poll() is None:
+            server.terminate()
+            server.wait(20)
+        sim.terminate()
+        sim.wait(10)
+    n = last[2] - first[2]
+    print(f"\nUVox dispatcher drain benchmark — {os.cpu_count()} cores, database {db.split(':')[0]}, "
+          f"window {args.window}, receipt delay {args.receipt_delay}s, `uvox worker` on a full queue")
+    print(f"messages queued                   {total:8d}")
+    print(f"delivered (receipt stored)        {n:8d} in {last[0] - first[0]:6.2f}s = "
+          f"{n / max(0.001, last[0] - first[0]):7.0f} msg/s")
+    print(f"worker CPU per message            {1000 * (last[1] - first[1]) / max(1, n):8.3f} ms")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="what", required=True)
@@ -284,8 +370,13 @@ def main() -> None:
     e.add_argument("--database-url", default="")
     e.add_argument("--worker", action="store_true",
                    help="run the dispatcher as `uvox worker` beside `uvox serve` instead of inside it")
+    d = sub.add_parser("drain")
+    d.add_argument("--seconds", type=int, default=10, help="how long the API queues messages")
+    d.add_argument("--window", type=int, default=64)
+    d.add_argument("--receipt-delay", type=float, default=0.5)
+    d.add_argument("--database-url", default="")
     args = ap.parse_args()
-    (bench_submit if args.what == "submit" else bench_e2e)(args)
+    {"submit": bench_submit, "e2e": bench_e2e, "drain": bench_drain}[args.what](args)
 
 
 if __name__ == "__main__":
