@@ -62,7 +62,21 @@ end
 """
 
 
-def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int = 2) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc; 0 elsewhere).
+
+    The machine is shared and noisy: requests/s move with whatever else runs, while
+    the server's CPU time per request is a steadier figure of what a request costs.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int = 2, pid: int = 0) -> dict:
+    cpu_before = cpu_seconds(pid)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script + LUA_DONE)
         path = fh.name
@@ -72,7 +86,9 @@ def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int 
     m = re.search(r"^JSON (.*)$", out.stdout, re.M)
     if not m:
         raise RuntimeError(out.stdout + out.stderr)
-    return json.loads(m.group(1))
+    result = json.loads(m.group(1))
+    result["cpu"] = cpu_seconds(pid) - cpu_before
+    return result
 
 
 def uvox(args: list[str], env: dict) -> dict:
@@ -114,11 +130,13 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}/api/get-api/v1/sms-api"
         # warm-up
         run_wrk(base, 2, 8, LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'))
-        bare_r = run_wrk(f"http://127.0.0.1:{bare_port}/ping", args.seconds, args.connections, "")
+        bare_r = run_wrk(f"http://127.0.0.1:{bare_port}/ping", args.seconds, args.connections, "", pid=bare.pid)
         single = run_wrk(base, args.seconds, args.connections,
-                         LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'))
+                         LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'),
+                         pid=server.pid)
         batch_to = "%2C".join(f"1305555{i:04d}" for i in range(200))
-        batch = run_wrk(base, args.seconds, args.connections, LUA_POST.format(key=key, to_expr=f'"{batch_to}"'))
+        batch = run_wrk(base, args.seconds, args.connections, LUA_POST.format(key=key, to_expr=f'"{batch_to}"'),
+                        pid=server.pid)
         rows = [
             ("bare Starlette JSON endpoint (ceiling)", bare_r, 1),
             ("sms-api, 1 recipient per request", single, 1),
@@ -131,10 +149,13 @@ def main() -> None:
         bare.wait(10)
     print(f"\nUVox intake benchmark — {args.connections} keep-alive connections, {args.seconds}s each, "
           f"{os.cpu_count()} cores, database {db.split(':')[0]}")
-    print(f"{'what':42} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'what':42} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu us/req':>11}")
     for name, r, per in rows:
         rps = r["requests"] / r["seconds"]
-        print(f"{name:42} {rps:9.0f} {rps * per:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d}")
+        cpu = r["cpu"] / r["requests"] * 1e6 if r["requests"] else 0.0
+        print(f"{name:42} {rps:9.0f} {rps * per:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d} "
+              f"{cpu:11.0f}")
+    print("cpu us/req: the server process's user+system CPU time divided by the requests answered")
     shutil.rmtree(work, ignore_errors=True)
 
 
