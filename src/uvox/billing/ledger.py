@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from uvox.clock import now
+from uvox.db import bulk
 from uvox.db import schema as t
 from uvox.db.session import read
 
@@ -48,7 +49,7 @@ def record(conn: Connection, rows: list[dict]) -> None:
         r.setdefault("note", "")
         r.setdefault("message_id", None)
         r.setdefault("created_at", stamp)
-    conn.execute(sa.insert(t.ledger), rows)
+    bulk.insert_rows(conn, t.ledger, rows)
 
 
 def credit(conn: Connection, account_id: int, amount: Decimal, kind: str, note: str = "", message_id: int | None = None) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from uvox.billing import ledger, plans
 from uvox.clock import now
+from uvox.db import bulk
 from uvox.db import schema as t
 from uvox.sms import encoding
 
@@ -196,7 +197,7 @@ def _insert_messages(conn: Connection, rows: list[dict]) -> list[int]:
     ids = list(range(first, first + len(rows)))
     for row, mid in zip(rows, ids):
         row["id"] = mid
-    conn.execute(sa.insert(M), rows)
+    bulk.insert_rows(conn, M, rows)
     return ids
 
 

@@ -64,9 +64,20 @@ def _merge(target: Variables, pairs: list[tuple[str, str]]) -> None:
         target.set(k, vals)
 
 
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 async def read_variables(request: Request) -> Variables:
     out = Variables()
-    _merge(out, parse_qsl(request.url.query, keep_blank_values=True))
+    # The raw query string, not request.url: building a URL object costs more than
+    # parsing the variables, and most sends carry none in the query.
+    query = request.scope.get("query_string", b"")
+    if query:
+        _merge(out, parse_qsl(_text(query), keep_blank_values=True))
     if request.method not in ("POST", "PUT"):
         return out
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -77,11 +88,7 @@ async def read_variables(request: Request) -> Variables:
         body = await request.body()
         if len(body) > MAX_BODY:
             raise BadBody("request body too large")
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            text = body.decode("latin-1")
-        _merge(out, parse_qsl(text, keep_blank_values=True))
+        _merge(out, parse_qsl(_text(body), keep_blank_values=True))
     elif ctype == "multipart/form-data":
         try:
             form = await request.form(max_part_size=MAX_BODY)
