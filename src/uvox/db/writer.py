@@ -38,6 +38,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._conn: Connection | None = None  # used by the writer thread only
+        self._running = False
 
     async def run(self, job: Job) -> Any:
         """Run ``job(conn)`` in a write transaction; returns its result once committed."""
@@ -54,6 +55,8 @@ class Writer:
             return job(conn)
 
     def _ensure_thread(self) -> None:
+        if self._running:  # a plain flag: Thread.is_alive() takes a lock, on every send
+            return
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
@@ -61,6 +64,13 @@ class Writer:
                     self._thread.start()
 
     def _loop(self) -> None:
+        self._running = True
+        try:
+            self._serve()
+        finally:
+            self._running = False
+
+    def _serve(self) -> None:
         while True:
             batch = [self._queue.get()]
             while len(batch) < MAX_BATCH:
