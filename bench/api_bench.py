@@ -4,7 +4,12 @@ Starts `uvox serve` (dispatcher and simulator off: this measures intake, i.e. a
 message accepted, priced, charged and durably stored before the reply) on a fresh
 database, and drives it with wrk over keep-alive connections. Prints one table.
 
-    python bench/api_bench.py [--seconds 10] [--connections 32] [--database-url URL]
+With --with-delivery the dispatcher runs inside `uvox serve`, as users run it, so
+the accepted messages are also being sent (SMPP) while intake is measured and both
+share the process. The SMSC is `uvox smsc-sim` in a process of its own, standing in
+for the carrier's SMSC, which in production is never inside our process.
+
+    python bench/api_bench.py [--seconds 10] [--connections 32] [--database-url URL] [--with-delivery]
 
 Needs `wrk` (Debian: apt-get install wrk).
 """
@@ -103,12 +108,24 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--database-url", default="")
+    ap.add_argument("--with-delivery", action="store_true",
+                    help="run the dispatcher and the SMSC simulator in the server too")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
     work = Path(tempfile.mkdtemp(prefix="uvox-bench-"))
     db = args.database_url or f"sqlite:///{work / 'bench.db'}"
-    env = uvox_env(db, UVOX_DISPATCHER="0", UVOX_SMSC_SIM="0", UVOX_LOG_LEVEL="WARNING")
+    smsc = None
+    if args.with_delivery:
+        smsc_port = free_port()
+        smsc = subprocess.Popen([sys.executable, "-m", "uvox", "smsc-sim", "--port", str(smsc_port)],
+                                env=uvox_env(db), stdout=subprocess.DEVNULL)
+        wait_port(smsc_port)
+        # The simulator is the route; its port being taken, `uvox serve` uses the one there.
+        delivery = dict(UVOX_DISPATCHER="1", UVOX_SMSC_SIM="1", UVOX_SMSC_SIM_PORT=str(smsc_port))
+    else:
+        delivery = dict(UVOX_DISPATCHER="0", UVOX_SMSC_SIM="0")
+    env = uvox_env(db, UVOX_LOG_LEVEL="WARNING", **delivery)
     uvox(["admin", "plan", "create", "bench", "--currency", "US$"], env)
     deck = work / "deck.csv"
     deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n1305,USA Miami,0.012,0.008\n")
@@ -147,8 +164,12 @@ def main() -> None:
         bare.terminate()
         server.wait(10)
         bare.wait(10)
+        if smsc is not None:
+            smsc.terminate()
+            smsc.wait(10)
     print(f"\nUVox intake benchmark — {args.connections} keep-alive connections, {args.seconds}s each, "
-          f"{os.cpu_count()} cores, database {db.split(':')[0]}")
+          f"{os.cpu_count()} cores, database {db.split(':')[0]}, "
+          f"{'dispatcher running, SMSC simulator in its own process' if args.with_delivery else 'dispatcher off'}")
     print(f"{'what':42} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu us/req':>11}")
     for name, r, per in rows:
         rps = r["requests"] / r["seconds"]
