@@ -16,7 +16,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
-APT_PACKAGES="php-cli php-curl php-xml php-mbstring chromium kamailio kamailio-postgres-modules kamailio-tls-modules sip-tester zbar-tools openssl postgresql-client"
+APT_PACKAGES="baresip php-cli php-curl php-xml php-mbstring chromium kamailio kamailio-postgres-modules kamailio-tls-modules sip-tester zbar-tools openssl postgresql-client"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=""
   for p in $APT_PACKAGES; do
@@ -35,6 +35,16 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
     for _ in $(seq 1 30); do (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 1; done
   fi
+fi
+
+# The interop tests deliver to node-smpp, an SMPP server that is not ours (npm package "smpp").
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v npm >/dev/null; then
+  echo "installing system packages: nodejs npm"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if command -v npm >/dev/null && [ ! -f tests/interop/node_modules/smpp/package.json ]; then
+  (cd tests/interop && npm install --no-audit --no-fund --loglevel=error)
 fi
 
 set +e

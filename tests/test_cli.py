@@ -76,3 +76,20 @@ def test_serve_from_cli_to_sms(uvox_server):
     key = srv.admin("apikey", "create", acct["accountnumber"])["apikey"]
     r = httpx.get(f"{srv.url}/api/get-api/v1/balance", headers={"Api-Key": key})
     assert r.json()["code"] == "015" and r.json()["accountnumber"] == acct["accountnumber"]
+
+
+def test_negative_topup_corrects_a_balance(db_url):
+    acct = admin(db_url, "account", "create", "--email", "fix@example.com")
+    assert admin(db_url, "topup", acct["accountnumber"], "10")["balance"] == "10.00"
+    assert admin(db_url, "topup", acct["accountnumber"], "-2.50")["balance"] == "7.50"
+
+
+def test_usage_errors_with_json_are_one_json_object(db_url):
+    for args in (["admin", "topup", "--json"], ["admin", "nosuch", "--json"],
+                 ["admin", "credit-limit", "123", "-1", "--json"]):
+        res = run_uvox(args, db_url)
+        assert res.returncode == 2, res
+        lines = res.stdout.strip().splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["error"], res.stdout + res.stderr
+    res = run_uvox(["admin", "topup"], db_url)  # without --json: click's usage text, as before
+    assert res.returncode == 2 and "Usage:" in res.stderr

@@ -42,6 +42,7 @@ def test_send_then_status_from_the_environment(run):
     assert status.returncode == 0, status.stderr
     body = json.loads(status.stdout)
     assert body["id"] == lines[0][1] and body["code"] in {"011", "013"}
+    assert res.stderr == "" and status.stderr == ""  # no request log lines for the customer
 
 
 def test_a_refused_number_exits_1_and_says_why(run):

@@ -61,7 +61,26 @@ def _account(p: Platform, as_json: bool, ref: str):
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
-@click.group(help="UVox: SMS and OTP API, prepaid billing, SMPP delivery, softphone provisioning.")
+class _Main(click.Group):
+    """With ``--json`` a usage error is one JSON object on stdout too (API.md: every
+    ``admin`` command then prints one JSON object), so an operator's script never has
+    to parse click's text."""
+
+    def main(self, args=None, *rest, **kwargs):
+        argv = list(sys.argv[1:] if args is None else args)
+        if "--json" not in argv:
+            return super().main(argv, *rest, **kwargs)
+        try:
+            return super().main(argv, *rest, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:
+            click.echo(json.dumps({"error": exc.format_message()}))
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo(json.dumps({"error": "aborted"}))
+            sys.exit(1)
+
+
+@click.group(cls=_Main, help="UVox: SMS and OTP API, prepaid billing, SMPP delivery, softphone provisioning.")
 @click.version_option(package_name="uvox")
 def main() -> None:
     logging.basicConfig(
@@ -70,6 +89,8 @@ def main() -> None:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: noise on the customer commands' stderr.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @main.command(help="Run the API, the portal and the dispatcher (SQLite and the SMSC simulator by default).")
@@ -226,7 +247,9 @@ def apikey_revoke(ref, key_id, as_json) -> None:
     _emit(as_json, {"accountnumber": a.number, "revoked": key_id}, f"key {key_id} revoked")
 
 
-@admin.command("topup", help="Add prepaid balance (releases messages waiting for balance).")
+# A negative AMOUNT corrects a balance: "-5" must reach the argument, not be taken for an option.
+@admin.command("topup", help="Add prepaid balance (releases messages waiting for balance).",
+               context_settings={"ignore_unknown_options": True})
 @click.argument("ref")
 @click.argument("amount")
 @click.option("--note", default="top-up")

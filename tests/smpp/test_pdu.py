@@ -37,3 +37,30 @@ def test_receipt_text_round_trip():
     r = P.parse_receipt(deliver(esm_class=0x04, short_message=body))
     assert (r.message_id, r.stat, r.err, r.done_date) == ("ff00", "EXPIRED", "001", "2611270601")
     assert body.endswith(b"text:a long original text")  # 20 characters, as in SMPP 3.4 appendix B
+
+
+def test_receipt_carried_by_tlvs_alone():
+    r = P.parse_receipt(deliver(esm_class=0x04, receipted_message_id="3A0F10",
+                                message_state=P.MESSAGE_STATES["UNDELIV"], short_message=b""))
+    assert (r.message_id, r.stat, r.text_id) == ("3A0F10", "UNDELIV", "")
+
+
+def test_receipt_text_in_message_payload():
+    r = P.parse_receipt(deliver(esm_class=0x04, message_payload=b"id:77 sub:001 dlvrd:000 submit date:2611270501 "
+                                                                b"done date:2611270502 stat:EXPIRED err:000"))
+    assert (r.message_id, r.stat) == ("77", "EXPIRED")
+
+
+def test_receipt_text_with_fields_missing_or_reordered():
+    r = P.parse_receipt(deliver(esm_class=0x04, short_message=b"ID:0042 STAT:delivrd ERR:0 done date:2611270502"))
+    assert (r.message_id, r.stat, r.err, r.done_date) == ("0042", "DELIVRD", "0", "2611270502")
+
+
+def test_text_id_kept_when_the_tlv_says_otherwise():
+    r = P.parse_receipt(deliver(esm_class=0x04, receipted_message_id="3a0f10", message_state=P.MESSAGE_STATES["UNDELIV"],
+                                short_message=b"id:3804944 sub:001 dlvrd:000 submit date: done date: stat:UNDELIV err:1"))
+    assert (r.message_id, r.text_id) == ("3a0f10", "3804944")
+
+
+def test_a_person_typing_id_and_stat_is_not_a_receipt():
+    assert P.parse_receipt(deliver(esm_class=0x00, short_message=b"my id:5 stat:ok")) is None

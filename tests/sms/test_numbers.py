@@ -23,6 +23,8 @@ def test_senders():
     assert normalise_sender("UVox") == "UVox"
     assert normalise_sender("+1 377 999 9999") == "13779999999"
     assert normalise_sender(None) == ""
-    for bad in ("TwelveLetter", "12345678901234567", "a<b"):
+    assert normalise_sender("Promo 24/7!") == "Promo 24/7!"  # GSM characters, as API.md says
+    assert normalise_sender("a<b") == "a<b"
+    for bad in ("TwelveLetter", "12345678901234567", "Caf\u00e9", "a[b]", "a~b", "a`b", "line\nbreak"):
         with pytest.raises(ValueError):
             normalise_sender(bad)

@@ -102,6 +102,7 @@ class Dispatcher:
         self.expire_interval = expire_interval
         self.connector_options = connector_options or {}
         self.stats = DispatcherStats()
+        self._secret = platform.secret  # opens the sealed text of one-time code SMS
         self.callbacks = CallbackSender(self.engine, base_backoff=callback_backoff) if callbacks else None
         self._own = ownership.make(self.engine, self.worker_id)
         self._held: dict[str, _Held] = {}
@@ -331,7 +332,7 @@ class Dispatcher:
             try:
                 claimed = await asyncio.to_thread(
                     store.claim, self.engine, limit=min(room, self.batch), mine=mine, up=up,
-                    choose=lambda r: table.choose(r, up, mine),
+                    choose=lambda r: table.choose(r, up, mine), secret=self._secret,
                 )
             except Exception:
                 log.exception("dispatch: claim failed")
@@ -446,6 +447,7 @@ class Dispatcher:
                                 ev.receipt.message_id, ev.connector)
                     ev.ack(True)
                 else:
+                    ev.tries += 1
                     self._unmatched.append(ev)
             for k, v in res.finals.items():
                 self.stats.finals[k] = self.stats.finals.get(k, 0) + v

@@ -18,10 +18,12 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from uvox import secretbox
 from uvox.billing import ledger
 from uvox.clock import now
 from uvox.db import schema as t
 from uvox.db.session import write
+from uvox.smpp import msgid
 from uvox.smpp.pdu import Receipt
 
 log = logging.getLogger("uvox.dispatch")
@@ -90,18 +92,24 @@ def requeue_submitting(engine: Engine, connectors: list[str] | None = None) -> i
 
 
 def claim(engine: Engine, *, limit: int, mine: set[str], up: set[str],
-          choose: Callable[[str], str | None], unroutable_delay: float = 5.0) -> list[Claimed]:
+          choose: Callable[[str], str | None], unroutable_delay: float = 5.0,
+          secret: bytes | None = None) -> list[Claimed]:
     """Take up to ``limit`` due messages this worker can send now.
 
     On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of workers claim at
     once without waiting for or doubling each other. A message whose best route is
     held by another worker is tagged with that connector and left for it; one with
     no route up waits ``unroutable_delay`` before it is looked at again.
+
+    A one-time code's SMS is stored masked; its real text is sealed in
+    ``secret_text`` and opened here with the instance ``secret``, so the phone gets
+    the code and nothing but the carrier's PDU ever holds it in clear.
     """
     stamp = now()
     with write(engine) as conn:
         q = (
-            sa.select(M.c.id, M.c.account_id, M.c.sender, M.c.recipient, M.c.text, M.c.attempts, M.c.connector)
+            sa.select(M.c.id, M.c.account_id, M.c.sender, M.c.recipient, M.c.text, M.c.secret_text,
+                      M.c.attempts, M.c.connector)
             .where(M.c.state == QUEUED, sa.or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= stamp))
             .order_by(M.c.id)
             .limit(limit)
@@ -136,7 +144,7 @@ def claim(engine: Engine, *, limit: int, mine: set[str], up: set[str],
             conn.execute(sa.update(M).where(M.c.id.in_(stuck))
                          .values(next_attempt_at=stamp + timedelta(seconds=unroutable_delay)))
         claimed = [
-            Claimed(r.id, r.account_id, r.sender, r.recipient, r.text, r.attempts + 1, name)
+            Claimed(r.id, r.account_id, r.sender, r.recipient, _real_text(r, secret), r.attempts + 1, name)
             for name, items in local.items() for r in items
         ]
         retried = [c.id for c in claimed if c.attempts > 1]
@@ -151,6 +159,12 @@ def claim(engine: Engine, *, limit: int, mine: set[str], up: set[str],
                 c.done_parts = done.get(c.id, set())
     claimed.sort(key=lambda c: c.id)
     return claimed
+
+
+def _real_text(row, secret: bytes | None) -> str:
+    if row.secret_text and secret is not None:
+        return secretbox.open_(secret, row.secret_text)
+    return row.text
 
 
 # ---------------------------------------------------------------- events
@@ -230,7 +244,7 @@ def _apply_outcomes(conn: Connection, outcomes: list[MessageOutcome], stamp, cha
             done = conn.execute(
                 sa.update(M).where(M.c.id == o.message_id, M.c.state == SUBMITTING)
                 .values(state=FAILED, error=(o.error or "")[:500], done_at=stamp, updated_at=stamp,
-                        connector=o.connector, simulated=o.simulated)
+                        connector=o.connector, simulated=o.simulated, secret_text=None)
             ).rowcount
             if done:
                 ledger.refund_message(conn, o.message_id, "refund: refused by the carrier")
@@ -246,7 +260,7 @@ def _apply_outcomes(conn: Connection, outcomes: list[MessageOutcome], stamp, cha
             conn.execute(
                 sa.update(M).where(M.c.id.in_(chunk), M.c.state == SUBMITTING)
                 .values(state=SUBMITTED, submitted_at=stamp, updated_at=stamp, connector=connector,
-                        sender_used=sender_used, simulated=simulated, error=None)
+                        sender_used=sender_used, simulated=simulated, error=None, secret_text=None)
             )
         changes.extend((mid, SUBMITTED, None) for mid in ids)
 
@@ -264,6 +278,9 @@ def _apply_receipts(conn: Connection, receipts, stamp, changes, matched, unmatch
                 .where(PARTS.c.connector == connector, PARTS.c.smsc_message_id.in_(chunk))
             ):
                 found[(connector, smsc_id)] = (pid, mid)
+    missing = [r for r in receipts if (r.connector, r.receipt.message_id) not in found]
+    if missing:
+        _match_other_forms(conn, missing, found)
     updates = []
     touched: set[int] = set()
     for r in receipts:
@@ -286,6 +303,84 @@ def _apply_receipts(conn: Connection, receipts, stamp, changes, matched, unmatch
         updates,
     )
     _finalize(conn, touched, stamp, changes, finals)
+
+
+#: Per connector, the spelling of message ids that last matched its receipts (see msgid).
+_learned_forms: dict[str, msgid.Form] = {}
+
+
+def _match_other_forms(conn: Connection, receipts: list[ReceiptEvent], found: dict) -> None:
+    """Match receipts whose id differs from submit_sm_resp's only in its spelling.
+
+    Only parts still waiting for a receipt are candidates, so a converted id cannot
+    land on an old, finished message. The form learned from a connector's earlier
+    receipts is tried at once, in one indexed lookup for the batch; the full search
+    waits until a receipt has gone one round unmatched, since usually its part is
+    simply not written yet (a receiver bind can be quicker than the transmitter's
+    submit_sm_resp).
+    """
+    by_conn: dict[str, list[ReceiptEvent]] = defaultdict(list)
+    for r in receipts:
+        by_conn[r.connector].append(r)
+    for connector, items in by_conn.items():
+        form = _learned_forms.get(connector)
+        if form is not None:
+            want: dict[str, list[ReceiptEvent]] = defaultdict(list)
+            for r in items:
+                for src in _receipt_ids(r.receipt):
+                    alt = form.apply(src)
+                    if alt is not None:
+                        want[alt].append(r)
+            for alt, hit in _lookup_waiting(conn, connector, list(want)).items():
+                for r in want[alt]:
+                    found.setdefault((connector, r.receipt.message_id), hit)
+        rest = [r for r in items if r.tries >= 1 and (connector, r.receipt.message_id) not in found]
+        if not rest:
+            continue
+        ranked: dict[str, list[tuple[int, msgid.Form | None, ReceiptEvent]]] = defaultdict(list)
+        for r in rest:
+            rank = 0
+            for src in _receipt_ids(r.receipt):
+                if src != r.receipt.message_id:
+                    ranked[src].append((rank, None, r))  # the text's id, when the TLV's differs
+                    rank += 1
+                for f, alt in msgid.alternatives(src):
+                    ranked[alt].append((rank, f, r))
+                    rank += 1
+        best: dict[int, tuple[int, msgid.Form | None, tuple[int, int]]] = {}
+        for alt, hit in _lookup_waiting(conn, connector, list(ranked)).items():
+            for rank, f, r in ranked[alt]:
+                if id(r) not in best or rank < best[id(r)][0]:
+                    best[id(r)] = (rank, f, hit)
+        for r in rest:
+            got = best.get(id(r))
+            if got is None:
+                continue
+            found.setdefault((connector, r.receipt.message_id), got[2])
+            if got[1] is not None and _learned_forms.get(connector) != got[1]:
+                _learned_forms[connector] = got[1]
+                log.info("dispatch: receipts on %s spell SMSC ids differently from submit_sm_resp "
+                         "(%s); matching them in that form", connector, got[1])
+
+
+def _receipt_ids(receipt: Receipt) -> list[str]:
+    ids = [receipt.message_id]
+    if receipt.text_id and receipt.text_id != receipt.message_id:
+        ids.append(receipt.text_id)
+    return ids
+
+
+def _lookup_waiting(conn: Connection, connector: str, ids: list[str]) -> dict[str, tuple[int, int]]:
+    """{smsc id: (part id, message id)} among this connector's parts still without a receipt."""
+    hits = {}
+    for chunk in _chunks(ids, 500):
+        for pid, mid, smsc_id in conn.execute(
+            sa.select(PARTS.c.id, PARTS.c.message_id, PARTS.c.smsc_message_id)
+            .where(PARTS.c.connector == connector, PARTS.c.smsc_message_id.in_(chunk),
+                   PARTS.c.state == SUBMITTED)
+        ):
+            hits[smsc_id] = (pid, mid)
+    return hits
 
 
 def _finalize(conn: Connection, touched: set[int], stamp, changes, finals) -> None:
@@ -399,7 +494,7 @@ def expire(engine: Engine, limit: int = 1000) -> int:
             return 0
         ids = [r.id for r in rows]
         conn.execute(sa.update(M).where(M.c.id.in_(ids), M.c.state.in_((WAITING, QUEUED)))
-                     .values(state=EXPIRED, done_at=stamp, updated_at=stamp,
+                     .values(state=EXPIRED, done_at=stamp, updated_at=stamp, secret_text=None,
                              error="validity period elapsed before it could be sent"))
         for r in rows:
             if r.charged:

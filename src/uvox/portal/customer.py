@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+from pathlib import Path
 
 import anyio.from_thread
 
@@ -207,7 +208,7 @@ def _sender_problem(ctx: Ctx) -> str:
     try:
         normalise_sender(ctx.f("sender"))
     except ValueError:
-        return ctx._("The sender must be a number of up to 15 digits or a name of up to 11 letters and digits.")
+        return ctx._("The sender must be a number of up to 15 digits or a name of up to 11 characters: letters A-Z, digits, spaces and simple punctuation.")
     return ""
 
 
@@ -346,6 +347,25 @@ def rates(ctx: Ctx) -> Response:
 def documentation(ctx: Ctx) -> Response:
     return ctx.render("docs.html", sections=docs.sections(ctx.base_url, ctx.account.number),
                       api_base=f"{ctx.base_url}/api/get-api/v1/")
+
+
+VTIGER_PROVIDER = Path(__file__).with_name("downloads") / "UVox.php"
+
+
+def vtiger_provider(ctx: Ctx) -> Response:
+    """The manual's "download our library" for Vtiger, pointing at this platform.
+
+    The file in the repository defaults to the public my.unityvox.com; an operator's
+    customers get a copy whose default address is this installation, so the Vtiger form's
+    address field can stay empty.
+    """
+    code = VTIGER_PROVIDER.read_text(encoding="utf-8")
+    base = ctx.base_url
+    if base != "https://my.unityvox.com" and "'" not in base and "\\" not in base:
+        code = code.replace("'https://my.unityvox.com'", "'%s'" % base)
+        code = code.replace("(empty: https://my.unityvox.com)", "(empty: %s)" % base)
+    return Response(code, media_type="application/x-php",
+                    headers={"Content-Disposition": 'attachment; filename="UVox.php"'})
 
 
 def settings_page(ctx: Ctx) -> Response:

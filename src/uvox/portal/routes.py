@@ -58,6 +58,7 @@ def routes(platform: Platform) -> list[BaseRoute]:
         Route("/sms/{message_id}", view(c.sms_detail), methods=GET),
         Route("/rates", view(c.rates), methods=GET),
         Route("/documentation", view(c.documentation), methods=GET),
+        Route("/documentation/vtiger/UVox.php", view(c.vtiger_provider), methods=GET),
         Route("/settings", view(c.settings_page), methods=BOTH),
         Route("/operator", view(o.customers, auth="staff"), methods=GET),
         Route("/operator/customers/{account_id:int}", view(o.customer, auth="staff"), methods=BOTH),

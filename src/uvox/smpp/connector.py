@@ -86,6 +86,8 @@ class ConnectorConfig:
     connect_timeout: float = 10.0
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
+    #: A session that lasted this long resets the reconnect backoff.
+    stable_after: float = 10.0
     throttle_backoff_min: float = 0.1
     throttle_backoff_max: float = 5.0
     max_throttle_retries: int = 30
@@ -264,7 +266,7 @@ class SmppConnector:
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max)
                 continue
-            backoff = self.config.reconnect_min
+            bound_at = time.monotonic()
             self.stats.binds += 1
             with self._cv:
                 self._client = client
@@ -283,8 +285,13 @@ class SmppConnector:
             self.stats.disconnects += 1
             self._teardown(TransientSubmitError(f"link to {self.name} lost", maybe_sent=True))
             self._notify_bound(False)
+            if time.monotonic() - bound_at >= self.config.stable_after:
+                backoff = self.config.reconnect_min
             if not self._stopping.is_set():
                 self._stopping.wait(backoff)
+            # An SMSC that accepts the bind and then drops us at once must not be
+            # hammered: the backoff keeps growing until a session lasts.
+            backoff = min(backoff * 2, self.config.reconnect_max)
 
     def _notify_bound(self, bound: bool) -> None:
         if self.on_bound is not None:
@@ -438,8 +445,9 @@ class SmppConnector:
                 f"still throttled after {r.attempts} attempts: {P.status_name(status)}", status))
         else:
             self.stats.failed += 1
-            r.future.set_exception(PermanentSubmitError(
-                f"SMSC refused submit_sm: {P.status_name(status)} (0x{status:08X})", status))
+            how = "answered submit_sm with generic_nack" if p.command == "generic_nack" else "refused submit_sm"
+            error = PermanentSubmitError if status not in P.TEMPORARY_STATUSES else TransientSubmitError
+            r.future.set_exception(error(f"SMSC {how}: {P.status_name(status)} (0x{status:08X})", status))
 
     def _on_deliver(self, client: smpplib.client.Client, p) -> None:
         generation = self._generation

@@ -32,6 +32,10 @@ STATE_WORDS = {v: k for k, v in MESSAGE_STATES.items()}
 
 #: Errors after which the same submit_sm may succeed later: the SMSC asks us to slow down.
 THROTTLING_STATUSES = frozenset({consts.SMPP_ESME_RTHROTTLED, consts.SMPP_ESME_RMSGQFUL})
+#: Errors that are the SMSC's own passing trouble, not the message's: send it again
+#: later (or by another route) rather than fail and refund it. Kannel treats these
+#: two the same way.
+TEMPORARY_STATUSES = frozenset({consts.SMPP_ESME_RSYSERR, consts.SMPP_ESME_RX_T_APPN})
 
 
 class SequenceGenerator:
@@ -96,12 +100,28 @@ def status_name(status: int) -> str:
 
 # ---------------------------------------------------------------- delivery receipts
 
-_RECEIPT_RE = re.compile(
-    r"id:(?P<id>\S+)\s+sub:(?P<sub>\S+)\s+dlvrd:(?P<dlvrd>\S+)\s+"
-    r"submit date:(?P<submit>\d*)\s+done date:(?P<done>\d*)\s+"
-    r"stat:(?P<stat>\w+)\s+err:(?P<err>\w+)",
-    re.IGNORECASE,
-)
+#: Receipt text fields, read one by one: SMSCs drop fields (sub:, dlvrd:), reorder
+#: them, change their case or end them without "text:", so one strict pattern misses
+#: real receipts.
+_FIELD_RE = {
+    "id": re.compile(r"(?:^|\s)id:\s*(\S+)", re.IGNORECASE),
+    "stat": re.compile(r"(?:^|\s)stat:\s*(\w+)", re.IGNORECASE),
+    "err": re.compile(r"(?:^|\s)err:\s*(\w+)", re.IGNORECASE),
+    "submit": re.compile(r"(?:^|\s)submit date:\s*(\d*)", re.IGNORECASE),
+    "done": re.compile(r"(?:^|\s)done date:\s*(\d*)", re.IGNORECASE),
+}
+
+
+def _receipt_fields(body: str) -> dict[str, str] | None:
+    """The receipt text's fields, or None when it is not a receipt text (no id: and stat:)."""
+    got = {}
+    for name, rx in _FIELD_RE.items():
+        m = rx.search(body)
+        if m:
+            got[name] = m.group(1)
+    if "id" not in got or "stat" not in got:
+        return None
+    return got
 
 
 @dataclass(frozen=True)
@@ -115,6 +135,9 @@ class Receipt:
     done_date: str = ""
     source_addr: str = ""
     destination_addr: str = ""
+    #: The text's ``id:`` when a receipted_message_id TLV said something else: some
+    #: SMSCs print one in decimal and the other in hex, so both are worth matching.
+    text_id: str = ""
 
 
 def receipt_text(message_id: str, stat: str, err: str, submit_date: str, done_date: str,
@@ -131,35 +154,41 @@ def parse_receipt(pdu) -> Receipt | None:
     """A Receipt from a deliver_sm, or None when it is a mobile-originated message.
 
     The receipted_message_id and message_state TLVs win over the text when present:
-    some SMSCs print the id in decimal in the text and in hex in the TLV, and the TLV
-    is the one that matches submit_sm_resp.
+    the TLV is the one SMPP 3.4 ties to submit_sm_resp. The text may be in
+    short_message or, when that is empty, in the message_payload TLV; a receipt may
+    also be TLVs alone with no text at all.
     """
     esm = pdu.esm_class or 0
-    tlv_id = text(getattr(pdu, "receipted_message_id", None))
+    tlv_id = text(getattr(pdu, "receipted_message_id", None)).strip().strip("\x00")
     tlv_state = getattr(pdu, "message_state", None)
     if tlv_id and tlv_state == MESSAGE_STATES["DELIVRD"]:
         # The common case, settled by the TLVs alone: skip reading the text.
         return Receipt(message_id=tlv_id, stat="DELIVRD", source_addr=text(pdu.source_addr),
                        destination_addr=text(pdu.destination_addr))
     body = pdu.short_message or getattr(pdu, "message_payload", None) or b""
-    m = _RECEIPT_RE.search(body.decode("latin-1", "replace"))
-    if not (esm & 0x3C) and not tlv_id and not m:
+    if isinstance(body, str):
+        body = body.encode("latin-1", "replace")
+    fields = _receipt_fields(body.decode("latin-1", "replace")) if body else None
+    if not (esm & 0x3C) and not tlv_id and not (fields and len(fields) >= 4):
+        # No receipt flag: only a full receipt text makes it one (an SMS a person
+        # typed may well contain "id:" and "stat:").
         return None
-    message_id = tlv_id or (m.group("id") if m else "")
+    fields = fields or {}
+    text_id = fields.get("id", "")
+    message_id = tlv_id or text_id
     if not message_id:
         return None
     if tlv_state:
         stat = STATE_WORDS.get(tlv_state, "UNKNOWN")
-    elif m:
-        stat = m.group("stat").upper()
     else:
-        stat = "UNKNOWN"
+        stat = fields.get("stat", "UNKNOWN").upper()
     return Receipt(
         message_id=message_id,
         stat=stat,
-        err=m.group("err") if m else "000",
-        submit_date=m.group("submit") if m else "",
-        done_date=m.group("done") if m else "",
+        err=fields.get("err", "000"),
+        submit_date=fields.get("submit", ""),
+        done_date=fields.get("done", ""),
         source_addr=text(pdu.source_addr),
         destination_addr=text(pdu.destination_addr),
+        text_id=text_id if text_id != message_id else "",
     )

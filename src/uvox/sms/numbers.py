@@ -45,7 +45,12 @@ def normalise(raw: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-_ALNUM_SENDER = re.compile(r"[A-Za-z0-9 .\-_&]{1,11}")
+# API.md: "up to 11 GSM characters". Of the GSM 03.38 basic set we take the part that
+# is also printable ASCII, because SMSCs read an alphanumeric source_addr as ASCII:
+# an accented letter would reach the phone as whatever the carrier made of it.
+# (``[\]^{|}~`` are GSM extension characters, two septets each, and the backtick is
+# not GSM at all.)
+_ALNUM_SENDER = re.compile(r"[A-Za-z0-9 !\"#$%&'()*+,\-./:;<=>?@_]{1,11}")
 _NUMERIC_SENDER = re.compile(r"\+?[0-9]{1,15}")
 
 
@@ -64,9 +69,10 @@ def normalise_sender(raw: str | None) -> str:
     compact = value.translate(_IGNORED)
     if _NUMERIC_SENDER.fullmatch(compact):
         return compact.lstrip("+")
-    if _ALNUM_SENDER.fullmatch(value) and any(c.isalpha() for c in value):
+    if _ALNUM_SENDER.fullmatch(value) and any(not (c.isdigit() or c in " +") for c in value):
         return value
-    raise ValueError("a sender is up to 15 digits or up to 11 letters and digits")
+    raise ValueError("a sender is a number of up to 15 digits, or up to 11 characters: letters A-Z, "
+                     "digits, space and !\"#$%&'()*+,-./:;<=>?@_")
 
 
 def is_alphanumeric(sender: str) -> bool:

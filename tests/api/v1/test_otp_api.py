@@ -140,3 +140,23 @@ def test_sends_per_number_are_limited(http, customer, template):
     # another number is not affected
     r = call(http, "OTP-api", "get", {**customer.auth, "ref_id": template.ref_id, "phone_number": "13055550101"})
     assert r.json()["code"] == "022"
+
+
+def test_the_manuals_forms_and_urls_work_copied_verbatim(http, platform, customer, template):
+    """The manual's OTP forms write ``value={ref_id}"/>`` and ``value={sessionid}"/>``
+    (a browser sends ``abc"/``) and its verify URL ends ``otp_code={otp_code}]``."""
+    r = call(http, "OTP-api", "form", {**customer.auth, "ref_id": template.ref_id + '"/', "phone_number": "13055550100",
+                                       "Submit": "Submit"})
+    body = r.json()
+    assert body["code"] == "022", body
+    sid, code = body["sessionID"], code_sent(platform, body["id"])
+    v = call(http, "OTP-api/verify", "form", {**customer.auth, "sessionid": sid + '"/', "otp_code": code,
+                                              "Submit": "Submit"}).json()
+    assert v == {"version": "1.00", "code": "027", "status": "success", "resultstring": "Success",
+                 "sessionID": sid, "statusmessage": "OTP Matched"}
+    body = call(http, "OTP-api", "get", {**customer.auth, "ref_id": template.ref_id, "phone_number": "13055550100"}).json()
+    sid, code = body["sessionID"], code_sent(platform, body["id"])
+    url = (f"/api/get-api/v1/OTP-api/verify?accountnumber={customer.number}&apikey={customer.apikey}"
+           f"&sessionid={sid}&otp_code={code}]")
+    v = http.get(url).json()
+    assert v["code"] == "027" and v["sessionID"] == sid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
@@ -170,6 +171,40 @@ def test_repeated_to_and_json_array(http, customer):
     assert [x["code"] for x in r.json()["results"]] == ["005", "005", "005"]
 
 
+def test_php_style_repeated_to(http, customer):
+    """PHP's http_build_query() and forms with name="to[]" send to[]=… or to[0]=…."""
+    body = urlencode([("accountnumber", customer.number), ("apikey", customer.apikey),
+                      ("to[]", "13058888888"), ("to[]", "56912345678"), ("text", "x")])
+    r = http.post("/api/get-api/v1/sms-api", content=body,
+                  headers={"content-type": "application/x-www-form-urlencoded"})
+    assert [x["to"] for x in r.json()["results"]] == ["+13058888888", "+56912345678"]
+    r = http.get("/api/get-api/v1/sms-api", params=[("accountnumber", customer.number), ("apikey", customer.apikey),
+                                                    ("to[0]", "13058888888"), ("to[1]", "34612345678"), ("text", "x")])
+    assert [x["code"] for x in r.json()["results"]] == ["005", "005"]
+
+
+def test_form_from_a_latin1_page_keeps_its_accents(http, customer, platform):
+    """Browsers send a form on an ISO-8859-1 page in windows-1252 (ñ is %F1, € is %80)."""
+    body = (f"accountnumber={customer.number}&apikey={customer.apikey}&to=13058888888"
+            "&text=Ma%F1ana%3A+c%F3digo+%BFs%ED%3F+%805&Submit=Submit")
+    r = http.post("/api/get-api/v1/sms-api", content=body,
+                  headers={"content-type": "application/x-www-form-urlencoded"})
+    sent = r.json()
+    assert sent["code"] == "005", sent
+    r = http.get(f"/api/get-api/v1/sms-api?accountnumber={customer.number}&apikey={customer.apikey}"
+                 "&to=13058888888&text=Espa%F1a")
+    assert r.json()["code"] == "005"
+    with platform.engine.connect() as c:
+        texts = c.execute(sa.select(schema.messages.c.text).order_by(schema.messages.c.id)).scalars().all()
+    assert texts == ["Mañana: código ¿sí? €5", "España"]
+    # UTF-8, as every modern page sends, is read as UTF-8.
+    r = http.get(f"/api/get-api/v1/sms-api?accountnumber={customer.number}&apikey={customer.apikey}"
+                 "&to=13058888888&text=Espa%C3%B1a")
+    with platform.engine.connect() as c:
+        assert c.execute(sa.select(schema.messages.c.text).where(
+            schema.messages.c.id == int(r.json()["id"]))).scalar_one() == "España"
+
+
 def test_200_recipients_accepted_201_refused(http, customer, platform):
     from uvox.billing.service import topup
 
@@ -190,13 +225,13 @@ def test_partial_balance_charges_in_order(http, make_customer):
     assert [x["code"] for x in r.json()["results"]] == ["005", "005", "009"]
 
 
-@pytest.mark.parametrize("sender", ["UVox", "13779999999", "+13779999999", "My Shop"])
+@pytest.mark.parametrize("sender", ["UVox", "13779999999", "+13779999999", "My Shop", "Promo 24/7!"])
 def test_good_senders(http, customer, sender):
     r = call(http, "sms-api", "get", {**customer.auth, "from": sender, "to": "13058888888", "text": "x"})
     assert r.json()["code"] == "005"
 
 
-@pytest.mark.parametrize("sender", ["ThisIsTooLongSender", "1234567890123456", "bad<sender>"])
+@pytest.mark.parametrize("sender", ["ThisIsTooLongSender", "1234567890123456", "bad{sender}", "Caf\u00e9"])
 def test_bad_sender_is_104(http, customer, sender):
     r = call(http, "sms-api", "get", {**customer.auth, "from": sender, "to": "13058888888", "text": "x"})
     assert r.json()["code"] == "104"

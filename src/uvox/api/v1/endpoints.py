@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from uvox.accounts.service import Account
 from uvox.api.v1.codes import CODES, STATE_CODES
 from uvox.api.v1.envelope import media_type
-from uvox.api.v1.params import Variables
+from uvox.api.v1.params import Variables, token
 from uvox.billing import ledger, plans
 from uvox.billing.money import show
 from uvox.clock import aware
@@ -191,7 +191,7 @@ async def sms_status(p: Platform, account: Account, v: Variables) -> Result:
 async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
     if not v.has("ref_id") or not v.has("phone_number"):
         return _r("016", detail="OTP-api needs the variables ref_id and phone_number")
-    ref_id = (v.get("ref_id") or "").strip()
+    ref_id = token(v.get("ref_id"))
     raw_phone = (v.get("phone_number") or "").strip()
     if not ref_id or len(ref_id) > 64 or not ref_id.isprintable():
         return _r("020")
@@ -240,8 +240,8 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
 async def otp_verify(p: Platform, account: Account, v: Variables) -> Result:
     if not v.has("sessionid", "sessionID", "sessionId") or not v.has("otp_code"):
         return _r("016", detail="OTP-api/verify needs the variables sessionid and otp_code")
-    session_id = (v.get("sessionid", "sessionID", "sessionId") or "").strip()
-    given = v.get("otp_code") or ""
+    session_id = token(v.get("sessionid", "sessionID", "sessionId"))
+    given = token(v.get("otp_code"))
     secret, limit = p.secret, p.settings.otp_max_attempts
     code = await p.writer.run(lambda conn: otp.verify(conn, secret, account.id, session_id, given, limit))
     return _r(code, sessionID=session_id)

@@ -62,7 +62,7 @@ def spec() -> dict:
             [_param("to", "Destination(s), digits with country code, optional +.", "13058888888"),
              _param("text", "Message text. GSM-7 or UCS-2 is chosen automatically; long texts are split.",
                     "Este es un mensaje de prueba"),
-             _param("from", "Sender: up to 15 digits or up to 11 letters/digits.", "13779999999", False),
+             _param("from", "Sender: up to 15 digits, or up to 11 characters (letters, digits, space and !\"#$%&'()*+,-./:;<=>?@_).", "13779999999", False),
              _param("callback_url", "Status callback for this message (overrides the account's).",
                     "https://example.com/sms-status", False)],
             {"ok": _envelope_example("005", to="+13058888888", id="48", segments="1", price="0.0075", currency="US$"),

@@ -2,11 +2,13 @@
 
 Query string, urlencoded or multipart form, or a JSON object; body values win over
 the query (API.md). Names are matched exactly, except ``messageId`` / ``sessionid``,
-which the manual itself spells in two ways.
+which the manual itself spells in two ways, and PHP's ``to[]`` / ``to[0]`` for a
+repeated variable.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 import orjson
@@ -43,6 +45,18 @@ class Variables:
         return name in self._values
 
 
+# Characters no ref_id, sessionID or one-time code contains (hex, URL-safe base64,
+# digits), but that the manual's own examples leave around them: its HTML forms
+# write ``value={ref_id}"/>``, which a browser sends as ``abc"/``, and its verify
+# URL ends ``otp_code={otp_code}]``. Copied verbatim, those examples must still work.
+_STRAY = " \t\r\n\"'[]{}<>/"
+
+
+def token(raw: str | None) -> str:
+    """A ref_id, sessionid or otp_code without the stray characters around it."""
+    return (raw or "").strip(_STRAY)
+
+
 def _scalar(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -56,9 +70,31 @@ def _scalar(value) -> str:
     return orjson.dumps(value).decode()
 
 
+_PHP_LIST = re.compile(r"([^\[\]]+)\[[0-9]*\]")
+
+
+def _pairs(encoded: str) -> list[tuple[str, str]]:
+    """Decode a query string or urlencoded body; UTF-8, else windows-1252.
+
+    A form on a page in ISO-8859-1 (common on older Spanish-language sites, where the
+    manual's form gets pasted) is sent by browsers in windows-1252: "mañana" arrives
+    as ma%F1ana. Read as UTF-8 it would reach the phone as "ma�ana".
+    """
+    try:
+        return parse_form(encoded, errors="strict")
+    except UnicodeDecodeError:
+        return parse_form(encoded, encoding="cp1252", errors="replace")
+
+
 def _merge(target: Variables, pairs: list[tuple[str, str]]) -> None:
     grouped: dict[str, list[str]] = {}
     for k, v in pairs:
+        if k.endswith("]"):
+            # PHP's http_build_query() and HTML forms repeat a variable as to[]=… or
+            # to[0]=…: the same repeated variable API.md accepts, in PHP's spelling.
+            m = _PHP_LIST.fullmatch(k)
+            if m:
+                k = m.group(1)
         grouped.setdefault(k, []).append(v)
     for k, vals in grouped.items():
         target.set(k, vals)
@@ -84,7 +120,7 @@ def header(request: Request, name: bytes, default: str | None = None) -> str | N
     return default if value is None else value.decode("latin-1")
 
 
-def parse_form(text: str) -> list[tuple[str, str]]:
+def parse_form(text: str, encoding: str = "utf-8", errors: str = "replace") -> list[tuple[str, str]]:
     """What urllib's parse_qsl gives with keep_blank_values=True, specialised to str.
 
     Written here because parse_qsl's generic path (bytes or str, a call to unquote
@@ -98,9 +134,9 @@ def parse_form(text: str) -> list[tuple[str, str]]:
             continue
         name, _, value = field.partition("=")
         if "+" in name or "%" in name:
-            name = unquote(name.replace("+", " "))
+            name = unquote(name.replace("+", " "), encoding, errors)
         if "+" in value or "%" in value:
-            value = unquote(value.replace("+", " "))
+            value = unquote(value.replace("+", " "), encoding, errors)
         out.append((name, value))
     return out
 
@@ -133,7 +169,7 @@ async def read_variables(request: Request) -> Variables:
     # parsing the variables, and most sends carry none in the query.
     query = request.scope.get("query_string", b"")
     if query:
-        _merge(out, parse_form(_text(query)))
+        _merge(out, _pairs(_text(query)))
     if request.method not in ("POST", "PUT"):
         return out
     ctype = header(request, b"content-type", "").split(";")[0].strip().lower()
@@ -142,7 +178,7 @@ async def read_variables(request: Request) -> Variables:
         raise BadBody("request body too large")
     if ctype == "application/x-www-form-urlencoded":
         body = await _body(request)
-        _merge(out, parse_form(_text(body)))
+        _merge(out, _pairs(_text(body)))
     elif ctype == "multipart/form-data":
         try:
             form = await request.form(max_part_size=MAX_BODY)
