@@ -187,17 +187,31 @@ async def read_variables(request: Request) -> Variables:
         pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
         _merge(out, pairs)
     elif ctype.endswith("json"):
+        _merge_json(out, await _body(request))
+    elif ctype in ("", "text/plain"):
+        # What a browser sends for fetch(url, {body: JSON.stringify(...)}) or
+        # xhr.send("a=b&c=d") without a Content-Type: text/plain, the one type that
+        # needs no CORS preflight. Read it by its shape rather than answer 016.
         body = await _body(request)
-        if body.strip():
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise BadBody("the body is not valid JSON") from None
-            if not isinstance(data, dict):
-                raise BadBody("the JSON body must be an object")
-            for k, v in data.items():
-                if isinstance(v, list):
-                    out.set(str(k), [_scalar(x) for x in v])
-                else:
-                    out.set(str(k), [_scalar(v)])
+        stripped = body.strip()
+        if stripped.startswith(b"{"):
+            _merge_json(out, stripped)
+        elif b"=" in stripped:
+            _merge(out, _pairs(_text(stripped)))
     return out
+
+
+def _merge_json(out: Variables, body: bytes) -> None:
+    if not body.strip():
+        return
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadBody("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadBody("the JSON body must be an object")
+    for k, v in data.items():
+        if isinstance(v, list):
+            out.set(str(k), [_scalar(x) for x in v])
+        else:
+            out.set(str(k), [_scalar(v)])

@@ -35,7 +35,8 @@ def _next_id() -> str:
 
 PREFIX = "/api/get-api/v1/"
 ALLOWED = ("GET", "POST", "PUT")
-KNOWN = set(endpoints.HANDLERS) | {"rates", ""}
+# Endpoint names by their lower case: "otp-api" typed from memory finds "OTP-api".
+KNOWN = {name.lower(): name for name in (*endpoints.HANDLERS, "rates", "")}
 PREFLIGHT_HEADERS = {
     **CORS,
     "access-control-allow-methods": "GET, POST, PUT, OPTIONS",
@@ -48,7 +49,7 @@ def _endpoint_of(path: str) -> str | None:
     if not path.startswith(PREFIX) and path.rstrip("/") + "/" != PREFIX:
         return None
     name = path[len(PREFIX):].strip("/") if path.startswith(PREFIX) else ""
-    return name if name in KNOWN else None
+    return KNOWN.get(name.lower())
 
 
 async def api(request: Request) -> Response:
