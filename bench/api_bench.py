@@ -4,7 +4,12 @@ Starts `uvox serve` (dispatcher and simulator off: this measures intake, i.e. a
 message accepted, priced, charged and durably stored before the reply) on a fresh
 database, and drives it with wrk over keep-alive connections. Prints one table.
 
-    python bench/api_bench.py [--seconds 10] [--connections 32] [--database-url URL]
+With --with-delivery the dispatcher runs inside `uvox serve`, as users run it, so
+the accepted messages are also being sent (SMPP) while intake is measured and both
+share the process. The SMSC is `uvox smsc-sim` in a process of its own, standing in
+for the carrier's SMSC, which in production is never inside our process.
+
+    python bench/api_bench.py [--seconds 10] [--connections 32] [--database-url URL] [--with-delivery]
 
 Needs `wrk` (Debian: apt-get install wrk).
 """
@@ -62,7 +67,21 @@ end
 """
 
 
-def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int = 2) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc; 0 elsewhere).
+
+    The machine is shared and noisy: requests/s move with whatever else runs, while
+    the server's CPU time per request is a steadier figure of what a request costs.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int = 2, pid: int = 0) -> dict:
+    cpu_before = cpu_seconds(pid)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script + LUA_DONE)
         path = fh.name
@@ -72,7 +91,9 @@ def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int 
     m = re.search(r"^JSON (.*)$", out.stdout, re.M)
     if not m:
         raise RuntimeError(out.stdout + out.stderr)
-    return json.loads(m.group(1))
+    result = json.loads(m.group(1))
+    result["cpu"] = cpu_seconds(pid) - cpu_before
+    return result
 
 
 def uvox(args: list[str], env: dict) -> dict:
@@ -87,12 +108,24 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--database-url", default="")
+    ap.add_argument("--with-delivery", action="store_true",
+                    help="run the dispatcher and the SMSC simulator in the server too")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
     work = Path(tempfile.mkdtemp(prefix="uvox-bench-"))
     db = args.database_url or f"sqlite:///{work / 'bench.db'}"
-    env = uvox_env(db, UVOX_DISPATCHER="0", UVOX_SMSC_SIM="0", UVOX_LOG_LEVEL="WARNING")
+    smsc = None
+    if args.with_delivery:
+        smsc_port = free_port()
+        smsc = subprocess.Popen([sys.executable, "-m", "uvox", "smsc-sim", "--port", str(smsc_port)],
+                                env=uvox_env(db), stdout=subprocess.DEVNULL)
+        wait_port(smsc_port)
+        # The simulator is the route; its port being taken, `uvox serve` uses the one there.
+        delivery = dict(UVOX_DISPATCHER="1", UVOX_SMSC_SIM="1", UVOX_SMSC_SIM_PORT=str(smsc_port))
+    else:
+        delivery = dict(UVOX_DISPATCHER="0", UVOX_SMSC_SIM="0")
+    env = uvox_env(db, UVOX_LOG_LEVEL="WARNING", **delivery)
     uvox(["admin", "plan", "create", "bench", "--currency", "US$"], env)
     deck = work / "deck.csv"
     deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n1305,USA Miami,0.012,0.008\n")
@@ -114,11 +147,13 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}/api/get-api/v1/sms-api"
         # warm-up
         run_wrk(base, 2, 8, LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'))
-        bare_r = run_wrk(f"http://127.0.0.1:{bare_port}/ping", args.seconds, args.connections, "")
+        bare_r = run_wrk(f"http://127.0.0.1:{bare_port}/ping", args.seconds, args.connections, "", pid=bare.pid)
         single = run_wrk(base, args.seconds, args.connections,
-                         LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'))
+                         LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'),
+                         pid=server.pid)
         batch_to = "%2C".join(f"1305555{i:04d}" for i in range(200))
-        batch = run_wrk(base, args.seconds, args.connections, LUA_POST.format(key=key, to_expr=f'"{batch_to}"'))
+        batch = run_wrk(base, args.seconds, args.connections, LUA_POST.format(key=key, to_expr=f'"{batch_to}"'),
+                        pid=server.pid)
         rows = [
             ("bare Starlette JSON endpoint (ceiling)", bare_r, 1),
             ("sms-api, 1 recipient per request", single, 1),
@@ -129,12 +164,19 @@ def main() -> None:
         bare.terminate()
         server.wait(10)
         bare.wait(10)
+        if smsc is not None:
+            smsc.terminate()
+            smsc.wait(10)
     print(f"\nUVox intake benchmark — {args.connections} keep-alive connections, {args.seconds}s each, "
-          f"{os.cpu_count()} cores, database {db.split(':')[0]}")
-    print(f"{'what':42} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+          f"{os.cpu_count()} cores, database {db.split(':')[0]}, "
+          f"{'dispatcher running, SMSC simulator in its own process' if args.with_delivery else 'dispatcher off'}")
+    print(f"{'what':42} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu us/req':>11}")
     for name, r, per in rows:
         rps = r["requests"] / r["seconds"]
-        print(f"{name:42} {rps:9.0f} {rps * per:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d}")
+        cpu = r["cpu"] / r["requests"] * 1e6 if r["requests"] else 0.0
+        print(f"{name:42} {rps:9.0f} {rps * per:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d} "
+              f"{cpu:11.0f}")
+    print("cpu us/req: the server process's user+system CPU time divided by the requests answered")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -46,7 +46,7 @@ def test_otp_templates_create_edit_delete(client, make_customer, http):
     r = b.post("/otp-templates", {"name": "Login", "text": "no placeholder"})
     assert r.status_code == 400 and "{code}" in r.text
     r = b.post("/otp-templates", {"name": "Login", "text": "Code {code}", "sender": "A name far too long"})
-    assert r.status_code == 400 and "11 letters" in r.text
+    assert r.status_code == 400 and "up to 11 characters" in r.text
     b.post("/otp-templates", {"name": "Login", "text": "Your code is {code}"})
     page = b.c.get("/otp-templates").text
     ref_id = re.search(r'data-ref-id="([^"]+)"', page).group(1)

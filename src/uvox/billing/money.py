@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from uvox.db.schema import MICRO
 
@@ -29,6 +30,18 @@ def parse_amount(raw: str | int | Decimal, *, allow_negative: bool = False) -> D
 
 def show(value: Decimal, min_places: int = 2) -> str:
     """At least ``min_places`` decimals, more only where the amount has them."""
+    if min_places == 2 and value:  # every reply shows a price; a deck has few distinct ones
+        return _show2(value)
+    return _show(value, min_places)
+
+
+@lru_cache(maxsize=4096)
+def _show2(value: Decimal) -> str:
+    # Equal non-zero Decimals ("0.008", "0.0080") show the same, so caching by value is exact.
+    return _show(value, 2)
+
+
+def _show(value: Decimal, min_places: int) -> str:
     value = Decimal(value)
     normal = value.normalize()
     exponent = normal.as_tuple().exponent

@@ -37,6 +37,8 @@ class Writer:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._conn: Connection | None = None  # used by the writer thread only
+        self._running = False
 
     async def run(self, job: Job) -> Any:
         """Run ``job(conn)`` in a write transaction; returns its result once committed."""
@@ -53,6 +55,8 @@ class Writer:
             return job(conn)
 
     def _ensure_thread(self) -> None:
+        if self._running:  # a plain flag: Thread.is_alive() takes a lock, on every send
+            return
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
@@ -60,6 +64,13 @@ class Writer:
                     self._thread.start()
 
     def _loop(self) -> None:
+        self._running = True
+        try:
+            self._serve()
+        finally:
+            self._running = False
+
+    def _serve(self) -> None:
         while True:
             batch = [self._queue.get()]
             while len(batch) < MAX_BATCH:
@@ -68,6 +79,14 @@ class Writer:
                 except queue.Empty:
                     break
             self._commit_batch(batch)
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+            except Exception:
+                pass
 
     def _run_group(self, conn: Connection, jobs: list[Job], outcomes: list[tuple[bool, Any]]) -> None:
         """Jobs that share a ``merge_key`` run as one (``run_merged``); if that fails,
@@ -99,35 +118,49 @@ class Writer:
     def _commit_batch(self, batch: list) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    jobs = [job for job, _loop, _fut in batch]
-                    if len(jobs) == 1:
-                        outcomes.append((True, jobs[0](conn)))
-                    else:
-                        # consecutive jobs of one kind form a group
-                        start = 0
-                        for i in range(1, len(jobs) + 1):
-                            if i == len(jobs) or getattr(jobs[i], "merge_key", None) != getattr(jobs[start], "merge_key", None) \
-                                    or getattr(jobs[i], "merge_key", None) is None:
-                                self._run_group(conn, jobs[start:i], outcomes)
-                                start = i
-                    conn.exec_driver_sql("COMMIT")
-                except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
-                    raise
+            # The writer keeps its one connection between batches instead of a pool
+            # check-out and reset per batch; a failed batch drops it (see below).
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            conn = self._conn
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                jobs = [job for job, _loop, _fut in batch]
+                if len(jobs) == 1:
+                    outcomes.append((True, jobs[0](conn)))
+                else:
+                    # consecutive jobs of one kind form a group
+                    start = 0
+                    for i in range(1, len(jobs) + 1):
+                        if i == len(jobs) or getattr(jobs[i], "merge_key", None) != getattr(jobs[start], "merge_key", None) \
+                                or getattr(jobs[i], "merge_key", None) is None:
+                            self._run_group(conn, jobs[start:i], outcomes)
+                            start = i
+                conn.exec_driver_sql("COMMIT")
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
         except BaseException as exc:
             log.exception("group commit of %d jobs failed", len(batch))
             outcomes = [(False, exc)] * len(batch)
+            self._drop_connection()
+        # One wake-up per event loop per batch, not one per job: each
+        # call_soon_threadsafe is a write to the loop's wake-up pipe and a loop turn.
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for (ok, value), (_job, loop, fut) in zip(outcomes, batch):
-            loop.call_soon_threadsafe(_settle, fut, ok, value)
+            by_loop.setdefault(loop, []).append((fut, ok, value))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:  # that loop has closed: nobody is waiting any more
+                pass
 
 
-def _settle(fut: asyncio.Future, ok: bool, value: Any) -> None:
-    if fut.done():
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _settle_all(settled: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    for fut, ok, value in settled:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)

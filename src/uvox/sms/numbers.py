@@ -51,8 +51,10 @@ def normalise(raw: str) -> str:
 # (``[\]^{|}~`` are GSM extension characters, two septets each, and the backtick is
 # not GSM at all.)
 _ALNUM_SENDER = re.compile(r"[A-Za-z0-9 !\"#$%&'()*+,\-./:;<=>?@_]{1,11}")
+_NUMERIC_SENDER = re.compile(r"\+?[0-9]{1,15}")
 
 
+@lru_cache(maxsize=4096)  # a customer sends from a few names, over and over
 def normalise_sender(raw: str | None) -> str:
     """A numeric sender (up to 15 digits) or an alphanumeric one (up to 11 characters).
 
@@ -65,7 +67,7 @@ def normalise_sender(raw: str | None) -> str:
     if not value:
         return ""
     compact = value.translate(_IGNORED)
-    if re.fullmatch(r"\+?[0-9]{1,15}", compact):
+    if _NUMERIC_SENDER.fullmatch(compact):
         return compact.lstrip("+")
     if _ALNUM_SENDER.fullmatch(value) and any(not (c.isdigit() or c in " +") for c in value):
         return value

@@ -147,3 +147,25 @@ def test_nul_bytes_in_any_variable_are_refused_cleanly(http, customer):
         for how in ("get", "json"):
             r = call(http, path, how, {**customer.auth, **variables})
             assert r.json()["code"] == code, (path, variables, r.json())
+
+
+def test_endpoint_names_ignore_case(http, customer):
+    r = http.get("/api/get-api/v1/otp-api", params={**customer.auth, "phone_number": "13058888888"})
+    assert r.status_code == 400 and r.json()["code"] == "016"  # found: it asks for ref_id, not 017
+    assert http.get("/api/get-api/v1/BALANCE", params=customer.auth).json()["code"] == "015"
+
+
+def test_text_plain_bodies_are_read_by_their_shape(http, customer):
+    """fetch() with a JSON.stringify body and no Content-Type, or xhr.send("a=b"), send
+    text/plain: the one body type a browser posts cross-origin without a preflight."""
+    import json
+
+    body = json.dumps({"accountnumber": customer.number, "apikey": customer.apikey})
+    r = http.post("/api/get-api/v1/balance", content=body.encode(),
+                  headers={"Content-Type": "text/plain;charset=UTF-8"})
+    assert r.json()["code"] == "015"
+    form = f"accountnumber={customer.number}&apikey={customer.apikey}&to=13058888888&text=Hola%20texto"
+    r = http.post("/api/get-api/v1/sms-api", content=form.encode(), headers={"Content-Type": "text/plain"})
+    assert r.json()["code"] == "005"
+    r = http.post("/api/get-api/v1/balance", content=b"just words", headers={"Content-Type": "text/plain"})
+    assert r.json()["code"] == "016"

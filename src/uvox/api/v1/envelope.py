@@ -35,15 +35,33 @@ def media_type(accept: str | None) -> str:
     return VND if accept and VND in accept else JSON
 
 
+_CORS_RAW = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in CORS.items()]
+_ALLOW_RAW = (b"allow", b"GET, POST, PUT, OPTIONS")
+_TYPE_RAW = {VND: (b"content-type", VND.encode()), JSON: (b"content-type", JSON.encode())}
+
+
+class Reply(Response):
+    """A Response whose header bytes are assembled here, from constants.
+
+    Starlette's Response encodes and checks every header on each construction; an
+    API reply always has the same few, so this is a measurable share of a send
+    saved. The headers (order included) are exactly what Response would produce.
+    """
+
+    def __init__(self, content: bytes, status_code: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = status_code
+        self.body = content
+        self.background = None
+        self.raw_headers = raw_headers
+
+
 def reply(code: str, accept: str | None = None, request_id: str | None = None, **fields) -> Response:
-    headers = dict(CORS)
+    content = orjson.dumps(body(code, **fields))
+    raw = list(_CORS_RAW)
     if request_id:
-        headers["x-request-id"] = request_id
+        raw.append((b"x-request-id", request_id.encode("latin-1")))
     if code == "004":
-        headers["allow"] = "GET, POST, PUT, OPTIONS"
-    return Response(
-        orjson.dumps(body(code, **fields)),
-        status_code=CODES[code].http,
-        media_type=media_type(accept),
-        headers=headers,
-    )
+        raw.append(_ALLOW_RAW)
+    raw.append((b"content-length", str(len(content)).encode()))
+    raw.append(_TYPE_RAW[media_type(accept)])
+    return Reply(content, CODES[code].http, raw)

@@ -37,7 +37,10 @@ def _op(summary: str, description: str, params: list[dict], examples: dict[str, 
                 "examples": {k: v for k, v in examples.items() if CODES[v["value"]["code"]].http == 200}}}},
             "4XX": {"description": "Error codes (see the code table)", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Envelope"},
-                "examples": {k: v for k, v in examples.items() if CODES[v["value"]["code"]].http != 200}}}},
+                "examples": {k: v for k, v in examples.items() if 400 <= CODES[v["value"]["code"]].http < 500}}}},
+            "500": {"description": "Internal problem: logged on the server with the request id, never a traceback",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"},
+                                                     "examples": {"e500": _envelope_example("500")}}}},
         },
     }
     return {m: op for m in ("get", "post", "put")}
@@ -52,6 +55,8 @@ def spec() -> dict:
     common = {
         "e001": _envelope_example("001"),
         "e016": _envelope_example("016"),
+        "e004": _envelope_example("004"),
+        "e017": _envelope_example("017"),
     }
     paths = {
         "/api/get-api/v1/sms-api": _op(
@@ -116,6 +121,7 @@ def spec() -> dict:
             "example": [{"dialprefix": "56", "destination": "Chile", "rateinitial": "0.02850"},
                         {"dialprefix": "5841", "destination": "Venezuela Mobile", "rateinitial": "0.04410"}]}}},
         "4XX": rates["get"]["responses"]["4XX"],
+        "500": rates["get"]["responses"]["500"],
     }
     paths["/api/get-api/v1/rates"] = {m: rates_op for m in ("get", "post", "put")}
     return {

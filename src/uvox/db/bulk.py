@@ -1,0 +1,65 @@
+"""Many rows into one table, in one executemany, with SQLAlchemy's own value conversion.
+
+``conn.execute(insert(table), rows)`` runs every value of every row through the
+column type's bind processor (a datetime becomes SQLite's text form, Money becomes
+micro-units). In a group commit of a few dozen messages that per-value Python is the
+writer thread's largest cost, and the values repeat: one timestamp for the whole
+batch, a handful of prices. So on SQLite we convert each distinct value object once,
+with the same processors SQLAlchemy would use, and hand the driver ready tuples. On
+PostgreSQL the ordinary insert stays (its driver batches it well already).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+_compiled: dict[tuple, tuple[str, list[str], list[Callable[[Any], Any] | None]]] = {}
+
+
+def _statement(conn: Connection, table: sa.Table, keys: tuple[str, ...]):
+    cache_key = (conn.dialect.name, table.name, keys)
+    hit = _compiled.get(cache_key)
+    if hit is None:
+        compiled = sa.insert(table).compile(dialect=conn.dialect, column_keys=list(keys))
+        names = list(compiled.positiontup or [])
+        if sorted(names) != sorted(keys):  # a default or a renamed bind: let SQLAlchemy do it
+            hit = ("", [], [])
+        else:
+            procs = [table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in names]
+            hit = (str(compiled), names, procs)
+        _compiled[cache_key] = hit
+    return hit
+
+
+def insert_rows(conn: Connection, table: sa.Table, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts with the same keys, every column they need given)."""
+    if not rows:
+        return
+    sql = ""
+    if conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
+        sql, names, procs = _statement(conn, table, tuple(rows[0]))
+    if not sql:
+        conn.execute(sa.insert(table), rows)
+        return
+    memo: dict[tuple[int, int], Any] = {}  # (column, id(value)): the objects live in rows meanwhile
+    params = []
+    width = len(names)
+    for row in rows:
+        if len(row) != width:
+            raise ValueError("insert_rows: every row needs the same keys")
+        values = []
+        for i, name in enumerate(names):
+            value = row[name]
+            proc = procs[i]
+            if proc is not None and value is not None:
+                key = (i, id(value))
+                done = memo.get(key, memo)
+                if done is memo:
+                    done = memo[key] = proc(value)
+                value = done
+            values.append(value)
+        params.append(tuple(values))
+    conn.exec_driver_sql(sql, params)
