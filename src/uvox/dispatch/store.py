@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
@@ -60,7 +60,7 @@ CALLBACK_CODES = {
 
 # ---------------------------------------------------------------- claiming
 
-@dataclass
+@dataclass(slots=True)
 class Claimed:
     id: int
     account_id: int
@@ -69,7 +69,8 @@ class Claimed:
     text: str
     attempts: int
     connector: str
-    done_parts: set[int] = field(default_factory=set)
+    #: Parts an earlier attempt got accepted (replaced, never changed in place).
+    done_parts: frozenset[int] | set[int] = frozenset()
 
 
 def requeue_submitting(engine: Engine, connectors: list[str] | None = None) -> int:
@@ -158,7 +159,7 @@ def claim_in(conn: Connection, *, limit: int, mine: set[str], up: set[str],
         ):
             done[mid].add(part_no)
         for c in claimed:
-            c.done_parts = done.get(c.id, set())
+            c.done_parts = done.get(c.id, frozenset())
     claimed.sort(key=lambda c: c.id)
     return claimed
 
@@ -178,7 +179,7 @@ def _real_text(row, secret: bytes | None) -> str:
 
 # ---------------------------------------------------------------- events
 
-@dataclass
+@dataclass(slots=True)
 class PartAccepted:
     message_id: int
     part_no: int
@@ -186,7 +187,7 @@ class PartAccepted:
     smsc_message_id: str
 
 
-@dataclass
+@dataclass(slots=True)
 class MessageOutcome:
     """All parts of a claimed message have an answer."""
 
@@ -200,7 +201,7 @@ class MessageOutcome:
     retried: bool = False  # not its first attempt: some parts may be final already
 
 
-@dataclass
+@dataclass(slots=True)
 class ReceiptEvent:
     connector: str
     receipt: Receipt
