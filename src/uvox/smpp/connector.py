@@ -1,7 +1,7 @@
 """An SMPP v3.4 client connector (ESME side) built on smpplib.
 
-smpplib supplies the socket handling, the bind/unbind exchange and every PDU's
-encoding (``smpplib.client.Client``, ``send_pdu``/``read_pdu``). It is a blocking,
+smpplib supplies the socket handling, the bind/unbind exchange and the encoding of
+every PDU but the four hot ones (``uvox.smpp.wire`` says why). It is a blocking,
 one-request-at-a-time client, so what a carrier link needs on top is ours:
 
 * a reader thread that answers enquire_link, sends its own when the line is quiet,

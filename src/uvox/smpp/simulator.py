@@ -2,8 +2,9 @@
 
 It speaks SMPP over TCP like a carrier's SMSC (bind, enquire_link, submit_sm,
 deliver_sm receipts, unbind) so that the platform's real client code path is the
-one exercised. PDUs are built and parsed by smpplib; only the asyncio server loop
-is ours, because smpplib has no server side.
+one exercised. PDUs are built and parsed by smpplib (submit_sm, its answer and the receipts
+by ``uvox.smpp.wire``, for speed); the asyncio server loop is ours, because
+smpplib has no server side.
 
 Behaviour can be changed while it runs (see ``Rule``) to throttle, reject, mute or
 drop, and it keeps every submit_sm it received for inspection. A control HTTP port
