@@ -92,7 +92,10 @@ function sendReceipt(r) {
     pdu.receipted_message_id = tlvId;
     pdu.message_state = STATES[stat] || 7;
   }
+  const key = `${r.n}:${Date.now()}:${Math.random()}`;
+  session.unacked.set(key, r);
   session.deliver_sm(pdu, (resp) => {
+    session.unacked.delete(key);
     events.push({event: 'deliver_sm_resp', status: resp.command_status, id: tlvId});
   });
 }
@@ -118,7 +121,16 @@ function record(session, pdu) {
 const server = smpp.createServer((session) => {
   session.bound = false;
   session.on('error', () => {});  // a client that vanishes is part of the test
-  session.on('close', () => events.push({event: 'close', system_id: session.systemId || ''}));
+  // Like a real SMSC, a receipt is kept until the ESME acknowledges it: one sent on a
+  // session that then closes goes out again on the next receiver bind.
+  session.unacked = new Map();
+  session.on('close', () => {
+    session.bound = false;
+    events.push({event: 'close', system_id: session.systemId || ''});
+    const lost = [...session.unacked.values()];
+    session.unacked.clear();
+    lost.forEach(sendReceipt);
+  });
 
   for (const mode of ['transceiver', 'transmitter', 'receiver']) {
     session.on('bind_' + mode, (pdu) => {
