@@ -161,15 +161,12 @@ def uvox(args: list[str], env: dict) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def bench_e2e(args) -> None:
-    import sqlalchemy as sa
-
-    from uvox.config import normalise_database_url
-    from uvox.db import schema as t
-
+def setup_platform(args, prefix: str):
+    """A fresh database with a funded account, its API key, and a connector to a
+    `uvox smsc-sim` of its own: what both e2e and drain measure against."""
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
-    work = Path(tempfile.mkdtemp(prefix="uvox-smpp-bench-"))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     db = args.database_url or f"sqlite:///{work / 'bench.db'}"
     env = uvox_env(db, UVOX_SMSC_SIM="0", UVOX_LOG_LEVEL="WARNING")
     sim, info = start_sim(env, receipt_delay=args.receipt_delay)
@@ -182,6 +179,16 @@ def bench_e2e(args) -> None:
     uvox(["admin", "topup", acct["accountnumber"], "100000000"], env)
     uvox(["admin", "connector", "add", "sim", "--host", "127.0.0.1", "--port", str(info["smpp_port"]),
           "--system-id", "bench", "--password", "x", "--window", str(args.window)], env)
+    return work, db, env, sim, info, key
+
+
+def bench_e2e(args) -> None:
+    import sqlalchemy as sa
+
+    from uvox.config import normalise_database_url
+    from uvox.db import schema as t
+
+    work, db, env, sim, info, key = setup_platform(args, "uvox-smpp-bench-")
 
     port = free_port()
     serve_env = {**env, "UVOX_DISPATCHER": "0"} if args.worker else env
@@ -280,21 +287,7 @@ def bench_drain(args) -> None:
     from uvox.config import normalise_database_url
     from uvox.db import schema as t
 
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (apt-get install wrk)")
-    work = Path(tempfile.mkdtemp(prefix="uvox-drain-bench-"))
-    db = args.database_url or f"sqlite:///{work / 'bench.db'}"
-    env = uvox_env(db, UVOX_SMSC_SIM="0", UVOX_LOG_LEVEL="WARNING")
-    sim, info = start_sim(env, receipt_delay=args.receipt_delay)
-    uvox(["admin", "plan", "create", "bench", "--currency", "US$"], env)
-    deck = work / "deck.csv"
-    deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n")
-    uvox(["admin", "rates", "import", "bench", str(deck)], env)
-    acct = uvox(["admin", "account", "create", "--email", "bench@example.com", "--plan", "bench"], env)
-    key = uvox(["admin", "apikey", "create", acct["accountnumber"]], env)["apikey"]
-    uvox(["admin", "topup", acct["accountnumber"], "100000000"], env)
-    uvox(["admin", "connector", "add", "sim", "--host", "127.0.0.1", "--port", str(info["smpp_port"]),
-          "--system-id", "bench", "--password", "x", "--window", str(args.window)], env)
+    work, db, env, sim, info, key = setup_platform(args, "uvox-drain-bench-")
     engine = sa.create_engine(normalise_database_url(db))
     M = t.messages
     tick = os.sysconf("SC_CLK_TCK")
