@@ -9,7 +9,7 @@ the accepted messages are also being sent (SMPP) while intake is measured and bo
 share the process. The SMSC is `uvox smsc-sim` in a process of its own, standing in
 for the carrier's SMSC, which in production is never inside our process.
 
-    python bench/api_bench.py [--seconds 10] [--connections 32] [--database-url URL] [--with-delivery]
+    python bench/api_bench.py [--seconds 10] [--connections 32] [--database-url URL] [--with-delivery] [--workers N]
 
 Needs `wrk` (Debian: apt-get install wrk).
 """
@@ -68,16 +68,30 @@ end
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc; 0 elsewhere).
+    """User + system CPU time a process and its children have used so far (Linux
+    /proc; 0 elsewhere). With --workers the server is several processes.
 
     The machine is shared and noisy: requests/s move with whatever else runs, while
     the server's CPU time per request is a steadier figure of what a request costs.
     """
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    if not pid:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                pass
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        fields = stats.get(p)
+        if fields is None:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        todo.extend(c for c, f in stats.items() if int(f[1]) == p)
+    return total
 
 
 def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int = 2, pid: int = 0) -> dict:
@@ -108,6 +122,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--database-url", default="")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="HTTP processes of `uvox serve --workers N` (and of the bare Starlette server)")
     ap.add_argument("--with-delivery", action="store_true",
                     help="run the dispatcher and the SMSC simulator in the server too")
     args = ap.parse_args()
@@ -135,11 +151,12 @@ def main() -> None:
     uvox(["admin", "topup", acct["accountnumber"], "100000000"], env)
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port)], env=env, cwd=work)
+    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port),
+                               "--workers", str(args.workers)], env=env, cwd=work)
     bare_port = free_port()
     (work / "bare.py").write_text(BARE_APP)
     bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--no-access-log",
-                             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"], cwd=work)
+                             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--workers", str(args.workers)], cwd=work)
     rows = []
     try:
         wait_port(port)
@@ -168,7 +185,7 @@ def main() -> None:
             smsc.terminate()
             smsc.wait(10)
     print(f"\nUVox intake benchmark — {args.connections} keep-alive connections, {args.seconds}s each, "
-          f"{os.cpu_count()} cores, database {db.split(':')[0]}, "
+          f"{os.cpu_count()} cores, {args.workers} HTTP process(es), database {db.split(':')[0]}, "
           f"{'dispatcher running, SMSC simulator in its own process' if args.with_delivery else 'dispatcher off'}")
     print(f"{'what':42} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu us/req':>11}")
     for name, r, per in rows:
@@ -176,7 +193,7 @@ def main() -> None:
         cpu = r["cpu"] / r["requests"] * 1e6 if r["requests"] else 0.0
         print(f"{name:42} {rps:9.0f} {rps * per:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d} "
               f"{cpu:11.0f}")
-    print("cpu us/req: the server process's user+system CPU time divided by the requests answered")
+    print("cpu us/req: the server's user+system CPU time (all its processes) divided by the requests answered")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -83,41 +82,21 @@ class _Main(click.Group):
 @click.group(cls=_Main, help="UVox: SMS and OTP API, prepaid billing, SMPP delivery, softphone provisioning.")
 @click.version_option(package_name="uvox")
 def main() -> None:
-    logging.basicConfig(
-        level=Settings.from_env().log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # httpx logs every request at INFO: noise on the customer commands' stderr.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from uvox.server import configure_logging
+
+    configure_logging(Settings.from_env())
 
 
 @main.command(help="Run the API, the portal and the dispatcher (SQLite and the SMSC simulator by default).")
 @click.option("--host", default=None, help="Address to listen on (UVOX_HOST, default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (UVOX_PORT, default 8000).")
-def serve(host: str | None, port: int | None) -> None:
-    import uvicorn
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="HTTP processes (UVOX_WORKERS, default 1). With more than one, this process "
+                   "keeps delivery and N processes serve HTTP: use one per core.")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    from uvox.server import serve as run
 
-    from uvox.app import _import_hooks, create_app
-
-    settings = Settings.from_env()
-    platform = Platform.open(settings, migrate=True)
-    _import_hooks()
-    app = create_app(platform)
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        # Our own request log (uvox.api) never prints query strings, which carry
-        # API keys; uvicorn's access log would.
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        timeout_keep_alive=30,
-    )
+    run(Settings.from_env(), host, port, workers)
 
 
 @main.group(help="Database commands.")

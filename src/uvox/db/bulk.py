@@ -4,9 +4,15 @@
 column type's bind processor (a datetime becomes SQLite's text form, Money becomes
 micro-units). In a group commit of a few dozen messages that per-value Python is the
 writer thread's largest cost, and the values repeat: one timestamp for the whole
-batch, a handful of prices. So on SQLite we convert each distinct value object once,
-with the same processors SQLAlchemy would use, and hand the driver ready tuples. On
-PostgreSQL the ordinary insert stays (its driver batches it well already).
+batch, a handful of prices. So we convert each distinct value object once, with the
+same processors SQLAlchemy would use, and hand the driver ready parameters for one
+short statement.
+
+On PostgreSQL SQLAlchemy would instead render "insertmanyvalues": one INSERT with
+a VALUES list of every row, a new long string per batch, which psycopg then parses
+for placeholders without its cache (py-spy: most of the writer thread for a batch of
+200-recipient sends). One short INSERT given to psycopg's executemany is parsed
+once and sent pipelined.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ def _statement(conn: Connection, table: sa.Table, keys: tuple[str, ...]):
     cache_key = (conn.dialect.name, table.name, keys)
     hit = _compiled.get(cache_key)
     if hit is None:
-        compiled = sa.insert(table).compile(dialect=conn.dialect, column_keys=list(keys))
-        names = list(compiled.positiontup or [])
+        # inline(): no RETURNING of the primary key, which PostgreSQL would add
+        compiled = sa.insert(table).inline().compile(dialect=conn.dialect, column_keys=list(keys))
+        names = list(compiled.positiontup or compiled.bind_names.values())
         if sorted(names) != sorted(keys):  # a default or a renamed bind: let SQLAlchemy do it
             hit = ("", [], [])
         else:
@@ -39,7 +46,8 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict]) -> None:
     if not rows:
         return
     sql = ""
-    if conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
+    named = conn.dialect.paramstyle == "pyformat"
+    if named or conn.dialect.paramstyle == "qmark":
         sql, names, procs = _statement(conn, table, tuple(rows[0]))
     if not sql:
         conn.execute(sa.insert(table), rows)
@@ -61,5 +69,5 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict]) -> None:
                     done = memo[key] = proc(value)
                 value = done
             values.append(value)
-        params.append(tuple(values))
+        params.append(dict(zip(names, values)) if named else tuple(values))
     conn.exec_driver_sql(sql, params)

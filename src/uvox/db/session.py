@@ -14,19 +14,22 @@ from typing import Iterator
 
 from sqlalchemy.engine import Connection, Engine
 
+from uvox.db.writelock import exclusive
+
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
-                raise
-            else:
-                conn.exec_driver_sql("COMMIT")
+            with exclusive(engine):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                else:
+                    conn.exec_driver_sql("COMMIT")
         else:
             with conn.begin():
                 yield conn

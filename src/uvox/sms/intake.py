@@ -122,7 +122,9 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
         for pi in range(len(recipients)):
             by_account.setdefault(out.account_id, []).append((ri, pi))
     charged: list[list[bool]] = [[False] * len(r) for _, r in requests]
-    for account_id, slots in by_account.items():
+    # Accounts in id order: two batches (two processes on PostgreSQL) then lock
+    # balance rows in one order and cannot deadlock on them.
+    for account_id, slots in sorted(by_account.items()):
         priced = [requests[ri][1][pi] for ri, pi in slots]
         total = sum((p.price for p in priced if p.priced), Decimal(0))
         if all(p.priced for p in priced) and ledger.try_charge(conn, account_id, total):
@@ -179,6 +181,7 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
 
 
 _LAST_ID = sa.select(sa.func.max(M.c.id))
+_NEXT_IDS = sa.text("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, :n)")
 
 
 def _insert_messages(conn: Connection, rows: list[dict]) -> list[int]:
@@ -189,12 +192,14 @@ def _insert_messages(conn: Connection, rows: list[dict]) -> list[int]:
     here runs under BEGIN IMMEDIATE, i.e. holding the database's only write lock, and
     ``messages.id`` is a plain rowid (no AUTOINCREMENT): SQLite itself would number
     the rows max(id)+1, +2, ... So we give them exactly those ids and insert them all
-    with one executemany. PostgreSQL keeps RETURNING, which SQLAlchemy batches there.
+    with one executemany. On PostgreSQL, where other processes insert at the same
+    time, the ids are taken from the table's own sequence first, in one query.
     """
-    if conn.dialect.name != "sqlite":
-        return [r.id for r in conn.execute(sa.insert(M).returning(M.c.id, sort_by_parameter_order=True), rows)]
-    first = (conn.execute(_LAST_ID).scalar() or 0) + 1
-    ids = list(range(first, first + len(rows)))
+    if conn.dialect.name == "postgresql":
+        ids = sorted(conn.execute(_NEXT_IDS, {"n": len(rows)}).scalars())
+    else:
+        first = (conn.execute(_LAST_ID).scalar() or 0) + 1
+        ids = list(range(first, first + len(rows)))
     for row, mid in zip(rows, ids):
         row["id"] = mid
     bulk.insert_rows(conn, M, rows)

@@ -1,0 +1,152 @@
+"""How `uvox serve` runs: one process, or N HTTP processes beside one delivery process.
+
+One process (the default) serves HTTP and runs delivery (the dispatcher, and the SMSC
+simulator when it is the route) on one event loop. Python runs one thread of Python
+at a time, so that process uses about one core however many the machine has.
+
+With ``--workers N`` (``UVOX_WORKERS``), uvicorn's supervisor starts N processes that
+serve HTTP only, sharing one listening socket, and restarts any that dies; this
+process keeps delivery for itself, on an event loop in a thread of its own. Nothing
+else has to change for that, because every process already coordinates through the
+database alone: on SQLite each HTTP process's group-commit writer takes the
+database's write lock for its batch (``BEGIN IMMEDIATE``), and caches of keys, rate
+decks and the simulator banner expire or check a version in the database. Exactly
+one process delivers, so on SQLite no connector is ever bound twice; on PostgreSQL
+more delivery can be added with ``uvox worker`` as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+
+from uvox.config import Settings, get_settings
+from uvox.platform import Platform
+
+log = logging.getLogger("uvox")
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: noise on the customer commands' stderr.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _uvicorn_options(settings: Settings, host: str | None, port: int | None) -> dict:
+    return dict(
+        host=host or settings.host,
+        port=port or settings.port,
+        # Our own request log (uvox.api) never prints query strings, which carry
+        # API keys; uvicorn's access log would.
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        timeout_keep_alive=30,
+    )
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
+    import uvicorn
+
+    from uvox.app import _import_hooks, create_app
+
+    workers = max(1, workers or settings.workers)
+    platform = Platform.open(settings, migrate=True)
+    _import_hooks()
+    options = _uvicorn_options(settings, host, port)
+    if workers == 1:
+        uvicorn.run(create_app(platform), **options)
+        return
+    delivery = _DeliveryThread(platform)
+    delivery.start_and_wait()
+    log.info("serving HTTP with %d worker processes; delivery runs in this one", workers)
+    try:
+        uvicorn.run("uvox.server:http_worker_app", factory=True, workers=workers, **options)
+    finally:
+        delivery.stop()
+        platform.close()
+
+
+def http_worker_app():
+    """The app of one HTTP worker process (``--workers N``): no delivery here.
+
+    Called by uvicorn in each spawned process; settings come from the environment
+    the parent was started with, and the parent has already migrated the database.
+    """
+    from uvox.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(Platform.open(settings), run_hooks=False)
+
+
+class _DeliveryThread:
+    """The start-up hooks (dispatcher, simulator) on an event loop in a thread.
+
+    The main thread belongs to uvicorn's supervisor, which handles signals and
+    watches the HTTP processes; it sleeps nearly all the time, so delivery has this
+    process's interpreter to itself.
+    """
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="uvox-delivery", daemon=True)
+
+    def start_and_wait(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._loop is not None and self._stopping is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            import uvloop
+
+            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+        except ImportError:  # pragma: no cover - uvloop is a dependency
+            runner = asyncio.Runner()
+        with runner:
+            runner.run(self._main())
+
+    async def _main(self) -> None:
+        from uvox.app import startup_hooks
+
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        stops = []
+        try:
+            for hook in list(startup_hooks):
+                stop = await hook(self.platform)
+                if stop is not None:
+                    stops.append(stop)
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            raise
+        self._ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            for stop in reversed(stops):
+                try:
+                    await stop()
+                except Exception:
+                    log.exception("delivery did not stop cleanly")
