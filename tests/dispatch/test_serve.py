@@ -4,8 +4,12 @@ Real processes only: `uvox serve`, `uvox smsc-sim`, `uvox admin ...`, HTTP over 
 """
 
 import json
+import os
+import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -77,3 +81,73 @@ def test_a_configured_connector_takes_over_from_the_simulator(uvox_server, tmp_p
     finally:
         sim.terminate()
         sim.wait(10)
+
+
+def _children(pid: int) -> set[int]:
+    """Child processes of ``pid`` (Linux /proc), as `ps --ppid` would list them."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.add(int(entry.name))
+    return out
+
+
+def _http_children(pid: int) -> set[int]:
+    # uvicorn's HTTP workers are multiprocessing children ("spawn_main" on their command line)
+    kids = set()
+    for c in _children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes():
+                kids.add(c)
+        except OSError:
+            pass
+    return {k for k in kids if not _is_resource_tracker(k)}
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_workers_serve_http_in_several_processes_and_deliver_each_message_once(uvox_server, tmp_path, kind):
+    sim_port, control = free_port(), free_port()
+    srv = uvox_server(kind, UVOX_WORKERS="2", UVOX_SMSC_SIM_PORT=str(sim_port),
+                      UVOX_SMSC_SIM_CONTROL_PORT=str(control), UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
+    auth = customer(srv, tmp_path)
+    assert poll(lambda: len(_http_children(srv.proc.pid)) == 2, timeout=30), "expected 2 HTTP worker processes"
+
+    numbers = [f"+1312555{i:04d}" for i in range(120)]
+
+    def send(chunk):
+        with httpx.Client(base_url=srv.url, timeout=30) as c:  # keep-alive, like a customer's client
+            return [c.post(SEND, data={**auth, "to": n, "text": f"hello {n}"}).json() for n in chunk]
+
+    with ThreadPoolExecutor(8) as pool:
+        replies = [r for part in pool.map(send, [numbers[i::8] for i in range(8)]) for r in part]
+    assert [r["code"] for r in replies] == ["005"] * 120
+    ids = {r["id"] for r in replies}
+    assert len(ids) == 120
+
+    got = poll(lambda: (m := httpx.get(f"http://127.0.0.1:{control}/messages").json()) and len(m) >= 120 and m,
+               timeout=60)
+    assert sorted(m["destination_addr"] for m in got) == sorted(n.lstrip("+") for n in numbers)  # each once
+    assert httpx.get(f"http://127.0.0.1:{control}/stats").json()["binds"] == 1  # one dispatcher, one bind
+    for mid in sorted(ids, key=int)[-3:]:
+        assert delivered(srv.url, auth, mid)["code"] == "013"
+    bal = httpx.get(srv.url + "/api/get-api/v1/balance", params=auth).json()
+    assert bal["balance"] == "4.10"  # 5 - 120 x 0.0075, charged once each
+
+    # An HTTP process that dies is replaced, and sends keep working meanwhile.
+    victim = min(_http_children(srv.proc.pid))
+    os.kill(victim, signal.SIGKILL)
+    r = httpx.post(srv.url + SEND, data={**auth, "to": "+13125559999", "text": "after a crash"}).json()
+    assert r["code"] == "005"
+    assert poll(lambda: (k := _http_children(srv.proc.pid)) and len(k) == 2 and victim not in k, timeout=30)
