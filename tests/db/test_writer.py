@@ -17,6 +17,17 @@ def _engine(url: str):
     return make_engine(Settings.from_env({"UVOX_DATABASE_URL": url}))
 
 
+def _run(make_coro):
+    """asyncio.run in a thread of its own: an earlier test in this process may have left
+    an event loop set on the main thread (Playwright's sync API does)."""
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(asyncio.run(make_coro())))
+    t.start()
+    t.join(60)
+    assert out, "the writer did not answer within 60 s"
+    return out[0]
+
+
 def test_batches_that_deadlock_on_postgresql_are_run_again_not_failed(tmp_path_factory, pg_databases):
     """Two processes' writers lock two rows in opposite orders. PostgreSQL aborts one
     batch; its caller must still get its result, and each job's writes land once."""
@@ -44,7 +55,7 @@ def test_batches_that_deadlock_on_postgresql_are_run_again_not_failed(tmp_path_f
         return await asyncio.gather(Writer(one).run(job(1, 2)), Writer(two).run(job(2, 1)))
 
     try:
-        runs = asyncio.run(main())
+        runs = _run(main)
         with one.connect() as c:
             counts = dict(c.execute(sa.text("SELECT id, n FROM counters")).all())
     finally:
@@ -69,7 +80,7 @@ def test_a_failing_job_fails_alone_in_its_batch(tmp_path_factory, pg_databases):
             return await asyncio.gather(*(writer.run(insert(i)) for i in (1, 2, 3, 3, 4)), return_exceptions=True)
 
         try:
-            out = asyncio.run(main())
+            out = _run(main)
             with engine.connect() as c:
                 ids = sorted(c.execute(sa.text("SELECT id FROM t")).scalars())
         finally:
