@@ -2,7 +2,7 @@
 
     python bench/smpp_bench.py submit [--messages 30000] [--window 64]
     python bench/smpp_bench.py e2e [--rate 2500] [--seconds 20] [--connections 8] [--recipients 10]
-                                   [--database-url URL]
+                                   [--database-url URL] [--workers N] [--worker]
     python bench/smpp_bench.py drain [--seconds 10] [--database-url URL]
 
 ``submit``: one connector (smpplib, the platform's own SmppConnector) against
@@ -192,7 +192,8 @@ def bench_e2e(args) -> None:
 
     port = free_port()
     serve_env = {**env, "UVOX_DISPATCHER": "0"} if args.worker else env
-    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port)], env=serve_env, cwd=work,
+    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port),
+                               "--workers", str(args.workers)], env=serve_env, cwd=work,
                               stderr=open(work / "serve.log", "wb"))
     worker = None
     if args.worker:
@@ -267,7 +268,7 @@ def bench_e2e(args) -> None:
           f"{args.connections} connections x {args.recipients} recipients/request, {args.seconds}s, "
           f"receipt delay {args.receipt_delay}s, window {args.window}, "
           f"offered {'%.0f msg/s' % args.rate if args.rate else 'as fast as accepted'}, "
-          f"dispatcher {'in uvox worker' if args.worker else 'inside uvox serve'}")
+          f"dispatcher {'in uvox worker' if args.worker else 'inside uvox serve'}, {args.workers} HTTP process(es)")
     print(f"messages accepted (HTTP 005)      {accepted:8d}  = {accepted / w['seconds']:7.0f} msg/s "
           f"(p50 {w['p50']:.1f} ms, p99 {w['p99']:.1f} ms per request, errors {w['errors'] + w['non2xx']})")
     print(f"messages delivered during load            = {delivered_rate:7.0f} msg/s (receipt stored)")
@@ -361,6 +362,7 @@ def main() -> None:
     e.add_argument("--rate", type=float, default=0.0,
                    help="offered messages/s (0: as fast as the API accepts them)")
     e.add_argument("--database-url", default="")
+    e.add_argument("--workers", type=int, default=1, help="uvox serve --workers N (HTTP processes)")
     e.add_argument("--worker", action="store_true",
                    help="run the dispatcher as `uvox worker` beside `uvox serve` instead of inside it")
     d = sub.add_parser("drain")
