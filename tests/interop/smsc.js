@@ -30,6 +30,7 @@ const config = {
   // text+tlv; text (no TLVs); tlv (TLVs, empty short_message); payload (text in message_payload,
   // no TLVs); payload+tlv
   receipt_mode: 'text+tlv',
+  receipt_pdu: 'deliver_sm', // or data_sm: some SMSCs send receipts that way (TLVs, text in message_payload)
   receipt_stat: 'DELIVRD',
   receipt_delay: 50,     // ms
   nack_submits: 0,       // answer the next N submit_sm with generic_nack
@@ -80,7 +81,10 @@ function sendReceipt(r) {
     destination_addr: r.source_addr, esm_class: 0x04, data_coding: 0,
   };
   const mode = config.receipt_mode;
-  if (mode === 'tlv') {
+  if (config.receipt_pdu === 'data_sm') {
+    // data_sm has no short_message: TLVs, and the text (if any) in message_payload
+    if (mode !== 'tlv') pdu.message_payload = Buffer.from(body, 'latin1');
+  } else if (mode === 'tlv') {
     pdu.short_message = Buffer.alloc(0);
   } else if (mode.startsWith('payload')) {
     pdu.short_message = Buffer.alloc(0);
@@ -94,9 +98,10 @@ function sendReceipt(r) {
   }
   const key = `${r.n}:${Date.now()}:${Math.random()}`;
   session.unacked.set(key, r);
-  session.deliver_sm(pdu, (resp) => {
+  const kind = config.receipt_pdu === 'data_sm' ? 'data_sm' : 'deliver_sm';
+  session[kind](pdu, (resp) => {
     session.unacked.delete(key);
-    events.push({event: 'deliver_sm_resp', status: resp.command_status, id: tlvId});
+    events.push({event: kind + '_resp', status: resp.command_status, id: tlvId});
   });
 }
 

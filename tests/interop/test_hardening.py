@@ -78,6 +78,21 @@ def test_receipts_in_tlvs_only_or_in_message_payload(http, customer, bound, poll
     assert s["code"] == "013" and s["statecode"] == code
 
 
+@pytest.mark.parametrize("mode,stat,state,code", [
+    ("tlv", "DELIVRD", "delivered", "110"),        # receipted_message_id + message_state only
+    ("payload+tlv", "UNDELIV", "undelivered", "111"),
+    ("payload", "EXPIRED", "expired", "112"),      # the receipt text in message_payload alone
+])
+def test_receipts_sent_as_data_sm(http, customer, bound, poll, mode, stat, state, code):
+    smsc, d = bound(receipt_pdu="data_sm", receipt_mode=mode, receipt_stat=stat)
+    m = send(http, customer, "+13055550102", "receipt by data_sm")
+    s = wait_state(http, customer, m["id"], state, poll, smsc)
+    assert s["code"] == "013" and s["statecode"] == code
+    acks = poll(lambda: smsc.events("data_sm_resp"), timeout=30)
+    assert acks and all(a["status"] == 0 for a in acks), smsc.events()
+    assert d.d.stats.unmatched_receipts == 0
+
+
 @pytest.mark.parametrize("bind_mode", ["transceiver", "transmitter"])
 def test_smsc_initiated_enquire_link_mo_and_generic_nack(http, customer, bound, poll, bind_mode):
     smsc, d = bound(bind_mode=bind_mode)

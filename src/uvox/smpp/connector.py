@@ -471,6 +471,10 @@ class SmppConnector:
             self._on_submit_resp(p.sequence, p.status or 0, "", nack=True)
         elif cmd == "enquire_link_resp":
             pass
+        elif cmd == "data_sm":
+            # Some SMSCs send receipts as data_sm (TLVs, text in message_payload);
+            # smpplib parses it, and it is answered with data_sm_resp.
+            self._on_deliver(client, p, wire.DATA_SM_RESP)
         elif p.is_request():
             self._send(client, P.make("generic_nack", self._seq, sequence=p.sequence,
                                       status=consts.SMPP_ESME_RINVCMDID))
@@ -525,7 +529,7 @@ class SmppConnector:
             error = PermanentSubmitError if status not in P.TEMPORARY_STATUSES else TransientSubmitError
             r.settle(error=error(f"SMSC {how}: {P.status_name(status)} (0x{status:08X})", status))
 
-    def _on_deliver(self, client: smpplib.client.Client, p) -> None:
+    def _on_deliver(self, client: smpplib.client.Client, p, resp_id: int = wire.DELIVER_SM_RESP) -> None:
         generation = self._generation
         sequence = p.sequence
         done = []  # a flag; one ack per receipt (cheaper than an Event at thousands a second)
@@ -534,7 +538,7 @@ class SmppConnector:
             if done:
                 return
             done.append(True)
-            resp = wire.encode_deliver_sm_resp(sequence, 0 if ok else consts.SMPP_ESME_RX_T_APPN)
+            resp = wire.encode_resp(resp_id, sequence, 0 if ok else consts.SMPP_ESME_RX_T_APPN)
             with self._cv:
                 if self._client is not client or self._generation != generation:
                     return  # the SMSC will deliver it again on the next bind

@@ -151,7 +151,7 @@ def receipt_text(message_id: str, stat: str, err: str, submit_date: str, done_da
 
 
 def parse_receipt(pdu) -> Receipt | None:
-    """A Receipt from a deliver_sm, or None when it is a mobile-originated message.
+    """A Receipt from a deliver_sm (or data_sm), or None when it is a mobile-originated message.
 
     The receipted_message_id and message_state TLVs win over the text when present:
     the TLV is the one SMPP 3.4 ties to submit_sm_resp. The text may be in
@@ -165,7 +165,8 @@ def parse_receipt(pdu) -> Receipt | None:
         # The common case, settled by the TLVs alone: skip reading the text.
         return Receipt(message_id=tlv_id, stat="DELIVRD", source_addr=text(pdu.source_addr),
                        destination_addr=text(pdu.destination_addr))
-    body = pdu.short_message or getattr(pdu, "message_payload", None) or b""
+    # data_sm has no short_message
+    body = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
     if isinstance(body, str):
         body = body.encode("latin-1", "replace")
     fields = _receipt_fields(body.decode("latin-1", "replace")) if body else None
