@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import sys
 import threading
 
 from uvox.config import Settings, get_settings
@@ -65,14 +67,29 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     if workers == 1:
         uvicorn.run(create_app(platform), **options)
         return
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("uvox.server:http_worker_app", factory=True, workers=workers, **options)
+    failed = False
     delivery = _DeliveryThread(platform)
-    delivery.start_and_wait()
-    log.info("serving HTTP with %d worker processes; delivery runs in this one", workers)
     try:
-        uvicorn.run("uvox.server:http_worker_app", factory=True, workers=workers, **options)
+        delivery.start_and_wait()
+        log.info("serving HTTP with %d worker processes; delivery runs in this one", workers)
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+        # uvicorn's supervisor gives up, and returns as if stopped, when a worker
+        # cannot start at all; say so by the exit status, for systemd and friends.
+        failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
     finally:
+        # A second Ctrl+C while delivery drains ends the process at once.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         delivery.stop()
         platform.close()
+    if failed:
+        log.error("an HTTP worker process could not start; stopping")
+        sys.exit(STARTUP_FAILURE)
 
 
 def http_worker_app():

@@ -32,6 +32,7 @@ def make_engine(settings: Settings) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 10},
             pool_size=8,
             max_overflow=16,
+            hide_parameters=True,  # errors are logged: never with numbers, texts or secrets
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN until the first write,
@@ -45,4 +46,5 @@ def make_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=20,
         pool_pre_ping=True,
+        hide_parameters=True,  # errors are logged: never with numbers, texts or secrets
     )

@@ -16,15 +16,18 @@ No library offers this for SQLite; it is a few lines over ``fcntl.flock``.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
 import threading
-from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy.engine import Engine
 
+log = logging.getLogger("uvox.db")
 _held = threading.local()
+_unusable: set[str] = set()
 
 
 def lock_path(engine: Engine) -> str | None:
@@ -37,7 +40,7 @@ def lock_path(engine: Engine) -> str | None:
     return os.path.abspath(os.path.expanduser(db)) + "-writer.lock"
 
 
-@contextmanager
+@contextlib.contextmanager
 def exclusive(engine: Engine) -> Iterator[None]:
     """Hold the database's writer lock file for the duration of a write transaction.
 
@@ -53,7 +56,10 @@ def exclusive(engine: Engine) -> Iterator[None]:
     if path is None or path in held:
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = _open(path)
+    if fd is None:
+        yield
+        return
     held.add(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -61,3 +67,25 @@ def exclusive(engine: Engine) -> Iterator[None]:
     finally:
         held.discard(path)
         os.close(fd)  # closing the only descriptor releases the flock
+
+
+def _open(path: str) -> int | None:
+    """The lock file, made like the database: its owner and mode, so that root running
+    one `uvox admin` command does not lock the service's own user out of it. If it
+    cannot be opened, SQLite's own locking still keeps the data safe: go on without."""
+    if path in _unusable:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        _unusable.add(path)
+        log.warning("cannot open %s (%s): writers of several processes fall back to SQLite's busy wait", path, exc)
+        return None
+    with contextlib.suppress(OSError):
+        db = os.stat(path[: -len("-writer.lock")])
+        st = os.fstat(fd)
+        if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (db.st_uid, db.st_gid):
+            os.fchown(fd, db.st_uid, db.st_gid)
+        if st.st_mode & 0o777 != db.st_mode & 0o666:
+            os.fchmod(fd, db.st_mode & 0o666)
+    return fd

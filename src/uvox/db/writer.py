@@ -11,10 +11,14 @@ PostgreSQL has many writers, but one account's sends all update that account's
 balance row, and its lock is held until COMMIT: one transaction per request made
 a busy account's sends queue on that row one fsync at a time (measured: 600 sends/s,
 p50 48 ms). So PostgreSQL batches the same way, one writer thread per process; the
-processes and machines beside it are coordinated by row locks as before. Batches of
-two processes can lock the same accounts in opposite orders; PostgreSQL then aborts
-one of them (deadlock, or a serialization failure), and that batch is rolled back
-and run again, and at last job by job, each in its own transaction.
+processes and machines beside it are coordinated by row locks as before. One
+writer thread must not wait behind one locked row (a long top-up, a refund in another
+process, an operator's open psql session) while every other account's sends queue
+behind it: its transactions give up on a row lock after LOCK_TIMEOUT, and the jobs
+that met the lock are run again, each in its own transaction, on a small pool of
+threads where waiting harms nobody else. A batch PostgreSQL aborts as a deadlock or
+serialization failure, or that finds its connection closed before COMMIT, is rolled
+back and run again whole, and at last job by job.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import contextlib
 import logging
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from sqlalchemy.engine import Connection, Engine
@@ -41,10 +46,22 @@ MAX_BATCH = 512
 #: connection) is run again whole before its jobs run one transaction each.
 BATCH_RETRIES = 2
 _RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+#: PostgreSQL: how long a batch waits for a row lock before its waiting jobs are
+#: handed to threads of their own (a batch normally holds its locks a few ms).
+LOCK_TIMEOUT = "500ms"
+_DEFER = "defer"  # an outcome: run this job alone, off the writer thread
 
 
 class _Retry(Exception):
     """A job hit an error that aborts the whole batch, not just the job."""
+
+
+class _Busy(Exception):
+    """The batch's only job waited too long for a row lock."""
+
+
+def _lock_busy(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "55P03"  # lock_not_available
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -64,6 +81,8 @@ class Writer:
         self._lock = threading.Lock()
         self._conn: Connection | None = None  # used by the writer thread only
         self._running = False
+        self._busy = False  # this transaction met a lock it could not get in time
+        self._alone_pool: ThreadPoolExecutor | None = None
 
     async def run(self, job: Job) -> Any:
         """Run ``job(conn)`` in a write transaction; returns its result once committed.
@@ -130,11 +149,18 @@ class Writer:
                     raise _Retry() from exc
                 conn.exec_driver_sql("ROLLBACK TO grp")
                 conn.exec_driver_sql("RELEASE grp")
+                if _lock_busy(exc):
+                    self._busy = True
+                    outcomes.extend((_DEFER, None) for _ in jobs)
+                    return
             else:
                 conn.exec_driver_sql("RELEASE grp")
                 outcomes.extend((True, r) for r in results)
                 return
         for job in jobs:
+            if self._busy:  # a row lock is held elsewhere: the rest would wait for it too
+                outcomes.append((_DEFER, None))
+                continue
             conn.exec_driver_sql("SAVEPOINT job")
             try:
                 result = job(conn)
@@ -143,7 +169,11 @@ class Writer:
                     raise _Retry() from exc
                 conn.exec_driver_sql("ROLLBACK TO job")
                 conn.exec_driver_sql("RELEASE job")
-                outcomes.append((False, exc))
+                if _lock_busy(exc):
+                    self._busy = True
+                    outcomes.append((_DEFER, None))
+                else:
+                    outcomes.append((False, exc))
                 continue
             conn.exec_driver_sql("RELEASE job")
             outcomes.append((True, result))
@@ -156,6 +186,7 @@ class Writer:
         if self._conn is None:
             self._conn = self.engine.connect()
         conn = self._conn
+        self._busy = False
         with exclusive(self.engine):  # see uvox.db.writelock (SQLite only)
             try:
                 trans = self._begin(conn)
@@ -168,6 +199,8 @@ class Writer:
                     try:
                         outcomes.append((True, jobs[0](conn)))
                     except BaseException as exc:
+                        if _lock_busy(exc):
+                            raise _Busy() from exc
                         if _retryable(exc):
                             raise _Retry() from exc
                         raise
@@ -179,9 +212,11 @@ class Writer:
                                 or getattr(jobs[i], "merge_key", None) is None:
                             self._run_group(conn, jobs[start:i], outcomes)
                             start = i
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(Exception):
                     conn.exec_driver_sql("ROLLBACK") if trans is None else trans.rollback()
+                if not isinstance(exc, (_Retry, _Busy)) and _retryable(exc):
+                    raise _Retry() from exc  # e.g. the connection closed under a SAVEPOINT
                 raise
             # Never retried: a COMMIT whose answer was lost may have happened.
             conn.exec_driver_sql("COMMIT") if trans is None else trans.commit()
@@ -193,13 +228,32 @@ class Writer:
         if self.engine.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             return None
-        return conn.begin()
+        trans = conn.begin()
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        return trans
 
     def _alone_outcome(self, job: Job) -> tuple[bool, Any]:
-        try:
-            return True, self._run_alone(job)
-        except BaseException as exc:
-            return False, exc
+        """``job`` in a transaction of its own; one PostgreSQL aborts as a deadlock is run again."""
+        for attempt in range(BATCH_RETRIES + 2):
+            try:
+                return True, self._run_alone(job)
+            except BaseException as exc:
+                if attempt <= BATCH_RETRIES and _retryable(exc):
+                    continue
+                return False, exc
+        raise AssertionError("unreachable")
+
+    def _run_elsewhere(self, job: Job, loop: asyncio.AbstractEventLoop, fut: asyncio.Future) -> None:
+        """Run a job that met a busy row lock in its own transaction, on another thread."""
+        if self._alone_pool is None:
+            self._alone_pool = ThreadPoolExecutor(4, thread_name_prefix="uvox-writer-alone")
+
+        def done(f) -> None:
+            ok, value = f.result()
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(_settle_all, [(fut, ok, value)])
+
+        self._alone_pool.submit(self._alone_outcome, job).add_done_callback(done)
 
     def _commit_batch(self, batch: list) -> None:
         jobs = [job for job, _loop, _fut in batch]
@@ -208,9 +262,13 @@ class Writer:
             try:
                 outcomes = self._transaction(jobs)
                 break
+            except _Busy:
+                outcomes = [(_DEFER, None)]
+                break
             except _Retry as exc:
                 log.warning("group commit of %d jobs aborted by the database (%s); %s", len(jobs),
-                            exc.__cause__, "running it again" if attempt < BATCH_RETRIES else "running its jobs one by one")
+                            _describe(exc.__cause__),
+                            "running it again" if attempt < BATCH_RETRIES else "running its jobs one by one")
                 self._drop_connection()
             except BaseException as exc:
                 log.exception("group commit of %d jobs failed", len(jobs))
@@ -222,13 +280,24 @@ class Writer:
         # One wake-up per event loop per batch, not one per job: each
         # call_soon_threadsafe is a write to the loop's wake-up pipe and a loop turn.
         by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for (ok, value), (_job, loop, fut) in zip(outcomes, batch):
+        for (ok, value), item in zip(outcomes, batch):
+            if ok is _DEFER:
+                self._run_elsewhere(*item)
+                continue
+            _job, loop, fut = item
             by_loop.setdefault(loop, []).append((fut, ok, value))
         for loop, settled in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_settle_all, settled)
             except RuntimeError:  # that loop has closed: nobody is waiting any more
                 pass
+
+
+def _describe(exc: BaseException | None) -> str:
+    """An error without its SQL parameters (phone numbers, texts) for the log."""
+    if isinstance(exc, DBAPIError):
+        return f"{type(exc.orig).__name__} (SQLSTATE {getattr(exc.orig, 'sqlstate', None)})"
+    return type(exc).__name__
 
 
 def _settle_all(settled: list[tuple[asyncio.Future, bool, Any]]) -> None:
