@@ -10,6 +10,8 @@ timed out. So before ``BEGIN IMMEDIATE`` every writer of ours takes an exclusive
 holder lets go, and the SQLite lock is then free. A process that dies lets go of
 its flock with it. Other programs writing the file are still handled by SQLite's
 own lock and busy timeout, so this is an optimisation, never what keeps data safe.
+There is no timeout on the flock: its holder holds SQLite's write lock too (or waits
+at most SQLite's busy timeout for it), so nobody could write meanwhile anyway.
 
 No library offers this for SQLite; it is a few lines over ``fcntl.flock``.
 """
