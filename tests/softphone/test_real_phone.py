@@ -25,11 +25,13 @@ def baresip_register(tmp_path, kamailio_port: int, user: str, password: str) -> 
     """Run baresip with one account for a few seconds; the registration line it printed."""
     home = tmp_path / f"baresip-{free_port()}"
     home.mkdir()
-    (home / "config").write_text(CONFIG.format(port=free_port()))
     (home / "accounts").write_text(
         f'<sip:{user}@{DOMAIN};transport=udp>;auth_pass={password};'
         f'outbound="sip:127.0.0.1:{kamailio_port}";regint=600\n')
-    for _ in range(3):  # baresip's own port can be taken by another suite before it binds
+    for _ in range(5):
+        # baresip's own port (UDP, TCP and TLS) can be taken by another process between
+        # free_port() and its bind: each try gets a new one.
+        (home / "config").write_text(CONFIG.format(port=free_port()))
         proc = subprocess.run(["baresip", "-f", str(home), "-t", "4"], stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=30)
         out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
