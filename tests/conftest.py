@@ -300,6 +300,18 @@ class UvoxProcess:
             raise RuntimeError(f"uvox serve did not start:\n{log[-3000:]}")
         raise AssertionError("unreachable")
 
+    def customer(self, deck: str, balance: str = "5") -> dict:
+        """What an operator sets up by CLI for a first customer: plan "retail" with
+        ``deck``, an account on it with ``balance``, an API key. The manual's auth variables."""
+        path = self.cwd / f"deck-{self.port}.csv"
+        path.write_text(deck)
+        self.admin("plan", "create", "retail", "--currency", "US$")
+        self.admin("rates", "import", "retail", str(path))
+        acct = self.admin("account", "create", "--email", f"ops{free_port()}@example.com", "--plan", "retail")
+        self.admin("topup", acct["accountnumber"], balance)
+        key = self.admin("apikey", "create", acct["accountnumber"])
+        return {"accountnumber": acct["accountnumber"], "apikey": key["apikey"]}
+
     def admin(self, *args: str) -> dict:
         import json
 

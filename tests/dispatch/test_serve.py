@@ -25,27 +25,16 @@ pytestmark = pytest.mark.timeout(120)
 DECK = "dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n34,Spain,0.015,0.04\n"
 
 
-def customer(srv, tmp_path) -> dict:
-    deck = tmp_path / "deck.csv"
-    deck.write_text(DECK)
-    srv.admin("plan", "create", "retail", "--currency", "US$")
-    srv.admin("rates", "import", "retail", str(deck))
-    acct = srv.admin("account", "create", "--email", f"ops{free_port()}@example.com", "--plan", "retail")
-    srv.admin("topup", acct["accountnumber"], "5")
-    key = srv.admin("apikey", "create", acct["accountnumber"])
-    return {"accountnumber": acct["accountnumber"], "apikey": key["apikey"]}
-
-
 def delivered(base, auth, mid):
     return poll(lambda: (s := httpx.get(base + STATUS, params={**auth, "messageId": mid}).json())
                 .get("state") == "delivered" and s, timeout=30)
 
 
-def test_fresh_install_sends_through_the_builtin_simulator_and_says_so(uvox_server, tmp_path):
+def test_fresh_install_sends_through_the_builtin_simulator_and_says_so(uvox_server):
     sim_port, control = free_port(), free_port()
     srv = uvox_server(UVOX_SMSC_SIM_PORT=str(sim_port), UVOX_SMSC_SIM_CONTROL_PORT=str(control),
                       UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
-    auth = customer(srv, tmp_path)
+    auth = srv.customer(DECK)
     r = httpx.post(srv.url + SEND, data={**auth, "to": "+13125550900", "text": "first SMS", "from": "UVox"}).json()
     assert r["code"] == "005"
     s = delivered(srv.url, auth, r["id"])
@@ -59,7 +48,7 @@ def test_fresh_install_sends_through_the_builtin_simulator_and_says_so(uvox_serv
     assert "SMSC SIMULATOR IN USE" in log and "NOT delivered to any phone" in log
 
 
-def test_a_configured_connector_takes_over_from_the_simulator(uvox_server, tmp_path):
+def test_a_configured_connector_takes_over_from_the_simulator(uvox_server):
     sim = subprocess.Popen([sys.executable, "-m", "uvox", "smsc-sim", "--port", "0", "--control-port", "0",
                             "--receipt-delay", "0.1", "--system-id", "acme", "--password", "s3cret"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -70,7 +59,7 @@ def test_a_configured_connector_takes_over_from_the_simulator(uvox_server, tmp_p
         out = srv.admin("connector", "add", "acme", "--host", "127.0.0.1", "--port", str(info["smpp_port"]),
                         "--system-id", "acme", "--password", "s3cret", "--tps", "50")
         assert out["name"] == "acme" and out["prefixes"] == [""] and "password" not in out
-        auth = customer(srv, tmp_path)
+        auth = srv.customer(DECK)
         r = httpx.post(srv.url + SEND, data={**auth, "to": "+34600000900", "text": "real route"}).json()
         s = delivered(srv.url, auth, r["id"])
         assert s and "simulated" not in s
@@ -117,11 +106,11 @@ def _is_resource_tracker(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_workers_serve_http_in_several_processes_and_deliver_each_message_once(uvox_server, tmp_path, kind):
+def test_workers_serve_http_in_several_processes_and_deliver_each_message_once(uvox_server, kind):
     sim_port, control = free_port(), free_port()
     srv = uvox_server(kind, UVOX_WORKERS="2", UVOX_SMSC_SIM_PORT=str(sim_port),
                       UVOX_SMSC_SIM_CONTROL_PORT=str(control), UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
-    auth = customer(srv, tmp_path)
+    auth = srv.customer(DECK)
     assert poll(lambda: len(_http_children(srv.proc.pid)) == 2, timeout=30), "expected 2 HTTP worker processes"
 
     numbers = [f"+1312555{i:04d}" for i in range(120)]

@@ -10,7 +10,6 @@ UVox thinks it sent.
 import httpx
 import pytest
 
-from tests.conftest import free_port
 from tests.dispatch.conftest import poll
 
 SEND = "/api/get-api/v1/sms-api"
@@ -18,17 +17,6 @@ STATUS = "/api/get-api/v1/sms-api/status"
 DECK = "dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n34,Spain,0.015,0.04\n56,Chile,0.03,0.03\n"
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def customer(srv, tmp_path) -> dict:
-    deck = tmp_path / "deck.csv"
-    deck.write_text(DECK)
-    srv.admin("plan", "create", "retail", "--currency", "US$")
-    srv.admin("rates", "import", "retail", str(deck))
-    acct = srv.admin("account", "create", "--email", f"interop{free_port()}@example.com", "--plan", "retail")
-    srv.admin("topup", acct["accountnumber"], "5")
-    key = srv.admin("apikey", "create", acct["accountnumber"])
-    return {"accountnumber": acct["accountnumber"], "apikey": key["apikey"]}
 
 
 def send(srv, auth, to, text, **extra) -> dict:
@@ -42,13 +30,13 @@ def status(srv, auth, mid) -> dict:
 
 
 @pytest.mark.parametrize("bind_mode", ["transceiver", "transmitter"])
-def test_gsm_ucs2_and_three_parts_are_delivered_through_node_smpp(uvox_server, tmp_path, node_smsc, bind_mode):
+def test_gsm_ucs2_and_three_parts_are_delivered_through_node_smpp(uvox_server, node_smsc, bind_mode):
     smsc = node_smsc(system_id="carrier1", password="s3cret")
     srv = uvox_server(UVOX_SMSC_SIM="0")
     out = srv.admin("connector", "add", "nodesmsc", "--host", "127.0.0.1", "--port", str(smsc.port),
                     "--system-id", "carrier1", "--password", "s3cret", "--bind-mode", bind_mode)
     assert out["bind_mode"] == bind_mode
-    auth = customer(srv, tmp_path)
+    auth = srv.customer(DECK)
 
     gsm_text = "Hola {Ana}: 5€ @ casa"
     ucs_text = "Привет 😀 ¿qué tal?"

@@ -33,7 +33,6 @@ from typing import Any, Callable
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from starlette.concurrency import run_in_threadpool
 
 from uvox.db.session import write
 from uvox.db.writelock import exclusive
@@ -75,7 +74,6 @@ def _retryable(exc: BaseException) -> bool:
 class Writer:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.grouped = True
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -90,8 +88,6 @@ class Writer:
         A job may run more than once (its batch retried after PostgreSQL aborted
         it): it must do nothing but database work on ``conn``.
         """
-        if not self.grouped:
-            return await run_in_threadpool(self._run_alone, job)
         self._ensure_thread()
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -201,9 +197,7 @@ class Writer:
                     except BaseException as exc:
                         if _lock_busy(exc):
                             raise _Busy() from exc
-                        if _retryable(exc):
-                            raise _Retry() from exc
-                        raise
+                        raise  # a retryable one becomes _Retry below
                 else:
                     # consecutive jobs of one kind form a group
                     start = 0
