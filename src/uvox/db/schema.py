@@ -86,6 +86,10 @@ rates = sa.Table(
     sa.Column("destination", sa.String(200), nullable=False),
     sa.Column("rate_initial", Money, nullable=False),
     sa.Column("sms_rate", Money, nullable=False),
+    # Voice (A2Billing's names in the CSV): connectcharge, initblock, billingblock.
+    sa.Column("connect_charge", Money, nullable=False, default=Decimal(0), server_default="0"),
+    sa.Column("init_block", sa.Integer, nullable=False, default=60, server_default="60"),
+    sa.Column("billing_block", sa.Integer, nullable=False, default=60, server_default="60"),
     sa.UniqueConstraint("plan_id", "prefix", name="uq_rates_plan_prefix"),
 )
 
@@ -101,6 +105,8 @@ accounts = sa.Table(
     sa.Column("currency", sa.String(8), nullable=False),
     sa.Column("balance", Money, nullable=False, default=Decimal(0)),
     sa.Column("credit_limit", Money, nullable=False, default=Decimal(0)),
+    # Money held by calls in progress (uvox.voice): available = balance + credit_limit - held.
+    sa.Column("held", Money, nullable=False, default=Decimal(0), server_default="0"),
     sa.Column("callback_url", sa.String(2000)),
     sa.Column("callback_secret", sa.String(128)),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
@@ -130,9 +136,12 @@ ledger = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("amount", Money, nullable=False),
     sa.Column("message_id", sa.Integer),
+    # The call a "call" charge is for: unique, so a replayed call record cannot charge twice.
+    sa.Column("call_id", sa.Integer),
     sa.Column("note", sa.String(500), nullable=False, default=""),
     _now_col(),
     sa.Index("ix_ledger_account", "account_id", "id"),
+    sa.Index("uq_ledger_call_id", "call_id", unique=True),
 )
 
 messages = sa.Table(
@@ -324,4 +333,75 @@ signin_attempts = sa.Table(
     _now_col(),
     sa.Index("ix_signin_attempts_email", "email", "created_at"),
     sa.Index("ix_signin_attempts_address", "address", "created_at"),
+)
+
+
+# --- voice (migration 0004_voice) --------------------------------------------------
+
+trunks = sa.Table(
+    "trunks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("port", sa.Integer, nullable=False, default=5060),
+    sa.Column("transport", sa.String(4), nullable=False, default="udp"),
+    sa.Column("priority", sa.Integer, nullable=False, default=10),
+    sa.Column("strip", sa.Integer, nullable=False, default=0),
+    sa.Column("add_prefix", sa.String(20), nullable=False, default=""),
+    # Kamailio answers the trunk's digest challenge with these, so they cannot be hashed.
+    sa.Column("username", sa.String(100), nullable=False, default=""),
+    sa.Column("password", sa.String(100), nullable=False, default=""),
+    # 0: no limit.
+    sa.Column("max_channels", sa.Integer, nullable=False, default=0),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    _now_col(),
+)
+
+trunk_prefixes = sa.Table(
+    "trunk_prefixes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("trunk_id", sa.Integer, sa.ForeignKey("trunks.id", ondelete="CASCADE"), nullable=False),
+    # "" is every number.
+    sa.Column("prefix", sa.String(20), nullable=False, default=""),
+    sa.UniqueConstraint("trunk_id", "prefix", name="uq_trunk_prefixes_trunk_prefix"),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("sip_account_id", sa.Integer, sa.ForeignKey("sip_accounts.id", ondelete="SET NULL")),
+    sa.Column("sip_username", sa.String(64), nullable=False),
+    sa.Column("caller", sa.String(64), nullable=False, default=""),
+    sa.Column("callee", sa.String(64), nullable=False, default=""),
+    sa.Column("destination", sa.String(200), nullable=False, default=""),
+    # outbound or onnet
+    sa.Column("direction", sa.String(8), nullable=False),
+    # in_progress, answered, busy, no_answer, failed, cancelled, refused
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("sip_code", sa.Integer),
+    # caller, callee, limit, trunk, system
+    sa.Column("hangup", sa.String(8)),
+    _now_col("started_at"),
+    _now_col("answered_at", nullable=True),
+    _now_col("ended_at", nullable=True),
+    sa.Column("duration", sa.Integer, nullable=False, default=0),
+    sa.Column("billed", sa.Integer, nullable=False, default=0),
+    sa.Column("rate", Money, nullable=False, default=Decimal(0)),
+    sa.Column("connect_charge", Money, nullable=False, default=Decimal(0)),
+    sa.Column("init_block", sa.Integer, nullable=False, default=60),
+    sa.Column("billing_block", sa.Integer, nullable=False, default=60),
+    sa.Column("price", Money, nullable=False, default=Decimal(0)),
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("trunk", sa.String(100)),
+    sa.Column("limit_seconds", sa.Integer, nullable=False, default=0),
+    sa.Column("hold", Money, nullable=False, default=Decimal(0)),
+    # SIP Call-ID of the INVITE: a retransmitted INVITE asks again and gets the same call.
+    sa.Column("sip_call_id", sa.String(255), unique=True),
+    _now_col("settled_at", nullable=True),
+    sa.Index("ix_calls_account", "account_id", "id"),
+    sa.Index("ix_calls_status", "status", "started_at"),
 )
