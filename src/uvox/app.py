@@ -76,6 +76,7 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
     portal_routes = _optional_routes("uvox.portal.routes", platform)
     _has_portal = bool(portal_routes)
     routes += _optional_routes("uvox.softphone.routes", platform)
+    routes += _optional_routes("uvox.voice.http", platform)
     routes += portal_routes
     routes.append(Route("/", home))
     app = Starlette(routes=routes, lifespan=lifespan)
@@ -107,6 +108,6 @@ class FastLane:
 
 def _import_hooks() -> None:
     """Let domain packages register their start-up hooks (dispatcher, simulator)."""
-    for module in ("uvox.dispatch.hooks",):
+    for module in ("uvox.dispatch.hooks", "uvox.voice.hooks"):
         with contextlib.suppress(ModuleNotFoundError):
             importlib.import_module(module)

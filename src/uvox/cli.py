@@ -297,7 +297,8 @@ def rates() -> None:
     pass
 
 
-@rates.command("import", help="Replace a plan's rates with a CSV: dialprefix,destination,rateinitial,smsrate.")
+@rates.command("import", help="Replace a plan's rates with a CSV: dialprefix,destination,rateinitial,smsrate "
+                              "and optionally connectcharge,initblock,billingblock (voice; defaults 0, 60, 60).")
 @click.argument("plan_name")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @json_option
@@ -311,6 +312,21 @@ def rates_import(plan_name, file, as_json) -> None:
     except (NotFound, plans.RateDeckError) as exc:
         _fail(as_json, str(exc))
     _emit(as_json, {"plan": plan_name, "rates": count}, f"{count} rates imported into {plan_name}")
+
+
+@rates.command("export", help="Print a plan's rates as CSV, every column `rates import` reads.")
+@click.argument("plan_name")
+def rates_export(plan_name) -> None:
+    from uvox.billing import plans
+
+    p = _platform()
+    try:
+        lines = plans.export_csv(p.engine, plan_name)
+        click.echo(next(lines), nl=False)
+    except NotFound as exc:
+        _fail(False, str(exc))
+    for line in lines:
+        click.echo(line, nl=False)
 
 
 @admin.group("otp-template", help="One-time code templates.")
@@ -342,6 +358,7 @@ def _register_domain_commands() -> None:
         ("uvox.smpp.cli", "register", main),
         ("uvox.dispatch.cli", "register", main),
         ("uvox.softphone.cli", "register", main),
+        ("uvox.voice.cli", "register", main),
         ("uvox.client_cli", "register", main),
     ):
         try:

@@ -80,6 +80,10 @@ class Settings:
     log_level: str = "INFO"
     workers: int = 1
     secure_cookies: bool = False
+    #: Longest call, whatever the balance (VOICE.md).
+    voice_max_call_seconds: int = 10800
+    #: A hold whose call never reported is released this long after its limit (and ringing) ran out.
+    voice_hold_grace_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -113,6 +117,8 @@ class Settings:
             log_level=e.get("UVOX_LOG_LEVEL", d.log_level).upper(),
             workers=_int(e, "UVOX_WORKERS", d.workers),
             secure_cookies=_bool(e, "UVOX_SECURE_COOKIES", d.secure_cookies),
+            voice_max_call_seconds=_int(e, "UVOX_VOICE_MAX_CALL_SECONDS", d.voice_max_call_seconds),
+            voice_hold_grace_seconds=_int(e, "UVOX_VOICE_HOLD_GRACE_SECONDS", d.voice_hold_grace_seconds),
         )
 
     def with_(self, **changes) -> "Settings":

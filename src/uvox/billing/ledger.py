@@ -4,9 +4,10 @@ Every top-up, charge and refund is an immutable row. ``accounts.balance`` is a c
 of the sum of the account's rows, changed only here and in the same transaction as
 the row, so the two cannot drift; :func:`audit` recomputes it.
 
-A charge is one conditional UPDATE (``... WHERE balance + credit_limit >= :price``):
+A charge is one conditional UPDATE (``... WHERE balance + credit_limit - held >= :price``):
 the database, not Python, decides whether the money is there, so concurrent sends can
-never spend the same money, on SQLite or PostgreSQL, in one process or many.
+never spend the same money, on SQLite or PostgreSQL, in one process or many. ``held``
+is the money calls in progress may still spend (uvox.voice): an SMS cannot take it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ A = t.accounts
 
 
 def try_charge(conn: Connection, account_id: int, amount: Decimal) -> bool:
-    """Debit ``amount`` if balance plus credit covers it. No ledger row: see :func:`record`."""
+    """Debit ``amount`` if balance plus credit, less holds, covers it. No ledger row: see :func:`record`."""
     if amount <= 0:
         return True
     return conn.execute(_CHARGE, {"account_id": account_id, "amount": amount}).rowcount == 1
@@ -35,7 +36,8 @@ def try_charge(conn: Connection, account_id: int, amount: Decimal) -> bool:
 # every send makes one.
 _CHARGE = (
     sa.update(A)
-    .where(A.c.id == sa.bindparam("account_id"), A.c.balance + A.c.credit_limit >= sa.bindparam("amount", type_=A.c.balance.type))
+    .where(A.c.id == sa.bindparam("account_id"),
+           A.c.balance + A.c.credit_limit - A.c.held >= sa.bindparam("amount", type_=A.c.balance.type))
     .values(balance=A.c.balance - sa.bindparam("amount", type_=A.c.balance.type))
 )
 
@@ -77,6 +79,12 @@ def refund_message(conn: Connection, message_id: int, note: str = "refund: not a
 def balance(conn: Connection, account_id: int) -> tuple[Decimal, Decimal]:
     row = conn.execute(sa.select(A.c.balance, A.c.credit_limit).where(A.c.id == account_id)).one()
     return row.balance, row.credit_limit
+
+
+def funds(conn: Connection, account_id: int) -> tuple[Decimal, Decimal, Decimal]:
+    """(balance, credit limit, held by calls in progress); available is b + c - h."""
+    row = conn.execute(sa.select(A.c.balance, A.c.credit_limit, A.c.held).where(A.c.id == account_id)).one()
+    return row.balance, row.credit_limit, row.held
 
 
 def audit(engine: Engine, account_id: int) -> tuple[Decimal, Decimal]:

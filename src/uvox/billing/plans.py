@@ -21,6 +21,10 @@ from uvox.db.session import read, write
 from uvox.errors import Conflict, NotFound
 
 REQUIRED_COLUMNS = ("dialprefix", "destination", "rateinitial", "smsrate")
+#: Optional voice columns (A2Billing's names) and their defaults (VOICE.md).
+VOICE_COLUMNS = ("connectcharge", "initblock", "billingblock")
+EXPORT_COLUMNS = REQUIRED_COLUMNS + VOICE_COLUMNS
+MAX_BLOCK_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class Rate:
     destination: str
     rate_initial: Decimal
     sms_rate: Decimal
+    connect_charge: Decimal = Decimal(0)
+    init_block: int = 60
+    billing_block: int = 60
 
 
 class RateDeckError(ValueError):
@@ -80,6 +87,12 @@ def _parse_deck(stream: IO[str]) -> Iterator[dict]:
     if missing:
         raise RateDeckError(f"line 1: missing column(s) {', '.join(missing)}; the header must be {','.join(REQUIRED_COLUMNS)}")
     idx = {c: names.index(c) for c in REQUIRED_COLUMNS}
+    opt = {c: names.index(c) for c in VOICE_COLUMNS if c in names}
+
+    def cell(row: list[str], name: str) -> str:
+        i = opt.get(name)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
     seen: set[str] = set()
     for lineno, row in enumerate(reader, start=2):
         if not row or all(not cell.strip() for cell in row):
@@ -89,6 +102,9 @@ def _parse_deck(stream: IO[str]) -> Iterator[dict]:
             destination = row[idx["destination"]].strip()
             rate_initial = parse_amount(row[idx["rateinitial"]])
             sms_rate = parse_amount(row[idx["smsrate"]])
+            connect = parse_amount(cell(row, "connectcharge") or "0")
+            init_block = _block(cell(row, "initblock"), 60, "initblock", minimum=0)
+            billing_block = _block(cell(row, "billingblock"), 60, "billingblock", minimum=1)
         except IndexError:
             raise RateDeckError(f"line {lineno}: too few columns") from None
         except ValueError as exc:
@@ -98,7 +114,33 @@ def _parse_deck(stream: IO[str]) -> Iterator[dict]:
         if prefix in seen:
             raise RateDeckError(f"line {lineno}: dialprefix {prefix} appears twice")
         seen.add(prefix)
-        yield {"prefix": prefix, "destination": destination[:200], "rate_initial": rate_initial, "sms_rate": sms_rate}
+        yield {"prefix": prefix, "destination": destination[:200], "rate_initial": rate_initial, "sms_rate": sms_rate,
+               "connect_charge": connect, "init_block": init_block, "billing_block": billing_block}
+
+
+def _block(raw: str, default: int, name: str, *, minimum: int) -> int:
+    if raw == "":
+        return default
+    if not raw.isdigit() or not (minimum <= int(raw) <= MAX_BLOCK_SECONDS):
+        raise ValueError(f"{name} must be a whole number of seconds from {minimum} to {MAX_BLOCK_SECONDS}, got {raw!r}")
+    return int(raw)
+
+
+def export_csv(engine: Engine, plan_name: str) -> Iterator[str]:
+    """A plan's deck as CSV lines with every column import reads (round-trips)."""
+    from uvox.billing.money import show
+
+    plan = get_plan(engine, plan_name)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    yield buf.getvalue()
+    for r in iter_rates(engine, plan.id):
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow([r.prefix, r.destination, show(r.rate_initial, 4), show(r.sms_rate, 4),
+                         show(r.connect_charge, 2), r.init_block, r.billing_block])
+        yield buf.getvalue()
 
 
 def import_rates(engine: Engine, plan_name: str, stream: IO[str] | str) -> int:
@@ -122,7 +164,12 @@ def import_rates(engine: Engine, plan_name: str, stream: IO[str] | str) -> int:
     return len(rows)
 
 
-_lookup_cols = (t.rates.c.prefix, t.rates.c.destination, t.rates.c.rate_initial, t.rates.c.sms_rate)
+_lookup_cols = (t.rates.c.prefix, t.rates.c.destination, t.rates.c.rate_initial, t.rates.c.sms_rate,
+                t.rates.c.connect_charge, t.rates.c.init_block, t.rates.c.billing_block)
+
+
+def _rate(r) -> Rate:
+    return Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate, r.connect_charge, r.init_block, r.billing_block)
 
 
 # Rates are read on every message and change only on import. Each process keeps a
@@ -154,7 +201,7 @@ def _deck(conn: Connection, plan_id: int) -> dict[str, Rate]:
         return entry[2]
     with _deck_lock:
         deck = {
-            r.prefix: Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate)
+            r.prefix: _rate(r)
             for r in conn.execute(sa.select(*_lookup_cols).where(t.rates.c.plan_id == plan_id))
         }
         _decks[plan_id] = (clock + CHECK_SECONDS, version, deck)
@@ -183,7 +230,7 @@ def _lookup_db(conn: Connection, plan_id: int, number: str) -> Rate | None:
     ).first()
     if row is None:
         return None
-    return Rate(row.prefix, row.destination, row.rate_initial, row.sms_rate)
+    return _rate(row)
 
 
 def iter_rates(engine: Engine, plan_id: int, batch: int = 2000) -> Iterator[Rate]:
@@ -200,7 +247,7 @@ def iter_rates(engine: Engine, plan_id: int, batch: int = 2000) -> Iterator[Rate
         if not rows:
             return
         for r in rows:
-            yield Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate)
+            yield _rate(r)
         last = rows[-1].id
 
 
@@ -218,4 +265,4 @@ def search_rates(
         rows = conn.execute(
             sa.select(*_lookup_cols).where(*cond).order_by(t.rates.c.prefix).limit(limit).offset(offset)
         ).all()
-    return total, [Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate) for r in rows]
+    return total, [_rate(r) for r in rows]

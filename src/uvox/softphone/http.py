@@ -115,7 +115,7 @@ def routes(get_engine: Callable, settings: Settings) -> list[Route]:
         user = await _auth(values, ("u", "username"), ("p", "password"))
         if user is None:
             return _xml(formats.error_xml("wrong SIP username or password"), 401)
-        return _xml(formats.zoiper_balance_xml(currency=service.iso_currency(user.currency), amount=user.balance))
+        return _xml(formats.zoiper_balance_xml(currency=service.iso_currency(user.currency), amount=user.available))
 
     async def zoiper_rate(request: Request) -> Response:
         values = await _vars(request)
@@ -135,7 +135,7 @@ def routes(get_engine: Callable, settings: Settings) -> list[Route]:
         user = await _auth(values, ("username", "u"), ("password", "p"))
         if user is None:
             return JSONResponse({"error": "wrong SIP username or password"}, 401, headers=NO_STORE)
-        return _json(formats.acrobits_balance_json(currency=service.iso_currency(user.currency), amount=user.balance))
+        return _json(formats.acrobits_balance_json(currency=service.iso_currency(user.currency), amount=user.available))
 
     async def acrobits_rate(request: Request) -> Response:
         values = await _vars(request)

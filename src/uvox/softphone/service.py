@@ -105,6 +105,12 @@ class SoftphoneUser:
     balance: Decimal
     credit_limit: Decimal
     plan_id: int | None
+    held: Decimal = Decimal(0)
+
+    @property
+    def available(self) -> Decimal:
+        """What the phone may still spend: balance + credit - money held by calls in progress."""
+        return self.balance + self.credit_limit - self.held
 
 
 def _row_to_sip(row) -> SipAccount:
@@ -419,7 +425,7 @@ def authenticate(engine: Engine, username: str, password: str, domain: str) -> S
     t, a = schema.sip_accounts, schema.accounts
     with read(engine) as conn:
         row = conn.execute(
-            sa.select(t, a.c.currency, a.c.balance, a.c.credit_limit, a.c.plan_id, a.c.disabled)
+            sa.select(t, a.c.currency, a.c.balance, a.c.credit_limit, a.c.held, a.c.plan_id, a.c.disabled)
             .join(a, a.c.id == t.c.account_id)
             .where(t.c.username == username, t.c.domain == domain)
         ).first()
@@ -430,7 +436,7 @@ def authenticate(engine: Engine, username: str, password: str, domain: str) -> S
         return None
     return SoftphoneUser(
         sip=_row_to_sip(row), account_id=row.account_id, currency=row.currency,
-        balance=row.balance, credit_limit=row.credit_limit, plan_id=row.plan_id,
+        balance=row.balance, credit_limit=row.credit_limit, plan_id=row.plan_id, held=row.held,
     )
 
 

@@ -62,6 +62,7 @@ _ALL = [
     Code("112", "Expired", 200, True, "1"),
     Code("113", "Rejected", 200, True, "1"),
     Code("114", "Failed", 200, True, "1"),
+    Code("120", "Call records", 200, True, "1"),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}

@@ -30,10 +30,11 @@ from uvox.sms.numbers import BadNumber, normalise, normalise_sender
 
 @dataclass
 class Result:
-    """An endpoint's answer before it becomes a Response."""
+    """An endpoint's answer before it becomes a Response (or, for a download, the Response)."""
 
     code: str
     fields: dict
+    response: Response | None = None
 
 
 def _r(code: str, **fields) -> Result:
@@ -252,11 +253,14 @@ async def otp_verify(p: Platform, account: Account, v: Variables) -> Result:
 async def balance(p: Platform, account: Account, v: Variables) -> Result:
     def load():
         with read(p.engine) as conn:
-            return ledger.balance(conn, account.id)
+            return ledger.funds(conn, account.id)
 
-    bal, credit = await run_in_threadpool(load)
-    return _r("015", accountnumber=account.number, currency=account.currency, balance=show(bal),
-              credit=show(credit), available=show(bal + credit))
+    bal, credit, held = await run_in_threadpool(load)
+    fields = {"accountnumber": account.number, "currency": account.currency, "balance": show(bal),
+              "credit": show(credit), "available": show(bal + credit - held)}
+    if held:
+        fields["held"] = show(held)
+    return _r("015", **fields)
 
 
 def _rate_text(value) -> str:
@@ -286,11 +290,58 @@ def rates_stream(p: Platform, account: Account, accept: str | None, headers: dic
     return StreamingResponse(iterate_in_threadpool(chunks()), media_type=media_type(accept), headers=headers)
 
 
+# --- calls -------------------------------------------------------------------------
+
+def _when(raw: str | None, name: str):
+    """An ISO 8601 time (``2026-12-01``, ``2026-12-01T10:00:00Z``, with an offset); naive is UTC."""
+    from datetime import datetime, timezone
+
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("z", "Z"))
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO 8601 time such as 2026-12-01T00:00:00Z") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+async def calls(p: Platform, account: Account, v: Variables) -> Result:
+    from uvox.voice import records
+
+    try:
+        since, until = _when(v.get("since"), "since"), _when(v.get("until"), "until")
+    except ValueError as exc:
+        return _r("016", detail=str(exc))
+    raw_limit = (v.get("limit") or "100").strip()
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+        return _r("016", detail="limit must be a whole number from 1 to 1000")
+    cursor = (v.get("cursor") or "").strip() or None
+    fmt = (v.get("format") or "json").strip().lower()
+    if fmt not in ("json", "csv"):
+        return _r("016", detail="format must be json or csv")
+    filters = {"since": since, "until": until, "number": (v.get("number") or "").strip() or None}
+    if fmt == "csv":
+        if cursor is not None:
+            return _r("016", detail="format=csv exports every matching call: it takes no cursor")
+        lines = records.to_csv(records.iter_calls(p.engine, account.id, **filters))
+        name = f"calls-{account.number}.csv"
+        return Result("120", {}, StreamingResponse(
+            iterate_in_threadpool(lines), media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{name}"'}))
+    try:
+        page, nxt = await run_in_threadpool(records.list_calls, p.engine, account.id, limit=int(raw_limit),
+                                            cursor=cursor, **filters)
+    except records.BadCursor as exc:
+        return _r("016", detail=str(exc))
+    return _r("120", accountnumber=account.number, calls=[r.as_wire() for r in page], next_cursor=nxt)
+
+
 HANDLERS = {
     "sms-api": send_sms,
     "sms-api/status": sms_status,
     "OTP-api": otp_request,
     "OTP-api/verify": otp_verify,
     "balance": balance,
+    "calls": calls,
 }
 

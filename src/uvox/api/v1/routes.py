@@ -109,4 +109,8 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     # a cheap way for a customer to check that a key works.
     handler = endpoints.HANDLERS[name or "balance"]
     result = await handler(platform, account, v)
+    if result.response is not None:
+        result.response.headers.update(CORS)
+        result.response.headers["x-request-id"] = request_id
+        return result.response, name, result.code
     return reply(result.code, accept, request_id, **result.fields), name, result.code

@@ -1,0 +1,191 @@
+"""Authorizing one call: the platform's answer to Kamailio's question "may this
+SIP account call this number, for how long, and through which trunks?".
+
+Checked in VOICE.md's order: SIP and customer account active (else 403), the
+number has a rate on the plan (else 404; a SIP username of the platform is
+on-net instead and needs neither rate nor money), the account can pay the first
+block (else 402), a trunk serves the number (else 503).
+
+The money side is CGRateS' "max usage" with a hold: in one transaction the time
+limit is computed from the available money (balance + credit - held), and the
+price of that limit is added to ``accounts.held`` by a conditional UPDATE, so two
+calls set up at the same instant can never hold more than there is, on SQLite or
+PostgreSQL, in one process or many. The call's row in ``calls`` (status
+``in_progress``) carries the hold until its record is settled (records.py).
+
+The SIP Call-ID keys the decision: an INVITE retransmitted while Kamailio waited
+for us asks again and gets the same call, limit and trunks, with no second hold.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from uvox.billing.plans import lookup as rate_lookup
+from uvox.clock import now
+from uvox.config import Settings
+from uvox.db import schema as t
+from uvox.db.session import read, write
+from uvox.softphone.service import destination_digits
+
+from . import trunks as trunk_routing
+from .rating import Tariff
+
+log = logging.getLogger("uvox.voice")
+
+FORBIDDEN, NOT_FOUND, PAYMENT_REQUIRED, UNAVAILABLE = 403, 404, 402, 503
+MAX_DIGITS = 15  # E.164
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What Kamailio does with the call: ``code`` 200 (route it) or the SIP refusal."""
+
+    code: int
+    call_id: int | None = None
+    limit: int = 0
+    onnet: bool = False
+    #: On-net: the callee's SIP username.
+    callee_user: str = ""
+    #: Outbound: the number's digits (E.164 without +) and the trunks, in order.
+    digits: str = ""
+    trunks: list = field(default_factory=list)
+    reason: str = ""
+
+
+def authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, dialled: str,
+              sip_call_id: str) -> Decision:
+    sip_call_id = (sip_call_id or "").strip()[:255]
+    if sip_call_id:
+        with read(engine) as conn:
+            again = _existing(conn, sip_call_id)
+        if again is not None:
+            return again
+    try:
+        return _authorize(engine, settings, caller=caller, domain=domain or settings.sip_domain,
+                          dialled=dialled, sip_call_id=sip_call_id or None)
+    except IntegrityError:
+        # The same Call-ID decided by another process a moment ago: its answer stands.
+        with read(engine) as conn:
+            again = _existing(conn, sip_call_id)
+        if again is None:
+            raise
+        return again
+
+
+def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, dialled: str,
+               sip_call_id: str | None) -> Decision:
+    S, A = t.sip_accounts, t.accounts
+    with write(engine) as conn:
+        q = (sa.select(S.c.id.label("sip_id"), S.c.username, S.c.caller_id, A.c.id.label("account_id"),
+                       A.c.disabled, A.c.plan_id, A.c.currency)
+             .join(A, A.c.id == S.c.account_id)
+             .where(S.c.username == caller, S.c.domain == domain))
+        me = conn.execute(q).first()
+        stamp = now()
+        base = {
+            "sip_call_id": sip_call_id, "started_at": stamp,
+            "sip_username": caller[:64], "callee": (dialled or "")[:64],
+        }
+        if me is None:
+            # Kamailio authenticated a subscriber the platform no longer has (deleted a
+            # moment ago): refuse, and there is no account to record the attempt on.
+            return Decision(FORBIDDEN, reason="unknown SIP account")
+        base.update(account_id=me.account_id, sip_account_id=me.sip_id, currency=me.currency,
+                    caller=(me.caller_id or me.username)[:64])
+        if me.disabled:
+            return _refuse(conn, base, FORBIDDEN, "outbound", "account disabled")
+
+        onnet = _onnet_user(conn, dialled, domain)
+        if onnet is not None:
+            limit = settings.voice_max_call_seconds
+            call_id = _insert(conn, {**base, "callee": onnet, "direction": "onnet", "status": "in_progress",
+                                     "limit_seconds": limit, "hold": Decimal(0), "destination": "On-net"})
+            return Decision(200, call_id, limit, onnet=True, callee_user=onnet)
+
+        digits = destination_digits(dialled)
+        if not digits or len(digits) > MAX_DIGITS or not (dialled or "").strip().lstrip("+").replace(" ", "").replace("-", "").isdigit():
+            return _refuse(conn, base, NOT_FOUND, "outbound", "not a number")
+        base["callee"] = "+" + digits
+        rate = rate_lookup(conn, me.plan_id, digits) if me.plan_id is not None else None
+        if rate is None:
+            return _refuse(conn, base, NOT_FOUND, "outbound", "no rate for this number")
+        tariff = Tariff(rate.rate_initial, rate.connect_charge, rate.init_block, rate.billing_block)
+        base.update(destination=rate.destination, rate=rate.rate_initial, connect_charge=rate.connect_charge,
+                    init_block=rate.init_block, billing_block=rate.billing_block)
+
+        acct = A.c
+        lock = sa.select(acct.balance, acct.credit_limit, acct.held).where(acct.id == me.account_id)
+        if conn.dialect.name == "postgresql":
+            lock = lock.with_for_update()
+        funds = conn.execute(lock).one()
+        available = funds.balance + funds.credit_limit - funds.held
+        fit = tariff.limit(available, settings.voice_max_call_seconds)
+        if fit is None:
+            return _refuse(conn, base, PAYMENT_REQUIRED, "outbound", "not enough money for the first block")
+        limit, hold = fit
+
+        routes = trunk_routing.candidates(conn, digits)
+        if not routes:
+            return _refuse(conn, base, UNAVAILABLE, "outbound", "no trunk for this destination")
+
+        held = conn.execute(
+            sa.update(A)
+            .where(acct.id == me.account_id, acct.balance + acct.credit_limit - acct.held >= hold)
+            .values(held=acct.held + hold)
+        ).rowcount
+        if held != 1:  # only if the row lock above was not taken (it always is): stay safe
+            return _refuse(conn, base, PAYMENT_REQUIRED, "outbound", "not enough money for the first block")
+        call_id = _insert(conn, {**base, "direction": "outbound", "status": "in_progress",
+                                 "limit_seconds": limit, "hold": hold})
+        return Decision(200, call_id, limit, digits=digits, trunks=routes)
+
+
+def _onnet_user(conn: Connection, dialled: str, domain: str) -> str | None:
+    """The dialled user when it is an active SIP account of the platform (VOICE.md: on-net
+    wins even where the username also reads as a number)."""
+    user = (dialled or "").strip()
+    if not user or len(user) > 64:
+        return None
+    S, A = t.sip_accounts, t.accounts
+    row = conn.execute(
+        sa.select(S.c.username).join(A, A.c.id == S.c.account_id)
+        .where(S.c.username == user, S.c.domain == domain, A.c.disabled.is_(False))
+    ).first()
+    return row.username if row is not None else None
+
+
+def _insert(conn: Connection, values: dict) -> int:
+    return conn.execute(sa.insert(t.calls).values(**values).returning(t.calls.c.id)).scalar_one()
+
+
+def _refuse(conn: Connection, base: dict, code: int, direction: str, reason: str) -> Decision:
+    """The platform's own refusal: one record (status ``refused``), nothing held or charged."""
+    stamp = base["started_at"]
+    call_id = _insert(conn, {**base, "direction": direction, "status": "refused", "sip_code": code,
+                             "hangup": "system", "ended_at": stamp, "settled_at": stamp})
+    log.info("call %s from %s to %s refused: %s %s", call_id, base.get("sip_username"), base.get("callee"),
+             code, reason)
+    return Decision(code, call_id, reason=reason)
+
+
+def _existing(conn: Connection, sip_call_id: str) -> Decision | None:
+    C = t.calls
+    row = conn.execute(sa.select(C).where(C.c.sip_call_id == sip_call_id)).first()
+    if row is None:
+        return None
+    if row.status == "refused":
+        return Decision(row.sip_code or FORBIDDEN, row.id, reason="refused before")
+    if row.status != "in_progress":
+        # The call is over; a late retransmission must not start it again.
+        return Decision(FORBIDDEN, row.id, reason="call already ended")
+    if row.direction == "onnet":
+        return Decision(200, row.id, row.limit_seconds, onnet=True, callee_user=row.callee)
+    digits = row.callee.lstrip("+")
+    return Decision(200, row.id, row.limit_seconds, digits=digits, trunks=trunk_routing.candidates(conn, digits))

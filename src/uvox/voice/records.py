@@ -1,0 +1,352 @@
+"""Call records: rating what Kamailio reported, releasing holds, listing calls.
+
+Kamailio's acc module writes one ``acc_cdrs`` row per dialog into the platform's
+PostgreSQL, whether or not ``uvox serve`` is running; :func:`settle` turns each
+into the call's final record and money, in one transaction per batch:
+
+- the ``calls`` row is finished only ``WHERE settled_at IS NULL``;
+- the hold goes back (``held -= hold``) and the real price is charged, with one
+  ledger row ``kind='call'`` whose ``call_id`` is unique: a replayed or duplicated
+  record can never charge twice, and a crash between steps rolls all of them back;
+- the CDR is marked ``settled``.
+
+Rows are taken ``FOR UPDATE SKIP LOCKED``, so any number of platform processes
+may settle at once without taking the same record.
+
+:func:`sweep` settles holds whose call never reported (a Kamailio that lost the
+dialog): after the limit, the ringing time and a grace period the hold is
+released and the call recorded as failed by the system, charging nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from uvox.billing import ledger
+from uvox.billing.money import show
+from uvox.clock import aware, now
+from uvox.db import schema as t
+from uvox.db.session import read, write
+
+from .kamailio_tables import acc_cdrs
+from .rating import Tariff, whole_seconds
+
+log = logging.getLogger("uvox.voice")
+
+VOICE_NEEDS_POSTGRES = (
+    "Calls need PostgreSQL (UVOX_DATABASE_URL=postgresql://...): Kamailio reads SIP accounts "
+    "and writes call records there. On SQLite trunks and records can be managed, but no call is placed."
+)
+#: Longest ringing Kamailio allows (fr_inv_timer in kamailio.cfg), for the sweeper.
+RING_SECONDS = 60
+STATUSES = ("answered", "busy", "no_answer", "failed", "cancelled", "refused")
+CSV_COLUMNS = ("id", "sip_username", "from", "to", "destination", "direction", "status", "sip_code", "hangup",
+               "started_at", "answered_at", "ended_at", "duration", "billed", "rate", "connectcharge", "price",
+               "currency", "trunk")
+C = t.calls
+
+
+def voice_available(settings) -> bool:
+    return settings.is_postgres
+
+
+# --- settling -----------------------------------------------------------------------
+
+
+def status_of(sip_code: int | None, answered: bool, trunk: str) -> str:
+    """VOICE.md's status for a call's final SIP code."""
+    if answered:
+        return "answered"
+    if sip_code in (486, 600):
+        return "busy"
+    if sip_code in (408, 480):
+        return "no_answer"
+    if sip_code == 487:
+        return "cancelled"
+    if sip_code == 503 and not trunk:
+        return "refused"  # every trunk full before any was tried: the platform's own refusal
+    return "failed"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Kamailio writes local time without a zone; the platform runs it in UTC."""
+    if value is None or value.year <= 2000:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def settle(engine: Engine, batch: int = 200) -> int:
+    """Rate every unsettled call record Kamailio wrote; returns how many were taken."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    total = 0
+    while True:
+        with write(engine) as conn:
+            rows = conn.execute(
+                sa.select(acc_cdrs).where(acc_cdrs.c.settled.is_(False)).order_by(acc_cdrs.c.id)
+                .limit(batch).with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return total
+            for row in rows:
+                _settle_one(conn, row)
+            conn.execute(sa.update(acc_cdrs).where(acc_cdrs.c.id.in_([r.id for r in rows])).values(settled=True))
+        total += len(rows)
+        if len(rows) < batch:
+            return total
+
+
+def _settle_one(conn: Connection, cdr) -> None:
+    ref = (cdr.uvox_call or "").strip()
+    if not ref.isdigit():
+        log.warning("call record %s from Kamailio names no call (uvox_call=%r): ignored", cdr.id, cdr.uvox_call)
+        return
+    call = conn.execute(sa.select(C).where(C.c.id == int(ref)).with_for_update()).first()
+    if call is None:
+        log.warning("call record %s names call %s, which does not exist: ignored", cdr.id, ref)
+        return
+    code_text = (cdr.sip_code or "").strip()
+    sip_code = int(code_text) if code_text.isdigit() else None
+    answered = sip_code == 200 or (sip_code is None and (cdr.duration or 0) > 0)
+    if call.settled_at is not None:
+        _late_answer(conn, call, cdr, answered)
+        return
+    hangup = (cdr.hangup or "").strip() or None
+    if answered:
+        hangup = hangup if hangup in ("caller", "callee", "limit") else "system"
+    else:
+        hangup = "caller" if sip_code == 487 else ("trunk" if (cdr.trunk or "").strip() else "system")
+    values = _rated(call, cdr, answered, sip_code, hangup)
+    done = conn.execute(sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None)).values(**values)).rowcount
+    if done != 1:
+        return
+    _money(conn, call, values["price"], release=True)
+
+
+def _rated(call, cdr, answered: bool, sip_code: int | None, hangup: str | None) -> dict:
+    stamp = now()
+    duration = billed = 0
+    price = Decimal(0)
+    if answered:
+        duration = whole_seconds(cdr.duration or 0, call.limit_seconds, ended_by_limit=hangup == "limit")
+        if call.direction == "outbound":
+            tariff = Tariff(call.rate, call.connect_charge, call.init_block, call.billing_block)
+            billed = tariff.billed_seconds(duration)
+            price = tariff.price_of_billed(billed)
+            if price > call.hold:
+                # Cannot happen when Kamailio enforces the limit; never charge past the hold.
+                log.error("call %s priced %s above its hold %s: charged the hold", call.id, price, call.hold)
+                price = call.hold
+    answered_at = _utc(cdr.start_time) if answered else None
+    ended_at = _utc(cdr.end_time) or stamp
+    if answered_at is not None and ended_at < answered_at:
+        ended_at = answered_at
+    return {
+        "status": status_of(sip_code, answered, (cdr.trunk or "").strip()),
+        "sip_code": 200 if answered else sip_code, "hangup": hangup,
+        "answered_at": answered_at, "ended_at": ended_at, "duration": duration, "billed": billed,
+        "price": price, "trunk": (cdr.trunk or "").strip() or None, "settled_at": stamp,
+    }
+
+
+def _money(conn: Connection, call, price: Decimal, *, release: bool) -> None:
+    A = t.accounts
+    change = {}
+    if release and call.hold:
+        change["held"] = A.c.held - call.hold
+    if price > 0:
+        change["balance"] = A.c.balance - price
+    if change:
+        conn.execute(sa.update(A).where(A.c.id == call.account_id).values(**change))
+    if price > 0:
+        ledger.record(conn, [{"account_id": call.account_id, "kind": "call", "amount": -price, "call_id": call.id,
+                              "note": f"call to {call.callee}"[:500]}])
+
+
+def _late_answer(conn: Connection, call, cdr, answered: bool) -> None:
+    """A record for a call the sweeper already closed: charge it if it was answered and
+    never charged (its hold was released by the sweep); anything else is a replay."""
+    if not answered or call.status != "failed" or call.hangup != "system":
+        return
+    if conn.execute(sa.select(t.ledger.c.id).where(t.ledger.c.call_id == call.id)).first() is not None:
+        return
+    hangup = (cdr.hangup or "").strip()
+    values = _rated(call, cdr, True, 200, hangup if hangup in ("caller", "callee", "limit") else "system")
+    conn.execute(sa.update(C).where(C.c.id == call.id).values(**values))
+    _money(conn, call, values["price"], release=False)
+    log.warning("call %s reported after its hold was swept: charged %s now", call.id, values["price"])
+
+
+def sweep(engine: Engine, grace_seconds: int, *, at: datetime | None = None) -> int:
+    """Release the holds of calls that never reported; returns how many."""
+    stamp = at or now()
+    done = 0
+    with write(engine) as conn:
+        rows = conn.execute(
+            sa.select(C).where(C.c.status == "in_progress").order_by(C.c.id).limit(1000)
+        ).all()
+        for call in rows:
+            deadline = aware(call.started_at) + timedelta(seconds=call.limit_seconds + RING_SECONDS + grace_seconds)
+            if deadline > stamp:
+                continue
+            n = conn.execute(
+                sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None))
+                .values(status="failed", hangup="system", ended_at=stamp, settled_at=stamp)
+            ).rowcount
+            if n == 1:
+                _money(conn, call, Decimal(0), release=True)
+                done += 1
+                log.warning("call %s never reported its end: hold %s released, nothing charged", call.id, call.hold)
+    return done
+
+
+# --- listing ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    id: int
+    sip_username: str
+    caller: str
+    callee: str
+    destination: str
+    direction: str
+    status: str
+    sip_code: int | None
+    hangup: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    duration: int
+    billed: int
+    rate: Decimal
+    connect_charge: Decimal
+    price: Decimal
+    currency: str
+    trunk: str | None
+
+    def as_wire(self) -> dict[str, str | None]:
+        """VOICE.md's fields: ids, seconds and amounts as strings, ISO 8601 UTC times."""
+        return {
+            "id": str(self.id), "sip_username": self.sip_username, "from": self.caller, "to": self.callee,
+            "destination": self.destination, "direction": self.direction, "status": self.status,
+            "sip_code": str(self.sip_code) if self.sip_code is not None else None, "hangup": self.hangup,
+            "started_at": _iso(self.started_at), "answered_at": _iso(self.answered_at),
+            "ended_at": _iso(self.ended_at), "duration": str(self.duration), "billed": str(self.billed),
+            "rate": show(self.rate, 5), "connectcharge": show(self.connect_charge), "price": show(self.price),
+            "currency": self.currency, "trunk": self.trunk,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return aware(value).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _record(r) -> CallRecord:
+    return CallRecord(r.id, r.sip_username, r.caller, r.callee, r.destination, r.direction, r.status, r.sip_code,
+                      r.hangup, aware(r.started_at), aware(r.answered_at), aware(r.ended_at), r.duration, r.billed,
+                      r.rate, r.connect_charge, r.price, r.currency, r.trunk)
+
+
+def _filters(account_id: int, since: datetime | None, until: datetime | None, number: str | None) -> list:
+    cond = [C.c.account_id == account_id, C.c.status != "in_progress"]
+    if since is not None:
+        cond.append(C.c.started_at >= since)
+    if until is not None:
+        cond.append(C.c.started_at < until)
+    digits = (number or "").strip()
+    if digits:
+        like = f"%{digits.replace('%', '').replace('_', '')}%"
+        cond.append(sa.or_(C.c.callee.like(like), C.c.caller.like(like), C.c.sip_username.like(like)))
+    return cond
+
+
+class BadCursor(ValueError):
+    """A ``cursor`` that no page of ours gave out."""
+
+
+def list_calls(engine: Engine, account_id: int, *, since: datetime | None = None, until: datetime | None = None,
+               number: str | None = None, limit: int = 100, cursor: str | None = None,
+               ) -> tuple[list[CallRecord], str | None]:
+    """A page of the account's call records, newest first, and the cursor of the next page."""
+    cond = _filters(account_id, since, until, number)
+    if cursor:
+        if not cursor.isdigit() or len(cursor) > 18:
+            raise BadCursor("cursor must be the next_cursor of a previous page")
+        cond.append(C.c.id < int(cursor))
+    with read(engine) as conn:
+        rows = conn.execute(sa.select(C).where(*cond).order_by(C.c.id.desc()).limit(limit + 1)).all()
+    records = [_record(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return records, (str(records[-1].id) if more and records else None)
+
+
+def iter_calls(engine: Engine, account_id: int, **filters) -> Iterable[CallRecord]:
+    """Every matching record, newest first, a page at a time (for CSV export)."""
+    cursor = None
+    while True:
+        page, cursor = list_calls(engine, account_id, cursor=cursor, limit=1000, **filters)
+        yield from page
+        if cursor is None:
+            return
+
+
+def totals(engine: Engine, account_id: int, *, since: datetime | None = None, until: datetime | None = None,
+           number: str | None = None) -> dict:
+    cond = _filters(account_id, since, until, number)
+    with read(engine) as conn:
+        row = conn.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(C.c.status == "answered"),
+                      sa.func.coalesce(sa.func.sum(C.c.billed), 0), sa.func.coalesce(sa.func.sum(C.c.price), 0),
+                      sa.func.count().filter(C.c.price > 0))
+            .where(*cond)
+        ).one()
+        currency = conn.execute(sa.select(t.accounts.c.currency).where(t.accounts.c.id == account_id)).scalar()
+    price = C.c.price.type.process_result_value(row[3], engine.dialect) if row[3] is not None else Decimal(0)
+    return {"calls": int(row[0]), "answered": int(row[1]), "billed": int(row[2]), "price": price,
+            "currency": currency or ""}
+
+
+def in_progress(engine: Engine, account_id: int) -> tuple[int, Decimal]:
+    """Calls in progress of the account and the money they hold."""
+    with read(engine) as conn:
+        row = conn.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(C.c.hold), 0))
+            .where(C.c.account_id == account_id, C.c.status == "in_progress")
+        ).one()
+    held = C.c.hold.type.process_result_value(row[1], engine.dialect) if row[1] is not None else Decimal(0)
+    return int(row[0]), held
+
+
+def to_csv(records: Iterable[CallRecord]) -> Iterable[str]:
+    """CSV text, a line at a time: the header, then one line per record (VOICE.md's columns)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    yield buf.getvalue()
+    for r in records:
+        buf.seek(0)
+        buf.truncate()
+        w = r.as_wire()
+        writer.writerow([_csv_safe(w[c]) for c in CSV_COLUMNS])
+        yield buf.getvalue()
+
+
+def _csv_safe(value: str | None) -> str:
+    # A cell starting with = + - @ runs as a formula in a spreadsheet; numbers like +1305... are
+    # data here, so only non-numeric cells are guarded.
+    text = value or ""
+    if text[:1] in ("=", "@") or (text[:1] in ("+", "-") and not text[1:].replace(".", "").isdigit()):
+        return "'" + text
+    return text

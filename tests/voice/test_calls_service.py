@@ -1,0 +1,263 @@
+"""Authorization, holds, settlement and records, on SQLite and PostgreSQL.
+
+Kamailio's part of the contract is a row in ``acc_cdrs``; these tests write that
+row the way Kamailio's acc module does (``tests/voice/test_sip_calls.py`` makes a
+real Kamailio write it) and check what the customer then sees: the balance, the
+ledger, the call records and the ``calls`` endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal as D
+
+import pytest
+import sqlalchemy as sa
+
+from uvox.billing import ledger, plans
+from uvox.db import schema as t
+from uvox.softphone import service as sip
+from uvox.voice import records, trunks
+from uvox.voice.authorize import authorize
+from uvox.voice.http import kamailio_reply, kamailio_secret
+from uvox.voice.kamailio_tables import acc_cdrs
+
+DOMAIN = "sip.uvox.test"
+VOICE_DECK = """dialprefix,destination,rateinitial,smsrate,connectcharge,initblock,billingblock
+1,USA,0.6000,0.0075,0,1,1
+58,Venezuela,0.0202,0.0500,0.05,30,6
+34,Spain,0.0150,0.0400,,,
+"""
+
+
+@pytest.fixture
+def voice(platform, make_customer):
+    if platform.engine.dialect.name == "postgresql":
+        with platform.engine.begin() as c:
+            c.execute(sa.delete(acc_cdrs))
+    plans.create_plan(platform.engine, "voice", "US$")
+    plans.import_rates(platform.engine, "voice", VOICE_DECK)
+    trunks.add_trunk(platform.engine, "carrier", "127.0.0.1", 5090)
+
+    def make(balance: str = "1"):
+        c = make_customer(balance=balance, plan="voice")
+        cred = sip.create_sip_account(platform.engine, c.id, domain=DOMAIN)
+        return c, cred.account.username
+
+    return make
+
+
+def ask(platform, user: str, dialled: str, callid: str | None = None):
+    return authorize(platform.engine, platform.settings, caller=user, domain=DOMAIN, dialled=dialled,
+                     sip_call_id=callid or f"{user}-{dialled}-{threading.get_ident()}-{datetime.now().timestamp()}")
+
+
+def funds(platform, account_id):
+    with platform.engine.connect() as c:
+        return ledger.funds(c, account_id)
+
+
+def test_outbound_call_is_authorized_with_a_limit_a_hold_and_the_trunks(platform, voice, http):
+    c, user = voice("0.03")
+    d = ask(platform, user, "+1 305-555-0100", "call-1")
+    assert d.code == 200 and d.limit == 3 and not d.onnet
+    reply = kamailio_reply(d)
+    assert reply.startswith(f"code=200;call={d.call_id};limit=3;onnet=0;n=1;t0_name=carrier;t0_host=127.0.0.1;t0_port=5090")
+    assert "t0_ruser=13055550100" in reply
+    assert funds(platform, c.id) == (D("0.03"), D("0"), D("0.03"))
+    r = http.get("/api/get-api/v1/balance", headers={"Api-Key": c.apikey}).json()
+    assert r["balance"] == "0.03" and r["available"] == "0.00" and r["held"] == "0.03"
+    # A retransmitted INVITE asks again: same call, no second hold.
+    again = ask(platform, user, "+1 305-555-0100", "call-1")
+    assert (again.code, again.call_id, again.limit) == (200, d.call_id, 3)
+    assert funds(platform, c.id)[2] == D("0.03")
+
+
+def test_refusals_follow_the_contract_order_and_charge_nothing(platform, voice):
+    c, user = voice("0.005")
+    assert ask(platform, user, "13055550100").code == 402      # 0.6/min: one second costs 0.01
+    assert ask(platform, user, "4420000000").code == 404       # no rate for 44
+    assert ask(platform, user, "12ab").code == 404             # not a number
+    with platform.engine.begin() as conn:
+        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == c.id).values(disabled=True))
+    assert ask(platform, user, "13055550100").code == 403
+    assert funds(platform, c.id) == (D("0.005"), D("0"), D("0"))
+    calls, _ = records.list_calls(platform.engine, c.id)
+    assert [(x.status, x.sip_code, x.price) for x in calls] == [("refused", 403, D(0)), ("refused", 404, D(0)),
+                                                                ("refused", 404, D(0)), ("refused", 402, D(0))]
+
+
+def test_no_trunk_is_503_and_holds_nothing(platform, voice):
+    c, user = voice("5")
+    trunks.set_enabled(platform.engine, "carrier", False)
+    d = ask(platform, user, "34911000000")
+    assert d.code == 503
+    assert funds(platform, c.id)[2] == D("0")
+
+
+def test_onnet_needs_no_rate_and_no_money(platform, voice):
+    a, user_a = voice("0")
+    b, user_b = voice("0")
+    d = ask(platform, user_a, user_b)
+    assert d.code == 200 and d.onnet and d.callee_user == user_b
+    assert kamailio_reply(d).endswith(f"onnet=1;ruser={user_b};n=0")
+    assert funds(platform, a.id) == (D("0"), D("0"), D("0"))
+
+
+@pytest.mark.parametrize("calls", [2, 10])
+def test_concurrent_calls_on_a_balance_for_one_get_one_authorization(platform, voice, calls):
+    c, user = voice("0.05")   # 5 seconds at 0.6/min
+    results = []
+    barrier = threading.Barrier(calls)
+
+    def go(i):
+        barrier.wait()
+        results.append(ask(platform, user, "13055550100", f"race-{i}").code)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(calls)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(results) == [200] + [402] * (calls - 1)
+    bal, credit, held = funds(platform, c.id)
+    assert held == D("0.05") and bal + credit - held == 0
+
+
+def test_sms_cannot_spend_money_a_call_holds(platform, voice, http):
+    c, user = voice("0.05")
+    assert ask(platform, user, "13055550100").code == 200
+    r = http.get("/api/get-api/v1/sms-api", params={**c.auth, "to": "13055550100", "text": "hola"}).json()
+    assert r["code"] == "009"   # waits for balance instead of taking the call's money
+
+
+def _cdr(platform, call_id, *, duration=0.0, sip_code="200", hangup="", trunk="carrier", answered_ago=60):
+    end = datetime.now(timezone.utc).replace(tzinfo=None)
+    start = end - timedelta(seconds=duration)
+    with platform.engine.begin() as conn:
+        conn.execute(sa.insert(acc_cdrs).values(start_time=start, end_time=end, duration=duration,
+                                                uvox_call=str(call_id), sip_code=sip_code, hangup=hangup,
+                                                trunk=trunk, callid=f"c{call_id}"))
+
+
+#: Call records come from Kamailio, which runs on PostgreSQL only.
+on_postgres = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def pg(platform):
+    return platform
+
+
+@on_postgres
+def test_answered_call_is_charged_by_the_formula_once(pg, voice, http):
+    c, user = voice("1")
+    d = ask(pg, user, "582121234567")        # 0.0202/min + 0.05, 30 s then 6 s blocks
+    _cdr(pg, d.call_id, duration=31.2, hangup="caller")
+    assert records.settle(pg.engine) == 1
+    # d = 32 s -> billed 36 s -> 0.05 + 0.0202 * 36 / 60 = 0.06212
+    bal, _, held = funds(pg, c.id)
+    assert (bal, held) == (D("0.937880"), D("0"))
+    assert ledger.audit(pg.engine, c.id) == (bal, bal)
+    # Kamailio retried the write: the same call reported twice charges nothing more.
+    _cdr(pg, d.call_id, duration=31.2, hangup="caller")
+    assert records.settle(pg.engine) == 1
+    assert funds(pg, c.id)[0] == D("0.937880")
+    body = http.get("/api/get-api/v1/calls", headers={"Api-Key": c.apikey}).json()
+    assert body["code"] == "120" and len(body["calls"]) == 1 and "next_cursor" not in body
+    rec = body["calls"][0]
+    assert {k: rec[k] for k in ("status", "sip_code", "hangup", "duration", "billed", "rate", "connectcharge",
+                                "price", "to", "direction", "trunk", "destination")} == {
+        "status": "answered", "sip_code": "200", "hangup": "caller", "duration": "32", "billed": "36",
+        "rate": "0.02020", "connectcharge": "0.05", "price": "0.06212", "to": "+582121234567",
+        "direction": "outbound", "trunk": "carrier", "destination": "Venezuela"}
+    assert rec["answered_at"].endswith("Z") and rec["ended_at"].endswith("Z")
+
+
+@on_postgres
+def test_call_ended_by_its_limit_costs_exactly_the_limit(pg, voice):
+    c, user = voice("0.03")
+    d = ask(pg, user, "13055550100")
+    assert d.limit == 3
+    _cdr(pg, d.call_id, duration=3.04, hangup="limit")
+    records.settle(pg.engine)
+    (rec,), _ = records.list_calls(pg.engine, c.id)
+    assert (rec.duration, rec.billed, rec.price, rec.hangup) == (3, 3, D("0.03"), "limit")
+    assert funds(pg, c.id) == (D("0"), D("0"), D("0"))
+
+
+@on_postgres
+@pytest.mark.parametrize("code,status,hangup", [("486", "busy", "trunk"), ("487", "cancelled", "caller"),
+                                                ("408", "no_answer", "trunk"), ("500", "failed", "trunk")])
+def test_unanswered_calls_cost_nothing_and_release_the_hold(pg, voice, code, status, hangup):
+    c, user = voice("1")
+    d = ask(pg, user, "13055550100")
+    _cdr(pg, d.call_id, sip_code=code)
+    records.settle(pg.engine)
+    (rec,), _ = records.list_calls(pg.engine, c.id)
+    assert (rec.status, rec.sip_code, rec.price, rec.hangup, rec.billed) == (status, int(code), D(0), hangup, 0)
+    assert funds(pg, c.id) == (D("1"), D("0"), D("0"))
+    with pg.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).where(t.ledger.c.kind == "call")).scalar() == 0
+
+
+@on_postgres
+def test_every_trunk_full_before_any_try_is_refused(pg, voice):
+    c, user = voice("1")
+    d = ask(pg, user, "13055550100")
+    _cdr(pg, d.call_id, sip_code="503", trunk="")
+    records.settle(pg.engine)
+    (rec,), _ = records.list_calls(pg.engine, c.id)
+    assert (rec.status, rec.sip_code) == ("refused", 503)
+
+
+@on_postgres
+def test_sweeper_releases_a_hold_whose_call_never_reported(pg, voice):
+    c, user = voice("0.03")
+    d = ask(pg, user, "13055550100")
+    assert records.sweep(pg.engine, 300) == 0       # still within limit + ringing + grace
+    later = datetime.now(timezone.utc) + timedelta(seconds=3 + 60 + 301)
+    assert records.sweep(pg.engine, 300, at=later) == 1
+    assert funds(pg, c.id) == (D("0.03"), D("0"), D("0"))
+    # The record turns up after all: it is charged then, once.
+    _cdr(pg, d.call_id, duration=2.5, hangup="callee")
+    records.settle(pg.engine)
+    _cdr(pg, d.call_id, duration=2.5, hangup="callee")
+    records.settle(pg.engine)
+    assert funds(pg, c.id)[0] == D("0.000000")
+    (rec,), _ = records.list_calls(pg.engine, c.id)
+    assert (rec.status, rec.billed, rec.price) == ("answered", 3, D("0.03"))
+
+
+def test_calls_endpoint_pages_with_a_cursor_and_exports_csv(platform, voice, http):
+    c, user = voice("0.005")
+    for i in range(5):
+        ask(platform, user, f"1305555010{i}")   # 402, refused records
+    h = {"Api-Key": c.apikey}
+    first = http.get("/api/get-api/v1/calls", params={"limit": "2"}, headers=h).json()
+    assert first["code"] == "120" and first["statusmessage"] == "Call records"
+    assert [x["to"] for x in first["calls"]] == ["+13055550104", "+13055550103"]
+    second = http.post("/api/get-api/v1/calls", data={"limit": "2", "cursor": first["next_cursor"]}, headers=h).json()
+    assert [x["to"] for x in second["calls"]] == ["+13055550102", "+13055550101"]
+    last = http.get("/api/get-api/v1/calls", params={"limit": "2", "cursor": second["next_cursor"]}, headers=h).json()
+    assert [x["to"] for x in last["calls"]] == ["+13055550100"] and "next_cursor" not in last
+    csv = http.get("/api/get-api/v1/calls", params={"format": "csv"}, headers=h)
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0] == ",".join(records.CSV_COLUMNS) and len(lines) == 6
+    for bad in ({"limit": "0"}, {"limit": "1001"}, {"limit": "x"}, {"cursor": "abc"}, {"since": "yesterday"}):
+        r = http.get("/api/get-api/v1/calls", params=bad, headers=h)
+        assert r.status_code == 400 and r.json()["code"] == "016", bad
+    future = http.get("/api/get-api/v1/calls", params={"since": "2999-01-01T00:00:00Z"}, headers=h).json()
+    assert future["calls"] == []
+
+
+def test_kamailio_endpoint_refuses_without_the_shared_secret(platform, voice, http):
+    c, user = voice("1")
+    form = {"caller": user, "dialled": "13055550100", "callid": "x1", "domain": DOMAIN}
+    assert http.post("/voice/kamailio/authorize", data=form).status_code == 403
+    assert http.post("/voice/kamailio/authorize", data=form, headers={"X-UVox-Secret": "0" * 40}).status_code == 403
+    ok = http.post("/voice/kamailio/authorize", data=form, headers={"X-UVox-Secret": kamailio_secret(platform)})
+    assert ok.status_code == 200 and ok.text.startswith("code=200;call=")
+    assert funds(platform, c.id)[2] > 0
