@@ -16,7 +16,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
-APT_PACKAGES="baresip linphone-cli php-cli php-curl php-xml php-mbstring chromium kamailio kamailio-postgres-modules kamailio-tls-modules sip-tester zbar-tools openssl postgresql-client"
+APT_PACKAGES="baresip linphone-cli php-cli php-curl php-xml php-mbstring chromium kamailio kamailio-postgres-modules kamailio-utils-modules kamailio-tls-modules sip-tester zbar-tools openssl postgresql-client"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=""
   for p in $APT_PACKAGES; do
