@@ -85,7 +85,7 @@ class _Out:
             self.fail(str(exc))
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            self.fail(f"the database refused the command: {detail}")
+            self.fail(f"database error: {detail}")
 
 
 def _prefixes_text(prefixes) -> str:
@@ -204,10 +204,11 @@ def calls_list(account, limit, as_json) -> None:
 
     out = _Out(as_json)
     engine = out.engine()
-    try:
-        acct = accounts.find(engine, account)
-    except NotFound:
-        out.fail(f"no account {account!r} (give the account number or e-mail)")
+    with out.errors():
+        try:
+            acct = accounts.find(engine, account)
+        except NotFound:
+            out.fail(f"no account {account!r} (give the account number or e-mail)")
     try:
         from uvox.voice.records import list_calls
     except ImportError:
