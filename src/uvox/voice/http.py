@@ -46,7 +46,7 @@ def kamailio_reply(d: Decision) -> str:
         return ";".join(parts)
     parts.append(f"n={len(d.trunks)}")
     for k, tr in enumerate(d.trunks):
-        parts += [f"t{k}_name={tr.name}", f"t{k}_host={tr.host}", f"t{k}_port={tr.port}",
+        parts += [f"t{k}_name={tr.name}", f"t{k}_host={tr.uri_host}", f"t{k}_port={tr.port}",
                   f"t{k}_proto={tr.transport}", f"t{k}_ruser={tr.request_user(d.digits)}",
                   f"t{k}_max={tr.max_channels}", f"t{k}_user={tr.username}", f"t{k}_pass={tr.password}"]
     return ";".join(parts)
