@@ -187,13 +187,29 @@ def sync_cmd(as_json: bool) -> None:
 @click.option("--listen", "listens", multiple=True, help="proto:HOST:PORT, e.g. udp:0.0.0.0:5060 (repeatable).")
 @click.option("--tls-config", default=None, help="Kamailio tls.cfg path, needed by a tls: listener.")
 @click.option("--domain", default=None, help="SIP domain (default: UVOX_SIP_DOMAIN).")
-def kamailio_cfg(listens: tuple[str, ...], tls_config: str | None, domain: str | None) -> None:
-    """Print a kamailio.cfg that authenticates REGISTER against this platform's PostgreSQL."""
+@click.option("--api-url", default=None,
+              help="Where Kamailio reaches uvox serve to authorize calls "
+                   "(default: UVOX_PUBLIC_URL, else http://127.0.0.1:8000).")
+def kamailio_cfg(listens: tuple[str, ...], tls_config: str | None, domain: str | None, api_url: str | None) -> None:
+    """Print a kamailio.cfg that registers softphones and routes their prepaid calls
+    against this platform's PostgreSQL and authorization endpoint."""
+    from uvox.platform import Platform
+    from uvox.voice.http import kamailio_secret
+
     settings = get_settings()
     try:
+        # Checked before the database is opened: a SQLite installation gets the
+        # same "must be PostgreSQL" answer as before.
+        kamailio.kamailio_db_url(settings.database_url)
+        platform = Platform.open(settings, migrate=True)
+        try:
+            secret = kamailio_secret(platform)
+        finally:
+            platform.close()
         text = kamailio.render(
             database_url=settings.database_url, sip_domain=domain or settings.sip_domain,
-            listens=list(listens), tls_config=tls_config,
+            listens=list(listens), tls_config=tls_config, secret=secret,
+            api_url=api_url or settings.public_url or kamailio.DEFAULT_API_URL,
         )
     except kamailio.KamailioConfigError as exc:
         _fail(str(exc))

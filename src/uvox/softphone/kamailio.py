@@ -2,7 +2,9 @@
 
 The template (integrations/kamailio/kamailio.cfg, also packaged next to this
 module) is itself a valid Kamailio config; rendering only rewrites the block
-between the ``uvox:settings`` markers: SIP domain, database URL, listeners.
+between the ``uvox:settings`` markers: SIP domain, database URL, listeners,
+the URL where Kamailio asks the platform to authorize calls and the shared
+secret it sends there.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ TEMPLATE = Path(__file__).with_name("kamailio.cfg")
 _BLOCK = re.compile(r"# uvox:settings-begin\n.*?# uvox:settings-end\n", re.S)
 _LISTEN = re.compile(r"^(udp|tcp|tls):([^\s:\[\]]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?$")
+# Goes into a #!substdef and a Kamailio string: no '!', quotes, spaces or '$'.
+_API_URL = re.compile(r"^https?://[A-Za-z0-9\-._~:\[\]@%/+]+$")
+_SECRET = re.compile(r"^[A-Za-z0-9]{16,128}$")
+DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
 class KamailioConfigError(ValueError):
@@ -65,17 +71,39 @@ def kamailio_db_url(database_url: str) -> str:
     return f"postgres://{auth}@{url.host}:{url.port or 5432}/{url.database}"
 
 
+def api_base_url(url: str | None) -> str:
+    """The platform's base URL as Kamailio will use it (no trailing slash)."""
+    url = (url or DEFAULT_API_URL).strip().rstrip("/")
+    if not _API_URL.match(url):
+        raise KamailioConfigError(
+            f"--api-url must be an http:// or https:// URL without spaces, quotes, '!' or '$', not {url!r}"
+        )
+    return url
+
+
 def render(
     *,
     database_url: str,
     sip_domain: str,
     listens: list[str],
+    secret: str | None = None,
+    api_url: str | None = None,
     tls_config: str | None = None,
     template: str | None = None,
 ) -> str:
-    """The full kamailio.cfg text, ready to run for this platform."""
+    """The full kamailio.cfg text, ready to run for this platform.
+
+    ``api_url`` is where Kamailio reaches ``uvox serve`` (``POST
+    {api_url}/voice/kamailio/authorize``); ``secret`` is the installation's
+    shared secret it sends there in ``X-UVox-Secret`` (without one the
+    template's placeholder stays, which the platform refuses: every call then
+    fails closed with 503 until the file is rendered with the real secret).
+    """
     if not _DOMAIN.match(sip_domain or ""):
         raise KamailioConfigError(f"invalid SIP domain {sip_domain!r}")
+    base = api_base_url(api_url)
+    if secret is not None and not _SECRET.match(secret):
+        raise KamailioConfigError("the shared secret for Kamailio must be 16-128 letters or digits")
     parsed = [parse_listen(s) for s in (listens or ["udp:0.0.0.0:5060"])]
     if any(l.proto == "tls" for l in parsed) and not tls_config:
         raise KamailioConfigError("a tls: listener needs --tls-config (Kamailio's tls.cfg)")
@@ -84,6 +112,8 @@ def render(
     lines = [
         "# uvox:settings-begin",
         f'#!substdef "!UVOX_SIP_DOMAIN!{sip_domain}!g"',
+        f'#!substdef "!UVOX_API_URL!{base}!g"',
+        f'#!substdef "!UVOX_SECRET!{secret or "change-me"}!g"',
         f'#!define UVOX_DB_URL "{kamailio_db_url(database_url)}"',
     ]
     if tls_config:
