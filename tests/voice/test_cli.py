@@ -21,6 +21,13 @@ def db_url(request, tmp_path_factory, pg_databases):
     return new_database_url(request.param, tmp_path_factory, pg_databases)
 
 
+@pytest.fixture
+def sqlite_url(tmp_path_factory, pg_databases):
+    """The error paths print what the service raises, the same on either database (tests/voice/
+    test_trunks.py checks the service on both): one database keeps the suite's time down."""
+    return new_database_url("sqlite", tmp_path_factory, pg_databases)
+
+
 def is_sqlite(db_url: str) -> bool:
     return db_url.startswith("sqlite")
 
@@ -124,7 +131,8 @@ ADD_ERRORS = [
 ]
 
 
-def test_add_errors_in_json(db_url):
+def test_add_errors_in_json(sqlite_url):
+    db_url = sqlite_url
     for args, message in ADD_ERRORS:
         doc = run(db_url, "trunk", "add", "bad", *args, code=1)
         assert message in doc["error"], (args, doc)
@@ -132,7 +140,8 @@ def test_add_errors_in_json(db_url):
     assert run(db_url, "trunk", "list")["trunks"] == []  # nothing half-stored
 
 
-def test_bad_names_and_duplicates(db_url):
+def test_bad_names_and_duplicates(sqlite_url):
+    db_url = sqlite_url
     assert "trunk name 'my trunk'" in run(db_url, "trunk", "add", "my trunk", "--host", "h.example.com",
                                           code=1)["error"]
     run(db_url, "trunk", "add", "carrier", "--host", "a.example.com")
@@ -143,7 +152,8 @@ def test_bad_names_and_duplicates(db_url):
         assert run(db_url, "trunk", cmd, "nope", code=1)["error"] == "no trunk 'nope'"
 
 
-def test_errors_in_text_go_to_stderr(db_url):
+def test_errors_in_text_go_to_stderr(sqlite_url):
+    db_url = sqlite_url
     res = run_uvox(["admin", "trunk", "remove", "nope"], db_url)
     assert res.returncode == 1 and res.stdout == ""
     assert "error: no trunk 'nope'" in res.stderr and "Traceback" not in res.stderr
@@ -151,7 +161,8 @@ def test_errors_in_text_go_to_stderr(db_url):
     assert res.returncode == 1 and "error: transport 'sctp' must be udp or tcp" in res.stderr
 
 
-def test_usage_errors_in_json(db_url):
+def test_usage_errors_in_json(sqlite_url):
+    db_url = sqlite_url
     for args in (["trunk", "add", "x", "--host", "h.example.com", "--port", "abc"],
                  ["trunk", "add", "x"],  # no --host
                  ["calls", "list", "1", "--limit", "0"],
