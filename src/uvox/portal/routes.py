@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from uvox.platform import Platform
+from uvox.portal import calls as calls_page
 from uvox.portal import customer as c
 from uvox.portal import operator as o
 from uvox.portal.i18n import HERE
@@ -56,6 +57,8 @@ def routes(platform: Platform) -> list[BaseRoute]:
         Route("/sms/send", view(c.sms_send), methods=POST),
         Route("/sms/export.csv", view(c.sms_export), methods=GET),
         Route("/sms/{message_id}", view(c.sms_detail), methods=GET),
+        Route("/calls", view(calls_page.calls), methods=GET),
+        Route("/calls/export.csv", view(calls_page.calls_export), methods=GET),
         Route("/rates", view(c.rates), methods=GET),
         Route("/documentation", view(c.documentation), methods=GET),
         Route("/documentation/vtiger/UVox.php", view(c.vtiger_provider), methods=GET),
