@@ -59,6 +59,15 @@ FIELDS = {
     ],
     "balance": CREDENTIALS,
     "rates": CREDENTIALS,
+    "calls": CREDENTIALS + [
+        ("since", N_("Optional: calls started at or after this time, ISO 8601 (2026-12-01 or 2026-12-01T00:00:00Z; "
+                     "without a zone, UTC).")),
+        ("until", N_("Optional: calls started before this time, ISO 8601.")),
+        ("number", N_("Optional: only calls whose caller or called number contains these digits.")),
+        ("limit", N_("Optional: records per page, 1 to 1000 (default 100).")),
+        ("cursor", N_("Optional: the next_cursor of the previous reply, for the next page; the last page has none.")),
+        ("format", N_("Optional: csv for every matching call as a CSV file (the same columns, no cursor).")),
+    ],
 }
 
 
@@ -85,6 +94,13 @@ REPLIES = {
                    _reply("023", "1.00", "error", "Failure", "OTP Expired", sessionID="{sessionid}")],
     "balance": [_reply("015", "1", "success", "Success", "Get Balance", accountnumber="{account}", currency="US$",
                        balance="100.00")],
+    "calls": ['{\n  "version":"1",\n  "code":"120",\n  "status":"success",\n  "resultstring":"Success",\n'
+              '  "accountnumber":"{account}",\n  "calls":[{"id":"42","sip_username":"{account}123456","from":"{account}123456",'
+              '"to":"+13055550100","destination":"USA Miami","direction":"outbound","status":"answered","sip_code":"200",'
+              '"hangup":"caller","started_at":"2026-12-01T10:00:00Z","answered_at":"2026-12-01T10:00:04Z",'
+              '"ended_at":"2026-12-01T10:01:09Z","duration":"65","billed":"120","rate":"0.01200",'
+              '"connectcharge":"0.00","price":"0.024","currency":"US$","trunk":"carrier1"}],\n'
+              '  "next_cursor":"42",\n  "statusmessage":"Call records"\n}'],
     "rates": ['[{"dialprefix":"56","destination":"Chile","rateinitial":"0.02850"},\n'
               ' {"dialprefix":"58","destination":"Venezuela","rateinitial":"0.02025"}]'],
 }
@@ -159,6 +175,8 @@ def sections(base: str, account: str) -> list[Section]:
          [("sessionid", "hidden", "{sessionID}"), ("otp_code", "text", "{otp_code}")]),
         ("balance", "balance", {}, []),
         ("rates", "rates", {}, []),
+        ("calls", "calls", {"since": "2026-12-01T00:00:00Z", "limit": "100"},
+         [("since", "text", "2026-12-01T00:00:00Z"), ("limit", "text", "100")]),
     ]
     return [Section(sid, ep, extra, fields, _examples(base, ep, account, extra, fields), FIELDS[sid],
                     [r.replace("{account}", account) for r in REPLIES[sid]])

@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse, Response
 
 from uvox.api.v1.codes import CODES
 from uvox.api.v1.envelope import body
+from uvox.voice.records import CSV_COLUMNS
 
 AUTH_PARAMS = [
     {"name": "accountnumber", "in": "query", "required": False, "schema": {"type": "string"},
@@ -49,6 +50,48 @@ def _op(summary: str, description: str, params: list[dict], examples: dict[str, 
 def _param(name: str, description: str, example: str, required: bool = True) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": {"type": "string"},
             "description": description + " May also be sent in a form or JSON body.", "example": example}
+
+
+#: One call record as the calls endpoint returns it (VOICE.md's fields, all strings).
+CALL_EXAMPLE = {
+    "id": "42", "sip_username": "12345678123456", "from": "12345678123456", "to": "+13055550100",
+    "destination": "USA Miami", "direction": "outbound", "status": "answered", "sip_code": "200", "hangup": "caller",
+    "started_at": "2026-12-01T10:00:00Z", "answered_at": "2026-12-01T10:00:04Z", "ended_at": "2026-12-01T10:01:09Z",
+    "duration": "65", "billed": "120", "rate": "0.01200", "connectcharge": "0.00", "price": "0.024",
+    "currency": "US$", "trunk": "carrier1",
+}
+CALL_FIELDS = CSV_COLUMNS
+
+
+def _calls_op(common: dict) -> dict:
+    refused = {**CALL_EXAMPLE, "id": "41", "to": "+4420000000", "destination": "", "status": "refused",
+               "sip_code": "404", "hangup": "system", "answered_at": None, "ended_at": "2026-12-01T09:58:00Z",
+               "started_at": "2026-12-01T09:58:00Z", "duration": "0", "billed": "0", "rate": "0.00000",
+               "price": "0.00", "trunk": None}
+    ops = _op(
+        "Call records",
+        "The account's call records, newest first (calls in progress are not listed yet): status answered, busy, "
+        "no_answer, failed, cancelled or refused; seconds, amounts and ids as strings, times ISO 8601 UTC. A page "
+        "holds `limit` records; `next_cursor` (absent on the last page) is the `cursor` of the next one. "
+        "`format=csv` returns every matching record as CSV with the same columns (no cursor).",
+        [_param("since", "Calls started at or after this ISO 8601 time (no zone: UTC).", "2026-12-01T00:00:00Z", False),
+         _param("until", "Calls started before this ISO 8601 time.", "2026-12-02T00:00:00Z", False),
+         _param("number", "Only calls whose caller, called number or SIP user contains these digits.", "1305", False),
+         _param("limit", "Records per page, 1 to 1000 (default 100).", "100", False),
+         _param("cursor", "next_cursor of the previous page.", "42", False),
+         _param("format", "json (default) or csv.", "csv", False)],
+        {"ok": _envelope_example("120", accountnumber="12345678", calls=[CALL_EXAMPLE, refused], next_cursor="41"),
+         "last": _envelope_example("120", accountnumber="12345678", calls=[]), **common},
+        "Voice")
+    op = dict(ops["get"])
+    ok = op["responses"]["200"]
+    op["responses"] = {**op["responses"], "200": {
+        "description": ok["description"] + "; with format=csv, text/csv",
+        "content": {"application/json": ok["content"]["application/json"],
+                    "text/csv": {"schema": {"type": "string"},
+                                 "example": ",".join(CALL_FIELDS) + "\r\n"
+                                            + ",".join(str(CALL_EXAMPLE[k] or "") for k in CALL_FIELDS) + "\r\n"}}}}
+    return {m: op for m in ("get", "post", "put")}
 
 
 def spec() -> dict:
@@ -113,6 +156,7 @@ def spec() -> dict:
                                      credit="0.00", available="100.00"), **common},
             "Account"),
     }
+    paths["/api/get-api/v1/calls"] = _calls_op(common)
     rates = _op("Price list", "A bare JSON array of the account's rates (streamed).", [], common, "Account")
     rates_op = dict(rates["get"])
     rates_op["responses"] = {
@@ -145,7 +189,10 @@ def spec() -> dict:
                 "Envelope": {"type": "object", "required": ["version", "code", "status", "resultstring", "statusmessage"],
                              "properties": {k: {"type": "string"} for k in
                                             ("version", "code", "status", "resultstring", "statusmessage", "to", "id",
-                                             "sessionID", "phone_number", "accountnumber", "currency", "balance")}},
+                                             "sessionID", "phone_number", "accountnumber", "currency", "balance",
+                                             "credit", "available", "held", "next_cursor")}
+                             | {"calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}}}},
+                "Call": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in CALL_FIELDS}},
                 "Rate": {"type": "object", "properties": {"dialprefix": {"type": "string"},
                                                           "destination": {"type": "string"},
                                                           "rateinitial": {"type": "string"}}},
