@@ -35,6 +35,7 @@ from uvox.billing import ledger
 from uvox.billing.money import show
 from uvox.clock import aware, now
 from uvox.db import schema as t
+from uvox.db.schema import MICRO
 from uvox.db.session import read, write
 
 from .kamailio_tables import acc_cdrs
@@ -313,7 +314,8 @@ def totals(engine: Engine, account_id: int, *, since: datetime | None = None, un
             .where(*cond)
         ).one()
         currency = conn.execute(sa.select(t.accounts.c.currency).where(t.accounts.c.id == account_id)).scalar()
-    price = C.c.price.type.process_result_value(row[3], engine.dialect) if row[3] is not None else Decimal(0)
+    # sum() keeps the column's Money type, so the driver value is already a Decimal.
+    price = Decimal(row[3] or 0).quantize(MICRO)
     return {"calls": int(row[0]), "answered": int(row[1]), "billed": int(row[2]), "price": price,
             "currency": currency or ""}
 
@@ -325,7 +327,7 @@ def in_progress(engine: Engine, account_id: int) -> tuple[int, Decimal]:
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(C.c.hold), 0))
             .where(C.c.account_id == account_id, C.c.status == "in_progress")
         ).one()
-    held = C.c.hold.type.process_result_value(row[1], engine.dialect) if row[1] is not None else Decimal(0)
+    held = Decimal(row[1] or 0).quantize(MICRO)
     return int(row[0]), held
 
 
