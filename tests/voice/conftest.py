@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import uvox_require
-from tests.softphone.conftest import REGISTER_SCENARIO, free_udp_port
+from tests.softphone.conftest import REGISTER_SCENARIO, free_udp_port, sip_tools  # noqa: F401 (fixture)
 
 SDP = """v=0
       o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]

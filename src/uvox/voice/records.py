@@ -243,7 +243,9 @@ class CallRecord:
             "sip_code": str(self.sip_code) if self.sip_code is not None else None, "hangup": self.hangup,
             "started_at": _iso(self.started_at), "answered_at": _iso(self.answered_at),
             "ended_at": _iso(self.ended_at), "duration": str(self.duration), "billed": str(self.billed),
-            "rate": show(self.rate, 5), "connectcharge": show(self.connect_charge), "price": show(self.price),
+            "rate": show(self.rate, 5), "connectcharge": show(self.connect_charge),
+            # VOICE.md: a call that cost nothing shows price "0", not "0.00".
+            "price": show(self.price) if self.price else "0",
             "currency": self.currency, "trunk": self.trunk,
         }
 

@@ -67,7 +67,7 @@ def _calls_op(common: dict) -> dict:
     refused = {**CALL_EXAMPLE, "id": "41", "to": "+4420000000", "destination": "", "status": "refused",
                "sip_code": "404", "hangup": "system", "answered_at": None, "ended_at": "2026-12-01T09:58:00Z",
                "started_at": "2026-12-01T09:58:00Z", "duration": "0", "billed": "0", "rate": "0.00000",
-               "price": "0.00", "trunk": None}
+               "price": "0", "trunk": None}
     ops = _op(
         "Call records",
         "The account's call records, newest first (calls in progress are not listed yet): status answered, busy, "
