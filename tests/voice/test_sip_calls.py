@@ -298,3 +298,100 @@ def test_kamailio_restart_during_a_call_still_ends_it_at_the_limit(voice):
     (rec,) = v.records(1)
     assert (rec["status"], rec["hangup"], rec["billed"], rec["price"]) == ("answered", "limit", "6", "0.06")
     assert Decimal(v.balance()["balance"]) == 0
+
+
+@pytest.mark.parametrize("callers", [2, 10])
+def test_calls_at_once_on_a_balance_for_one_let_exactly_one_through(voice, callers):
+    """A2Billing's and ASTPP's classic: N calls started together on money for one
+    all pass. Here the first call's hold takes the money; the others get 402."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    v = voice("0.03")  # one call of at most 3 s
+    trunk = v.trunk("carrier", "answer")
+    with ThreadPoolExecutor(callers) as pool:  # every INVITE within a few milliseconds
+        runs = list(pool.map(lambda _: v.start_call(talk_ms=1500), range(callers)))
+    codes = sorted(r.wait(30).final_code() for r in runs)
+    assert codes == [200] + [402] * (callers - 1), [r.log() for r in runs if r.final_code() != 402]
+    assert len(trunk.wait(10).received_requests("INVITE")) == 1
+    recs = v.records(callers)
+    assert sorted(r["status"] for r in recs) == ["answered"] + ["refused"] * (callers - 1)
+    price = sum(Decimal(r["price"]) for r in recs)
+    assert Decimal("0.01") <= price <= Decimal("0.03")
+    bal = v.balance()
+    assert Decimal(bal["balance"]) == Decimal("0.03") - price >= 0
+    assert Decimal(bal["available"]) == Decimal(bal["balance"])  # no hold left behind
+
+
+def test_a_call_that_ends_while_uvox_serve_is_down_is_charged_once_when_it_is_back(voice):
+    v = voice("10")
+    trunk = v.trunk("carrier", "answer")
+    caller = v.start_call(talk_ms=3000)
+    deadline = time.monotonic() + 10
+    while caller.read() is not None and caller.answered_at is None:
+        assert time.monotonic() < deadline, caller.log()
+        time.sleep(0.1)
+    v.server.stop()  # the platform goes away mid-call; the call goes on
+    assert caller.wait(20).final_code() == 200 and trunk.wait(10).got_bye
+    # Kamailio wrote the call's record into the database meanwhile.
+    assert v.sql("SELECT count(*) FROM acc_cdrs WHERE NOT settled")[0][0] == 1
+    v.server.start()
+    (rec,) = v.records(1)
+    assert (rec["status"], rec["hangup"]) == ("answered", "caller")
+    assert int(rec["billed"]) in (3, 4) and Decimal(rec["price"]) == Decimal("0.01") * int(rec["billed"])
+    # A record replayed (Kamailio or an operator re-reading it) never charges twice.
+    v.sql("UPDATE acc_cdrs SET settled = false")
+    v.server.stop()
+    v.server.start()
+    deadline = time.monotonic() + 10
+    while v.sql("SELECT count(*) FROM acc_cdrs WHERE NOT settled")[0][0]:
+        assert time.monotonic() < deadline, "the replayed record was never looked at"
+        time.sleep(0.2)
+    (again,) = v.records(1)
+    assert again == rec
+    charges = v.sql("SELECT amount FROM ledger WHERE call_id = :c", c=int(rec["id"]))
+    assert [Decimal(a) for (a,) in charges] == [-Decimal(rec["price"])]
+    assert Decimal(v.balance()["balance"]) == Decimal("10") - Decimal(rec["price"])
+
+
+# aubridge joins a source and a player in memory: there is no sound card on a CI machine.
+BARESIP_CONFIG = """sip_listen\t127.0.0.1:{port}
+module_path\t/usr/lib/baresip/modules
+module\tg711.so
+module\taubridge.so
+audio_source\taubridge,nil
+audio_player\taubridge,nil
+audio_alert\taubridge,nil
+module_app\taccount.so
+module_app\tmenu.so
+"""
+
+
+def test_a_real_softphone_calls_through_kamailio_to_a_trunk_and_is_billed(voice):
+    """baresip, a softphone customers use, with the account `uvox admin sip create`
+    made: its own INVITE, 407 handling, ACK and media offer, not a scenario of ours."""
+    import re
+    import shutil
+    import subprocess
+
+    from tests.conftest import free_port
+
+    uvox_require(shutil.which("baresip") is not None, "baresip is not installed (apt: baresip)")
+    v = voice("10")
+    trunk = v.trunk("carrier", "answer", hangup_ms=2000)  # the far end hangs up after 2 s
+    home = v.tmp / "baresip-call"
+    home.mkdir()
+    (home / "accounts").write_text(
+        f'<sip:{v.sip["username"]}@{DOMAIN};transport=udp>;auth_pass={v.sip["password"]};'
+        f'outbound="sip:127.0.0.1:{v.sip_port}";regint=0\n')
+    (home / "config").write_text(BARESIP_CONFIG.format(port=free_port()))
+    proc = subprocess.run(["baresip", "-f", str(home), "-e", f"/dial sip:{NUMBER}@{DOMAIN}", "-t", "8"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    got = trunk.wait(10)
+    assert got.received_requests("INVITE"), out[-3000:] + v.kamailio_log()
+    assert got.received_requests("ACK"), out[-3000:]
+    (rec,) = v.records(1)
+    assert (rec["status"], rec["hangup"], rec["trunk"], rec["sip_username"]) == (
+        "answered", "callee", "carrier", v.sip["username"]), out[-3000:]
+    assert int(rec["billed"]) in (2, 3) and Decimal(rec["price"]) == Decimal("0.01") * int(rec["billed"])
+    assert Decimal(v.balance()["balance"]) == Decimal("10") - Decimal(rec["price"])
