@@ -48,7 +48,10 @@ if command -v npm >/dev/null && [ ! -f tests/interop/node_modules/smpp/package.j
 fi
 
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Two workers (pytest-xdist): most tests wait on real processes (Kamailio, sipp,
+# uvox serve, Chromium), so two at a time halve the wall time on a 2-core machine.
+# Every test makes its own database, ports and directories, so they never collide.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${UVOX_TEST_WORKERS:-2}" "$@"
 rc=$?
 set -e
 # pytest's 5 means "no tests collected": that is a failure for us, not a pass.
