@@ -203,16 +203,23 @@ def add_trunk(engine: Engine, name: str, host: str, port: int = 5060, transport:
                  max_channels, True)
 
 
+def _trunks_query() -> sa.Select:
+    T, P = t.trunks, t.trunk_prefixes
+    return (sa.select(T.c.id, T.c.name, T.c.host, T.c.port, T.c.transport, T.c.priority, T.c.strip,
+                      T.c.add_prefix, T.c.username, T.c.password, T.c.max_channels, T.c.enabled, P.c.prefix)
+            .select_from(T.outerjoin(P, P.c.trunk_id == T.c.id)).order_by(T.c.name, P.c.prefix))
+
+
+# Built once: every call set-up reads the trunks (a statement built per call cost
+# more CPU than running it).
+_ALL_TRUNKS = _trunks_query()
+_ENABLED_TRUNKS = _ALL_TRUNKS.where(t.trunks.c.enabled.is_(True))
+
+
 def _load(conn: Connection, enabled_only: bool) -> list[Trunk]:
     """Trunks with their prefixes, in one query, ordered by name."""
-    T, P = t.trunks, t.trunk_prefixes
-    q = (sa.select(T.c.id, T.c.name, T.c.host, T.c.port, T.c.transport, T.c.priority, T.c.strip,
-                   T.c.add_prefix, T.c.username, T.c.password, T.c.max_channels, T.c.enabled, P.c.prefix)
-         .select_from(T.outerjoin(P, P.c.trunk_id == T.c.id)).order_by(T.c.name, P.c.prefix))
-    if enabled_only:
-        q = q.where(T.c.enabled.is_(True))
     rows: dict[int, list] = {}
-    for r in conn.execute(q):
+    for r in conn.execute(_ENABLED_TRUNKS if enabled_only else _ALL_TRUNKS):
         entry = rows.get(r.id)
         if entry is None:
             entry = rows[r.id] = [r, []]
