@@ -84,8 +84,9 @@ def sip_options_ok(port: int, domain: str, timeout: float = 0.5) -> bool:
 class Kamailio:
     """A real Kamailio process on 127.0.0.1 with a given configuration text."""
 
-    def __init__(self, cfg_text: str, port: int, domain: str, workdir):
+    def __init__(self, cfg_text: str, port: int, domain: str, workdir, *, shm_mb: int = 32, pkg_mb: int = 4):
         self.port, self.domain, self.workdir = port, domain, workdir
+        self.memory = ["-m", str(shm_mb), "-M", str(pkg_mb)]
         self.cfg = workdir / "kamailio.cfg"
         self.cfg.write_text(cfg_text)
         self.log = workdir / "kamailio.log"
@@ -96,7 +97,7 @@ class Kamailio:
         assert check.returncode == 0, check.stderr[-2000:]
         self.proc = subprocess.Popen(
             ["kamailio", "-DD", "-E", "-f", str(self.cfg), "-Y", str(self.workdir),
-             "-P", str(self.workdir / "kamailio.pid"), "-m", "32", "-M", "4"],
+             "-P", str(self.workdir / "kamailio.pid"), *self.memory],
             stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 15

@@ -1,0 +1,360 @@
+"""Call setup through Kamailio with the platform's authorization, beside the same
+Kamailio routing without it (the ceiling), and call records rated per second.
+
+One run, on one machine, everything real: PostgreSQL, `uvox serve`, Kamailio with
+the configuration `uvox sip kamailio-cfg` renders, sipp as the softphones (digest
+auth on every INVITE) and sipp as the carrier trunk (answers at once, waits for BYE).
+
+1. ceiling: the rendered configuration with the HTTP authorization replaced by a
+   fixed answer (no platform, no hold, no record): what Kamailio and sipp do alone.
+2. uvox: the configuration as shipped; every call asks the platform, which holds
+   money for it and records it.
+   Both: sipp offers --rate new calls a second, each lasting --hold seconds, so about
+   rate x hold calls are in progress; setup time is sipp's response time from the
+   authenticated INVITE to the 200 OK.
+3. rating: `uvox serve` is stopped while the calls of run 2 are still talking; they
+   end, Kamailio writes their records with nobody to rate them; `uvox serve` starts
+   again and the time to settle that backlog gives records rated per second.
+   Then: every answered call rated exactly once, ledger == sum of records.
+
+    python bench/voice_bench.py [--rate 200] [--hold 10] [--seconds 20]
+
+Needs kamailio (+ postgres and utils modules), sipp and PostgreSQL at 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from tests.conftest import PG_ADMIN_URL, PgDatabases, UvoxProcess, run_uvox  # noqa: E402
+from tests.softphone.conftest import Kamailio, free_udp_port  # noqa: E402
+
+DOMAIN = "sip.bench.test"
+
+UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bench caller">
+  <send retrans="500"><![CDATA[
+      INVITE sip:[service]@{domain} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@{domain}>;tag=[pid]T[call_number]
+      To: <sip:[service]@{domain}>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:{user}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="407" auth="true"/>
+  <send><![CDATA[
+      ACK sip:[service]@{domain} SIP/2.0
+      [last_Via:]
+      From: <sip:{user}@{domain}>;tag=[pid]T[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <send retrans="500" start_rtd="setup"><![CDATA[
+      INVITE sip:[service]@{domain} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@{domain}>;tag=[pid]T[call_number]
+      To: <sip:[service]@{domain}>
+      Call-ID: [call_id]
+      CSeq: 2 INVITE
+      Contact: <sip:{user}@[local_ip]:[local_port]>
+      [authentication username={user} password={password}]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true" rtd="setup"/>
+  <send><![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@{domain}>;tag=[pid]T[call_number]
+      To: <sip:[service]@{domain}>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      [routes]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <pause milliseconds="{hold_ms}"/>
+  <send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@{domain}>;tag=[pid]T[call_number]
+      To: <sip:[service]@{domain}>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      [routes]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="200"/>
+</scenario>
+"""
+
+UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bench trunk">
+  <recv request="INVITE" rrs="true"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:trunk@[local_ip]:[local_port]>
+      Content-Length: 0
+
+    ]]></send>
+  <recv request="ACK"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+</scenario>
+"""
+
+
+def ceiling_cfg(cfg: str) -> str:
+    """The shipped routing with the platform's answer fixed: no HTTP, no hold, no record."""
+    fixed = ('$var(answer) = "code=200;call=0;limit=3600;onnet=0;n=1;t0_name=bench;t0_host=127.0.0.1;'
+             't0_port=TRUNKPORT;t0_proto=udp;t0_ruser=$rU;t0_max=0;t0_user=;t0_pass=";\n\t$var(http) = 200;')
+    out, n = re.subn(r'http_client_query\([^;]*\);\s*\n\s*\$var\(http\) = \$rc;', lambda _m: fixed, cfg, flags=re.S)
+    if n != 1:
+        raise SystemExit("could not find the authorization call in kamailio.cfg to build the ceiling")
+    return out
+
+
+def sipp_uac(port: int, workdir: Path, *, user: str, password: str, rate: int, calls: int, hold: int,
+             limit: int, tag: str) -> subprocess.Popen:
+    sf = workdir / f"uac-{tag}.xml"
+    sf.write_text(UAC.format(domain=DOMAIN, user=user, password=password, hold_ms=hold * 1000))
+    return subprocess.Popen(
+        ["sipp", f"127.0.0.1:{port}", "-sf", str(sf), "-s", "13055550100", "-i", "127.0.0.1",
+         "-p", str(free_udp_port()), "-r", str(rate), "-m", str(calls), "-l", str(limit), "-nostdin",
+         "-trace_rtt", "-rtt_freq", "50", "-trace_stat", "-fd", "1", "-trace_err",
+         "-max_socket", "4096", "-timeout", str(calls // max(rate, 1) + hold + 60) + "s"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def sipp_uas(port: int, workdir: Path) -> subprocess.Popen:
+    sf = workdir / "uas.xml"
+    sf.write_text(UAS)
+    return subprocess.Popen(["sipp", "-sf", str(sf), "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+                             "-max_socket", "4096"], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def rtt_ms(workdir: Path) -> list[float]:
+    values = []
+    for f in workdir.glob("*_rtt.csv"):
+        with f.open() as fh:
+            for row in csv.reader(fh, delimiter=";"):
+                if len(row) >= 3 and row[-1].strip() == "setup":
+                    try:
+                        values.append(float(row[1]))
+                    except ValueError:
+                        pass
+    return values
+
+
+def stat(workdir: Path, column: str) -> int:
+    files = list(workdir.glob("*_.csv"))
+    if not files:
+        return 0
+    rows = list(csv.reader(files[0].open(), delimiter=";"))
+    head, last = rows[0], rows[-1]
+    return int(last[head.index(column)]) if column in head else 0
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * p / 100))]
+
+
+def cpu(root: int) -> float:
+    """CPU seconds of a live process and all its descendants (Kamailio's children do
+    its work; uvox serve --workers N serves HTTP from child processes)."""
+    procs: dict[int, tuple[int, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            f = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        procs[int(stat_file.parent.name)] = (int(f[1]), (int(f[11]) + int(f[12])) / tick)
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, (ppid, _) in procs.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(procs[pid][1] for pid in tree if pid in procs)
+
+
+def run_load(kport: int, workdir: Path, user: str, password: str, args, tag: str) -> dict:
+    wd = workdir / tag
+    wd.mkdir()
+    calls = args.rate * args.seconds
+    t0 = time.monotonic()
+    proc = sipp_uac(kport, wd, user=user, password=password, rate=args.rate, calls=calls, hold=args.hold,
+                    limit=args.rate * args.hold * 2 + 100, tag=tag)
+    return {"proc": proc, "dir": wd, "calls": calls, "t0": t0}
+
+
+def finish(load: dict, timeout: float) -> dict:
+    try:
+        load["proc"].wait(timeout)
+    except subprocess.TimeoutExpired:
+        load["proc"].send_signal(signal.SIGUSR1)
+        load["proc"].wait(30)
+    wd = load["dir"]
+    rtts = rtt_ms(wd)
+    return {"ok": stat(wd, "SuccessfulCall(C)"), "failed": stat(wd, "FailedCall(C)"), "p50": pct(rtts, 50),
+            "p99": pct(rtts, 99), "n": len(rtts), "elapsed": time.monotonic() - load["t0"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=int, default=200, help="new calls per second (default 200)")
+    ap.add_argument("--hold", type=int, default=10, help="seconds each call lasts (default 10: rate x 10 in progress)")
+    ap.add_argument("--seconds", type=int, default=20, help="seconds of new calls per run (default 20)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="uvox serve HTTP processes (UVOX_WORKERS; default: one per core)")
+    args = ap.parse_args()
+    for tool in ("kamailio", "sipp"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed")
+
+    dbs = PgDatabases()
+    work = Path(tempfile.mkdtemp(prefix="voice-bench-"))
+    url = dbs.create()
+    kport, tport = free_udp_port(), free_udp_port()
+    server = UvoxProcess(url, work, UVOX_SIP_DOMAIN=DOMAIN, UVOX_SMSC_SIM="0", UVOX_DISPATCHER="0",
+                         UVOX_WORKERS=str(args.workers),
+                         UVOX_LOG_LEVEL="WARNING").start()
+    uas = kam = None
+    try:
+        deck = work / "deck.csv"
+        deck.write_text("dialprefix,destination,rateinitial,smsrate,connectcharge,initblock,billingblock\n"
+                        "1,USA,0.0100,0.0075,0.001,6,6\n")
+        server.admin("plan", "create", "bench", "--currency", "US$")
+        server.admin("rates", "import", "bench", str(deck))
+        acct = server.admin("account", "create", "--email", "bench@example.com", "--plan", "bench")["accountnumber"]
+        server.admin("topup", acct, "1000000")
+        sip = server.admin("sip", "create", acct)
+        server.admin("trunk", "add", "carrier", "--host", "127.0.0.1", "--port", str(tport))
+        rendered = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{kport}", "--api-url", server.url],
+                            url, UVOX_SIP_DOMAIN=DOMAIN)
+        if rendered.returncode != 0:
+            raise SystemExit(rendered.stderr)
+        # More Kamailio children than the shipped 4: each one waits for the platform in turn.
+        cfg = rendered.stdout.replace("children=4", "children=16")
+        uas = sipp_uas(tport, work)
+        results = {}
+        for tag, text in (("ceiling", ceiling_cfg(cfg).replace("TRUNKPORT", str(tport))), ("uvox", cfg)):
+            kd = work / f"kam-{tag}"
+            kd.mkdir()
+            # 2,000 dialogs and their transactions need more than the tests' 32 MB.
+            kam = Kamailio(text, kport, DOMAIN, kd, shm_mb=1024, pkg_mb=16)
+            kam.start()
+            c0 = {p: cpu(p) for p in (kam.proc.pid, server.proc.pid)}
+            load = run_load(kport, work, sip["username"], sip["password"], args, tag)
+            if tag == "uvox":
+                # The platform goes away while the last calls still talk: their records wait.
+                time.sleep(args.seconds + 1)
+                serve_cpu = cpu(server.proc.pid) - c0[server.proc.pid]
+                server.stop()
+                stopped = time.monotonic()
+            res = finish(load, args.seconds + args.hold + 120)
+            res["kam_cpu"] = cpu(kam.proc.pid) - c0[kam.proc.pid]
+            results[tag] = res
+            kam.stop()
+            kam = None
+        # Rating: start the platform again and time the backlog.
+        eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url)
+        with eng.connect() as c:
+            backlog = c.execute(sa.text("SELECT count(*) FROM acc_cdrs WHERE NOT settled")).scalar()
+        server.start()  # returns once it listens: start-up is not counted as rating
+        t0 = time.monotonic()
+        while True:
+            with eng.connect() as c:
+                left = c.execute(sa.text("SELECT count(*) FROM acc_cdrs WHERE NOT settled")).scalar()
+            if left == 0 or time.monotonic() - t0 > 300:
+                break
+            time.sleep(0.05)
+        rated_s = time.monotonic() - t0
+        with eng.connect() as c:
+            answered = c.execute(sa.text("SELECT count(*) FROM calls WHERE status = 'answered'")).scalar()
+            in_progress = c.execute(sa.text("SELECT count(*) FROM calls WHERE status = 'in_progress'")).scalar()
+            charges = c.execute(sa.text("SELECT count(*), count(DISTINCT call_id), coalesce(-sum(amount), 0) "
+                                        "FROM ledger WHERE kind = 'call'")).one()
+            priced = c.execute(sa.text("SELECT coalesce(sum(price), 0) FROM calls")).scalar()
+            bal = c.execute(sa.text("SELECT balance, held FROM accounts")).one()
+        eng.dispose()
+    finally:
+        if kam is not None:
+            kam.stop()
+        if uas is not None:
+            os.killpg(uas.pid, signal.SIGTERM)
+        server.stop()
+        dbs.drop_all()
+
+    cores = os.cpu_count()
+    print(f"\nvoice_bench: {args.rate} new calls/s offered for {args.seconds} s, each {args.hold} s long "
+          f"(~{args.rate * args.hold} in progress), {cores} cores\n")
+    print(f"{'':34} {'ceiling (no auth)':>18} {'uvox':>12}")
+    c, u = results["ceiling"], results["uvox"]
+    print(f"{'calls answered / offered':34} {c['ok']:>12}/{c['ok'] + c['failed']:<5} {u['ok']:>6}/{u['ok'] + u['failed']:<5}")
+    print(f"{'calls set up per second':34} {c['ok'] / args.seconds:>18.1f} {u['ok'] / args.seconds:>12.1f}")
+    print(f"{'setup p50 (INVITE->200, ms)':34} {c['p50']:>18.2f} {u['p50']:>12.2f}")
+    print(f"{'setup p99 (ms)':34} {c['p99']:>18.2f} {u['p99']:>12.2f}")
+    print(f"{'Kamailio CPU seconds':34} {c['kam_cpu']:>18.1f} {u['kam_cpu']:>12.1f}")
+    print(f"{'uvox serve CPU seconds':34} {'-':>18} {serve_cpu:>12.1f}")
+    print(f"\nadded by the authorization: p50 {u['p50'] - c['p50']:.2f} ms, p99 {u['p99'] - c['p99']:.2f} ms")
+    print(f"rating: {backlog} records left while uvox serve was down, settled in {rated_s:.2f} s after restart "
+          f"(from the moment it listened): {backlog / rated_s if rated_s else 0:.0f} records/s")
+    print(f"answered calls {answered}, calls still in progress {in_progress}; ledger charges {charges[0]} "
+          f"for {charges[1]} distinct calls; ledger total {Decimal(charges[2]):.6f} == records total "
+          f"{Decimal(priced):.6f}: {Decimal(charges[2]) == Decimal(priced)}; held left {bal.held}")
+
+
+if __name__ == "__main__":
+    main()
