@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import time
 from typing import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -20,6 +21,8 @@ from starlette.types import Receive, Scope, Send
 
 from uvox.api.v1 import openapi
 from uvox.api.v1.routes import api
+from uvox.ops import routes as ops_routes
+from uvox.ops.metrics import endpoint_of, observe_http
 from uvox.platform import Platform
 
 log = logging.getLogger("uvox")
@@ -69,6 +72,7 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
         return RedirectResponse("/sign_in" if _has_portal else "/docs", status_code=302)
 
     routes: list[BaseRoute] = [
+        *ops_routes.routes(platform),
         Route("/openapi.json", openapi.openapi_json),
         Route("/docs", openapi.docs_page),
         Mount("/api", app=_api_asgi),
@@ -101,7 +105,21 @@ class FastLane:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/api/"):
             scope["app"] = self.app
-            await _api_asgi(scope, receive, send)
+            await _api_asgi(scope, receive, send)  # counted in metrics by the API itself
+        elif scope["type"] == "http":
+            started = time.perf_counter()
+            status = 500
+
+            async def counting_send(message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, counting_send)
+            finally:
+                observe_http(endpoint_of(scope["path"]), status, "", time.perf_counter() - started)
         else:
             await self.app(scope, receive, send)
 

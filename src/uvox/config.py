@@ -84,6 +84,11 @@ class Settings:
     voice_max_call_seconds: int = 10800
     #: A hold whose call never reported is released this long after its limit (and ringing) ran out.
     voice_hold_grace_seconds: int = 300
+    #: When set, /metrics answers only requests with ``Authorization: Bearer <token>``.
+    metrics_token: str = ""
+    #: Where the HTTP processes of ``--workers N`` keep their metrics for /metrics to
+    #: add up (prometheus-client's multiprocess mode); a temporary directory if unset.
+    metrics_dir: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -119,6 +124,8 @@ class Settings:
             secure_cookies=_bool(e, "UVOX_SECURE_COOKIES", d.secure_cookies),
             voice_max_call_seconds=_int(e, "UVOX_VOICE_MAX_CALL_SECONDS", d.voice_max_call_seconds),
             voice_hold_grace_seconds=_int(e, "UVOX_VOICE_HOLD_GRACE_SECONDS", d.voice_hold_grace_seconds),
+            metrics_token=e.get("UVOX_METRICS_TOKEN", d.metrics_token).strip(),
+            metrics_dir=e.get("PROMETHEUS_MULTIPROC_DIR", d.metrics_dir).strip(),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -20,9 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
+from dataclasses import dataclass
 
 from uvox.config import Settings, get_settings
 from uvox.platform import Platform
@@ -56,11 +60,16 @@ def _uvicorn_options(settings: Settings, host: str | None, port: int | None) -> 
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
+    workers = max(1, workers or settings.workers)
+    metrics_dir = None
+    if workers > 1:
+        # Before prometheus-client is first imported (it picks its storage then): every
+        # process writes its counters under this directory, /metrics adds them up.
+        metrics_dir = _metrics_dir(settings)
+
     import uvicorn
 
     from uvox.app import _import_hooks, create_app
-
-    workers = max(1, workers or settings.workers)
     platform = Platform.open(settings, migrate=True)
     _import_hooks()
     options = _uvicorn_options(settings, host, port)
@@ -87,9 +96,33 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         delivery.stop()
         platform.close()
+        if metrics_dir is not None and metrics_dir.temporary:
+            shutil.rmtree(metrics_dir.path, ignore_errors=True)
     if failed:
         log.error("an HTTP worker process could not start; stopping")
         sys.exit(STARTUP_FAILURE)
+
+
+@dataclass
+class _MetricsDir:
+    path: str
+    temporary: bool
+
+
+def _metrics_dir(settings: Settings) -> _MetricsDir:
+    if "prometheus_client" in sys.modules:
+        log.warning("metrics of the HTTP processes will not be added up: prometheus_client was imported early")
+    if settings.metrics_dir:
+        os.makedirs(settings.metrics_dir, exist_ok=True)
+        # Files of a previous run would add their counts to this one's.
+        for name in os.listdir(settings.metrics_dir):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(settings.metrics_dir, name))
+        found = _MetricsDir(settings.metrics_dir, temporary=False)
+    else:
+        found = _MetricsDir(tempfile.mkdtemp(prefix="uvox-metrics-"), temporary=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = found.path  # inherited by the HTTP processes
+    return found
 
 
 def http_worker_app():

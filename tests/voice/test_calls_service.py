@@ -261,3 +261,21 @@ def test_kamailio_endpoint_refuses_without_the_shared_secret(platform, voice, ht
     ok = http.post("/voice/kamailio/authorize", data=form, headers={"X-UVox-Secret": kamailio_secret(platform)})
     assert ok.status_code == 200 and ok.text.startswith("code=200;call=")
     assert funds(platform, c.id)[2] > 0
+
+
+@on_postgres
+def test_metrics_show_calls_in_progress_their_holds_and_unrated_records(pg, voice, http):
+    from tests.helpers import sample
+
+    c, user = voice("0.03")
+    before = http.get("/metrics").text
+    d = ask(pg, user, "13055550100")
+    text = http.get("/metrics").text
+    assert sample(text, "uvox_calls_in_progress") == sample(before, "uvox_calls_in_progress") + 1
+    assert round(sample(text, "uvox_call_holds") - sample(before, "uvox_call_holds"), 6) == 0.03
+    _cdr(pg, d.call_id, duration=1.2, hangup="caller")
+    assert sample(http.get("/metrics").text, "uvox_call_records_unrated") >= 1
+    records.settle(pg.engine)
+    after = http.get("/metrics").text
+    assert sample(after, "uvox_calls_in_progress") == sample(before, "uvox_calls_in_progress")
+    assert sample(after, "uvox_call_records_unrated") == 0

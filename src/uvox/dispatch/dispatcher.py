@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from uvox.dispatch import ownership, routing, store
 from uvox.db.session import write
 from uvox.dispatch.callbacks import CallbackSender
+from uvox.ops.metrics import SMS_DISPATCH_LATENCY, SMS_DISPATCHED
 from uvox.platform import Platform
 from uvox.sms.encoding import encode as _encode_text
 from uvox.smpp.connector import ConnectorConfig, PermanentSubmitError, SmppConnector, SubmitError
@@ -67,6 +68,7 @@ class _Inflight:
     sender: str
     pending: int
     errors: list = field(default_factory=list)  # (permanent, text)
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -433,6 +435,8 @@ class Dispatcher:
         else:
             out = store.MessageOutcome(c.id, "submitted", name, inf.sender, simulated, retried=c.attempts > 1)
             self.stats.submitted += 1
+        SMS_DISPATCHED.labels(name, out.outcome).inc()
+        SMS_DISPATCH_LATENCY.labels(name).observe(time.monotonic() - inf.started)
         self._events.put_nowait(out)
         self._room.set()
 

@@ -21,6 +21,7 @@ from uvox.accounts import apikeys
 from uvox.api.v1 import endpoints
 from uvox.api.v1.envelope import CORS, reply
 from uvox.api.v1.params import BadBody, header, read_variables
+from uvox.ops.metrics import observe_http
 from uvox.platform import Platform
 
 log = logging.getLogger("uvox.api")
@@ -64,6 +65,7 @@ async def api(request: Request) -> Response:
         # Logged with its traceback under the request id; the client sees code 500 only.
         log.exception("request %s failed: %s %s", request_id, request.method, request.scope["path"])
         response = reply("500", accept, request_id, requestid=request_id)
+    observe_http(endpoint, response.status_code, code, time.perf_counter() - started)
     if log.isEnabledFor(logging.INFO):  # the arguments alone cost a share of a send
         log.info(
             "%s %s %s code=%s %.1fms id=%s",

@@ -1,0 +1,118 @@
+"""Prometheus metrics, with ``prometheus-client``.
+
+Two kinds, because an installation is many processes:
+
+- counters and histograms of what a process does (HTTP requests, submits to the
+  SMSC): kept by the process; with ``uvox serve --workers N`` every process writes
+  them to ``PROMETHEUS_MULTIPROC_DIR`` (set by ``uvox serve`` before the HTTP
+  processes start) and /metrics adds them up (prometheus-client's multiprocess mode);
+- the platform's state (messages in flight, connectors up, calls, holds): read from
+  the database when Prometheus scrapes, so every process gives the same answer.
+  Only indexed, small sets are counted (in-flight states, not the whole history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from uvox.db import schema as t
+from uvox.platform import Platform
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+disable_created_metrics()  # one *_created series per counter is noise for our users
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+HTTP_REQUESTS = Counter(
+    "uvox_http_requests", "HTTP requests answered, by endpoint, HTTP status and the manual's result code",
+    ["endpoint", "status", "code"])
+HTTP_LATENCY = Histogram(
+    "uvox_http_request_duration_seconds", "Time to answer an HTTP request, by endpoint", ["endpoint"],
+    buckets=_LATENCY_BUCKETS)
+SMS_DISPATCHED = Counter(
+    "uvox_sms_dispatched", "Messages whose submit to the SMSC ended, by connector and outcome "
+    "(submitted, retry, failed)", ["connector", "outcome"])
+SMS_DISPATCH_LATENCY = Histogram(
+    "uvox_sms_dispatch_duration_seconds", "From a message's claim to the SMSC's answer for all its parts",
+    ["connector"], buckets=_LATENCY_BUCKETS)
+
+#: Message states a message passes through before it is final (small, indexed sets).
+IN_FLIGHT_STATES = ("waiting_balance", "queued", "submitting", "submitted")
+
+
+def observe_http(endpoint: str, status: int, code: str, seconds: float) -> None:
+    HTTP_REQUESTS.labels(endpoint, str(status), code).inc()
+    HTTP_LATENCY.labels(endpoint).observe(seconds)
+
+
+def endpoint_of(path: str) -> str:
+    """A label for a path outside the API, from a fixed set (a raw path would let
+    any client create a time series)."""
+    if path in ("/health", "/ready", "/metrics", "/docs", "/openapi.json", "/"):
+        return path
+    if path.startswith("/voice/kamailio/"):
+        return "/voice/kamailio"
+    if path.startswith("/softphone"):
+        return "/softphone"
+    return "portal"
+
+
+class PlatformCollector:
+    """The installation's state, read from the database on each scrape."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def collect(self) -> Iterable[Metric]:
+        from uvox.dispatch import ownership, routing
+        from uvox.voice.kamailio_tables import acc_cdrs
+
+        M, C, A = t.messages, t.calls, t.accounts
+        states = GaugeMetricFamily("uvox_messages_in_flight", "Messages not yet final, by state", labels=["state"])
+        queue = GaugeMetricFamily("uvox_queue_depth", "Messages queued for an SMSC")
+        up = GaugeMetricFamily("uvox_connector_up", "1 when some delivery process has the connector bound",
+                               labels=["connector"])
+        with self.platform.engine.connect() as conn:
+            counts = dict(conn.execute(
+                sa.select(M.c.state, sa.func.count()).where(M.c.state.in_(IN_FLIGHT_STATES)).group_by(M.c.state)
+            ).all())
+            specs, _ = routing.load(conn, self.platform.settings)
+            voice = None
+            if conn.dialect.name == "postgresql":
+                voice = conn.execute(sa.select(
+                    sa.select(sa.func.count()).where(C.c.status == "in_progress").scalar_subquery(),
+                    sa.select(sa.func.coalesce(sa.func.sum(A.c.held), 0)).scalar_subquery(),
+                    sa.select(sa.func.count()).select_from(acc_cdrs).where(acc_cdrs.c.settled.is_(False))
+                    .scalar_subquery(),
+                )).one()
+        for state in IN_FLIGHT_STATES:
+            states.add_metric([state], counts.get(state, 0))
+        queue.add_metric([], counts.get("queued", 0))
+        bound = ownership.read_up(self.platform.engine)
+        for name in sorted(specs):
+            up.add_metric([name], 1 if name in bound else 0)
+        yield from (states, queue, up)
+        if voice is not None:
+            yield GaugeMetricFamily("uvox_calls_in_progress", "Calls authorized and not yet settled", value=voice[0])
+            # A gauge is a float: fine for watching, never used for money.
+            yield GaugeMetricFamily("uvox_call_holds", "Money held by calls in progress, all accounts",
+                                    value=float(voice[1]))
+            yield GaugeMetricFamily("uvox_call_records_unrated", "Call records Kamailio wrote that are not settled",
+                                    value=voice[2])
+
+
+def exposition(platform: Platform) -> bytes:
+    if platform.settings.metrics_dir:  # PROMETHEUS_MULTIPROC_DIR, read by config.py
+        procs = CollectorRegistry()
+        multiprocess.MultiProcessCollector(procs)
+        text = generate_latest(procs)
+    else:
+        text = generate_latest(REGISTRY)
+    state = CollectorRegistry(auto_describe=False)
+    state.register(PlatformCollector(platform))
+    return text + generate_latest(state)

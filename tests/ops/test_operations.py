@@ -1,0 +1,106 @@
+"""/health, /ready and /metrics, as an operator's load balancer and Prometheus see them:
+a real `uvox serve` (one process, and --workers 2), real SMS through the simulator,
+a real PostgreSQL database taken away under it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import sqlalchemy as sa
+
+from tests.conftest import PG_ADMIN_URL, free_port
+from tests.helpers import sample
+
+SEND = "/api/get-api/v1/sms-api"
+DECK = "dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n"
+
+
+def wait_ready(url: str, timeout: float = 15) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = httpx.get(url + "/ready")
+        if r.status_code == 200 or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)
+
+
+def test_health_ready_and_metrics_of_a_fresh_install_with_two_http_processes(uvox_server):
+    srv = uvox_server(UVOX_WORKERS="2", UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
+    assert httpx.get(srv.url + "/health").json() == {"status": "ok"}
+    r = wait_ready(srv.url)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "connectors": "ok"},
+                        "connectors": {"smsc-sim": "bound"}}
+    auth = srv.customer(DECK)
+    with httpx.Client(base_url=srv.url) as c:  # new connections: both processes answer some
+        for i in range(10):
+            assert c.post(SEND, data={**auth, "to": f"+1312555{i:04d}", "text": "hi"},
+                          headers={"connection": "close"}).json()["code"] == "005"
+        assert c.get("/api/get-api/v1/balance", params={**auth, "apikey": "wrong"}).json()["code"] == "001"
+    deadline = time.monotonic() + 15
+    while True:
+        m = httpx.get(srv.url + "/metrics")
+        assert m.status_code == 200 and m.headers["content-type"].startswith("text/plain")
+        done = sample(m.text, "uvox_sms_dispatched_total", connector="smsc-sim", outcome="submitted")
+        if done >= 10 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    text = m.text
+    # Counted in whichever process answered, added up across processes.
+    assert sample(text, "uvox_http_requests_total", endpoint="sms-api", code="005", status="200") == 10
+    assert sample(text, "uvox_http_requests_total", endpoint="balance", code="001") == 1
+    assert sample(text, "uvox_http_request_duration_seconds_count", endpoint="sms-api") == 10
+    assert done == 10
+    assert sample(text, "uvox_sms_dispatch_duration_seconds_count", connector="smsc-sim") == 10
+    assert sample(text, "uvox_connector_up", connector="smsc-sim") == 1
+    assert "uvox_queue_depth 0.0" in text
+    assert 'uvox_messages_in_flight{state="queued"}' in text
+    assert auth["apikey"] not in text
+
+
+def test_ready_names_what_is_wrong(uvox_server):
+    srv = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()))
+    assert wait_ready(srv.url).status_code == 200
+    # A carrier link that cannot bind: the simulator stops being the route, nothing is bound.
+    srv.admin("connector", "add", "carrier", "--host", "127.0.0.1", "--port", str(free_port()),
+              "--system-id", "uvox", "--password", "pw")
+    deadline = time.monotonic() + 15
+    while (r := httpx.get(srv.url + "/ready")).json()["connectors"] != {"carrier": "down"}:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.3)
+    assert r.status_code == 503 and r.json()["checks"]["connectors"] == "down: carrier"
+    # A database behind the code's migrations.
+    eng = sa.create_engine(srv.database_url)
+    with eng.begin() as c:
+        (head,) = c.execute(sa.text("SELECT version_num FROM alembic_version")).one()
+        c.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    r = httpx.get(srv.url + "/ready")
+    assert r.status_code == 503 and "run uvox db upgrade" in r.json()["checks"]["migrations"]
+    with eng.begin() as c:
+        c.execute(sa.text("UPDATE alembic_version SET version_num = :h"), {"h": head})
+    eng.dispose()
+    assert httpx.get(srv.url + "/health").status_code == 200
+
+
+def test_database_gone_is_not_ready_but_alive(uvox_server):
+    srv = uvox_server("postgresql")
+    assert wait_ready(srv.url).json()["checks"]["database"] == "ok"
+    name = sa.engine.make_url(srv.database_url).database
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+    r = httpx.get(srv.url + "/ready")
+    assert r.status_code == 503 and r.json()["checks"]["database"].startswith("unreachable"), r.text
+    assert r.json()["status"] == "not ready"
+    assert httpx.get(srv.url + "/health").json() == {"status": "ok"}
+
+
+def test_metrics_token(uvox_server):
+    srv = uvox_server(UVOX_METRICS_TOKEN="m3trics-t0ken", UVOX_SMSC_SIM_PORT=str(free_port()))
+    r = httpx.get(srv.url + "/metrics")
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(srv.url + "/metrics", headers={"authorization": "Bearer wrong"}).status_code == 401
+    ok = httpx.get(srv.url + "/metrics", headers={"authorization": "Bearer m3trics-t0ken"})
+    assert ok.status_code == 200 and "uvox_queue_depth" in ok.text
