@@ -67,6 +67,7 @@ def test_operator_provisions_softphone_that_registers_and_sees_balance(uvox_serv
         assert auth["username"] == user and len(auth["ha1"]) == 32
         proxy = {e.get("name"): e.text for e in lp.find(f"{LP}section[@name='proxy_0']")}
         assert proxy["reg_proxy"] == f"<sip:127.0.0.1:{port};transport=udp>"
+        assert proxy["reg_route"] == f"<sip:127.0.0.1:{port};transport=udp;lr>"  # INVITEs too
         assert proxy["reg_identity"] == f"<sip:{user}@{DOMAIN}>"
         assert httpx.get(prov_url).status_code == 404
 

@@ -188,6 +188,20 @@ def test_call_ended_by_its_limit_costs_exactly_the_limit(pg, voice):
 
 
 @on_postgres
+def test_a_dialog_timer_that_fires_long_before_the_limit_bills_what_the_call_lasted(pg, voice):
+    """Kamailio's dialog timer also ends a call whose ACK never passed through it (a
+    trunk that drops Record-Route): seen billed the 3-hour limit in a trial."""
+    c, user = voice("10")
+    d = ask(pg, user, "13055550100")         # 0.6/min, 1 s blocks: 10 pay 1000 s
+    assert d.limit == 1000
+    _cdr(pg, d.call_id, duration=76.07, hangup="limit")
+    records.settle(pg.engine)
+    (rec,), _ = records.list_calls(pg.engine, c.id)
+    assert (rec.duration, rec.billed, rec.price, rec.hangup) == (77, 77, D("0.77"), "system")
+    assert funds(pg, c.id) == (D("9.23"), D("0"), D("0"))
+
+
+@on_postgres
 @pytest.mark.parametrize("code,status,hangup", [("486", "busy", "trunk"), ("487", "cancelled", "caller"),
                                                 ("408", "no_answer", "trunk"), ("500", "failed", "trunk")])
 def test_unanswered_calls_cost_nothing_and_release_the_hold(pg, voice, code, status, hangup):

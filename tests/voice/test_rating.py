@@ -71,6 +71,9 @@ def test_whole_seconds_round_up_and_never_pass_the_limit():
     assert whole_seconds(4.001, 10, ended_by_limit=False) == 5
     assert whole_seconds(10.4, 10, ended_by_limit=False) == 10
     assert whole_seconds(10.9, 10, ended_by_limit=True) == 10
+    assert whole_seconds(9.1, 10, ended_by_limit=True) == 10  # the timer ticks by the second
+    # The dialog timer also ends a call whose ACK never came: billed what it lasted.
+    assert whole_seconds(76.07, 10800, ended_by_limit=True) == 77
     assert whole_seconds(0, 10, ended_by_limit=False) == 0
 
 

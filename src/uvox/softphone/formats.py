@@ -128,6 +128,9 @@ def linphone_lpconfig_xml(
         "proxy_0",
         [
             ("reg_proxy", f"<{sip_uri(proxy or domain, transport)}>"),
+            # Linphone's "outbound proxy": every request (INVITE too, not only REGISTER)
+            # goes through Kamailio, so calls work where the SIP domain has no DNS.
+            ("reg_route", f"<{sip_uri(proxy or domain, transport)};lr>"),
             ("reg_identity", f"{display}<sip:{username}@{domain}>"),
             ("reg_expires", "3600"),
             ("reg_sendregister", "1"),

@@ -76,12 +76,24 @@ class Tariff:
         return limit, self.price(limit)
 
 
+#: How far before its limit a dialog the limit timer ended may be measured to end
+#: (Kamailio's timer ticks by the second; the CDR counts from the 200 OK).
+LIMIT_SLACK_SECONDS = 2
+
+
+def reached_limit(duration: float | Decimal, limit: int) -> bool:
+    """Whether a call Kamailio's dialog timer ended really ran to its limit. The same
+    timer also ends dialogs whose ACK never came (a trunk that drops Record-Route);
+    those are billed what they lasted, not the limit."""
+    return limit > 0 and Decimal(str(duration)) >= limit - LIMIT_SLACK_SECONDS
+
+
 def whole_seconds(duration: float | Decimal, limit: int, *, ended_by_limit: bool) -> int:
     """``d`` of VOICE.md: rounded up to a whole second; exactly the limit when the
     limit ended the call (never a second more), and never more than the limit."""
-    if ended_by_limit:
-        return limit
     d = Decimal(str(duration)) if not isinstance(duration, Decimal) else duration
+    if ended_by_limit and reached_limit(d, limit):
+        return limit
     if d <= 0:
         return 0
     whole = int(d.to_integral_value(rounding="ROUND_CEILING"))

@@ -39,7 +39,7 @@ from uvox.db.schema import MICRO
 from uvox.db.session import read, write
 
 from .kamailio_tables import acc_cdrs
-from .rating import Tariff, whole_seconds
+from .rating import Tariff, reached_limit, whole_seconds
 
 log = logging.getLogger("uvox.voice")
 
@@ -124,6 +124,10 @@ def _settle_one(conn: Connection, cdr) -> None:
     hangup = (cdr.hangup or "").strip() or None
     if answered:
         hangup = hangup if hangup in ("caller", "callee", "limit") else "system"
+        if hangup == "limit" and not reached_limit(cdr.duration or 0, call.limit_seconds):
+            log.warning("call %s: Kamailio's timer ended it after %ss of its %ss limit (an ACK that never "
+                        "came?): billed what it lasted", call.id, cdr.duration, call.limit_seconds)
+            hangup = "system"
     else:
         hangup = "caller" if sip_code == 487 else ("trunk" if (cdr.trunk or "").strip() else "system")
     values = _rated(call, cdr, answered, sip_code, hangup)
