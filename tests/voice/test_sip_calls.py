@@ -31,7 +31,8 @@ class Voice:
     def __init__(self, uvox_server, sip_tools, tmp_path, balance: str) -> None:
         self.tmp = tmp_path
         self.sip_port = sip_tools["free_udp_port"]()
-        self.server = uvox_server("postgresql", UVOX_SIP_DOMAIN=DOMAIN)
+        # The test domain has no DNS: provisioned phones are told where Kamailio is.
+        self.server = uvox_server("postgresql", UVOX_SIP_DOMAIN=DOMAIN, UVOX_SIP_PROXY=f"127.0.0.1:{self.sip_port}")
         self.cust = self.server.customer(DECK, balance)
         self.number = self.cust["accountnumber"]
         self.sip = self.server.admin("sip", "create", self.number)
@@ -395,3 +396,30 @@ def test_a_real_softphone_calls_through_kamailio_to_a_trunk_and_is_billed(voice)
         "answered", "callee", "carrier", v.sip["username"]), out[-3000:]
     assert int(rec["billed"]) in (2, 3) and Decimal(rec["price"]) == Decimal("0.01") * int(rec["billed"])
     assert Decimal(v.balance()["balance"]) == Decimal("10") - Decimal(rec["price"])
+
+
+def test_linphone_provisioned_from_its_qr_calls_and_is_billed(voice):
+    """Linphone as a customer sets it up (the provisioning URL of the QR, ha1 only), on a
+    domain without DNS: its INVITE must go to Kamailio too, not only its REGISTER."""
+    import shutil
+
+    from tests.softphone.test_linphone import Linphonec
+
+    uvox_require(shutil.which("linphonec") is not None, "linphonec is not installed (apt: linphone-cli)")
+    v = voice("10")
+    trunk = v.trunk("carrier", "answer", hangup_ms=2000)
+    token = v.server.admin("sip", "provision", v.sip["username"], "--kind", "linphone")["token"]
+    home = v.tmp / "linphone-home"
+    home.mkdir()
+    phone = Linphonec(home, f"{v.server.url}/prov/{token}")
+    try:
+        assert phone.registration().startswith("registered, identity=")
+        phone.send(f"call sip:{NUMBER}@{DOMAIN}")
+        got = trunk.wait(30)
+        assert got.received_requests("ACK"), got.log() + phone.log_text()[-3000:]  # through Kamailio: a Route
+        (rec,) = v.records(1)
+        assert (rec["status"], rec["hangup"], rec["trunk"]) == ("answered", "callee", "carrier")
+        assert int(rec["billed"]) in (2, 3) and Decimal(rec["price"]) == Decimal("0.01") * int(rec["billed"])
+        assert Decimal(v.balance()["balance"]) == Decimal("10") - Decimal(rec["price"])
+    finally:
+        phone.stop()
