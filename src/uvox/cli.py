@@ -109,8 +109,18 @@ def upgrade() -> None:
     from uvox.db.engine import make_engine
     from uvox.db.migrate import upgrade as do_upgrade
 
-    do_upgrade(make_engine(Settings.from_env()))
-    click.echo("database is up to date")
+    from uvox.db.migrate import current_heads
+
+    engine = make_engine(Settings.from_env())
+
+    def revision() -> str:
+        return ", ".join(sorted(current_heads(engine))) or "empty"
+
+    before = revision()
+    do_upgrade(engine)
+    after = revision()
+    engine.dispose()
+    click.echo(f"database is up to date ({after})" if before == after else f"database upgraded from {before} to {after}")
 
 
 @main.group(help="Operator commands.")

@@ -38,6 +38,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         conn.commit()
 
 
+def current_heads(engine: Engine) -> frozenset[str]:
+    """The revisions the database is at (empty before the first upgrade)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return frozenset(MigrationContext.configure(conn).get_current_heads())
+
+
 def _ensure_secret(conn) -> None:
     """A per-installation secret, shared by every process through the database."""
     found = conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "secret_key")).first()
