@@ -17,7 +17,7 @@ auth on every INVITE) and sipp as the carrier trunk (answers at once, waits for 
    again and the time to settle that backlog gives records rated per second.
    Then: every answered call rated exactly once, ledger == sum of records.
 
-    python bench/voice_bench.py [--rate 200] [--hold 10] [--seconds 20]
+    python bench/voice_bench.py [--rate 200] [--hold 10] [--seconds 20] [--accounts 1] [--workers CORES]
 
 Needs kamailio (+ postgres and utils modules), sipp and PostgreSQL at 127.0.0.1:5432.
 """
@@ -161,15 +161,17 @@ def ceiling_cfg(cfg: str) -> str:
     return out
 
 
-def sipp_uac(port: int, workdir: Path, *, user: str, password: str, rate: int, calls: int, hold: int,
+def sipp_uac(port: int, workdir: Path, *, user: str, password: str, rate: float, calls: int, hold: int,
              limit: int, tag: str) -> subprocess.Popen:
+    # One sipp per SIP account: this sipp cannot take digest credentials from an
+    # injection file ([authentication username=[field0]] is not expanded).
     sf = workdir / f"uac-{tag}.xml"
     sf.write_text(UAC.format(domain=DOMAIN, user=user, password=password, hold_ms=hold * 1000))
     return subprocess.Popen(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(sf), "-s", "13055550100", "-i", "127.0.0.1",
-         "-p", str(free_udp_port()), "-r", str(rate), "-m", str(calls), "-l", str(limit), "-nostdin",
+         "-p", str(free_udp_port()), "-r", f"{rate:g}", "-m", str(calls), "-l", str(limit), "-nostdin",
          "-trace_rtt", "-rtt_freq", "50", "-trace_stat", "-fd", "1", "-trace_err",
-         "-max_socket", "4096", "-timeout", str(calls // max(rate, 1) + hold + 60) + "s"],
+         "-max_socket", "4096", "-timeout", str(int(calls // max(rate, 1)) + hold + 60) + "s"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -195,12 +197,13 @@ def rtt_ms(workdir: Path) -> list[float]:
 
 
 def stat(workdir: Path, column: str) -> int:
-    files = list(workdir.glob("*_.csv"))
-    if not files:
-        return 0
-    rows = list(csv.reader(files[0].open(), delimiter=";"))
-    head, last = rows[0], rows[-1]
-    return int(last[head.index(column)]) if column in head else 0
+    """A final counter of sipp's statistics, summed over the sipp processes of a run."""
+    total = 0
+    for f in workdir.glob("*_.csv"):
+        rows = list(csv.reader(f.open(), delimiter=";"))
+        if len(rows) >= 2 and column in rows[0]:
+            total += int(rows[-1][rows[0].index(column)])
+    return total
 
 
 def pct(values: list[float], p: float) -> float:
@@ -229,26 +232,69 @@ def cpu(root: int) -> float:
     return sum(procs[pid][1] for pid in tree if pid in procs)
 
 
-def run_load(kport: int, workdir: Path, user: str, password: str, args, tag: str) -> dict:
+def cpu_named(*names: str) -> float:
+    """CPU seconds of every live process whose command is one of ``names`` (PostgreSQL's
+    backends: Kamailio's dialog and CDR writes and the platform's transactions)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, rest = stat_file.read_text().rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        if head.split("(", 1)[-1] in names:
+            f = rest.split()
+            total += (int(f[11]) + int(f[12])) / tick
+    return total
+
+
+def run_load(kport: int, workdir: Path, users: list[tuple[str, str]], args, tag: str) -> dict:
     wd = workdir / tag
     wd.mkdir()
     calls = args.rate * args.seconds
+    share = len(users)
     t0 = time.monotonic()
-    proc = sipp_uac(kport, wd, user=user, password=password, rate=args.rate, calls=calls, hold=args.hold,
-                    limit=args.rate * args.hold * 2 + 100, tag=tag)
-    return {"proc": proc, "dir": wd, "calls": calls, "t0": t0}
+    procs = [sipp_uac(kport, wd, user=u, password=p, rate=args.rate / share, calls=calls // share, hold=args.hold,
+                      limit=(args.rate * args.hold * 2 + 100) // share + 10, tag=f"{tag}-{i}")
+             for i, (u, p) in enumerate(users)]
+    return {"procs": procs, "dir": wd, "calls": calls, "t0": t0}
 
 
 def finish(load: dict, timeout: float) -> dict:
-    try:
-        load["proc"].wait(timeout)
-    except subprocess.TimeoutExpired:
-        load["proc"].send_signal(signal.SIGUSR1)
-        load["proc"].wait(30)
+    deadline = time.monotonic() + timeout
+    for proc in load["procs"]:
+        try:
+            proc.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            proc.wait(30)
     wd = load["dir"]
     rtts = rtt_ms(wd)
     return {"ok": stat(wd, "SuccessfulCall(C)"), "failed": stat(wd, "FailedCall(C)"), "p50": pct(rtts, 50),
             "p99": pct(rtts, 99), "n": len(rtts), "elapsed": time.monotonic() - load["t0"]}
+
+
+def make_callers(url: str, accounts: int) -> list[tuple[str, str]]:
+    """``accounts`` customer accounts on plan "bench", each topped up with one SIP
+    account; made with the platform's own services (the CLI would take a second each)."""
+    from decimal import Decimal as D
+
+    from uvox.accounts.service import create_account
+    from uvox.billing.service import topup
+    from uvox.config import Settings
+    from uvox.platform import Platform
+    from uvox.softphone.service import create_sip_account
+
+    platform = Platform.open(Settings.from_env({"UVOX_DATABASE_URL": url}))
+    users = []
+    try:
+        for i in range(accounts):
+            acct = create_account(platform.engine, email=f"bench{i}@example.com", plan="bench")
+            topup(platform.engine, acct.id, D("1000000"))
+            cred = create_sip_account(platform.engine, acct.id, domain=DOMAIN)
+            users.append((cred.account.username, cred.password))
+    finally:
+        platform.close()
+    return users
 
 
 def main() -> None:
@@ -256,6 +302,9 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=200, help="new calls per second (default 200)")
     ap.add_argument("--hold", type=int, default=10, help="seconds each call lasts (default 10: rate x 10 in progress)")
     ap.add_argument("--seconds", type=int, default=20, help="seconds of new calls per run (default 20)")
+    ap.add_argument("--accounts", type=int, default=1,
+                    help="customer accounts the calls come from, one sipp each (default 1: every call holds "
+                         "money of the same account, the hardest case)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="uvox serve HTTP processes (UVOX_WORKERS; default: one per core)")
     args = ap.parse_args()
@@ -277,9 +326,7 @@ def main() -> None:
                         "1,USA,0.0100,0.0075,0.001,6,6\n")
         server.admin("plan", "create", "bench", "--currency", "US$")
         server.admin("rates", "import", "bench", str(deck))
-        acct = server.admin("account", "create", "--email", "bench@example.com", "--plan", "bench")["accountnumber"]
-        server.admin("topup", acct, "1000000")
-        sip = server.admin("sip", "create", acct)
+        users = make_callers(url, args.accounts)
         server.admin("trunk", "add", "carrier", "--host", "127.0.0.1", "--port", str(tport))
         rendered = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{kport}", "--api-url", server.url],
                             url, UVOX_SIP_DOMAIN=DOMAIN)
@@ -296,7 +343,8 @@ def main() -> None:
             kam = Kamailio(text, kport, DOMAIN, kd, shm_mb=1024, pkg_mb=16)
             kam.start()
             c0 = {p: cpu(p) for p in (kam.proc.pid, server.proc.pid)}
-            load = run_load(kport, work, sip["username"], sip["password"], args, tag)
+            other0 = {"postgres": cpu_named("postgres")}
+            load = run_load(kport, work, users, args, tag)
             if tag == "uvox":
                 # The platform goes away while the last calls still talk: their records wait.
                 time.sleep(args.seconds + 1)
@@ -305,6 +353,7 @@ def main() -> None:
                 stopped = time.monotonic()
             res = finish(load, args.seconds + args.hold + 120)
             res["kam_cpu"] = cpu(kam.proc.pid) - c0[kam.proc.pid]
+            res["pg_cpu"] = cpu_named("postgres") - other0["postgres"]
             results[tag] = res
             kam.stop()
             kam = None
@@ -327,7 +376,7 @@ def main() -> None:
             charges = c.execute(sa.text("SELECT count(*), count(DISTINCT call_id), coalesce(-sum(amount), 0) "
                                         "FROM ledger WHERE kind = 'call'")).one()
             priced = c.execute(sa.text("SELECT coalesce(sum(price), 0) FROM calls")).scalar()
-            bal = c.execute(sa.text("SELECT balance, held FROM accounts")).one()
+            bal = c.execute(sa.text("SELECT sum(balance) AS balance, sum(held) AS held FROM accounts")).one()
         eng.dispose()
     finally:
         if kam is not None:
@@ -339,7 +388,7 @@ def main() -> None:
 
     cores = os.cpu_count()
     print(f"\nvoice_bench: {args.rate} new calls/s offered for {args.seconds} s, each {args.hold} s long "
-          f"(~{args.rate * args.hold} in progress), {cores} cores\n")
+          f"(~{args.rate * args.hold} in progress), from {args.accounts} account(s), {cores} cores\n")
     print(f"{'':34} {'ceiling (no auth)':>18} {'uvox':>12}")
     c, u = results["ceiling"], results["uvox"]
     print(f"{'calls answered / offered':34} {c['ok']:>12}/{c['ok'] + c['failed']:<5} {u['ok']:>6}/{u['ok'] + u['failed']:<5}")
@@ -347,6 +396,7 @@ def main() -> None:
     print(f"{'setup p50 (INVITE->200, ms)':34} {c['p50']:>18.2f} {u['p50']:>12.2f}")
     print(f"{'setup p99 (ms)':34} {c['p99']:>18.2f} {u['p99']:>12.2f}")
     print(f"{'Kamailio CPU seconds':34} {c['kam_cpu']:>18.1f} {u['kam_cpu']:>12.1f}")
+    print(f"{'PostgreSQL CPU seconds':34} {c['pg_cpu']:>18.1f} {u['pg_cpu']:>12.1f}")
     print(f"{'uvox serve CPU seconds':34} {'-':>18} {serve_cpu:>12.1f}")
     print(f"\nadded by the authorization: p50 {u['p50'] - c['p50']:.2f} ms, p99 {u['p99'] - c['p99']:.2f} ms")
     print(f"rating: {backlog} records left while uvox serve was down, settled in {rated_s:.2f} s after restart "
