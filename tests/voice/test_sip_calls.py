@@ -9,6 +9,7 @@ Rates are 0.6 per minute in 1 s blocks, so a balance of 0.03 is a 3 s limit.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from decimal import Decimal
 
 import httpx
@@ -126,6 +127,8 @@ def test_answered_call_goes_to_the_trunk_and_is_charged_by_the_second(voice):
         "trunk": "carrier", "sip_username": v.sip["username"], "to": NUMBER}
     billed = int(rec["billed"])
     assert billed in (2, 3) and int(rec["duration"]) == billed
+    started, answered, ended = (datetime.fromisoformat(rec[k]) for k in ("started_at", "answered_at", "ended_at"))
+    assert started <= answered < ended
     assert Decimal(rec["price"]) == Decimal("0.01") * billed
     bal = v.balance()
     assert Decimal(bal["balance"]) == Decimal("10") - Decimal(rec["price"])

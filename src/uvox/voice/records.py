@@ -152,6 +152,10 @@ def _rated(call, cdr, answered: bool, sip_code: int | None, hangup: str | None) 
                 log.error("call %s priced %s above its hold %s: charged the hold", call.id, price, call.hold)
                 price = call.hold
     answered_at = _utc(cdr.start_time) if answered else None
+    if answered_at is not None and call.started_at is not None and answered_at < aware(call.started_at):
+        # acc writes whole seconds: an answer within the INVITE's second would read
+        # before the call started.
+        answered_at = aware(call.started_at)
     ended_at = _utc(cdr.end_time) or stamp
     if answered_at is not None and ended_at < answered_at:
         ended_at = answered_at
