@@ -78,6 +78,8 @@ class Settings:
     db_pool_size: int = 10
     zoiper_provider_id: str = ""
     log_level: str = "INFO"
+    #: ``text`` (default) or ``json``: one JSON object a line, with the request id.
+    log_format: str = "text"
     workers: int = 1
     secure_cookies: bool = False
     #: Longest call, whatever the balance (VOICE.md).
@@ -120,6 +122,7 @@ class Settings:
             db_pool_size=_int(e, "UVOX_DB_POOL_SIZE", d.db_pool_size),
             zoiper_provider_id=e.get("UVOX_ZOIPER_PROVIDER_ID", d.zoiper_provider_id),
             log_level=e.get("UVOX_LOG_LEVEL", d.log_level).upper(),
+            log_format=(e.get("UVOX_LOG_FORMAT") or d.log_format).strip().lower(),
             workers=_int(e, "UVOX_WORKERS", d.workers),
             secure_cookies=_bool(e, "UVOX_SECURE_COOKIES", d.secure_cookies),
             voice_max_call_seconds=_int(e, "UVOX_VOICE_MAX_CALL_SECONDS", d.voice_max_call_seconds),

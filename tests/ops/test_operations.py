@@ -104,3 +104,19 @@ def test_metrics_token(uvox_server):
     assert httpx.get(srv.url + "/metrics", headers={"authorization": "Bearer wrong"}).status_code == 401
     ok = httpx.get(srv.url + "/metrics", headers={"authorization": "Bearer m3trics-t0ken"})
     assert ok.status_code == 200 and "uvox_queue_depth" in ok.text
+
+
+def test_json_logs_carry_the_request_id_the_client_got(uvox_server):
+    import json
+
+    srv = uvox_server(UVOX_LOG_FORMAT="json", UVOX_SMSC_SIM_PORT=str(free_port()))
+    auth = srv.customer(DECK)
+    r = httpx.post(srv.url + SEND, data={**auth, "to": "+13125550100", "text": "hi"})
+    rid = r.headers["x-request-id"]
+    srv.stop()
+    lines = [ln for ln in srv.log.read_text().splitlines() if ln.strip()]
+    records = [json.loads(ln) for ln in lines]  # every line, uvicorn's own included, is one JSON object
+    mine = [rec for rec in records if rec.get("request_id") == rid]
+    assert len(mine) == 1 and mine[0]["logger"] == "uvox.api" and mine[0]["level"] == "INFO", mine
+    assert "code=005" in mine[0]["message"] and {"time", "level", "logger", "message"} <= set(mine[0])
+    assert auth["apikey"] not in srv.log.read_text()

@@ -63,14 +63,15 @@ async def api(request: Request) -> Response:
         response, endpoint, code = await _handle(request, accept, request_id)
     except Exception:
         # Logged with its traceback under the request id; the client sees code 500 only.
-        log.exception("request %s failed: %s %s", request_id, request.method, request.scope["path"])
+        log.exception("request %s failed: %s %s", request_id, request.method, request.scope["path"],
+                      extra={"request_id": request_id})
         response = reply("500", accept, request_id, requestid=request_id)
     observe_http(endpoint, response.status_code, code, time.perf_counter() - started)
     if log.isEnabledFor(logging.INFO):  # the arguments alone cost a share of a send
         log.info(
             "%s %s %s code=%s %.1fms id=%s",
             request.method, request.scope["path"], response.status_code, code,
-            (time.perf_counter() - started) * 1000, request_id,
+            (time.perf_counter() - started) * 1000, request_id, extra={"request_id": request_id},
         )
     return response
 
