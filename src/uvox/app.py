@@ -103,6 +103,9 @@ class FastLane:
         return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (problem := headers_too_large(scope["headers"])):
+            await _refuse_headers(scope, receive, send, problem)
+            return
         if scope["type"] == "http" and scope["path"].startswith("/api/"):
             scope["app"] = self.app
             await _api_asgi(scope, receive, send)  # counted in metrics by the API itself
@@ -122,6 +125,38 @@ class FastLane:
                 observe_http(endpoint_of(scope["path"]), status, "", time.perf_counter() - started)
         else:
             await self.app(scope, receive, send)
+
+
+#: Limits on what a client may send in headers (431 above them): no client of ours
+#: needs more, and huge headers are how slow or hostile clients pin memory.
+MAX_HEADER_BYTES = 8 * 1024
+MAX_HEADERS_BYTES = 64 * 1024
+
+
+def headers_too_large(headers: list[tuple[bytes, bytes]]) -> str:
+    """Why the request's headers are refused, or "" when they are within limits."""
+    total = 0
+    for name, value in headers:
+        size = len(name) + len(value)
+        if size > MAX_HEADER_BYTES:
+            return f"the {name.decode('latin-1')[:40]} header has {size} bytes, at most {MAX_HEADER_BYTES}"
+        total += size
+    if total > MAX_HEADERS_BYTES:
+        return f"the headers have {total} bytes, at most {MAX_HEADERS_BYTES}"
+    return ""
+
+
+async def _refuse_headers(scope: Scope, receive: Receive, send: Send, problem: str) -> None:
+    from starlette.responses import PlainTextResponse
+
+    from uvox.api.v1.envelope import reply
+
+    if scope["path"].startswith("/api/"):
+        accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept"), None)
+        response = reply("106", accept, None, detail=problem)
+    else:
+        response = PlainTextResponse(problem + "\n", 431)
+    await response(scope, receive, send)
 
 
 def _import_hooks() -> None:

@@ -120,3 +120,25 @@ def test_json_logs_carry_the_request_id_the_client_got(uvox_server):
     assert len(mine) == 1 and mine[0]["logger"] == "uvox.api" and mine[0]["level"] == "INFO", mine
     assert "code=005" in mine[0]["message"] and {"time", "level", "logger", "message"} <= set(mine[0])
     assert auth["apikey"] not in srv.log.read_text()
+
+
+def test_oversized_headers_and_bodies_get_their_own_codes(uvox_server):
+    srv = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()))
+    auth = srv.customer(DECK)
+    with httpx.Client(base_url=srv.url) as c:
+        r = c.get("/api/get-api/v1/balance", params=auth, headers={"x-padding": "a" * 100_000})
+        assert (r.status_code, r.json()["code"]) == (431, "106") and "at most 8192" in r.json()["detail"]
+        many = {f"x-pad-{i}": "b" * 8000 for i in range(10)}  # each allowed, together too many
+        r = c.get("/api/get-api/v1/balance", params=auth, headers=many)
+        assert (r.status_code, r.json()["code"]) == (431, "106")
+        assert c.get("/sign_in", headers={"x-padding": "a" * 9000}).status_code == 431
+        # The body: refused by its length, and also when it arrives without one (chunked).
+        big = {**auth, "to": "+13125550100", "text": "x" * 1_100_000}
+        r = c.post(SEND, data=big)
+        assert (r.status_code, r.json()["code"]) == (413, "105") and "1000000" in r.json()["detail"]
+        chunks = (part for part in [b"to=%2B13125550100&text=", *[b"y" * 65536] * 20])
+        r = c.post(SEND, params=auth, content=chunks,
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+        assert (r.status_code, r.json()["code"]) == (413, "105")
+        # Nothing was sent or charged, and normal requests go on.
+        assert c.get("/api/get-api/v1/balance", params=auth).json()["balance"] == "5.00"

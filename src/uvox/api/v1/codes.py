@@ -57,6 +57,8 @@ _ALL = [
     Code("102", "Too many requests for this phone number, try again later", 429),
     Code("103", "OTP attempts exceeded, request a new code", 400),
     Code("104", "Invalid sender (from)", 400),
+    Code("105", "Request body too large", 413),
+    Code("106", "Request headers too large", 431),
     Code("110", "Delivered", 200, True, "1"),
     Code("111", "Undelivered", 200, True, "1"),
     Code("112", "Expired", 200, True, "1"),

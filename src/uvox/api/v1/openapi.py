@@ -100,6 +100,8 @@ def spec() -> dict:
         "e016": _envelope_example("016"),
         "e004": _envelope_example("004"),
         "e017": _envelope_example("017"),
+        "e105": _envelope_example("105", detail="the body may have at most 1000000 bytes"),
+        "e106": _envelope_example("106", detail="the x-padding header has 100010 bytes, at most 8192"),
     }
     paths = {
         "/api/get-api/v1/sms-api": _op(

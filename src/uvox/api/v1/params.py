@@ -21,6 +21,11 @@ class BadBody(ValueError):
     """A body we cannot read as variables (invalid JSON, too large)."""
 
 
+class BodyTooLarge(BadBody):
+    """More than MAX_BODY bytes: 413, code 105. Refused by its Content-Length before
+    reading, or as soon as the bytes read pass the limit (never buffered whole)."""
+
+
 class Variables:
     def __init__(self) -> None:
         self._values: dict[str, list[str]] = {}
@@ -157,7 +162,7 @@ async def _body(request: Request) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise BadBody("request body too large")
+            raise BodyTooLarge(f"the body may have at most {MAX_BODY} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -175,7 +180,7 @@ async def read_variables(request: Request) -> Variables:
     ctype = header(request, b"content-type", "").split(";")[0].strip().lower()
     length = header(request, b"content-length")
     if length and length.isdigit() and int(length) > MAX_BODY:
-        raise BadBody("request body too large")
+        raise BodyTooLarge(f"the body may have at most {MAX_BODY} bytes")
     if ctype == "application/x-www-form-urlencoded":
         body = await _body(request)
         _merge(out, _pairs(_text(body)))

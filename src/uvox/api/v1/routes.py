@@ -20,7 +20,7 @@ from starlette.responses import Response
 from uvox.accounts import apikeys
 from uvox.api.v1 import endpoints
 from uvox.api.v1.envelope import CORS, reply
-from uvox.api.v1.params import BadBody, header, read_variables
+from uvox.api.v1.params import BadBody, BodyTooLarge, header, read_variables
 from uvox.ops.metrics import observe_http
 from uvox.platform import Platform
 
@@ -89,6 +89,8 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     platform: Platform = request.app.state.platform
     try:
         v = await read_variables(request)
+    except BodyTooLarge as exc:
+        return reply("105", accept, request_id, detail=str(exc)), name, "105"
     except BadBody as exc:
         return reply("016", accept, request_id, detail=str(exc)), name, "016"
 
