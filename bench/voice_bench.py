@@ -302,6 +302,8 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=200, help="new calls per second (default 200)")
     ap.add_argument("--hold", type=int, default=10, help="seconds each call lasts (default 10: rate x 10 in progress)")
     ap.add_argument("--seconds", type=int, default=20, help="seconds of new calls per run (default 20)")
+    ap.add_argument("--children", type=int, default=16,
+                    help="Kamailio UDP children (the shipped configuration has 4; each waits for the platform in turn)")
     ap.add_argument("--accounts", type=int, default=1,
                     help="customer accounts the calls come from, one sipp each (default 1: every call holds "
                          "money of the same account, the hardest case)")
@@ -332,8 +334,7 @@ def main() -> None:
                             url, UVOX_SIP_DOMAIN=DOMAIN)
         if rendered.returncode != 0:
             raise SystemExit(rendered.stderr)
-        # More Kamailio children than the shipped 4: each one waits for the platform in turn.
-        cfg = rendered.stdout.replace("children=4", "children=16")
+        cfg = rendered.stdout.replace("children=4", f"children={args.children}")
         uas = sipp_uas(tport, work)
         results = {}
         for tag, text in (("ceiling", ceiling_cfg(cfg).replace("TRUNKPORT", str(tport))), ("uvox", cfg)):

@@ -293,3 +293,37 @@ def test_metrics_show_calls_in_progress_their_holds_and_unrated_records(pg, voic
     after = http.get("/metrics").text
     assert sample(after, "uvox_calls_in_progress") == sample(before, "uvox_calls_in_progress")
     assert sample(after, "uvox_call_records_unrated") == 0
+
+
+@on_postgres
+def test_a_call_kamailio_never_set_up_gets_its_hold_back_without_waiting_for_its_limit(pg, voice):
+    """The platform said yes, but Kamailio's request had timed out and it refused the
+    INVITE: no dialog, no CDR. Seen under load: the money stayed held for hours."""
+    from uvox.voice.kamailio_tables import dialog
+
+    c, user = voice("400")  # three calls' holds (10800 s at 0.6/min = 108 each)
+    lost = ask(pg, user, "13055550100", "lost-call")
+    live = ask(pg, user, "13055550100", "live-call")
+    ringing = ask(pg, user, "13055550100", "late-cdr")
+    assert funds(pg, c.id)[2] > 0
+    with pg.engine.begin() as conn:  # what Kamailio's dialog module writes at the answer
+        conn.execute(sa.insert(dialog).values(
+            hash_entry=1, hash_id=1, callid="live-call", from_uri="sip:a@x", from_tag="f", to_uri="sip:b@x",
+            to_tag="t", caller_cseq="1", callee_cseq="1", caller_contact="sip:a@x", callee_contact="sip:b@x",
+            caller_sock="udp:127.0.0.1:5060", callee_sock="udp:127.0.0.1:5060", state=4, start_time=0,
+            req_uri="sip:b@x"))
+    _cdr(pg, ringing.call_id, duration=0, sip_code="487")  # its record is there, not yet rated
+    soon = datetime.now(timezone.utc) + timedelta(seconds=60)
+    assert records.sweep(pg.engine, 300, at=soon) == 0      # a call may still be ringing
+    later = datetime.now(timezone.utc) + timedelta(seconds=records.ORPHAN_SECONDS + 1)
+    assert records.sweep(pg.engine, 300, at=later) == 1
+    with pg.engine.connect() as conn:
+        status = dict(conn.execute(sa.select(t.calls.c.id, t.calls.c.status)).all())
+        conn.execute(sa.delete(dialog))
+        conn.commit()
+    assert (status[lost.call_id], status[live.call_id], status[ringing.call_id]) == (
+        "failed", "in_progress", "in_progress")
+    with pg.engine.connect() as conn:
+        still = conn.execute(sa.select(sa.func.sum(t.calls.c.hold)).where(t.calls.c.status == "in_progress")).scalar()
+    bal, _, held = funds(pg, c.id)
+    assert bal == D("400") and held == still == D("216")   # only the lost call's hold came back

@@ -39,6 +39,7 @@ from uvox.db.schema import MICRO
 from uvox.db.session import read, write
 
 from .kamailio_tables import acc_cdrs
+from .kamailio_tables import dialog as kamailio_dialog
 from .rating import Tariff, reached_limit, whole_seconds
 
 log = logging.getLogger("uvox.voice")
@@ -215,6 +216,45 @@ def sweep(engine: Engine, grace_seconds: int, *, at: datetime | None = None) -> 
                 _money(conn, call, Decimal(0), release=True)
                 done += 1
                 log.warning("call %s never reported its end: hold %s released, nothing charged", call.id, call.hold)
+    if engine.dialect.name == "postgresql":
+        done += _sweep_orphans(engine, stamp)
+    return done
+
+
+#: No INVITE transaction outlives tm's max_inv_lifetime (180 s by default, every
+#: trunk tried and rung included); after it, a call is either a dialog or has a CDR.
+ORPHAN_SECONDS = 180 + 30
+
+
+def _sweep_orphans(engine: Engine, stamp: datetime) -> int:
+    """Release at once the holds of calls that never became a call: the platform said
+    yes, but Kamailio never got the answer (its HTTP request timed out under load, or
+    dlg_manage failed) and refused the INVITE, so no dialog and no CDR will ever come.
+    Without this their money stayed held for the whole limit (hours), seen in
+    bench/voice_bench.py. A call Kamailio did set up is in its ``dialog`` table (written
+    at the answer) or has a CDR; a record that turns up anyway is charged then
+    (``_late_answer``)."""
+    cdr_waiting = (sa.select(acc_cdrs.c.id).where(acc_cdrs.c.uvox_call == sa.cast(C.c.id, sa.String),
+                                                  acc_cdrs.c.settled.is_(False)).exists())
+    in_dialog = sa.select(kamailio_dialog.c.id).where(kamailio_dialog.c.callid == C.c.sip_call_id).exists()
+    done = 0
+    with write(engine) as conn:
+        rows = conn.execute(
+            sa.select(C).where(C.c.status == "in_progress",
+                               C.c.started_at < stamp - timedelta(seconds=ORPHAN_SECONDS),
+                               ~in_dialog, ~cdr_waiting)
+            .order_by(C.c.id).limit(1000).with_for_update(skip_locked=True)
+        ).all()
+        for call in rows:
+            n = conn.execute(
+                sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None))
+                .values(status="failed", hangup="system", ended_at=stamp, settled_at=stamp)
+            ).rowcount
+            if n == 1:
+                _money(conn, call, Decimal(0), release=True)
+                done += 1
+                log.warning("call %s was authorized but never set up (no dialog, no record): hold %s released",
+                            call.id, call.hold)
     return done
 
 
