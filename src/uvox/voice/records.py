@@ -196,6 +196,19 @@ def _late_answer(conn: Connection, call, cdr, answered: bool) -> None:
     log.warning("call %s reported after its hold was swept: charged %s now", call.id, values["price"])
 
 
+def _give_up(conn: Connection, call, stamp: datetime) -> bool:
+    """End a call that will never report as failed by the system, its hold released
+    and nothing charged; False if it was settled meanwhile."""
+    n = conn.execute(
+        sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None))
+        .values(status="failed", hangup="system", ended_at=stamp, settled_at=stamp)
+    ).rowcount
+    if n != 1:
+        return False
+    _money(conn, call, Decimal(0), release=True)
+    return True
+
+
 def sweep(engine: Engine, grace_seconds: int, *, at: datetime | None = None) -> int:
     """Release the holds of calls that never reported; returns how many."""
     stamp = at or now()
@@ -208,12 +221,7 @@ def sweep(engine: Engine, grace_seconds: int, *, at: datetime | None = None) -> 
             deadline = aware(call.started_at) + timedelta(seconds=call.limit_seconds + RING_SECONDS + grace_seconds)
             if deadline > stamp:
                 continue
-            n = conn.execute(
-                sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None))
-                .values(status="failed", hangup="system", ended_at=stamp, settled_at=stamp)
-            ).rowcount
-            if n == 1:
-                _money(conn, call, Decimal(0), release=True)
+            if _give_up(conn, call, stamp):
                 done += 1
                 log.warning("call %s never reported its end: hold %s released, nothing charged", call.id, call.hold)
     if engine.dialect.name == "postgresql":
@@ -246,12 +254,7 @@ def _sweep_orphans(engine: Engine, stamp: datetime) -> int:
             .order_by(C.c.id).limit(1000).with_for_update(skip_locked=True)
         ).all()
         for call in rows:
-            n = conn.execute(
-                sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None))
-                .values(status="failed", hangup="system", ended_at=stamp, settled_at=stamp)
-            ).rowcount
-            if n == 1:
-                _money(conn, call, Decimal(0), release=True)
+            if _give_up(conn, call, stamp):
                 done += 1
                 log.warning("call %s was authorized but never set up (no dialog, no record): hold %s released",
                             call.id, call.hold)
