@@ -15,10 +15,11 @@ from typing import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from uvox import limits
 from uvox.api.v1 import openapi
 from uvox.api.v1.routes import api
 from uvox.ops import routes as ops_routes
@@ -83,7 +84,7 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
     routes += _optional_routes("uvox.voice.http", platform)
     routes += portal_routes
     routes.append(Route("/", home))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={limits.BodyTooLarge: _too_large})
     app.state.platform = platform
     return FastLane(app)
 
@@ -103,60 +104,58 @@ class FastLane:
         return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (problem := headers_too_large(scope["headers"])):
-            await _refuse_headers(scope, receive, send, problem)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+        path = scope["path"]
+        if problem := limits.headers_too_large(scope["headers"]):
+            await _refuse(scope, receive, send, "106", 431, problem)
+            return
+        limit = limits.body_limit(path)
+        if limits.declared_too_large(scope["headers"], limit):
+            await _refuse(scope, receive, send, "105", 413, str(limits.BodyTooLarge(limit)))
+            return
+        receive = limits.counting_receive(receive, limit)
+        if path.startswith("/api/"):
             scope["app"] = self.app
             await _api_asgi(scope, receive, send)  # counted in metrics by the API itself
-        elif scope["type"] == "http":
-            started = time.perf_counter()
-            status = 500
+            return
+        started = time.perf_counter()
+        status = 500
 
-            async def counting_send(message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
+        async def counting_send(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
 
-            try:
-                await self.app(scope, receive, counting_send)
-            finally:
-                observe_http(endpoint_of(scope["path"]), status, "", time.perf_counter() - started)
-        else:
-            await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            observe_http(endpoint_of(path), status, "", time.perf_counter() - started)
 
 
-#: Limits on what a client may send in headers (431 above them): no client of ours
-#: needs more, and huge headers are how slow or hostile clients pin memory.
-MAX_HEADER_BYTES = 8 * 1024
-MAX_HEADERS_BYTES = 64 * 1024
+async def _too_large(request: Request, exc: Exception) -> Response:
+    """A body that passed its limit while a page or URL was reading it."""
+    return PlainTextResponse(f"{exc}\n", 413)
 
 
-def headers_too_large(headers: list[tuple[bytes, bytes]]) -> str:
-    """Why the request's headers are refused, or "" when they are within limits."""
-    total = 0
-    for name, value in headers:
-        size = len(name) + len(value)
-        if size > MAX_HEADER_BYTES:
-            return f"the {name.decode('latin-1')[:40]} header has {size} bytes, at most {MAX_HEADER_BYTES}"
-        total += size
-    if total > MAX_HEADERS_BYTES:
-        return f"the headers have {total} bytes, at most {MAX_HEADERS_BYTES}"
-    return ""
-
-
-async def _refuse_headers(scope: Scope, receive: Receive, send: Send, problem: str) -> None:
-    from starlette.responses import PlainTextResponse
-
+async def _refuse(scope: Scope, receive: Receive, send: Send, code: str, status: int, problem: str) -> None:
+    """Refuse a request by its headers alone, before reading the body: the API's
+    envelope with its code on /api, plain text elsewhere."""
     from uvox.api.v1.envelope import reply
 
-    if scope["path"].startswith("/api/"):
+    started = time.perf_counter()
+    path = scope["path"]
+    if path.startswith("/api/"):
         accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept"), None)
-        response = reply("106", accept, None, detail=problem)
+        response = reply(code, accept, None, detail=problem)
+        endpoint = "api"
     else:
-        response = PlainTextResponse(problem + "\n", 431)
+        response = PlainTextResponse(problem + "\n", status)
+        endpoint = endpoint_of(path)
     await response(scope, receive, send)
+    observe_http(endpoint, response.status_code, code if endpoint == "api" else "", time.perf_counter() - started)
 
 
 def _import_hooks() -> None:

@@ -77,9 +77,11 @@ def _uvicorn_options(settings: Settings, host: str | None, port: int | None) -> 
 def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
     workers = max(1, workers or settings.workers)
     metrics_dir = None
-    if workers > 1:
+    if workers > 1 or settings.metrics_dir:
         # Before prometheus-client is first imported (it picks its storage then): every
         # process writes its counters under this directory, /metrics adds them up.
+        # Also with one process when the operator set PROMETHEUS_MULTIPROC_DIR: the
+        # directory must exist and hold no counts of a previous run.
         metrics_dir = _metrics_dir(settings)
 
     import uvicorn

@@ -95,6 +95,29 @@ def test_database_gone_is_not_ready_but_alive(uvox_server):
     assert r.status_code == 503 and r.json()["checks"]["database"].startswith("unreachable"), r.text
     assert r.json()["status"] == "not ready"
     assert httpx.get(srv.url + "/health").json() == {"status": "ok"}
+    # Prometheus still gets the process counters, and is told the database is away.
+    m = httpx.get(srv.url + "/metrics")
+    assert m.status_code == 200 and sample(m.text, "uvox_database_up") == 0
+    assert sample(m.text, "uvox_http_requests_total", endpoint="/ready", status="503") >= 1
+
+
+def test_a_metrics_directory_the_operator_names_is_made_and_emptied(uvox_server, tmp_path):
+    where = tmp_path / "not-yet" / "metrics"
+    where.parent.mkdir()
+    (where.parent / "stale").mkdir()
+    srv = uvox_server(PROMETHEUS_MULTIPROC_DIR=str(where), UVOX_SMSC_SIM_PORT=str(free_port()))
+    auth = srv.customer(DECK)
+    for _ in range(3):
+        assert httpx.post(srv.url + SEND, data={**auth, "to": "+13125550100", "text": "hi"}).json()["code"] == "005"
+    m = httpx.get(srv.url + "/metrics")
+    assert sample(m.text, "uvox_http_requests_total", endpoint="sms-api", code="005") == 3
+    assert sample(m.text, "uvox_database_up") == 1
+    srv.stop()
+    # A second run starts from zero, not from the counts the first one left on disk.
+    assert any(where.iterdir())
+    srv = uvox_server(PROMETHEUS_MULTIPROC_DIR=str(where), UVOX_SMSC_SIM_PORT=str(free_port()))
+    m = httpx.get(srv.url + "/metrics")
+    assert sample(m.text, "uvox_http_requests_total", endpoint="sms-api", code="005") == 0
 
 
 def test_metrics_token(uvox_server):
@@ -140,5 +163,20 @@ def test_oversized_headers_and_bodies_get_their_own_codes(uvox_server):
         r = c.post(SEND, params=auth, content=chunks,
                    headers={"content-type": "application/x-www-form-urlencoded"})
         assert (r.status_code, r.json()["code"]) == (413, "105")
+        # Chunked multipart: no length to refuse it by, and each field under the limit.
+        boundary = "b0undary"
+        field = (f'--{boundary}\r\ncontent-disposition: form-data; name="pad"\r\n\r\n'.encode()
+                 + b"z" * 600_000 + b"\r\n")
+        multi = (part for part in [field, field, f"--{boundary}--\r\n".encode()])
+        r = c.post(SEND, params={**auth, "to": "+13125550100", "text": "hi"}, content=multi,
+                   headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        assert (r.status_code, r.json()["code"]) == (413, "105")
+        # Pages and softphone URLs have limits of their own, read the same way.
+        r = c.post("/softphone/zoiper/balance", content=(b"a" * 65536 for _ in range(3)),
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 413 and "65536" in r.text
+        r = c.post("/sign_in", content=(b"a" * 1_000_000 for _ in range(21)),
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 413
         # Nothing was sent or charged, and normal requests go on.
         assert c.get("/api/get-api/v1/balance", params=auth).json()["balance"] == "5.00"

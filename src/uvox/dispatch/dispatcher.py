@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from uvox.dispatch import ownership, routing, store
 from uvox.db.session import write
 from uvox.dispatch.callbacks import CallbackSender
-from uvox.ops.metrics import SMS_DISPATCH_LATENCY, SMS_DISPATCHED
+from uvox.ops.metrics import observe_dispatch
 from uvox.platform import Platform
 from uvox.sms.encoding import encode as _encode_text
 from uvox.smpp.connector import ConnectorConfig, PermanentSubmitError, SmppConnector, SubmitError
@@ -435,8 +435,7 @@ class Dispatcher:
         else:
             out = store.MessageOutcome(c.id, "submitted", name, inf.sender, simulated, retried=c.attempts > 1)
             self.stats.submitted += 1
-        SMS_DISPATCHED.labels(name, out.outcome).inc()
-        SMS_DISPATCH_LATENCY.labels(name).observe(time.monotonic() - inf.started)
+        observe_dispatch(name, out.outcome, time.monotonic() - inf.started)
         self._events.put_nowait(out)
         self._room.set()
 

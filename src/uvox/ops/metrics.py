@@ -13,7 +13,10 @@ Two kinds, because an installation is many processes:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
@@ -24,6 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from uvox.db import schema as t
 from uvox.platform import Platform
 
+log = logging.getLogger(__name__)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 disable_created_metrics()  # one *_created series per counter is noise for our users
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -46,8 +50,33 @@ IN_FLIGHT_STATES = ("waiting_balance", "queued", "submitting", "submitted")
 
 
 def observe_http(endpoint: str, status: int, code: str, seconds: float) -> None:
-    HTTP_REQUESTS.labels(endpoint, str(status), code).inc()
-    HTTP_LATENCY.labels(endpoint).observe(seconds)
+    with _never_raise():
+        HTTP_REQUESTS.labels(endpoint, str(status), code).inc()
+        HTTP_LATENCY.labels(endpoint).observe(seconds)
+
+
+def observe_dispatch(connector: str, outcome: str, seconds: float) -> None:
+    with _never_raise():
+        SMS_DISPATCHED.labels(connector, outcome).inc()
+        SMS_DISPATCH_LATENCY.labels(connector).observe(seconds)
+
+
+_warned = False
+
+
+@contextmanager
+def _never_raise() -> Iterator[None]:
+    """Counting must never fail the thing counted: in multiprocess mode a write goes
+    to a file under PROMETHEUS_MULTIPROC_DIR, and a missing directory or a full disk
+    would otherwise turn every API request into a 500. Said once in the log."""
+    global _warned
+    try:
+        yield
+    except Exception:
+        if not _warned:
+            _warned = True
+            log.exception("metrics cannot be recorded (PROMETHEUS_MULTIPROC_DIR=%s); requests go on without them",
+                          os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""))
 
 
 def endpoint_of(path: str) -> str:
@@ -68,15 +97,11 @@ class PlatformCollector:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
-    def collect(self) -> Iterable[Metric]:
+    def _read(self) -> tuple[dict, dict, tuple | None, set]:
         from uvox.dispatch import ownership, routing
         from uvox.voice.kamailio_tables import acc_cdrs
 
-        M, C, A = t.messages, t.calls, t.accounts
-        states = GaugeMetricFamily("uvox_messages_in_flight", "Messages not yet final, by state", labels=["state"])
-        queue = GaugeMetricFamily("uvox_queue_depth", "Messages queued for an SMSC")
-        up = GaugeMetricFamily("uvox_connector_up", "1 when some delivery process has the connector bound",
-                               labels=["connector"])
+        M, C = t.messages, t.calls
         with self.platform.engine.connect() as conn:
             counts = dict(conn.execute(
                 sa.select(M.c.state, sa.func.count()).where(M.c.state.in_(IN_FLIGHT_STATES)).group_by(M.c.state)
@@ -84,16 +109,32 @@ class PlatformCollector:
             specs, _ = routing.load(conn, self.platform.settings)
             voice = None
             if conn.dialect.name == "postgresql":
+                in_progress = C.c.status == "in_progress"
                 voice = conn.execute(sa.select(
-                    sa.select(sa.func.count()).where(C.c.status == "in_progress").scalar_subquery(),
-                    sa.select(sa.func.coalesce(sa.func.sum(A.c.held), 0)).scalar_subquery(),
+                    sa.select(sa.func.count()).where(in_progress).scalar_subquery(),
+                    sa.select(sa.func.coalesce(sa.func.sum(C.c.hold), 0)).where(in_progress).scalar_subquery(),
                     sa.select(sa.func.count()).select_from(acc_cdrs).where(acc_cdrs.c.settled.is_(False))
                     .scalar_subquery(),
                 )).one()
+        return counts, specs, voice, ownership.read_up(self.platform.engine)
+
+    def collect(self) -> Iterable[Metric]:
+        states = GaugeMetricFamily("uvox_messages_in_flight", "Messages not yet final, by state", labels=["state"])
+        queue = GaugeMetricFamily("uvox_queue_depth", "Messages queued for an SMSC")
+        up = GaugeMetricFamily("uvox_connector_up", "1 when some delivery process has the connector bound",
+                               labels=["connector"])
+        try:
+            counts, specs, voice, bound = self._read()
+        except sa.exc.SQLAlchemyError:
+            # The database is away: say so with one gauge instead of failing the scrape
+            # (a 500 would hide the process counters too, when they matter most).
+            log.warning("metrics: the database cannot be read", exc_info=True)
+            yield GaugeMetricFamily("uvox_database_up", "1 when the database answered this scrape", value=0)
+            return
+        yield GaugeMetricFamily("uvox_database_up", "1 when the database answered this scrape", value=1)
         for state in IN_FLIGHT_STATES:
             states.add_metric([state], counts.get(state, 0))
         queue.add_metric([], counts.get("queued", 0))
-        bound = ownership.read_up(self.platform.engine)
         for name in sorted(specs):
             up.add_metric([name], 1 if name in bound else 0)
         yield from (states, queue, up)

@@ -21,12 +21,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from uvox.accounts.service import Account
 from uvox.billing.money import show
 from uvox.clock import aware
+from uvox.limits import MAX_PORTAL_BODY, BodyTooLarge
 from uvox.platform import Platform
 from uvox.portal import i18n, security
 
 log = logging.getLogger("uvox.portal")
 
-MAX_FORM_BYTES = 20_000_000
+MAX_FORM_BYTES = MAX_PORTAL_BODY
 CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"  # a 100,000-row rate deck is about 4 MB
 
 
@@ -195,11 +196,11 @@ def view(fn: Callable[[Ctx], Response], *, auth: str = "customer") -> Callable:
     async def endpoint(request: Request) -> Response:
         form = None
         if request.method == "POST":
-            length = request.headers.get("content-length")
-            if length and length.isdigit() and int(length) > MAX_FORM_BYTES:
-                return HTMLResponse("Request too large", status_code=413)
+            # The body's size is limited as it arrives (uvox.limits, 413 above it).
             try:
                 form = await request.form(max_part_size=MAX_FORM_BYTES)
+            except BodyTooLarge:
+                raise
             except Exception:
                 form = FormData()
             # Uploaded files are read here, on the event loop; pages get bytes.

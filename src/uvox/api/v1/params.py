@@ -14,16 +14,11 @@ from urllib.parse import unquote
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
-MAX_BODY = 1_000_000
+from uvox.limits import MAX_API_BODY, BodyTooLarge  # noqa: F401 (the API answers it with code 105)
 
 
 class BadBody(ValueError):
-    """A body we cannot read as variables (invalid JSON, too large)."""
-
-
-class BodyTooLarge(BadBody):
-    """More than MAX_BODY bytes: 413, code 105. Refused by its Content-Length before
-    reading, or as soon as the bytes read pass the limit (never buffered whole)."""
+    """A body we cannot read as variables (invalid JSON, unreadable form)."""
 
 
 class Variables:
@@ -147,23 +142,18 @@ def parse_form(text: str, encoding: str = "utf-8", errors: str = "replace") -> l
 
 
 async def _body(request: Request) -> bytes:
-    """The request body, refused past MAX_BODY.
+    """The request body (its size is limited by the receive uvox.app gives us).
 
     Read straight from the ASGI messages: Starlette's ``Request.body()`` drives an
     async generator per request, a visible share of a send, for a body that almost
     always arrives in one message. Nothing after us reads the body again.
     """
     chunks = []
-    size = 0
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BodyTooLarge(f"the body may have at most {MAX_BODY} bytes")
-        chunks.append(chunk)
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -178,15 +168,14 @@ async def read_variables(request: Request) -> Variables:
     if request.method not in ("POST", "PUT"):
         return out
     ctype = header(request, b"content-type", "").split(";")[0].strip().lower()
-    length = header(request, b"content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY:
-        raise BodyTooLarge(f"the body may have at most {MAX_BODY} bytes")
     if ctype == "application/x-www-form-urlencoded":
         body = await _body(request)
         _merge(out, _pairs(_text(body)))
     elif ctype == "multipart/form-data":
         try:
-            form = await request.form(max_part_size=MAX_BODY)
+            form = await request.form(max_part_size=MAX_API_BODY)
+        except BodyTooLarge:
+            raise
         except Exception as exc:  # malformed multipart: python-multipart raises several types
             raise BadBody(f"unreadable form: {exc}") from None
         pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
