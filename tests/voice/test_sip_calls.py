@@ -263,6 +263,30 @@ def test_trunk_channel_limit_sends_the_next_call_to_the_next_trunk(voice):
     assert trunks == ["big", "small"]
 
 
+def test_a_trunk_kamailio_cannot_send_to_keeps_no_channel_busy(voice):
+    v = voice("300")
+    # A host that does not resolve: Kamailio cannot send the INVITE at all (t_relay fails
+    # at once) and goes on to the next trunk; that attempt must not count as a call.
+    v.server.admin("trunk", "add", "flaky", "--host", "nowhere.invalid", "--port", "5060",
+                   "--priority", "1", "--max-channels", "1")
+    good = v.trunk("good", "answer", "--priority", "2")
+    long_call = v.start_call(talk_ms=4000)
+    deadline = time.monotonic() + 10
+    while not long_call.read() or long_call.answered_at is None:
+        assert time.monotonic() < deadline, long_call.log()
+        time.sleep(0.1)
+    # The operator fixes the trunk while that call goes on: the next call uses it.
+    v.server.admin("trunk", "remove", "flaky")
+    fixed = Trunk(v.tmp, "answer")
+    v.trunks.append(fixed)
+    v.server.admin("trunk", "add", "flaky", "--host", "127.0.0.1", "--port", str(fixed.port),
+                   "--priority", "1", "--max-channels", "1")
+    assert v.call(talk_ms=300).final_code() == 200
+    assert long_call.wait(20).final_code() == 200
+    assert fixed.wait(10).got_bye and good.wait(10).got_bye, v.kamailio_log()
+    assert sorted(r["trunk"] for r in v.records(2)) == ["flaky", "good"]
+
+
 def test_onnet_call_rings_the_registered_account_and_is_free(voice):
     v = voice("10")
     callee = v.server.admin("sip", "create", v.number, "--label", "Desk")
