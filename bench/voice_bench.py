@@ -273,6 +273,32 @@ def finish(load: dict, timeout: float) -> dict:
             "p99": pct(rtts, 99), "n": len(rtts), "elapsed": time.monotonic() - load["t0"]}
 
 
+def platform_latency(base_url: str) -> tuple[str, str, int]:
+    """p50 and p99 of the authorization as the platform itself timed it (its
+    /metrics histogram, so bucket bounds): what of the added setup time is ours."""
+    import httpx
+
+    try:
+        text = httpx.get(base_url + "/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return "?", "?", 0
+    buckets = []
+    for m in re.finditer(r'^uvox_http_request_duration_seconds_bucket\{([^}]*)\} (\S+)$', text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels.get("endpoint") == "/voice/kamailio":
+            buckets.append((float(labels["le"]), float(m.group(2))))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return "?", "?", 0
+    total = buckets[-1][1]
+
+    def bound(p: float) -> str:
+        le = next(le for le, n in buckets if n >= total * p / 100)
+        return "> 5 s" if le == float("inf") else f"<= {le * 1000:g}"
+
+    return bound(50), bound(99), int(total)
+
+
 def make_callers(url: str, accounts: int) -> list[tuple[str, str]]:
     """``accounts`` customer accounts on plan "bench", each topped up with one SIP
     account; made with the platform's own services (the CLI would take a second each)."""
@@ -350,6 +376,7 @@ def main() -> None:
                 # The platform goes away while the last calls still talk: their records wait.
                 time.sleep(args.seconds + 1)
                 serve_cpu = cpu(server.proc.pid) - c0[server.proc.pid]
+                inside = platform_latency(server.url)
                 server.stop()
                 stopped = time.monotonic()
             res = finish(load, args.seconds + args.hold + 120)
@@ -400,6 +427,8 @@ def main() -> None:
     print(f"{'PostgreSQL CPU seconds':34} {c['pg_cpu']:>18.1f} {u['pg_cpu']:>12.1f}")
     print(f"{'uvox serve CPU seconds':34} {'-':>18} {serve_cpu:>12.1f}")
     print(f"\nadded by the authorization: p50 {u['p50'] - c['p50']:.2f} ms, p99 {u['p99'] - c['p99']:.2f} ms")
+    print(f"inside the platform (its own histogram, bucket bounds): authorization p50 {inside[0]} ms, "
+          f"p99 {inside[1]} ms over {inside[2]} requests")
     print(f"rating: {backlog} records left while uvox serve was down, settled in {rated_s:.2f} s after restart "
           f"(from the moment it listened): {backlog / rated_s if rated_s else 0:.0f} records/s")
     print(f"answered calls {answered}, calls still in progress {in_progress}; ledger charges {charges[0]} "

@@ -7,6 +7,7 @@ dispatcher and the SMSC simulator are started by hooks run in the lifespan, so
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import logging
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from uvox import limits
 from uvox.api.v1 import openapi
 from uvox.api.v1.routes import api
+from uvox.db.engine import warm
 from uvox.ops import routes as ops_routes
 from uvox.ops.metrics import endpoint_of, observe_http
 from uvox.platform import Platform
@@ -58,6 +60,7 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
     async def lifespan(app: Starlette):
         stops = []
         if run_hooks:
+            await asyncio.to_thread(warm, platform.engine, platform.settings.db_pool_size)
             for hook in list(startup_hooks):
                 stop = await hook(platform)
                 if stop is not None:

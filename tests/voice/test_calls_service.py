@@ -151,6 +151,39 @@ def pg(platform):
 
 
 @on_postgres
+@pytest.mark.parametrize("taken, expect", [("0.02", (200, 3, D("0.03"))), ("0.05", (402, 0, D("0")))])
+def test_money_taken_between_the_read_and_the_hold_gives_a_shorter_limit_or_402(pg, voice, taken, expect):
+    """The hold is optimistic: another call of the account that holds money after
+    this one read the balance makes this hold's conditional UPDATE find too little;
+    the limit is then computed again from what is left, never from what was read."""
+    c, user = voice("0.05")   # 5 seconds at 0.6/min
+    engine = pg.engine
+    fired = []
+
+    def meanwhile(conn, cursor, statement, params, context, executemany):
+        if not fired and statement.lstrip().upper().startswith("UPDATE ACCOUNTS SET HELD"):
+            fired.append(True)
+            with engine.begin() as other:  # the other call, committed before this hold
+                other.execute(sa.update(t.accounts).where(t.accounts.c.id == c.id)
+                              .values(held=t.accounts.c.held + D(taken)))
+
+    sa.event.listen(engine, "before_cursor_execute", meanwhile)
+    try:
+        d = ask(pg, user, "13055550100")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", meanwhile)
+    assert fired
+    code, limit, hold = expect
+    assert (d.code, d.limit) == (code, limit)
+    bal, credit, held = funds(pg, c.id)
+    assert held == D(taken) + hold and bal + credit - held >= 0
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(t.calls).where(t.calls.c.id == d.call_id)).one()
+    assert row.hold == hold and row.limit_seconds == limit
+    assert row.status == ("in_progress" if code == 200 else "refused")
+
+
+@on_postgres
 def test_answered_call_is_charged_by_the_formula_once(pg, voice, http):
     c, user = voice("1")
     d = ask(pg, user, "582121234567")        # 0.0202/min + 0.05, 30 s then 6 s blocks
