@@ -175,6 +175,24 @@ def test_reconnects_after_smsc_restart_and_gets_receipts_held_meanwhile(smsc, co
     assert got == {before, after}
 
 
+def test_smsc_back_after_a_long_outage_is_bound_again_within_two_seconds(smsc, connect, ReceiptSink, wait_until):
+    # The shipped backoff, not the fast one of the other tests: 20 s away would have
+    # grown it to 16 s; a refused connection is retried every 0.5 s instead.
+    conn = connect(ReceiptSink(), reconnect_min=0.5, reconnect_max=30.0)
+    assert conn.wait_bound(5)
+    smsc.stop()
+    assert wait_until(lambda: not conn.is_bound)
+    time.sleep(8)  # backoff doubling from 0.5 s would be at 8 s by now
+    refused = conn.stats.bind_failures
+    assert refused >= 10  # still trying, cheaply
+    smsc.start()
+    back = time.monotonic()
+    assert conn.wait_bound(2), "not bound again within 2 s of the SMSC's return"
+    assert time.monotonic() - back < 2
+    _, [mid] = send_text(conn, "after a long outage")
+    assert mid
+
+
 def test_unacknowledged_receipt_is_redelivered_after_reconnect(smsc, connect, ReceiptSink, wait_until):
     sink = ReceiptSink(auto_ack=False)
     conn = connect(sink)

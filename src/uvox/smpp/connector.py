@@ -10,8 +10,11 @@ one-request-at-a-time client, so what a carrier link needs on top is ours:
   by a token bucket (``tps``);
 * ESME_RTHROTTLED / ESME_RMSGQFUL: pause the whole link with growing backoff and
   resend the same request; any other error fails it for good;
-* reconnect with exponential backoff, failing what was in flight (the caller
-  decides: those may or may not have reached the SMSC);
+* reconnect, failing what was in flight (the caller decides: those may or may not
+  have reached the SMSC): every ``unreachable_retry`` (0.5 s) while the SMSC's port
+  refuses connections, so an SMSC that comes back is bound within a second; with
+  exponential backoff up to ``reconnect_max`` when it listens but refuses the bind or
+  drops the session at once;
 * deliver_sm receipts handed to a callback that acknowledges them when it has
   stored them (so an SMSC redelivers what we never stored).
 
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import smpplib.client
+import smpplib.exceptions
 from smpplib import consts
 
 from uvox.smpp import pdu as P
@@ -87,13 +91,23 @@ class ConnectorConfig:
     response_timeout: float = 30.0
     connect_timeout: float = 10.0
     reconnect_min: float = 0.5
+    #: Backoff cap after a refused bind or a session the SMSC dropped at once: an SMSC
+    #: that listens but will not have us is not hammered.
     reconnect_max: float = 30.0
+    #: While nothing listens on the SMSC's port (connection refused) the connector
+    #: tries again this often, whatever the backoff: a refused TCP connect costs the
+    #: SMSC nothing, and an SMSC that comes back is bound within this much.
+    unreachable_retry: float = 0.5
     #: A session that lasted this long resets the reconnect backoff.
     stable_after: float = 10.0
     throttle_backoff_min: float = 0.1
     throttle_backoff_max: float = 5.0
     max_throttle_retries: int = 30
     registered_delivery: int = 1
+
+
+class _Unreachable(Exception):
+    """Nothing listens on the SMSC's port (TCP connection refused)."""
 
 
 class _Request:
@@ -311,11 +325,24 @@ class SmppConnector:
     # ------------------------------------------------------------ session thread
     def _session_loop(self) -> None:
         backoff = self.config.reconnect_min
+        unreachable_since = None
         while not self._stopping.is_set():
             client = None
             try:
                 client = self._connect_and_bind()
-            except Exception as e:  # refused, timeout, bind error: all mean "try later"
+            except _Unreachable as e:
+                # Nothing listens (an SMSC restarting, a link being moved): try again
+                # soon, log once per outage rather than every half second.
+                self.stats.bind_failures += 1
+                self.stats.last_error = f"connect: {e.__cause__ or e!r}"
+                if unreachable_since is None:
+                    unreachable_since = time.monotonic()
+                    log.warning("smpp %s: nothing answers on %s:%s (%r); trying every %.1fs", self.name,
+                                self.config.host, self.config.port, e.__cause__ or e,
+                                self.config.unreachable_retry)
+                self._stopping.wait(min(backoff, self.config.unreachable_retry))
+                continue
+            except Exception as e:  # timeout, bind refused: "try later", backing off
                 self.stats.bind_failures += 1
                 self.stats.last_error = f"bind: {e!r}"
                 log.warning("smpp %s: cannot bind to %s:%s (%r); retry in %.1fs", self.name,
@@ -325,6 +352,10 @@ class SmppConnector:
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max)
                 continue
+            if unreachable_since is not None:
+                log.info("smpp %s: %s:%s answers again after %.1fs", self.name, self.config.host,
+                         self.config.port, time.monotonic() - unreachable_since)
+                unreachable_since = None
             bound_at = time.monotonic()
             self.stats.binds += 1
             with self._cv:
@@ -367,8 +398,13 @@ class SmppConnector:
         )
         try:
             client.connect()
-        except Exception:
+        except Exception as e:
             self._close_client(client)  # smpplib keeps the failed socket otherwise
+            refused = isinstance(e, ConnectionRefusedError) or (
+                isinstance(e, smpplib.exceptions.ConnectionError)
+                and isinstance(e.__context__, ConnectionRefusedError))
+            if refused:
+                raise _Unreachable(f"{c.host}:{c.port} refused the connection") from e.__context__ or e
             raise
         bind = {"transmitter": client.bind_transmitter,
                 "receiver": client.bind_receiver}.get(c.bind_mode, client.bind_transceiver)
