@@ -134,9 +134,9 @@ def _empty_tables(p: Platform) -> None:
                 c.execute(sa.text(f'DELETE FROM "{n}"'))
             c.execute(sa.text("DELETE FROM sqlite_sequence")) if c.execute(
                 sa.text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first() else None
-    from uvox.accounts import apikeys
+    from uvox.accounts import authcache
 
-    apikeys._cache.clear()
+    authcache.clear()
     from uvox.billing import plans
 
     plans.clear_cache()

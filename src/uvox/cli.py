@@ -184,6 +184,29 @@ def account_set_plan(ref, plan, as_json) -> None:
     _emit(as_json, {"accountnumber": a.number, "plan": plan, "released": released}, f"{a.number} is on plan {plan}")
 
 
+@account.command("disable", help="Disable an account: its API keys, portal sign-in and calls stop at once.")
+@click.argument("ref")
+@json_option
+def account_disable(ref, as_json) -> None:
+    _set_disabled(ref, True, as_json)
+
+
+@account.command("enable", help="Enable a disabled account again.")
+@click.argument("ref")
+@json_option
+def account_enable(ref, as_json) -> None:
+    _set_disabled(ref, False, as_json)
+
+
+def _set_disabled(ref: str, disabled: bool, as_json: bool) -> None:
+    from uvox.accounts import service
+
+    p = _platform()
+    a = service.set_disabled(p.engine, _account(p, as_json, ref).id, disabled)
+    _emit(as_json, {"accountnumber": a.number, "disabled": a.disabled},
+          f"{a.number} is {'disabled' if a.disabled else 'enabled'}")
+
+
 @admin.group(help="API keys.")
 def apikey() -> None:
     pass

@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from uvox.accounts import authcache
 from uvox.accounts.service import Account
 from uvox.clock import now
 from uvox.db import schema as t
@@ -68,7 +68,6 @@ def create(engine: Engine, account_id: int, description: str = "", limit: int = 
             )
             .returning(t.api_keys.c.id)
         ).scalar_one()
-    _cache.clear()
     return key, ApiKey(key_id, key[:4] + "…" + key[-4:], description, created, None)
 
 
@@ -87,31 +86,22 @@ def revoke(engine: Engine, account_id: int, key_id: int) -> None:
             .where(t.api_keys.c.id == key_id, t.api_keys.c.account_id == account_id, t.api_keys.c.revoked_at.is_(None))
             .values(revoked_at=now())
         ).rowcount
-    _cache.clear()
+        if done:
+            authcache.invalidate(conn)
     if not done:
         raise NotFound("no such active API key")
 
 
-# A tiny per-process cache of successful lookups: authentication is on every request
-# and the key table rarely changes. Entries live CACHE_SECONDS, which bounds how long
-# a key revoked through another process keeps working here.
-CACHE_SECONDS = 2.0
-_cache: dict[str, tuple[float, Account]] = {}
-
-
-def cached(key: str) -> Account | None:
-    """The account of a key seen in the last CACHE_SECONDS, without touching the database."""
-    hit = _cache.get(key_hash(key))
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    return None
+def cached(engine: Engine, key: str) -> Account | None:
+    """The account of a key read since the last change anywhere (see authcache)."""
+    return authcache.get(engine, key_hash(key))
 
 
 def authenticate(engine: Engine, key: str) -> Account | None:
     if not key or len(key) > 200:
         return None
     digest = key_hash(key)
-    clock = time.monotonic()
+    read_in = authcache.epoch(engine)  # before the read: a change committed after it starts a new epoch
     with read(engine) as conn:
         row = conn.execute(
             sa.select(t.accounts)
@@ -119,10 +109,8 @@ def authenticate(engine: Engine, key: str) -> Account | None:
             .where(t.api_keys.c.key_hash == digest, t.api_keys.c.revoked_at.is_(None))
         ).first()
     if row is None or row.disabled:
-        _cache.pop(digest, None)
+        authcache.forget(digest)
         return None
     account = Account.from_row(row)
-    if len(_cache) > 10_000:
-        _cache.clear()
-    _cache[digest] = (clock + CACHE_SECONDS, account)
+    authcache.put(digest, read_in, account)
     return account

@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection, Engine
 
+from uvox.accounts import authcache
 from uvox.clock import now
 from uvox.db import schema as t
 from uvox.db.session import read, write
@@ -169,7 +170,21 @@ def set_plan(engine: Engine, account_id: int, plan: str) -> Account:
         if row is None:
             raise NotFound(f"no plan named {plan!r}")
         conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(plan_id=row.id))
+        _changed(conn)
         return get(conn, id=account_id)
+
+
+def set_disabled(engine: Engine, account_id: int, disabled: bool) -> Account:
+    """Disable (or enable again) an account: its API keys, portal sign-in and SIP
+    accounts stop working on the next request of every process."""
+    with write(engine) as conn:
+        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(disabled=disabled))
+        _changed(conn)
+        return get(conn, id=account_id)
+
+
+def _changed(conn: Connection) -> None:
+    authcache.invalidate(conn)
 
 
 def set_callback(engine: Engine, account_id: int, url: str | None, rotate_secret: bool = False) -> tuple[str | None, str]:
@@ -182,6 +197,7 @@ def set_callback(engine: Engine, account_id: int, url: str | None, rotate_secret
         conn.execute(
             sa.update(t.accounts).where(t.accounts.c.id == account_id).values(callback_url=url or None, callback_secret=secret)
         )
+        _changed(conn)
         return url or None, secret
 
 

@@ -100,7 +100,7 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     key = header_key or var_key
     if not key or (not header_key and not number):
         return reply("016", accept, request_id, detail="send apikey and accountnumber, or an Api-Key header"), name, "016"
-    account = apikeys.cached(key)
+    account = apikeys.cached(platform.engine, key)
     if account is None:
         account = await run_in_threadpool(apikeys.authenticate, platform.engine, key)
     if account is None or (number and number != account.number):
