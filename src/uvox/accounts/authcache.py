@@ -23,6 +23,7 @@ import logging
 import secrets
 import threading
 import time
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,7 +36,6 @@ CACHE_SECONDS = 30.0
 TOKEN_KEY = "auth:generation"
 CHANNEL = "uvox_auth"
 MAX_ENTRIES = 10_000
-_TOKEN = sa.select(t.meta.c.value).where(t.meta.c.key == TOKEN_KEY)
 
 
 def invalidate(conn: Connection) -> None:
@@ -62,7 +62,9 @@ class _Listener:
     notification and every reconnection, and is ``None`` while not listening."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        # Weak: the thread ends (within 5 s) once the engine is gone, as in tests
+        # that open and close many platforms.
+        self._engine = weakref.ref(engine)
         self.epoch: int | None = None
         self._counter = 0
         self._lock = threading.Lock()
@@ -76,22 +78,29 @@ class _Listener:
                 self.epoch = self._counter
 
     def _run(self) -> None:
-        while True:
+        warned = False
+        while (engine := self._engine()) is not None:
             try:
-                with self.engine.raw_connection() as raw:
+                with engine.raw_connection() as raw:
+                    del engine
                     driver = raw.driver_connection
                     driver.autocommit = True
                     driver.execute(f"LISTEN {CHANNEL}")
                     self.bump(listening=True)
-                    for _ in driver.notifies():
-                        self.bump()
+                    warned = False
+                    while self._engine() is not None:
+                        for _ in driver.notifies(timeout=5.0):
+                            self.bump()
+                return
             except Exception as exc:  # the database went away: remember nothing until back
                 self.epoch = None
-                log.warning("API key cache: not listening for changes (%s); caching nothing meanwhile", exc)
+                if not warned:  # once an outage, not every second of it
+                    log.warning("API key cache: not listening for changes (%s); caching nothing meanwhile", exc)
+                    warned = True
                 time.sleep(1.0)
 
 
-_listeners: dict[int, _Listener] = {}
+_listeners: weakref.WeakKeyDictionary[Engine, _Listener] = weakref.WeakKeyDictionary()
 _listeners_lock = threading.Lock()
 _entries: dict[str, tuple[float, object, Any]] = {}
 
@@ -99,15 +108,33 @@ _entries: dict[str, tuple[float, object, Any]] = {}
 def epoch(engine: Engine) -> object | None:
     """What an entry must have been stored under to be good now; None: remember nothing."""
     if engine.dialect.name == "postgresql":
-        listener = _listeners.get(id(engine))
+        listener = _listeners.get(engine)
         if listener is None:
             with _listeners_lock:
-                listener = _listeners.get(id(engine))
+                listener = _listeners.get(engine)
                 if listener is None:
-                    listener = _listeners[id(engine)] = _Listener(engine)
+                    listener = _listeners[engine] = _Listener(engine)
         return listener.epoch
-    with engine.connect() as conn:
-        return conn.execute(_TOKEN).scalar() or ""
+    return _sqlite_token(engine)
+
+
+_sqlite_readers: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, Any]] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_token(engine: Engine) -> str:
+    # One DBAPI connection of the pool kept for this one statement: through the
+    # engine (a checkout, a Core statement) it cost a third of a request's CPU; raw,
+    # a few microseconds. Autocommit (see db/engine.py): each read sees the last commit.
+    reader = _sqlite_readers.get(engine)
+    if reader is None:
+        with _listeners_lock:
+            reader = _sqlite_readers.get(engine)
+            if reader is None:
+                reader = _sqlite_readers[engine] = (threading.Lock(), engine.raw_connection())
+    lock, raw = reader
+    with lock:
+        row = raw.cursor().execute("SELECT value FROM meta WHERE key = ?", (TOKEN_KEY,)).fetchone()
+    return row[0] if row else ""
 
 
 def get(engine: Engine, digest: str) -> Any | None:
