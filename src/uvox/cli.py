@@ -162,7 +162,8 @@ def account_show(ref, as_json) -> None:
     p = _platform()
     a = _account(p, as_json, ref)
     _emit(as_json, {"accountnumber": a.number, "email": a.email, "currency": a.currency, "balance": show(a.balance),
-                    "credit": show(a.credit_limit), "plan_id": a.plan_id, "staff": a.is_staff},
+                    "credit": show(a.credit_limit), "plan_id": a.plan_id, "staff": a.is_staff,
+                    "disabled": a.disabled, "per_second": a.rate_limit or 0},
           f"{a.number} {a.email or ''} balance {show(a.balance)} {a.currency} credit {show(a.credit_limit)}")
 
 
@@ -182,6 +183,21 @@ def account_set_plan(ref, plan, as_json) -> None:
         _fail(as_json, str(exc))
     released = set_credit_limit(p.engine, a.id, a.credit_limit)  # re-checks waiting messages
     _emit(as_json, {"accountnumber": a.number, "plan": plan, "released": released}, f"{a.number} is on plan {plan}")
+
+
+@account.command("set-limit", help="Limit an account's API requests a second, across every process (0: no limit).")
+@click.argument("ref")
+@click.option("--per-second", type=click.IntRange(min=0), required=True,
+              help="Requests a second; more get code 107 (HTTP 429) and Retry-After: 1.")
+@json_option
+def account_set_limit(ref, per_second, as_json) -> None:
+    from uvox.accounts import service
+
+    p = _platform()
+    a = service.set_rate_limit(p.engine, _account(p, as_json, ref).id, per_second)
+    _emit(as_json, {"accountnumber": a.number, "per_second": a.rate_limit or 0},
+          f"{a.number}: at most {a.rate_limit} API requests a second" if a.rate_limit
+          else f"{a.number}: no request rate limit")
 
 
 @account.command("disable", help="Disable an account: its API keys, portal sign-in and calls stop at once.")

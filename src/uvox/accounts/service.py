@@ -36,6 +36,8 @@ class Account:
     credit_limit: Decimal
     disabled: bool
     callback_url: str | None = None
+    #: API requests a second the operator allows (None: no limit).
+    rate_limit: int | None = None
 
     @property
     def available(self) -> Decimal:
@@ -54,6 +56,7 @@ class Account:
             credit_limit=row.credit_limit,
             disabled=bool(row.disabled),
             callback_url=row.callback_url,
+            rate_limit=row.rate_limit,
         )
 
 
@@ -179,6 +182,18 @@ def set_disabled(engine: Engine, account_id: int, disabled: bool) -> Account:
     accounts stop working on the next request of every process."""
     with write(engine) as conn:
         conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(disabled=disabled))
+        _changed(conn)
+        return get(conn, id=account_id)
+
+
+def set_rate_limit(engine: Engine, account_id: int, per_second: int | None) -> Account:
+    """Limit the account's API requests a second (None or 0: no limit), on the next
+    request of every process."""
+    if per_second is not None and per_second < 0:
+        raise Conflict("a rate limit is a number of requests a second, 0 or more")
+    with write(engine) as conn:
+        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id)
+                     .values(rate_limit=per_second or None))
         _changed(conn)
         return get(conn, id=account_id)
 

@@ -110,7 +110,20 @@ accounts = sa.Table(
     sa.Column("callback_url", sa.String(2000)),
     sa.Column("callback_secret", sa.String(128)),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    # API requests a second the operator allows this account (None: no limit).
+    sa.Column("rate_limit", sa.Integer),
     _now_col(),
+)
+
+# Requests counted per account and second for accounts with a rate_limit (shared by
+# every API process). UNLOGGED on PostgreSQL (migration 0005): losing the counts
+# of the last seconds in a crash is harmless, and a count is not worth an fsync.
+rate_counts = sa.Table(
+    "rate_counts",
+    metadata,
+    sa.Column("account_id", sa.Integer, primary_key=True),
+    sa.Column("second", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
 )
 
 api_keys = sa.Table(

@@ -102,6 +102,7 @@ def spec() -> dict:
         "e017": _envelope_example("017"),
         "e105": _envelope_example("105", detail="the body may have at most 1000000 bytes"),
         "e106": _envelope_example("106", detail="the x-padding header has 100010 bytes, at most 8192"),
+        "e107": _envelope_example("107", detail="more than 20 requests in one second; try again in a second"),
     }
     paths = {
         "/api/get-api/v1/sms-api": _op(

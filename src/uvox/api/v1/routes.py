@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from uvox.accounts import apikeys
+from uvox.accounts import apikeys, ratelimit
 from uvox.api.v1 import endpoints
 from uvox.api.v1.envelope import CORS, reply
 from uvox.api.v1.params import BadBody, BodyTooLarge, header, read_variables
@@ -105,6 +105,13 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
         account = await run_in_threadpool(apikeys.authenticate, platform.engine, key)
     if account is None or (number and number != account.number):
         return reply("001", accept, request_id), name, "001"
+    if account.rate_limit:
+        verdict = await run_in_threadpool(ratelimit.take, platform.engine, account.id, account.rate_limit)
+        if not verdict.allowed:
+            limited = reply("107", accept, request_id,
+                            detail=f"more than {account.rate_limit} requests in one second; try again in a second")
+            limited.headers["retry-after"] = str(verdict.retry_after)
+            return limited, name, "107"
 
     if name == "rates":
         headers = dict(CORS)
