@@ -129,6 +129,53 @@ def test_worker_killed_mid_stream_is_taken_over(platform, http, make_customer, s
     assert_ledger_balances(platform, customer.id)
 
 
+def test_a_worker_that_loses_its_database_connections_sends_nothing_twice(platform, http, make_customer, smsc,
+                                                                          connector_to, poll, tmp_path):
+    """Every PostgreSQL connection of the worker is cut under load (what a database
+    restart does to it): its connector locks go with them. It keeps its SMPP bind,
+    takes its lock back, records what the carrier answered meanwhile, and re-sends
+    nothing: each text reaches the SMSC exactly once."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("connector locks live in PostgreSQL connections (its postgresql variant runs)")
+    customer = make_customer(balance="100")
+    numbers = [f"+1312557{i:04d}" for i in range(3000)]
+    connector_to(smsc, tps=500, window=WINDOW)  # still sending well after the database is back
+    ids = send_bulk(http, customer, numbers, "cut")
+    log_path = tmp_path / "w.log"
+    w = _worker(platform.settings.database_url, log_path)
+    try:
+        assert poll(lambda: smsc.call(lambda: smsc.sim.counters["accepted"]) >= 1000, timeout=30,
+                    interval=0.005), log_path.read_text()[-2000:]
+        # The database away for 3 s: no new connection is let in, every open one is cut.
+        db = sa.engine.make_url(platform.settings.database_url).database
+        admin = sa.create_engine(sa.engine.make_url(platform.settings.database_url).set(
+            drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT",
+            poolclass=sa.pool.NullPool)
+        with admin.connect() as c:
+            c.execute(sa.text(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false'))
+            try:
+                cut = c.execute(sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :db AND backend_type = 'client backend'"), {"db": db}).scalar()
+                time.sleep(3)
+            finally:
+                c.execute(sa.text(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+        assert cut >= 1
+        assert poll(lambda: states(platform).get("delivered", 0) == 3000, timeout=90), \
+            (states(platform), log_path.read_text()[-3000:])
+        assert poll(lambda: "kept through the lost database connection" in log_path.read_text(), timeout=15)
+    finally:
+        _stop(w)
+    counts, _ = accepted_by_dest(smsc)
+    assert set(counts) == {n.lstrip("+") for n in numbers}
+    assert max(counts.values()) == 1, [n for n, k in counts.items() if k > 1][:10]
+    log = log_path.read_text()
+    assert "lost the database connection holding connector locks" in log
+    assert_ledger_balances(platform, customer.id)
+    assert len(ids) == 3000
+
+
 def test_two_workers_on_postgresql_share_ten_thousand_messages(platform, http, make_customer, make_smsc,
                                                                connector_to, poll, tmp_path):
     if platform.engine.dialect.name != "postgresql":

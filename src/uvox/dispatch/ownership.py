@@ -176,6 +176,13 @@ class PgOwnership:
     def release(self, name: str) -> None:
         self._conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :k)"), {"ns": _LOCK_NS, "k": _key(name)})
 
+    def alive(self, worker_id: str) -> bool:
+        """Whether that dispatcher is connected to the database (its lock connection
+        carries its id in application_name, see open())."""
+        return bool(self._conn.execute(sa.text(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = :n"),
+            {"n": f"{APP_NAME} {worker_id}"[:63]}).first())
+
     def live_dispatchers(self) -> int:
         n = self._conn.execute(sa.text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -216,9 +223,14 @@ def publish(engine: Engine, states: dict[str, bool], worker_id: str) -> None:
 
 def read_up(engine: Engine) -> set[str]:
     """Connectors some worker has recently reported bound."""
+    return set(read_owners(engine))
+
+
+def read_owners(engine: Engine) -> dict[str, str]:
+    """Connectors some worker has recently reported bound, and that worker's id."""
     M = t.meta
     cutoff = now() - UP_FRESH
-    up: set[str] = set()
+    up: dict[str, str] = {}
     with engine.connect() as conn:
         for key, value in conn.execute(sa.select(M.c.key, M.c.value).where(M.c.key.like(UP_PREFIX + "%"))):
             try:
@@ -229,5 +241,5 @@ def read_up(engine: Engine) -> set[str]:
             except (ValueError, KeyError, TypeError):
                 continue
             if d.get("bound") and at >= cutoff:
-                up.add(key[len(UP_PREFIX):])
+                up[key[len(UP_PREFIX):]] = str(d.get("owner") or "")
     return up

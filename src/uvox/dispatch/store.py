@@ -73,7 +73,8 @@ class Claimed:
     done_parts: frozenset[int] | set[int] = frozenset()
 
 
-def requeue_submitting(engine: Engine, connectors: list[str] | None = None) -> int:
+def requeue_submitting(engine: Engine, connectors: list[str] | None = None,
+                       except_ids: set[int] | frozenset[int] = frozenset()) -> int:
     """Messages left half-way by a dispatcher that died go back to the queue.
 
     Called by whoever takes a connector over (or starts, on SQLite). Parts already
@@ -85,6 +86,8 @@ def requeue_submitting(engine: Engine, connectors: list[str] | None = None) -> i
         q = sa.update(M).where(M.c.state == SUBMITTING)
         if connectors is not None:
             q = q.where(M.c.connector.in_(connectors))
+        if except_ids:
+            q = q.where(M.c.id.not_in(list(except_ids)))
         n = conn.execute(q.values(state=QUEUED, connector=None, updated_at=now(), next_attempt_at=now())).rowcount
     if n:
         log.warning("dispatch: %d message(s) left in flight by a previous owner of %s re-queued",
