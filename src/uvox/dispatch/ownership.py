@@ -48,13 +48,36 @@ def _key(name: str) -> int:
     return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
+def _gone(owner: str) -> bool:
+    """Whether a dispatcher id (host:pid:nonce) names a process of this machine that
+    no longer exists. SQLite is one machine's database, so the holder of its lease is
+    normally here: a restart after a SIGKILL then takes the lease at once instead of
+    waiting LEASE out. Another host's id, or a pid that exists (even reused by some
+    other program), counts as alive: the lease then runs out as before."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # this process: a dispatcher of ours that stopped, not a dead one
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class LocalOwnership:
     """SQLite: one dispatcher per database, enforced by a lease row in ``meta``.
 
     ``uvox serve`` dispatches by default; an operator who also starts ``uvox
     worker`` on the same SQLite file would otherwise send everything twice. The
     lease (renewed every management round, stale after ``LEASE``) makes the second
-    one wait, idle, and take over only when the first stops or dies.
+    one wait, idle, and take over only when the first stops or dies: at once when
+    its process is gone from this machine (``_gone``), else after ``LEASE``.
     """
 
     LEASE = timedelta(seconds=10)
@@ -98,7 +121,8 @@ class LocalOwnership:
                         mine = d.get("owner") == self.worker_id
                         from datetime import datetime
 
-                        free = aware(datetime.fromisoformat(d["at"])) < stamp - self.LEASE
+                        free = (aware(datetime.fromisoformat(d["at"])) < stamp - self.LEASE
+                                or _gone(str(d.get("owner") or "")))
                     except (ValueError, KeyError, TypeError):
                         free = True
                 if mine or free:
