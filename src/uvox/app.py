@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from uvox import limits
 from uvox.api.v1 import openapi
-from uvox.api.v1.routes import api
+from uvox.api.v1.routes import api, next_request_id
 from uvox.db.engine import warm
 from uvox.ops import routes as ops_routes
 from uvox.ops.metrics import endpoint_of, observe_http
@@ -125,11 +125,18 @@ class FastLane:
             return
         started = time.perf_counter()
         status = 500
+        request_id = next_request_id()
 
         async def counting_send(message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Every reply names its request, as the API's do: a user quoting it
+                # finds the request's log lines (portal, softphone, Kamailio's URL).
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode("latin-1")))
+                    message = {**message, "headers": headers}
             await send(message)
 
         try:

@@ -136,6 +136,10 @@ def test_json_logs_carry_the_request_id_the_client_got(uvox_server):
     auth = srv.customer(DECK)
     r = httpx.post(srv.url + SEND, data={**auth, "to": "+13125550100", "text": "hi"})
     rid = r.headers["x-request-id"]
+    # Every other reply names its request too: health, the portal, the docs, a 404.
+    others = [httpx.get(srv.url + path).headers.get("x-request-id") for path in
+              ("/health", "/sign_in", "/docs", "/no-such-page", "/health")]
+    assert all(others) and len(set(others + [rid])) == 6, others
     srv.stop()
     lines = [ln for ln in srv.log.read_text().splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]  # every line, uvicorn's own included, is one JSON object

@@ -30,7 +30,7 @@ _ids = itertools.count(1)
 _PREFIX = f"{os.getpid():x}{secrets.token_hex(3)}"
 
 
-def _next_id() -> str:
+def next_request_id() -> str:
     """A request id unique across processes and restarts, cheaper than uuid4 per request."""
     return f"{_PREFIX}-{next(_ids):x}"
 
@@ -55,7 +55,7 @@ def _endpoint_of(path: str) -> str | None:
 
 async def api(request: Request) -> Response:
     started = time.perf_counter()
-    request_id = _next_id()
+    request_id = next_request_id()
     accept = header(request, b"accept")
     endpoint = "?"
     code = "500"
