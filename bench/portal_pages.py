@@ -99,7 +99,7 @@ def main() -> None:
         for label, path in [
             ("dashboard", "/dashboard"),
             ("rates page 1", "/rates"),
-            (f"rates last page", f"/rates?page={max(1, -(-args.rates // 50))}"),
+            ("rates last page", f"/rates?page={max(1, -(-args.rates // 50))}"),
             ("rates by number (longest prefix)", "/rates?number=10012345678"),
             ("rates by destination", "/rates?destination=Destination 1999"),
             ("sms history page 1", "/sms"),
@@ -107,7 +107,7 @@ def main() -> None:
             ("sms history filtered by state", "/sms?state=delivered"),
             ("documentation", "/documentation"),
         ]:
-            ms, size = timed(lambda: len(c.get(path).content))
+            ms, size = timed(lambda path=path: len(c.get(path).content))
             print(f"{label:36s} {ms:8.1f} ms  ({size / 1024:.0f} KiB)")
         ms, size = timed(lambda: len(c.get("/sms/export.csv").content), runs=3)
         print(f"{'csv export, all messages':36s} {ms:8.1f} ms  ({size / 1024:.0f} KiB, {args.messages} rows)")

@@ -28,7 +28,6 @@ import argparse
 import csv
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -43,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from tests.conftest import PG_ADMIN_URL, PgDatabases, UvoxProcess, run_uvox  # noqa: E402
+from tests.conftest import PgDatabases, UvoxProcess, run_uvox  # noqa: E402
 from tests.softphone.conftest import Kamailio, free_udp_port  # noqa: E402
 
 DOMAIN = "sip.bench.test"
@@ -378,7 +377,6 @@ def main() -> None:
                 serve_cpu = cpu(server.proc.pid) - c0[server.proc.pid]
                 inside = platform_latency(server.url)
                 server.stop()
-                stopped = time.monotonic()
             res = finish(load, args.seconds + args.hold + 120)
             res["kam_cpu"] = cpu(kam.proc.pid) - c0[kam.proc.pid]
             res["pg_cpu"] = cpu_named("postgres") - other0["postgres"]

@@ -47,6 +47,9 @@ if command -v npm >/dev/null && [ ! -f tests/interop/node_modules/smpp/package.j
   (cd tests/interop && npm install --no-audit --no-fund --loglevel=error)
 fi
 
+# Lint first (pyproject.toml [tool.ruff]): a finding fails the run before any test.
+.venv/bin/python -m ruff check src tests bench
+
 set +e
 # Two workers (pytest-xdist): most tests wait on real processes (Kamailio, sipp,
 # uvox serve, Chromium), so two at a time halve the wall time on a 2-core machine.

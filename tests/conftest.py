@@ -161,7 +161,7 @@ class _ThreadServer:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def start(self) -> "_ThreadServer":
+    def start(self) -> _ThreadServer:
         self.thread.start()
         wait_port(self.port)
         return self
@@ -277,7 +277,7 @@ class UvoxProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "UvoxProcess":
+    def start(self) -> UvoxProcess:
         for attempt in range(3):
             self._fh = self.log.open("ab")
             self.proc = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(self.port)],

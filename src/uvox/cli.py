@@ -107,9 +107,8 @@ def db() -> None:
 @db.command(help="Apply the migrations (also done by `uvox serve` at start).")
 def upgrade() -> None:
     from uvox.db.engine import make_engine
-    from uvox.db.migrate import upgrade as do_upgrade
-
     from uvox.db.migrate import current_heads
+    from uvox.db.migrate import upgrade as do_upgrade
 
     engine = make_engine(Settings.from_env())
 

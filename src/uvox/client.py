@@ -15,9 +15,10 @@ that the two cannot drift apart; only the transport differs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import httpx
 
@@ -402,7 +403,7 @@ class Client(_Base):
         super().__init__(account, api_key, url, timeout)
         self._http = httpx.Client(timeout=timeout, transport=transport)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -463,7 +464,7 @@ class AsyncClient(_Base):
         super().__init__(account, api_key, url, timeout)
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -23,10 +23,11 @@ import os
 import stat
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 

@@ -93,7 +93,7 @@ class Settings:
     metrics_dir: str = ""
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         e = dict(os.environ if env is None else env)
         d = cls()
         return cls(
@@ -131,7 +131,7 @@ class Settings:
             metrics_dir=e.get("PROMETHEUS_MULTIPROC_DIR", d.metrics_dir).strip(),
         )
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 
     @property

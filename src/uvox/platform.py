@@ -23,7 +23,7 @@ class Platform:
     engine: Engine
 
     @classmethod
-    def open(cls, settings: Settings, migrate: bool = False) -> "Platform":
+    def open(cls, settings: Settings, migrate: bool = False) -> Platform:
         engine = make_engine(settings)
         if migrate:
             upgrade(engine)

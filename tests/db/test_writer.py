@@ -82,7 +82,7 @@ def test_a_failing_job_fails_alone_in_its_batch(tmp_path_factory, pg_databases):
 
         async def main():
             # 3 is inserted twice in one batch: the second fails, its neighbours do not
-            return await asyncio.gather(*(writer.run(insert(i)) for i in (1, 2, 3, 3, 4)), return_exceptions=True)
+            return await asyncio.gather(*(writer.run(insert(i)) for i in (1, 2, 3, 3, 4)), return_exceptions=True)  # noqa: B023 (awaited here)
 
         try:
             out = _run(main)

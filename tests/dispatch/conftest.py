@@ -39,7 +39,7 @@ class DispatcherThread:
     def call(self, coro, timeout: float = 30.0):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self) -> "DispatcherThread":
+    def start(self) -> DispatcherThread:
         self.call(self.d.start())
         self.call(self.d.wait_ready())
         return self

@@ -64,7 +64,7 @@ def test_smsc_outage_throttling_and_a_rejection_mid_stream(platform, http, make_
     connector_to(smsc, tps=150, window=WINDOW)  # ~4 s of sending: time to pull the plug mid-stream
     d = dispatcher()
     d.wait_bound(["carrier"])
-    ids = send_bulk(http, customer, numbers, "fault tolerant")
+    send_bulk(http, customer, numbers, "fault tolerant")
 
     assert poll(lambda: smsc.call(lambda: smsc.sim.counters["accepted"]) >= 150, timeout=30)
     smsc.stop()                           # the SMSC goes away for 10 s mid-stream
@@ -106,7 +106,7 @@ def test_worker_killed_mid_stream_is_taken_over(platform, http, make_customer, s
     customer = make_customer(balance="20")
     numbers = [f"+1312556{i:04d}" for i in range(800)]
     connector_to(smsc, tps=200, window=WINDOW)
-    ids = send_bulk(http, customer, numbers, "kill -9")
+    send_bulk(http, customer, numbers, "kill -9")
     url = platform.settings.database_url
     a = _worker(url, tmp_path / "a.log")
     try:

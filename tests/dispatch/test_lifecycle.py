@@ -129,7 +129,7 @@ def test_waiting_messages_are_released_fifo_by_a_topup_then_the_rest_expire(plat
 
     topup(platform.engine, customer.id, Decimal("0.015"))  # enough for two, oldest first
     for mid in ids[:2]:
-        assert poll(lambda: status(http, customer, mid).get("state") == "delivered")
+        assert poll(lambda mid=mid: status(http, customer, mid).get("state") == "delivered")
     s = status(http, customer, ids[2])
     assert s["code"] == "012" and s["state"] == "waiting_balance"
     assert [r["destination_addr"] for r in smsc.call(lambda: smsc.sim.messages())] == ["13125550200", "13125550201"]

@@ -14,9 +14,8 @@ import shutil
 import subprocess
 from decimal import Decimal
 
-import pytest
-
 import httpx
+import pytest
 
 from tests.conftest import DECK, ROOT, UvoxProcess, free_port, uvox_require
 

@@ -47,7 +47,7 @@ def test_gsm_ucs2_and_three_parts_are_delivered_through_node_smpp(uvox_server, n
     assert multi["segments"] == "3"
 
     for m in (gsm, ucs, multi):
-        s = poll(lambda: (x := status(srv, auth, m["id"])).get("state") == "delivered" and x, timeout=60)
+        s = poll(lambda m=m: (x := status(srv, auth, m["id"])).get("state") == "delivered" and x, timeout=60)
         assert s, (status(srv, auth, m["id"]), smsc.events(), srv.log.read_text()[-3000:])
         assert s["code"] == "013" and s["statecode"] == "110" and s["statetext"] == "Delivered"
         assert "simulated" not in s

@@ -10,9 +10,8 @@ generic_nack, a mobile-originated deliver_sm, a closed socket.
 import pytest
 import sqlalchemy as sa
 
-from uvox.db import schema as t
-
 from tests.dispatch.test_delivery import assert_ledger_balances, send, status
+from uvox.db import schema as t
 
 pytestmark = pytest.mark.timeout(180)
 

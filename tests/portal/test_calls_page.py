@@ -14,8 +14,7 @@ import csv
 import io
 import re
 import threading
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal as D
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -66,7 +65,7 @@ def call(platform, user: str, dialled: str):
 
 def answer(platform, call_id: int, seconds: float, hangup: str = "caller") -> None:
     """The call was answered and lasted ``seconds``: its record is settled."""
-    end = datetime.now(timezone.utc).replace(tzinfo=None)
+    end = datetime.now(UTC).replace(tzinfo=None)
     if platform.engine.dialect.name == "postgresql":
         from uvox.voice.kamailio_tables import acc_cdrs
 
@@ -83,7 +82,7 @@ def answer(platform, call_id: int, seconds: float, hangup: str = "caller") -> No
         tariff = Tariff(row.rate, row.connect_charge, row.init_block, row.billing_block)
         billed = tariff.billed_seconds(duration)
         price = tariff.price_of_billed(billed)
-        stamp = datetime.now(timezone.utc)
+        stamp = datetime.now(UTC)
         conn.execute(sa.update(C).where(C.c.id == call_id).values(
             status="answered", sip_code=200, hangup=hangup, answered_at=stamp - timedelta(seconds=duration),
             ended_at=stamp, duration=duration, billed=billed, price=price, trunk="carrier", settled_at=stamp))
@@ -106,7 +105,7 @@ def history(platform, voice):
     c, user, b = voice("5")
     refused = call(platform, user, "4420000000")       # no rate: 404; made first, dated 40 days ago
     assert refused.code == 404
-    old = datetime.now(timezone.utc) - timedelta(days=40)
+    old = datetime.now(UTC) - timedelta(days=40)
     with platform.engine.begin() as conn:
         conn.execute(sa.update(t.calls).where(t.calls.c.id == refused.call_id).values(started_at=old, ended_at=old))
     usa = call(platform, user, "+1 305-555-0100")

@@ -7,8 +7,8 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from uvox.portal import i18n
 from tests.portal.conftest import PASSWORD, sign_in
+from uvox.portal import i18n
 
 PORTAL = Path(i18n.__file__).parent
 

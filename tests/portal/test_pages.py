@@ -201,8 +201,8 @@ def test_operator_area(client, make_customer, platform):
     assert r.status_code == 400 and "missing column" in r.text
 
     with platform.engine.begin() as conn:
-        from uvox.db import schema as t
         from uvox.clock import now
+        from uvox.db import schema as t
 
         conn.execute(sa.insert(t.connectors).values(name="carrier-a", host="smsc.example", port=2775, system_id="uvox",
                                                     password="pw", system_type="", bind_mode="transceiver", tps=50,

@@ -16,6 +16,7 @@ def _customer_with_password(make_customer, **kw):
 
 def test_password_is_stored_as_argon2id(platform, make_customer):
     import sqlalchemy as sa
+
     from uvox.db import schema as t
 
     c = _customer_with_password(make_customer)
@@ -88,7 +89,7 @@ def test_no_page_shows_another_accounts_data(client, make_customer, platform):
     bob_key = apikeys.list_keys(platform.engine, bob.id)[0]
 
     assert a.c.get(f"/sms/{bob_msg}").status_code == 404
-    for page in ("/sms", "/dashboard", f"/sms?number=13055559999", f"/sms/export.csv", f"/sms/export.csv?id={bob_msg}",
+    for page in ("/sms", "/dashboard", "/sms?number=13055559999", "/sms/export.csv", f"/sms/export.csv?id={bob_msg}",
                  "/otp-templates", "/apikeys"):
         body = a.c.get(page).text
         assert "bob&#39;s secret" not in body and "bob's secret" not in body, page

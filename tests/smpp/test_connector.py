@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from uvox.sms.encoding import encode
 from uvox.smpp.connector import NotConnected, PermanentSubmitError, TransientSubmitError
+from uvox.sms.encoding import encode
 
 
 def send_text(conn, text, dest="+15551230001", src="UVOX"):

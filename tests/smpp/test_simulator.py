@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from uvox.sms.encoding import encode
 from uvox.smpp.connector import ConnectorConfig, PermanentSubmitError, SmppConnector
+from uvox.sms.encoding import encode
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 

@@ -12,9 +12,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from uvox.softphone import service
-
 from tests.conftest import uvox_require
+from uvox.softphone import service
 
 LP = "{http://www.linphone.org/xsds/lpconfig.xsd}"
 

@@ -9,9 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from uvox.softphone import kamailio, qr
-
 from tests.conftest import uvox_require
+from uvox.softphone import kamailio, qr
 
 SHIPPED = Path(__file__).resolve().parents[2] / "integrations" / "kamailio" / "kamailio.cfg"
 

@@ -17,9 +17,8 @@ from xml.etree import ElementTree as ET
 import httpx
 import pytest
 
-from uvox.softphone import credentials
-
 from tests.conftest import uvox_require
+from uvox.softphone import credentials
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("uvox.portal.web") is None, reason="the portal (uvox.portal.web) is not in this tree"

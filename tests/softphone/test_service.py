@@ -9,11 +9,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import uvox_require
 from uvox.db import schema
 from uvox.softphone import service, subscriber
 from uvox.softphone.tokens import hash_token
-
-from tests.conftest import uvox_require
 
 DOMAIN = "sip.test.example"
 

@@ -305,7 +305,7 @@ class SippRun:
     returncode: int | None = None
     messages: list[SipMessage] = field(default_factory=list)
 
-    def wait(self, timeout: float = 60) -> "SippRun":
+    def wait(self, timeout: float = 60) -> SippRun:
         try:
             self.returncode = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

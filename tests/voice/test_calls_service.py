@@ -9,7 +9,7 @@ ledger, the call records and the ``calls`` endpoint.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -133,7 +133,7 @@ def test_sms_cannot_spend_money_a_call_holds(platform, voice, http):
 
 
 def _cdr(platform, call_id, *, duration=0.0, sip_code="200", hangup="", trunk="carrier", answered_ago=60):
-    end = datetime.now(timezone.utc).replace(tzinfo=None)
+    end = datetime.now(UTC).replace(tzinfo=None)
     start = end - timedelta(seconds=duration)
     with platform.engine.begin() as conn:
         conn.execute(sa.insert(acc_cdrs).values(start_time=start, end_time=end, duration=duration,
@@ -264,7 +264,7 @@ def test_sweeper_releases_a_hold_whose_call_never_reported(pg, voice):
     c, user = voice("0.03")
     d = ask(pg, user, "13055550100")
     assert records.sweep(pg.engine, 300) == 0       # still within limit + ringing + grace
-    later = datetime.now(timezone.utc) + timedelta(seconds=3 + 60 + 301)
+    later = datetime.now(UTC) + timedelta(seconds=3 + 60 + 301)
     assert records.sweep(pg.engine, 300, at=later) == 1
     assert funds(pg, c.id) == (D("0.03"), D("0"), D("0"))
     # The record turns up after all: it is charged then, once.
@@ -346,9 +346,9 @@ def test_a_call_kamailio_never_set_up_gets_its_hold_back_without_waiting_for_its
             caller_sock="udp:127.0.0.1:5060", callee_sock="udp:127.0.0.1:5060", state=4, start_time=0,
             req_uri="sip:b@x"))
     _cdr(pg, ringing.call_id, duration=0, sip_code="487")  # its record is there, not yet rated
-    soon = datetime.now(timezone.utc) + timedelta(seconds=60)
+    soon = datetime.now(UTC) + timedelta(seconds=60)
     assert records.sweep(pg.engine, 300, at=soon) == 0      # a call may still be ringing
-    later = datetime.now(timezone.utc) + timedelta(seconds=records.ORPHAN_SECONDS + 1)
+    later = datetime.now(UTC) + timedelta(seconds=records.ORPHAN_SECONDS + 1)
     assert records.sweep(pg.engine, 300, at=later) == 1
     with pg.engine.connect() as conn:
         status = dict(conn.execute(sa.select(t.calls.c.id, t.calls.c.status)).all())

@@ -4,7 +4,7 @@ the real `uvox` command in its own process, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -197,7 +197,7 @@ def test_calls_list(db_url):
     check_notice(db_url, empty)
     assert empty["calls"] == []
 
-    t0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    t0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     with engine.begin() as c:
         c.execute(sa.insert(t.calls), [
             _call(account_id, t0, sip_call_id="a"),

@@ -44,7 +44,7 @@ class Account:
         return self.balance + self.credit_limit
 
     @classmethod
-    def from_row(cls, row) -> "Account":
+    def from_row(cls, row) -> Account:
         return cls(
             id=row.id,
             number=row.number,

@@ -7,9 +7,10 @@ import io
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import IO, Iterator
+from typing import IO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine

@@ -23,7 +23,7 @@ import fcntl
 import logging
 import os
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy.engine import Engine
 

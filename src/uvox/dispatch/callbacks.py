@@ -127,7 +127,7 @@ class CallbackSender:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _post(self, client: httpx.AsyncClient, row) -> tuple[int, int, str | None]:

@@ -28,14 +28,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from uvox.dispatch import ownership, routing, store
 from uvox.db.session import write
+from uvox.dispatch import ownership, routing, store
 from uvox.dispatch.callbacks import CallbackSender
 from uvox.ops.metrics import observe_dispatch
 from uvox.platform import Platform
-from uvox.sms.encoding import encode as _encode_text
 from uvox.smpp.connector import ConnectorConfig, PermanentSubmitError, SmppConnector, SubmitError
 from uvox.smpp.simulator import SIMULATOR_WARNING
+from uvox.sms.encoding import encode as _encode_text
 
 log = logging.getLogger("uvox.dispatch")
 
@@ -393,7 +393,7 @@ class Dispatcher:
             try:
                 claimed = await self._in_write(
                     store.claim_in, limit=min(room, self.batch), mine=mine, up=up,
-                    choose=lambda r: table.choose(r, up, mine), secret=self._secret,
+                    choose=lambda r, table=table, up=up, mine=mine: table.choose(r, up, mine), secret=self._secret,
                 )
             except Exception:
                 log.exception("dispatch: claim failed")
@@ -488,7 +488,7 @@ class Dispatcher:
             batch: list = []
             try:
                 batch.append(await asyncio.wait_for(self._events.get(), timeout))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             while len(batch) < 5000:
                 try:

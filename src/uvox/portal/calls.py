@@ -9,7 +9,7 @@ turns VOICE.md's wire values into translated labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
@@ -78,7 +78,7 @@ class CallFilters:
     typed_number: str = ""
 
     @classmethod
-    def parse(cls, get) -> tuple["CallFilters", list[str]]:
+    def parse(cls, get) -> tuple[CallFilters, list[str]]:
         """From query parameters; returns the filters and the names of the invalid ones (ignored)."""
         bad: list[str] = []
 
@@ -121,8 +121,8 @@ class CallFilters:
     def for_records(self) -> dict:
         """The keyword arguments of records.list_calls / totals / iter_calls: dates are
         whole UTC days, ``to`` included."""
-        since = datetime.combine(self.date_from, time.min, timezone.utc) if self.date_from else None
-        until = (datetime.combine(self.date_to + timedelta(days=1), time.min, timezone.utc)
+        since = datetime.combine(self.date_from, time.min, UTC) if self.date_from else None
+        until = (datetime.combine(self.date_to + timedelta(days=1), time.min, UTC)
                  if self.date_to else None)
         return {"since": since, "until": until, "number": self.number or None}
 

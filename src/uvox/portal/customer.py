@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import anyio.from_thread
-
 import sqlalchemy as sa
 from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
@@ -23,10 +22,10 @@ from uvox.db import schema as t
 from uvox.db.session import read
 from uvox.errors import Conflict, NotFound
 from uvox.otp import service as otp
-from uvox.sms.numbers import normalise_sender
 from uvox.portal import docs, history, security
 from uvox.portal.history import N_
 from uvox.portal.web import Ctx, Refused, client_address, safe_next
+from uvox.sms.numbers import normalise_sender
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MIN_PASSWORD = 8

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -64,7 +64,7 @@ class Filters:
     account_number: str = ""  # operator search only
 
     @classmethod
-    def parse(cls, get) -> tuple["Filters", list[str]]:
+    def parse(cls, get) -> tuple[Filters, list[str]]:
         """From query parameters; returns the filters and the names of fields that were invalid."""
         bad: list[str] = []
 
@@ -109,9 +109,9 @@ class Filters:
     def conditions(self) -> list:
         cond = []
         if self.date_from:
-            cond.append(M.c.created_at >= datetime.combine(self.date_from, time.min, timezone.utc))
+            cond.append(M.c.created_at >= datetime.combine(self.date_from, time.min, UTC))
         if self.date_to:
-            cond.append(M.c.created_at < datetime.combine(self.date_to + timedelta(days=1), time.min, timezone.utc))
+            cond.append(M.c.created_at < datetime.combine(self.date_to + timedelta(days=1), time.min, UTC))
         if self.number:
             # Recipient or sender containing the digits typed (people type partial numbers).
             like = f"%{self.number}%"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gettext
 import io
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -25,7 +25,7 @@ LANGUAGES = {"es": "Español", "en": "English"}
 DEFAULT = "es"  # the manual's customers speak Spanish
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> gettext.NullTranslations:
     po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     if not po.exists():
@@ -71,7 +71,7 @@ def template_dirs() -> list[str]:
     return dirs
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(lang: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(template_dirs()),

@@ -34,8 +34,8 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import smpplib.client
 import smpplib.exceptions
@@ -219,7 +219,7 @@ class SmppConnector:
         with self._cv:
             return len(self._inflight) + len(self._queue)
 
-    def start(self) -> "SmppConnector":
+    def start(self) -> SmppConnector:
         self._stopping.clear()
         for target, nm in ((self._session_loop, "session"), (self._writer_loop, "writer")):
             t = threading.Thread(target=target, name=f"smpp-{self.name}-{nm}", daemon=True)

@@ -27,15 +27,15 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 from smpplib import consts
 
-from uvox.sms.encoding import decode
 from uvox.smpp import pdu as P
 from uvox.smpp import wire
+from uvox.sms.encoding import decode
 
 log = logging.getLogger("uvox.smsc_sim")
 
@@ -105,7 +105,7 @@ class _Session:
 
 @functools.lru_cache(maxsize=4)
 def _smpp_minute(minute: int) -> str:
-    return datetime.fromtimestamp(minute * 60, timezone.utc).strftime("%y%m%d%H%M")
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%y%m%d%H%M")
 
 
 def _smpp_date(ts: float) -> str:
@@ -562,7 +562,7 @@ class SimulatorThread:
 
         return asyncio.run_coroutine_threadsafe(_wrap(), self.loop).result(timeout)
 
-    def start(self) -> "SimulatorThread":
+    def start(self) -> SimulatorThread:
         self.call(self.sim.start())
         return self
 

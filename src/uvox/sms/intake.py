@@ -7,10 +7,10 @@ is the ledger's conditional UPDATE, so concurrent requests cannot overspend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -82,7 +82,7 @@ class Outgoing:
     #: ``sealed_text`` (uvox.secretbox) carries the real text to the dispatcher.
     masked_text: str | None = field(default=None, repr=False)
     sealed_text: str | None = field(default=None, repr=False)
-    encoded: "Measured | None" = field(default=None, repr=False)
+    encoded: Measured | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.encoded is None:
@@ -219,7 +219,7 @@ class IntakeJob:
         return self.run_merged(conn, [self])[0]
 
     @staticmethod
-    def run_merged(conn: Connection, jobs: list["IntakeJob"]) -> list:
+    def run_merged(conn: Connection, jobs: list[IntakeJob]) -> list:
         """Per job: (priced [(position, Priced)], unroutable positions, accepted list)."""
         staged = []
         for job in jobs:

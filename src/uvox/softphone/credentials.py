@@ -30,13 +30,13 @@ TRANSPORTS = ("udp", "tcp", "tls")
 
 def ha1(username: str, realm: str, password: str) -> str:
     """``md5(user:realm:password)``, the ha1 column of Kamailio's subscriber."""
-    return hashlib.md5(f"{username}:{realm}:{password}".encode("utf-8")).hexdigest()
+    return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
 
 
 def ha1b(username: str, domain: str, realm: str, password: str) -> str:
     """``md5(user@domain:realm:password)``, the ha1b column of Kamailio's subscriber."""
     return hashlib.md5(
-        f"{username}@{domain}:{realm}:{password}".encode("utf-8")
+        f"{username}@{domain}:{realm}:{password}".encode()
     ).hexdigest()
 
 

@@ -13,7 +13,7 @@ POST works as well as GET. Wrong SIP credentials: 401; used or expired token: 40
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gettext
 import io
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -34,7 +34,7 @@ NOTICES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _translations(lang: str) -> gettext.NullTranslations:
     po = HERE / "locale" / lang / "LC_MESSAGES" / "messages.po"
     if po.exists():
@@ -49,7 +49,7 @@ def _translations(lang: str) -> gettext.NullTranslations:
     return mine
 
 
-@lru_cache(maxsize=None)
+@cache
 def _env(lang: str) -> Environment:
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(HERE / "templates")), FileSystemLoader(str(portal_i18n.TEMPLATES))]),

@@ -30,12 +30,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from uvox.billing.plans import lookup as rate_lookup
-from uvox.clock import aware, now as _now
+from uvox.clock import aware
+from uvox.clock import now as _now
 from uvox.db import schema
 from uvox.db.session import read, write
 from uvox.errors import NotFound
 
-from . import credentials, subscriber as kam, tokens
+from . import credentials, tokens
+from . import subscriber as kam
 
 LABEL_MAX = 200
 CALLER_ID_MAX = 32

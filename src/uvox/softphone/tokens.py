@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 TOKEN_TTL = timedelta(minutes=10)
 KINDS = ("zoiper", "linphone")
@@ -32,4 +32,4 @@ def expiry(now: datetime | None = None, ttl: timedelta = TOKEN_TTL) -> datetime:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -41,7 +41,7 @@ def kamailio_secret(platform: Platform) -> str:
 def kamailio_reply(d: Decision) -> str:
     if d.code != 200:
         return f"code={d.code}"
-    parts = [f"code=200", f"call={d.call_id}", f"limit={d.limit}", f"onnet={1 if d.onnet else 0}"]
+    parts = ["code=200", f"call={d.call_id}", f"limit={d.limit}", f"onnet={1 if d.onnet else 0}"]
     if d.onnet:
         parts += [f"ruser={d.callee_user}", "n=0"]
         return ";".join(parts)

@@ -23,10 +23,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -83,7 +83,7 @@ def _utc(value: datetime | None) -> datetime | None:
     """Kamailio writes local time without a zone; the platform runs it in UTC."""
     if value is None or value.year <= 2000:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def settle(engine: Engine, batch: int = 200) -> int:
@@ -342,7 +342,7 @@ class CallRecord:
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return aware(value).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return aware(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _record(r) -> CallRecord:

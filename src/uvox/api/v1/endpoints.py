@@ -6,13 +6,15 @@ uvox.billing and uvox.otp, in the check order of API.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from datetime import UTC
 
 import orjson
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from uvox import secretbox
 from uvox.accounts.service import Account
 from uvox.api.v1.codes import CODES, STATE_CODES
 from uvox.api.v1.envelope import media_type
@@ -23,7 +25,6 @@ from uvox.clock import aware
 from uvox.db.session import read
 from uvox.otp import service as otp
 from uvox.platform import Platform
-from uvox import secretbox
 from uvox.sms import encoding, intake
 from uvox.sms.numbers import BadNumber, normalise, normalise_sender
 
@@ -294,7 +295,7 @@ def rates_stream(p: Platform, account: Account, accept: str | None, headers: dic
 
 def _when(raw: str | None, name: str):
     """An ISO 8601 time (``2026-12-01``, ``2026-12-01T10:00:00Z``, with an offset); naive is UTC."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if raw is None or not raw.strip():
         return None
@@ -302,7 +303,7 @@ def _when(raw: str | None, name: str):
         value = datetime.fromisoformat(raw.strip().replace("z", "Z"))
     except ValueError:
         raise ValueError(f"{name} must be an ISO 8601 time such as 2026-12-01T00:00:00Z") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 async def calls(p: Platform, account: Account, v: Variables) -> Result:

@@ -1,14 +1,14 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27 04:55:50.630509
 """
 
-from alembic import op
 import sqlalchemy as sa
-import uvox.db.schema
+from alembic import op
 
+import uvox.db.schema
 
 revision = '0001'
 down_revision = None

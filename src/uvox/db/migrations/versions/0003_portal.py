@@ -4,9 +4,8 @@ Revision ID: 0003_portal
 Revises: 0002
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0003_portal"
 down_revision = "0002"

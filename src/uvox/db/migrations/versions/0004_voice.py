@@ -10,8 +10,8 @@ Revision ID: 0004_voice
 Revises: 0003_portal
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from uvox.db import schema
 from uvox.voice.kamailio_tables import TABLE_VERSIONS, voice_kamailio_metadata

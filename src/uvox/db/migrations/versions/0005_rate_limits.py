@@ -4,8 +4,8 @@ Revision ID: 0005_rate_limits
 Revises: 0004_voice
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0005_rate_limits"
 down_revision = "0004_voice"
