@@ -121,8 +121,8 @@ class Dispatcher:
         self._table = routing.RouteTable([])
         self._up_elsewhere: set[str] = set()
         self._inflight: dict[int, _Inflight] = {}
-        #: Messages whose outcome is queued for the writer but not yet written.
-        self._unrecorded: set[int] = set()
+        #: Messages whose outcome is queued for the writer but not yet written, and their connector.
+        self._unrecorded: dict[int, str] = {}
         self._unmatched: list[store.ReceiptEvent] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events: asyncio.Queue | None = None
@@ -283,7 +283,10 @@ class Dispatcher:
                 self._held[name].draining = True
                 log.info("dispatch: handing connector %s over to another worker", name)
             for name, h in list(self._held.items()):
-                if h.draining and not h.relock and not any(i.spec.name == name for i in self._inflight.values()):
+                # Handed over only once what it sent is recorded: the next owner re-queues
+                # whatever it finds half-way, and that must not be ours.
+                if (h.draining and not h.relock and not any(i.spec.name == name for i in self._inflight.values())
+                        and name not in self._unrecorded.values()):
                     await self._drop(name)
         # Take free connectors up to our share; which ones first differs per worker.
         wanted = sorted((n for n in specs if n not in self._held),
@@ -299,8 +302,8 @@ class Dispatcher:
                 # its own to record (re-queueing them here would send them twice).
                 continue
             if await asyncio.to_thread(self._own.try_acquire, name):
-                if pg:
-                    await asyncio.to_thread(store.requeue_submitting, self.engine, [name])
+                if pg:  # what a previous owner left half-way; ours (if it was ours) we record
+                    await asyncio.to_thread(store.requeue_submitting, self.engine, [name], set(self._unrecorded))
                 self._start_connector(specs[name])
         await asyncio.to_thread(ownership.publish, self.engine, self.held, self.worker_id)
         if pg:
@@ -477,7 +480,7 @@ class Dispatcher:
             out = store.MessageOutcome(c.id, "submitted", name, inf.sender, simulated, retried=c.attempts > 1)
             self.stats.submitted += 1
         observe_dispatch(name, out.outcome, time.monotonic() - inf.started)
-        self._unrecorded.add(c.id)
+        self._unrecorded[c.id] = name
         self._events.put_nowait(out)
         self._room.set()
 
@@ -506,7 +509,7 @@ class Dispatcher:
                 self._writing = False
             for ev in batch:
                 if isinstance(ev, store.MessageOutcome):
-                    self._unrecorded.discard(ev.message_id)
+                    self._unrecorded.pop(ev.message_id, None)
             for ev in res.matched:
                 self.stats.receipts += 1
                 ev.ack(True)
