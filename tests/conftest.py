@@ -138,8 +138,10 @@ def _empty_tables(p: Platform) -> None:
 
     authcache.clear()
     from uvox.billing import plans
+    from uvox.voice import trunks
 
     plans.clear_cache()
+    trunks.clear_cache()
 
 
 @pytest.fixture

@@ -300,6 +300,21 @@ def test_calls_endpoint_pages_with_a_cursor_and_exports_csv(platform, voice, htt
     assert future["calls"] == []
 
 
+def test_a_trunk_disabled_from_another_process_is_out_of_the_next_call(platform, voice):
+    """Call set-up keeps the enabled trunks in memory; a change made by the CLI (another
+    process) reaches it through the database before the next call."""
+    from tests.conftest import run_uvox
+
+    c, user = voice("5")
+    assert ask(platform, user, "34911000000").code == 200  # the trunks are now remembered here
+    url = platform.settings.database_url
+    assert run_uvox(["admin", "trunk", "disable", "carrier"], url).returncode == 0
+    assert ask(platform, user, "34911000001").code == 503
+    assert run_uvox(["admin", "trunk", "enable", "carrier"], url).returncode == 0
+    d = ask(platform, user, "34911000002")
+    assert d.code == 200 and [tr.name for tr in d.trunks] == ["carrier"]
+
+
 def test_kamailio_endpoint_refuses_without_the_shared_secret(platform, voice, http):
     c, user = voice("1")
     form = {"caller": user, "dialled": "13055550100", "callid": "x1", "domain": DOMAIN}

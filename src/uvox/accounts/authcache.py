@@ -15,6 +15,9 @@ the next request of every process sees it:
   read under the same token.
 
 ``CACHE_SECONDS`` still bounds an entry's life, in case a notification is lost.
+
+The trunks call set-up routes to (voice/trunks.py) are remembered by the same
+epochs: a trunk change calls :func:`invalidate` too.
 """
 
 from __future__ import annotations

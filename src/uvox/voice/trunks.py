@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import weakref
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from uvox.accounts import authcache
 from uvox.clock import now
 from uvox.db import schema as t
 from uvox.db.session import read, write
@@ -197,6 +199,7 @@ def add_trunk(engine: Engine, name: str, host: str, port: int = 5060, transport:
                 enabled=True, created_at=now(),
             ).returning(T.c.id)).scalar_one()
             conn.execute(sa.insert(P), [{"trunk_id": tid, "prefix": p} for p in clean or ("",)])
+            authcache.invalidate(conn)
     except IntegrityError as exc:  # another operator added the same name at the same moment
         raise Conflict(f"a trunk named {name!r} exists") from exc
     return Trunk(tid, name, host, port, transport, clean, priority, strip, add_prefix, username, password,
@@ -232,6 +235,31 @@ def _load(conn: Connection, enabled_only: bool) -> list[Trunk]:
     ]
 
 
+# Every call set-up needs the enabled trunks, which change only by the functions
+# above. Each process keeps them and forgets them through the database like the API
+# key cache (accounts/authcache.py: LISTEN/NOTIFY on PostgreSQL, a token row on
+# SQLite), whose invalidate() every change here calls: a trunk disabled or removed
+# is out of the next call's routes on every process. One round trip fewer a call.
+_enabled_cache: weakref.WeakKeyDictionary[Engine, tuple[object, list[Trunk]]] = weakref.WeakKeyDictionary()
+
+
+def clear_cache() -> None:
+    """Forget the trunks (tests that empty tables behind the services' back)."""
+    _enabled_cache.clear()
+
+
+def _enabled(conn: Connection) -> list[Trunk]:
+    engine = conn.engine
+    epoch = authcache.epoch(engine)  # before the read, as authcache.put wants
+    hit = _enabled_cache.get(engine)
+    if epoch is not None and hit is not None and hit[0] == epoch:
+        return hit[1]
+    found = _load(conn, enabled_only=True)
+    if epoch is not None:
+        _enabled_cache[engine] = (epoch, found)
+    return found
+
+
 def list_trunks(engine: Engine) -> list[Trunk]:
     """Every trunk, enabled or not, by name."""
     with read(engine) as conn:
@@ -251,6 +279,7 @@ def set_enabled(engine: Engine, name: str, enabled: bool) -> None:
         if not conn.execute(sa.update(t.trunks).where(t.trunks.c.name == name)
                             .values(enabled=bool(enabled))).rowcount:
             raise NotFound(f"no trunk {name!r}")
+        authcache.invalidate(conn)
 
 
 def remove_trunk(engine: Engine, name: str) -> None:
@@ -262,6 +291,7 @@ def remove_trunk(engine: Engine, name: str) -> None:
             raise NotFound(f"no trunk {name!r}")
         conn.execute(sa.delete(P).where(P.c.trunk_id == tid))  # SQLite may not enforce the cascade
         conn.execute(sa.delete(T).where(T.c.id == tid))
+        authcache.invalidate(conn)
 
 
 # --- call setup -----------------------------------------------------------------------
@@ -271,7 +301,7 @@ def candidates(conn: Connection, digits: str) -> list[Trunk]:
     order to try them: longest matching prefix, then lowest priority, then name."""
     digits = digits.strip().lstrip("+")
     ranked = []
-    for tr in _load(conn, enabled_only=True):
+    for tr in _enabled(conn):
         p = tr.matching_prefix(digits)
         if p is not None:
             ranked.append((-len(p), tr.priority, tr.name, tr))
