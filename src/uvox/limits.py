@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from starlette.types import Message, Receive
 
+from uvox.strings import is_digits
+
 #: 431 above these: no client of ours needs more, and huge headers are how slow or
 #: hostile clients pin memory.
 MAX_HEADER_BYTES = 8 * 1024
@@ -43,7 +45,7 @@ def declared_too_large(headers: list[tuple[bytes, bytes]], limit: int) -> bool:
     """The Content-Length says more than the limit: refused before reading a byte."""
     for name, value in headers:
         if name == b"content-length":
-            return value.isdigit() and int(value) > limit
+            return is_digits(value) and int(value) > limit
     return False
 
 

@@ -20,6 +20,7 @@ from uvox.clock import now
 from uvox.db import schema as t
 from uvox.db.session import read, write
 from uvox.errors import Conflict, NotFound
+from uvox.strings import is_digits
 
 REQUIRED_COLUMNS = ("dialprefix", "destination", "rateinitial", "smsrate")
 #: Optional voice columns (A2Billing's names) and their defaults (VOICE.md).
@@ -110,7 +111,7 @@ def _parse_deck(stream: IO[str]) -> Iterator[dict]:
             raise RateDeckError(f"line {lineno}: too few columns") from None
         except ValueError as exc:
             raise RateDeckError(f"line {lineno}: {exc}") from None
-        if not prefix.isdigit() or len(prefix) > 20:
+        if not is_digits(prefix) or len(prefix) > 20:
             raise RateDeckError(f"line {lineno}: dialprefix must be digits, got {prefix!r}")
         if prefix in seen:
             raise RateDeckError(f"line {lineno}: dialprefix {prefix} appears twice")
@@ -122,7 +123,7 @@ def _parse_deck(stream: IO[str]) -> Iterator[dict]:
 def _block(raw: str, default: int, name: str, *, minimum: int) -> int:
     if raw == "":
         return default
-    if not raw.isdigit() or not (minimum <= int(raw) <= MAX_BLOCK_SECONDS):
+    if not is_digits(raw) or not (minimum <= int(raw) <= MAX_BLOCK_SECONDS):
         raise ValueError(f"{name} must be a whole number of seconds from {minimum} to {MAX_BLOCK_SECONDS}, got {raw!r}")
     return int(raw)
 

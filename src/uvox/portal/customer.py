@@ -26,6 +26,7 @@ from uvox.portal import docs, history, security
 from uvox.portal.history import N_
 from uvox.portal.web import Ctx, Refused, client_address, safe_next
 from uvox.sms.numbers import normalise_sender
+from uvox.strings import is_digits
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MIN_PASSWORD = 8
@@ -256,7 +257,7 @@ def otp_template_delete(ctx: Ctx) -> Response:
 
 def _pageno(ctx: Ctx) -> int:
     raw = ctx.q("page", "1")
-    return max(1, min(int(raw), 10**6)) if raw.isdigit() else 1
+    return max(1, min(int(raw), 10**6)) if is_digits(raw) else 1
 
 
 def sms(ctx: Ctx) -> Response:
@@ -266,7 +267,7 @@ def sms(ctx: Ctx) -> Response:
     result = None
     code = ctx.q("result")
     if code in CODES:
-        ids = [i for i in ctx.q("ids").split(",") if i.isdigit()][:200]
+        ids = [i for i in ctx.q("ids").split(",") if is_digits(i)][:200]
         result = {"code": code, "message": CODES[code].message, "ok": CODES[code].success, "ids": ids,
                   "detail": ctx.q("detail")[:300]}
     return ctx.render("sms.html", rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PAGE_SIZE)),
@@ -296,7 +297,7 @@ def sms_send(ctx: Ctx) -> Response:
 
 def sms_detail(ctx: Ctx) -> Response:
     raw = ctx.request.path_params["message_id"]
-    row = history.one(ctx.engine, ctx.account.id, int(raw)) if raw.isdigit() and len(raw) < 18 else None
+    row = history.one(ctx.engine, ctx.account.id, int(raw)) if is_digits(raw) and len(raw) < 18 else None
     if row is None:
         raise Refused(404)
     return ctx.render("sms_detail.html", m=row, state_label=history.state_label, state_group=history.state_group)

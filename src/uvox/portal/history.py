@@ -20,6 +20,7 @@ from uvox.billing.money import show
 from uvox.clock import aware
 from uvox.db import schema as t
 from uvox.db.session import read
+from uvox.strings import is_digits
 
 M = t.messages
 
@@ -84,7 +85,7 @@ class Filters:
             bad.append("state")
             state = ""
         raw_id = get("id") or ""
-        message_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 18 else None
+        message_id = int(raw_id) if is_digits(raw_id) and len(raw_id) < 18 else None
         if raw_id and message_id is None:
             bad.append("id")
         account_number = "".join(ch for ch in (get("account") or "") if ch.isdigit())[:20]

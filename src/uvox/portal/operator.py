@@ -19,13 +19,14 @@ from uvox.errors import Conflict, NotFound
 from uvox.portal import history
 from uvox.portal.history import N_
 from uvox.portal.web import Ctx, Refused
+from uvox.strings import is_digits
 
 PAGE_SIZE = 50
 
 
 def _pageno(ctx: Ctx) -> int:
     raw = ctx.q("page", "1")
-    return max(1, min(int(raw), 10**6)) if raw.isdigit() else 1
+    return max(1, min(int(raw), 10**6)) if is_digits(raw) else 1
 
 
 def customers(ctx: Ctx) -> Response:

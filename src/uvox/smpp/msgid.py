@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from uvox.strings import is_digits
+
 _HEX = frozenset("0123456789abcdefABCDEF")
 #: Widest zero padding tried: 20 digits hold any 64-bit number in decimal.
 MAX_PAD = 20
@@ -47,7 +49,7 @@ def _core(message_id: str, base: str) -> str | None:
     if base == "same":
         return s.lstrip("0") or "0"
     if base == "dec2hex":
-        return format(int(s), "x") if s.isdigit() else None
+        return format(int(s), "x") if is_digits(s) else None
     if base == "hex2dec":
         return str(int(s, 16)) if all(ch in _HEX for ch in s) else None
     raise ValueError(base)

@@ -37,6 +37,7 @@ from uvox.clock import aware, now
 from uvox.db import schema as t
 from uvox.db.schema import MICRO
 from uvox.db.session import read, write
+from uvox.strings import is_digits
 
 from .kamailio_tables import acc_cdrs
 from .kamailio_tables import dialog as kamailio_dialog
@@ -111,7 +112,7 @@ def settle(engine: Engine, batch: int = 200) -> int:
 
 def _settle_one(conn: Connection, cdr, owed: Owed) -> None:
     ref = (cdr.uvox_call or "").strip()
-    if not ref.isdigit():
+    if not is_digits(ref):
         log.warning("call record %s from Kamailio names no call (uvox_call=%r): ignored", cdr.id, cdr.uvox_call)
         return
     call = conn.execute(sa.select(C).where(C.c.id == int(ref)).with_for_update()).first()
@@ -119,7 +120,7 @@ def _settle_one(conn: Connection, cdr, owed: Owed) -> None:
         log.warning("call record %s names call %s, which does not exist: ignored", cdr.id, ref)
         return
     code_text = (cdr.sip_code or "").strip()
-    sip_code = int(code_text) if code_text.isdigit() else None
+    sip_code = int(code_text) if is_digits(code_text) else None
     answered = sip_code == 200 or (sip_code is None and (cdr.duration or 0) > 0)
     if call.settled_at is not None:
         _late_answer(conn, call, cdr, answered, owed)
@@ -374,7 +375,7 @@ def list_calls(engine: Engine, account_id: int, *, since: datetime | None = None
     """A page of the account's call records, newest first, and the cursor of the next page."""
     cond = _filters(account_id, since, until, number)
     if cursor:
-        if not cursor.isdigit() or len(cursor) > 18:
+        if not is_digits(cursor) or len(cursor) > 18:
             raise BadCursor("cursor must be the next_cursor of a previous page")
         cond.append(C.c.id < int(cursor))
     with read(engine) as conn:

@@ -56,3 +56,12 @@ def test_raw_bodies_never_500(http, customer, body, ctype):
     r = http.post("/api/get-api/v1/sms-api", content=body,
                   headers={"Content-Type": ctype, "Api-Key": customer.apikey})
     _check(r)
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "１２", "0²"])
+def test_digits_of_other_scripts_are_not_ids(http, customer, value):
+    """str.isdigit() accepts them and int() refuses some: found by the test above."""
+    auth = {"accountnumber": customer.number, "apikey": customer.apikey}
+    r = http.post("/api/get-api/v1/sms-api/status", data={**auth, "messageId": value})
+    _check(r)
+    assert r.json()["code"] == "010"

@@ -27,6 +27,7 @@ from uvox.otp import service as otp
 from uvox.platform import Platform
 from uvox.sms import encoding, intake
 from uvox.sms.numbers import BadNumber, normalise, normalise_sender
+from uvox.strings import is_digits
 
 
 @dataclass
@@ -146,7 +147,7 @@ async def sms_status(p: Platform, account: Account, v: Variables) -> Result:
     if raw is None:
         return _r("016", detail="sms-api/status needs the variable messageId")
     raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 18:
+    if not is_digits(raw) or len(raw) > 18:
         return _r("010")
     def load():
         with read(p.engine) as conn:
@@ -314,7 +315,7 @@ async def calls(p: Platform, account: Account, v: Variables) -> Result:
     except ValueError as exc:
         return _r("016", detail=str(exc))
     raw_limit = (v.get("limit") or "100").strip()
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+    if not is_digits(raw_limit) or not 1 <= int(raw_limit) <= 1000:
         return _r("016", detail="limit must be a whole number from 1 to 1000")
     cursor = (v.get("cursor") or "").strip() or None
     fmt = (v.get("format") or "json").strip().lower()
