@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 from tests.conftest import free_port, run_uvox, uvox_require
+from tests.helpers import run_baresip
 
 DOMAIN = "sip.uvox.test"
 CONFIG = """sip_listen\t127.0.0.1:{port}
@@ -28,16 +28,10 @@ def baresip_register(tmp_path, kamailio_port: int, user: str, password: str) -> 
     (home / "accounts").write_text(
         f'<sip:{user}@{DOMAIN};transport=udp>;auth_pass={password};'
         f'outbound="sip:127.0.0.1:{kamailio_port}";regint=600\n')
-    for _ in range(5):
-        # baresip's own port (UDP, TCP and TLS) can be taken by another process between
-        # free_port() and its bind: each try gets a new one.
-        (home / "config").write_text(CONFIG.format(port=free_port()))
-        proc = subprocess.run(["baresip", "-f", str(home), "-t", "4"], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=30)
-        out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
-        m = re.search(rf"{re.escape(user)}@{DOMAIN}: (?:\{{[^}}]*\}} )?(\d{{3}} [A-Za-z ]+)", out)
-        if m:
-            return m.group(1).strip()
+    out = run_baresip(home, CONFIG, "-t", "4")
+    m = re.search(rf"{re.escape(user)}@{DOMAIN}: (?:\{{[^}}]*\}} )?(\d{{3}} [A-Za-z ]+)", out)
+    if m:
+        return m.group(1).strip()
     raise AssertionError(f"baresip printed no registration result:\n{out[-2000:]}")
 
 

@@ -397,11 +397,9 @@ module_app\tmenu.so
 def test_a_real_softphone_calls_through_kamailio_to_a_trunk_and_is_billed(voice):
     """baresip, a softphone customers use, with the account `uvox admin sip create`
     made: its own INVITE, 407 handling, ACK and media offer, not a scenario of ours."""
-    import re
     import shutil
-    import subprocess
 
-    from tests.conftest import free_port
+    from tests.helpers import run_baresip
 
     uvox_require(shutil.which("baresip") is not None, "baresip is not installed (apt: baresip)")
     v = voice("10")
@@ -411,10 +409,7 @@ def test_a_real_softphone_calls_through_kamailio_to_a_trunk_and_is_billed(voice)
     (home / "accounts").write_text(
         f'<sip:{v.sip["username"]}@{DOMAIN};transport=udp>;auth_pass={v.sip["password"]};'
         f'outbound="sip:127.0.0.1:{v.sip_port}";regint=0\n')
-    (home / "config").write_text(BARESIP_CONFIG.format(port=free_port()))
-    proc = subprocess.run(["baresip", "-f", str(home), "-e", f"/dial sip:{NUMBER}@{DOMAIN}", "-t", "8"],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
-    out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    out = run_baresip(home, BARESIP_CONFIG, "-e", f"/dial sip:{NUMBER}@{DOMAIN}", "-t", "8")
     got = trunk.wait(10)
     assert got.received_requests("INVITE"), out[-3000:] + v.kamailio_log()
     assert got.received_requests("ACK"), out[-3000:]
