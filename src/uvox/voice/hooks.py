@@ -1,8 +1,8 @@
 """Settle call records inside ``uvox serve`` (PostgreSQL only).
 
 A thread waits on PostgreSQL's ``LISTEN uvox_cdr`` (the trigger of migration
-0004 notifies on every record Kamailio writes), so an ended call is charged at
-once; it also polls every few seconds, settles at start-up whatever ended while
+0004 notifies on every record Kamailio writes), so an ended call is charged
+within a tenth of a second (records arriving together are settled together); it also polls every few seconds, settles at start-up whatever ended while
 the platform was down, and sweeps holds of calls that never reported.
 """
 
@@ -18,6 +18,7 @@ from uvox.platform import Platform
 log = logging.getLogger("uvox.voice")
 POLL_SECONDS = 2.0
 SWEEP_SECONDS = 30.0
+COALESCE_SECONDS = 0.1
 
 
 class Settler:
@@ -49,9 +50,17 @@ class Settler:
                         if time.monotonic() - last_sweep > SWEEP_SECONDS:
                             records.sweep(engine, settings.voice_hold_grace_seconds)
                             last_sweep = time.monotonic()
-                        # Wake on the first notification or after POLL_SECONDS.
+                        # Wake on the first notification or after POLL_SECONDS, then let
+                        # the records of the next COALESCE_SECONDS gather: at 200 calls a
+                        # second ending, one batch of ~20 instead of 20 transactions of one,
+                        # each competing with call set-up for the process and the database.
+                        # Money is safe meanwhile: the holds still cover the calls.
+                        woken = False
                         for _ in driver.notifies(timeout=POLL_SECONDS, stop_after=1):
-                            pass
+                            woken = True
+                        if woken and not self._stop.wait(COALESCE_SECONDS):
+                            for _ in driver.notifies(timeout=0):
+                                pass  # drain: they are all settled by the next pass
             except Exception:
                 log.exception("settling call records failed; retrying in 2 s")
                 self._stop.wait(2)

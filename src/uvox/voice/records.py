@@ -101,8 +101,13 @@ def settle(engine: Engine, batch: int = 200) -> int:
             if not rows:
                 return total
             owed = Owed()
+            # The calls of the batch locked and read in one statement (in id order, so
+            # that two settlers can never deadlock), not one SELECT per record.
+            refs = sorted({int(r.uvox_call.strip()) for r in rows if is_digits((r.uvox_call or "").strip())})
+            calls = {c.id: c for c in conn.execute(
+                sa.select(C).where(C.c.id.in_(refs)).order_by(C.c.id).with_for_update())}
             for row in rows:
-                _settle_one(conn, row, owed)
+                _settle_one(conn, row, owed, calls)
             conn.execute(sa.update(acc_cdrs).where(acc_cdrs.c.id.in_([r.id for r in rows])).values(settled=True))
             owed.apply(conn)  # last: the accounts' rows stay locked only until the commit
         total += len(rows)
@@ -110,12 +115,16 @@ def settle(engine: Engine, batch: int = 200) -> int:
             return total
 
 
-def _settle_one(conn: Connection, cdr, owed: Owed) -> None:
+def _settle_one(conn: Connection, cdr, owed: Owed, calls: dict) -> None:
     ref = (cdr.uvox_call or "").strip()
     if not is_digits(ref):
         log.warning("call record %s from Kamailio names no call (uvox_call=%r): ignored", cdr.id, cdr.uvox_call)
         return
-    call = conn.execute(sa.select(C).where(C.c.id == int(ref)).with_for_update()).first()
+    # Read in the batch's statement; taken out of it once used, so that a second
+    # record of the same call in the batch reads the row as the first one left it.
+    call = calls.pop(int(ref), None)
+    if call is None:
+        call = conn.execute(sa.select(C).where(C.c.id == int(ref)).with_for_update()).first()
     if call is None:
         log.warning("call record %s names call %s, which does not exist: ignored", cdr.id, ref)
         return
