@@ -6,22 +6,23 @@ number has a rate on the plan (else 404; a SIP username of the platform is
 on-net instead and needs neither rate nor money), the account can pay the first
 block (else 402), a trunk serves the number (else 503).
 
-The money side is CGRateS' "max usage" with a hold: in one transaction the time
-limit is computed from the available money (balance + credit - held), and the
-price of that limit is added to ``accounts.held`` by a conditional UPDATE (``WHERE
-available >= hold``), so two calls set up at the same instant can never hold more
-than there is, on SQLite or PostgreSQL, in one process or many. The call's row in
-``calls`` (status ``in_progress``) carries the hold until its record is settled
-(records.py).
+The money side is CGRateS' "max usage" with a hold: the time limit is computed
+from the available money (balance + credit - held), and the price of that limit is
+added to ``accounts.held`` by a conditional UPDATE (``WHERE available >= hold``), so
+two calls set up at the same instant can never hold more than there is, on SQLite
+or PostgreSQL, in one process or many. The call's row in ``calls`` (status
+``in_progress``) carries the hold until its record is settled (records.py).
 
 Optimistic, not ``SELECT ... FOR UPDATE``: every read (caller, rate, trunks) is
-done first without locking the account, the call's row is inserted, and only the
-hold's UPDATE locks the account's row, until the commit right after it. When that
-UPDATE finds less money than was read (another call of the account held some in
-between) the limit is computed again from what is left. Locking the row at the
-first read held it for the whole decision (3-5 ms): at 200 calls a second from one
-account the calls queued behind each other for 100 ms and more
-(bench/voice_bench.py).
+done first without locking the account. On PostgreSQL the hold and the call's row
+are then one autocommitted statement (``WITH held AS (UPDATE accounts ...) INSERT
+INTO calls ... FROM held``): the account's row is locked only while that statement
+runs, and no row is inserted unless the money was held. When the UPDATE finds less
+money than was read (another call of the account held some in between) the limit
+is computed again from what is left. Locking the row at the first read held it for
+the whole decision (3-5 ms): at 200 calls a second from one account the calls
+queued behind each other for 100 ms and more (bench/voice_bench.py). On SQLite the
+same steps run in one ``BEGIN IMMEDIATE`` transaction.
 
 The SIP Call-ID keys the decision: an INVITE retransmitted while Kamailio waited
 for us asks again and gets the same call, limit and trunks, with no second hold
