@@ -24,9 +24,11 @@ from uvox import limits
 from uvox.api.v1 import openapi
 from uvox.api.v1.routes import api, next_request_id
 from uvox.db.engine import warm
+from uvox.dispatch.wake import Announcer
 from uvox.ops import routes as ops_routes
 from uvox.ops.metrics import endpoint_of, observe_http
 from uvox.platform import Platform
+from uvox.sms import intake
 
 log = logging.getLogger("uvox")
 
@@ -59,6 +61,11 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         stops = []
+        announcer = None
+        if platform.settings.is_postgres:
+            # Every process that queues tells the dispatchers of the others (wake.py).
+            announcer = Announcer(platform.engine)
+            intake.on_queued.append(announcer.announce)
         if run_hooks:
             await asyncio.to_thread(warm, platform.engine, platform.settings.db_pool_size)
             for hook in list(startup_hooks):
@@ -71,6 +78,10 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
             for stop in reversed(stops):
                 with contextlib.suppress(Exception):
                     await stop()
+            if announcer is not None:
+                with contextlib.suppress(ValueError):
+                    intake.on_queued.remove(announcer.announce)
+                await asyncio.to_thread(announcer.stop)
 
     async def home(request: Request):
         return RedirectResponse("/sign_in" if _has_portal else "/docs", status_code=302)

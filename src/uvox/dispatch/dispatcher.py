@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from uvox.db.session import write
-from uvox.dispatch import ownership, routing, store
+from uvox.dispatch import ownership, routing, store, wake
 from uvox.dispatch.callbacks import CallbackSender
 from uvox.ops.metrics import observe_dispatch
 from uvox.platform import Platform
@@ -131,6 +131,7 @@ class Dispatcher:
         self._stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self._warned_sim = False
+        self._listener: wake.Listener | None = None
         self._ready = None
         self._writing = False
         # Reports from connector threads, in wire order; one loop wake-up drains many.
@@ -161,6 +162,9 @@ class Dispatcher:
         self._ready = asyncio.Event()
         await asyncio.to_thread(self._own.open)
         intake.on_queued.append(self.poke)
+        if self.engine.dialect.name == "postgresql":
+            # Sends queued by other processes and machines wake this one at once.
+            self._listener = wake.Listener(self.engine, self.poke)
         self._tasks = [
             asyncio.create_task(self._manage_loop(), name="dispatch-manage"),
             asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
@@ -181,6 +185,9 @@ class Dispatcher:
 
         with contextlib.suppress(ValueError):
             intake.on_queued.remove(self.poke)
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.stop)
+            self._listener = None
         self._stopping.set()
         self._poke.set()
         # No management round may start a connector after this point.

@@ -1,0 +1,122 @@
+"""Waking dispatchers in other processes when messages are queued (PostgreSQL).
+
+A dispatcher in the process that queued a message is woken directly
+(``intake.on_queued``). The others (the delivery process beside `uvox serve
+--workers N`'s HTTP processes, `uvox worker` on other machines) would find the
+message only at their next poll; on PostgreSQL they are woken at once instead:
+
+- :class:`Announcer`, in every process that queues, sends ``NOTIFY uvox_queued``
+  after the queueing transaction has committed, from a connection of its own. Not
+  inside the transaction: PostgreSQL serializes the commits of transactions that
+  notify (a global lock while the commit record is flushed), which would undo the
+  group commit that intake's throughput rests on. Announcements are coalesced: while
+  one is on its way, any number of sends ask for just one more.
+- :class:`Listener`, in every dispatcher, LISTENs on ``uvox_queued`` and calls its
+  callback (the claim loop's wake-up) on every notification.
+
+Both only make delivery prompter: the dispatcher's poll still finds everything
+(a notification lost in a reconnection is at most one poll late), so nothing here
+can lose or double a message. SQLite has no notifications; one machine, one
+delivery process, which polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger("uvox.dispatch")
+CHANNEL = "uvox_queued"
+RECONNECT_SECONDS = 1.0
+
+
+class Announcer:
+    """``announce()`` (cheap, thread-safe, never blocks) asks for one NOTIFY soon."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = weakref.ref(engine)
+        self._wanted = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="uvox-queued-announce", daemon=True)
+        self._thread.start()
+
+    def announce(self) -> None:
+        self._wanted.set()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wanted.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        warned = False
+        while not self._stopped.is_set():
+            engine = self._engine()
+            if engine is None:
+                return
+            try:
+                with engine.raw_connection() as raw:
+                    del engine
+                    driver = raw.driver_connection
+                    driver.autocommit = True
+                    warned = False
+                    while True:
+                        self._wanted.wait()
+                        if self._stopped.is_set():
+                            return
+                        # Cleared before the NOTIFY: a send committed while it is on
+                        # its way asks for the next one.
+                        self._wanted.clear()
+                        driver.execute(f"NOTIFY {CHANNEL}")
+            except Exception as exc:  # the database went away: the dispatchers' polls cover it
+                if not warned:
+                    log.warning("could not announce queued messages to other processes (%s); "
+                                "their dispatchers poll meanwhile", exc)
+                    warned = True
+                self._stopped.wait(RECONNECT_SECONDS)
+
+
+class Listener:
+    """Calls ``wake()`` on every ``uvox_queued`` notification, from a thread of its own."""
+
+    def __init__(self, engine: Engine, wake: Callable[[], None]) -> None:
+        self._engine = weakref.ref(engine)
+        self._wake = wake
+        self._stopped = threading.Event()
+        self.listening = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="uvox-queued-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        warned = False
+        while not self._stopped.is_set():
+            engine = self._engine()
+            if engine is None:
+                return
+            try:
+                with engine.raw_connection() as raw:
+                    del engine
+                    driver = raw.driver_connection
+                    driver.autocommit = True
+                    driver.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    warned = False
+                    while not self._stopped.is_set():
+                        # A short timeout only to notice stop(); waking is by notification.
+                        for _ in driver.notifies(timeout=1.0):
+                            self._wake()
+            except Exception as exc:
+                self.listening.clear()
+                if not warned:
+                    log.warning("not listening for queued messages (%s); polling meanwhile", exc)
+                    warned = True
+                self._stopped.wait(RECONNECT_SECONDS)
+        self.listening.clear()

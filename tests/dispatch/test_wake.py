@@ -1,0 +1,34 @@
+"""A send wakes the dispatchers of other processes at once on PostgreSQL (dispatch/wake.py).
+
+The dispatcher here polls (and runs its connector round, which also wakes the
+claim loop) only once a minute, and is not told by this process's
+intake (as a dispatcher in `uvox worker`, or beside `uvox serve --workers N`'s HTTP
+processes, is not): the only way it can deliver within seconds is PostgreSQL's
+notification, sent by the API's process after the send committed.
+"""
+
+import pytest
+
+from uvox.sms import intake
+
+from .test_delivery import send, sim_records, wait_state
+
+pytestmark = pytest.mark.timeout(60)
+backend = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+
+
+@backend
+def test_a_send_wakes_a_dispatcher_of_another_process_at_once(platform, http, customer, smsc, connector_to,
+                                                               dispatcher, poll):
+    connector_to(smsc)
+    dt = dispatcher(poll=60.0, manage_interval=60.0)
+    dt.wait_bound(["carrier"])
+    # The first send is claimed by the start-up round; the claim loop then sleeps a minute.
+    first = send(http, customer, "+13055550101", "uno")
+    wait_state(http, customer, first["id"], "delivered", poll)
+
+    intake.on_queued.remove(dt.d.poke)  # from here on, as in another process
+    assert poll(lambda: dt.d._listener is not None and dt.d._listener.listening.is_set(), timeout=10)
+    second = send(http, customer, "+13055550102", "dos")
+    wait_state(http, customer, second["id"], "delivered", poll, timeout=15)
+    assert [m["text"] for m in sim_records(smsc, dest="13055550102")] == ["dos"]
