@@ -11,6 +11,13 @@ for the carrier's SMSC, which in production is never inside our process.
 
     python bench/api_bench.py [--seconds 10] [--connections 32] [--database-url URL] [--with-delivery] [--workers N]
 
+With --as-readme it runs `uvox serve` exactly as the README's first command does
+(SQLite, dispatcher and SMSC simulator inside, every default) and sends single-
+recipient SMS for --seconds (default 60 there): accepted/s, delivered/s (handed to
+the SMSC and answered), the backlog at the start and the end, p50/p99, the server's
+CPU per message and the resident memory of all its processes, once a second, beside
+the bare Starlette ceiling measured in the same run.
+
 Needs `wrk` (Debian: apt-get install wrk).
 """
 
@@ -117,18 +124,140 @@ def uvox(args: list[str], env: dict) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+        todo.extend(c for c, parent in parents.items() if parent == p)
+    return total / 1024
+
+
+WAITING = ("queued", "submitting", "waiting_balance", "waiting_plan")
+
+
+def message_counts(db_path: Path) -> tuple[int, int]:
+    """(waiting to be sent, handed to the SMSC) read from the server's SQLite file."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = dict(con.execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall())
+    finally:
+        con.close()
+    waiting = sum(n for st, n in rows.items() if st in WAITING)
+    return waiting, sum(rows.values()) - waiting
+
+
+def as_readme(args) -> None:
+    """The README's `uvox serve`, measured from outside for args.seconds."""
+    import threading
+    import time
+
+    work = Path(tempfile.mkdtemp(prefix="uvox-bench-"))
+    db_path = work / "uvox.db"
+    env = uvox_env(f"sqlite:///{db_path}", UVOX_LOG_LEVEL="WARNING")
+    port = free_port()
+    env.update(UVOX_PORT=str(port), UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(free_port()))
+    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve"], env=env, cwd=work)
+    bare_port = free_port()
+    (work / "bare.py").write_text(BARE_APP)
+    bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--no-access-log",
+                             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"], cwd=work)
+    samples: list[tuple[float, int, int, float]] = []
+    try:
+        wait_port(port)
+        wait_port(bare_port)
+        uvox(["admin", "plan", "create", "bench", "--currency", "US$"], env)
+        deck = work / "deck.csv"
+        deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n")
+        uvox(["admin", "rates", "import", "bench", str(deck)], env)
+        acct = uvox(["admin", "account", "create", "--email", "bench@example.com", "--plan", "bench"], env)
+        key = uvox(["admin", "apikey", "create", acct["accountnumber"]], env)["apikey"]
+        uvox(["admin", "topup", acct["accountnumber"], "100000000"], env)
+        script = LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)')
+        base = f"http://127.0.0.1:{port}/api/get-api/v1/sms-api"
+        run_wrk(base, 2, 8, script)  # warm-up
+        bare_r = run_wrk(f"http://127.0.0.1:{bare_port}/ping", 10, args.connections, "", pid=bare.pid)
+        time.sleep(3)  # let the warm-up's messages go out
+        start_counts = message_counts(db_path)
+        stop = threading.Event()
+
+        def sample() -> None:
+            t0 = time.monotonic()
+            while not stop.wait(1.0):
+                waiting, sent = message_counts(db_path)
+                samples.append((time.monotonic() - t0, waiting, sent, rss_mb(server.pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        single = run_wrk(base, args.seconds, args.connections, script, pid=server.pid)
+        stop.set()
+        sampler.join()
+        end_counts = message_counts(db_path)
+    finally:
+        server.terminate()
+        bare.terminate()
+        server.wait(30)
+        bare.wait(10)
+    secs = single["seconds"]
+    accepted = single["requests"] - single["non2xx"]
+    delivered = end_counts[1] - start_counts[1]
+    cpu = single["cpu"] / accepted * 1e6 if accepted else 0.0
+    mem = [m for *_, m in samples]
+    after10 = [m for t, _, _, m in samples if t >= 10] or mem
+    print(f"\nUVox as the README runs it (`uvox serve`, every default: SQLite, dispatcher and SMSC simulator "
+          f"inside): single-recipient sends, {args.connections} keep-alive connections, {secs:.0f} s, "
+          f"{os.cpu_count()} cores")
+    rows = [
+        ("bare Starlette JSON endpoint, req/s (ceiling)", f"{bare_r['requests'] / bare_r['seconds']:.0f}"),
+        ("accepted/s", f"{accepted / secs:.0f}"),
+        ("delivered/s (handed to the SMSC)", f"{delivered / secs:.0f}"),
+        ("backlog at start / end (messages)", f"{start_counts[0]} / {end_counts[0]}"),
+        ("p50 / p99 ms", f"{single['p50']:.2f} / {single['p99']:.2f}"),
+        ("errors", f"{single['errors'] + single['non2xx']}"),
+        ("server CPU per accepted message, us", f"{cpu:.0f}"),
+        ("memory of all processes, max MB", f"{max(mem, default=0):.0f}"),
+        ("memory after 10 s, min / max MB", f"{min(after10, default=0):.0f} / {max(after10, default=0):.0f}"),
+    ]
+    for name, value in rows:
+        print(f"{name:46} {value:>14}")
+    print("backlog every 10 s: " + ", ".join(str(w) for t, w, _, _ in samples if int(t) % 10 == 0))
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--seconds", type=int, default=0, help="per run (default 10; 60 with --as-readme)")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--database-url", default="")
     ap.add_argument("--workers", type=int, default=1,
                     help="HTTP processes of `uvox serve --workers N` (and of the bare Starlette server)")
     ap.add_argument("--with-delivery", action="store_true",
                     help="run the dispatcher and the SMSC simulator in the server too")
+    ap.add_argument("--as-readme", action="store_true",
+                    help="measure `uvox serve` with every default, as the README runs it, for 60 s")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
+    if args.as_readme:
+        args.seconds = args.seconds or 60
+        as_readme(args)
+        return
+    args.seconds = args.seconds or 10
     work = Path(tempfile.mkdtemp(prefix="uvox-bench-"))
     db = args.database_url or f"sqlite:///{work / 'bench.db'}"
     smsc = None
