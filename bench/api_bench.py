@@ -172,6 +172,8 @@ def as_readme(args) -> None:
     env = uvox_env(f"sqlite:///{db_path}", UVOX_LOG_LEVEL="WARNING")
     port = free_port()
     env.update(UVOX_PORT=str(port), UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(free_port()))
+    if args.workers:  # to compare with a setting; the README's run sets none
+        env["UVOX_WORKERS"] = str(args.workers)
     server = subprocess.Popen([sys.executable, "-m", "uvox", "serve"], env=env, cwd=work)
     bare_port = free_port()
     (work / "bare.py").write_text(BARE_APP)
@@ -219,7 +221,8 @@ def as_readme(args) -> None:
     cpu = single["cpu"] / accepted * 1e6 if accepted else 0.0
     mem = [m for *_, m in samples]
     after10 = [m for t, _, _, m in samples if t >= 10] or mem
-    print(f"\nUVox as the README runs it (`uvox serve`, every default: SQLite, dispatcher and SMSC simulator "
+    how = f"UVOX_WORKERS={args.workers}, every other default" if args.workers else "every default"
+    print(f"\nUVox as the README runs it (`uvox serve`, {how}: SQLite, dispatcher and SMSC simulator "
           f"inside): single-recipient sends, {args.connections} keep-alive connections, {secs:.0f} s, "
           f"{os.cpu_count()} cores")
     rows = [
@@ -244,8 +247,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=0, help="per run (default 10; 60 with --as-readme)")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--database-url", default="")
-    ap.add_argument("--workers", type=int, default=1,
-                    help="HTTP processes of `uvox serve --workers N` (and of the bare Starlette server)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="HTTP processes of `uvox serve --workers N` (and of the bare Starlette server; default 1; "
+                         "with --as-readme: uvox serve's own default unless given)")
     ap.add_argument("--with-delivery", action="store_true",
                     help="run the dispatcher and the SMSC simulator in the server too")
     ap.add_argument("--as-readme", action="store_true",
@@ -258,6 +262,7 @@ def main() -> None:
         as_readme(args)
         return
     args.seconds = args.seconds or 10
+    args.workers = args.workers or 1
     work = Path(tempfile.mkdtemp(prefix="uvox-bench-"))
     db = args.database_url or f"sqlite:///{work / 'bench.db'}"
     smsc = None
