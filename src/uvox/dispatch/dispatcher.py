@@ -477,14 +477,14 @@ class Dispatcher:
         simulated = bool(inf.spec and inf.spec.simulated)
         if any(p for p, _ in inf.errors):
             err = next(e for p, e in inf.errors if p)
-            out = store.MessageOutcome(c.id, "failed", name, inf.sender, simulated, err)
+            out = store.MessageOutcome(c.id, store.FAILED, name, inf.sender, simulated, err)
             self.stats.failed += 1
         elif inf.errors:
             delay = min(self.retry_base * 2 ** max(0, c.attempts - 1), 60.0)
             out = store.MessageOutcome(c.id, "retry", name, error=inf.errors[0][1], retry_in=delay)
             self.stats.retried += 1
         else:
-            out = store.MessageOutcome(c.id, "submitted", name, inf.sender, simulated, retried=c.attempts > 1)
+            out = store.MessageOutcome(c.id, store.SUBMITTED, name, inf.sender, simulated, retried=c.attempts > 1)
             self.stats.submitted += 1
         observe_dispatch(name, out.outcome, time.monotonic() - inf.started)
         self._unrecorded[c.id] = name

@@ -25,15 +25,18 @@ from uvox.db import schema as t
 from uvox.db.session import write
 from uvox.smpp import msgid
 from uvox.smpp.pdu import Receipt
+from uvox.sms import states
+from uvox.sms.states import MessageState
 
 log = logging.getLogger("uvox.dispatch")
 
 M, PARTS, A, CB = t.messages, t.message_parts, t.accounts, t.callbacks
 
-QUEUED, SUBMITTING, SUBMITTED = "queued", "submitting", "submitted"
-WAITING = "waiting_balance"
-DELIVERED, UNDELIVERED, EXPIRED, REJECTED, FAILED = "delivered", "undelivered", "expired", "rejected", "failed"
-FINAL = (DELIVERED, UNDELIVERED, EXPIRED, REJECTED, FAILED)
+# The states, by their short names here (sms/states.py is the one definition).
+QUEUED, SUBMITTING, SUBMITTED = MessageState.QUEUED, MessageState.SUBMITTING, MessageState.SUBMITTED
+WAITING = MessageState.WAITING_BALANCE
+DELIVERED, UNDELIVERED, EXPIRED = MessageState.DELIVERED, MessageState.UNDELIVERED, MessageState.EXPIRED
+REJECTED, FAILED = MessageState.REJECTED, MessageState.FAILED
 
 #: Receipt "stat:" word → part state. ACCEPTD / ENROUTE are not final and change nothing.
 RECEIPT_STATES = {
@@ -47,15 +50,6 @@ RECEIPT_STATES = {
 #: When parts disagree, the message takes the worst of them.
 _SEVERITY = {DELIVERED: 0, EXPIRED: 1, UNDELIVERED: 2, REJECTED: 3}
 
-#: What a status callback says for each state (codes as in sms-api/status).
-CALLBACK_CODES = {
-    SUBMITTED: ("013", "SMS Sent"),
-    DELIVERED: ("110", "Delivered"),
-    UNDELIVERED: ("111", "Undelivered"),
-    EXPIRED: ("112", "Expired"),
-    REJECTED: ("113", "Rejected"),
-    FAILED: ("114", "Failed"),
-}
 
 
 # ---------------------------------------------------------------- claiming
@@ -517,7 +511,7 @@ def _enqueue_callbacks(conn: Connection, changes, stamp) -> int:
         url = m.m_url or m.a_url
         if not url:
             continue
-        code, text = CALLBACK_CODES[state]
+        code, text = states.callback_wording(state)
         body = {
             "messageId": str(mid),
             "to": m.recipient,

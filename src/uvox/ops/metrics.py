@@ -33,6 +33,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from uvox.db import schema as t
 from uvox.platform import Platform
+from uvox.sms import states
+from uvox.sms.states import MessageState
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -53,7 +55,7 @@ SMS_DISPATCH_LATENCY = Histogram(
     ["connector"], buckets=_LATENCY_BUCKETS)
 
 #: Message states a message passes through before it is final (small, indexed sets).
-IN_FLIGHT_STATES = ("waiting_balance", "queued", "submitting", "submitted")
+IN_FLIGHT_STATES = states.IN_FLIGHT
 
 
 def observe_http(endpoint: str, status: int, code: str, seconds: float) -> None:
@@ -141,7 +143,7 @@ class PlatformCollector:
         yield GaugeMetricFamily("uvox_database_up", "1 when the database answered this scrape", value=1)
         for state in IN_FLIGHT_STATES:
             states.add_metric([state], counts.get(state, 0))
-        queue.add_metric([], counts.get("queued", 0))
+        queue.add_metric([], counts.get(MessageState.QUEUED, 0))
         for name in sorted(specs):
             up.add_metric([name], 1 if name in bound else 0)
         yield from (states, queue, up)

@@ -20,6 +20,8 @@ from uvox.billing.money import show
 from uvox.clock import aware
 from uvox.db import schema as t
 from uvox.db.session import read
+from uvox.sms import states
+from uvox.sms.states import MessageState as S
 from uvox.strings import is_digits
 
 M = t.messages
@@ -33,15 +35,17 @@ def N_(text: str) -> str:
 #: The states a customer can filter by, each with the manual's wording (API status
 #: texts 011-013 and our 11x extensions) and the internal states it covers.
 STATE_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "to_send": (N_("To send"), ("queued", "submitting")),
-    "no_credit": (N_("No plan available to send or Credit"), ("waiting_balance",)),
-    "sent": (N_("SMS Sent"), ("submitted",)),
-    "delivered": (N_("Delivered"), ("delivered",)),
-    "undelivered": (N_("Undelivered"), ("undelivered",)),
-    "expired": (N_("Expired"), ("expired",)),
-    "rejected": (N_("Rejected"), ("rejected",)),
-    "failed": (N_("Failed"), ("failed",)),
+    "to_send": (N_("To send"), states.TO_SEND),
+    "no_credit": (N_("No plan available to send or Credit"), (S.WAITING_BALANCE,)),
+    "sent": (N_("SMS Sent"), (S.SUBMITTED,)),
+    "delivered": (N_("Delivered"), (S.DELIVERED,)),
+    "undelivered": (N_("Undelivered"), (S.UNDELIVERED,)),
+    "expired": (N_("Expired"), (S.EXPIRED,)),
+    "rejected": (N_("Rejected"), (S.REJECTED,)),
+    "failed": (N_("Failed"), (S.FAILED,)),
 }
+# The labels are literals above for gettext's extraction; they must be the wording
+# of sms/states.py (tests/sms/test_states.py checks it).
 _LABEL = {state: label for label, states in STATE_GROUPS.values() for state in states}
 _GROUP = {state: key for key, (_, states) in STATE_GROUPS.items() for state in states}
 

@@ -20,11 +20,12 @@ from uvox.clock import now
 from uvox.db import bulk
 from uvox.db import schema as t
 from uvox.sms import encoding
+from uvox.sms.states import MessageState
 
 M = t.messages
 
-QUEUED = "queued"
-WAITING_BALANCE = "waiting_balance"
+QUEUED = MessageState.QUEUED
+WAITING_BALANCE = MessageState.WAITING_BALANCE
 
 #: Called (with no arguments) after a transaction queued messages, so an in-process
 #: dispatcher can wake at once instead of at its next poll.

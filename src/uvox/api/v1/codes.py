@@ -70,11 +70,3 @@ _ALL = [
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}
 
-#: Final message states and the extension code that reports each.
-STATE_CODES = {
-    "delivered": "110",
-    "undelivered": "111",
-    "expired": "112",
-    "rejected": "113",
-    "failed": "114",
-}

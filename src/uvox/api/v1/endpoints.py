@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 
 from uvox import secretbox
 from uvox.accounts.service import Account
-from uvox.api.v1.codes import CODES, STATE_CODES
+from uvox.api.v1.codes import CODES
 from uvox.api.v1.envelope import media_type
 from uvox.api.v1.params import Variables, token
 from uvox.billing import ledger, plans
@@ -25,7 +25,7 @@ from uvox.clock import aware
 from uvox.db.session import read
 from uvox.otp import service as otp
 from uvox.platform import Platform
-from uvox.sms import encoding, intake
+from uvox.sms import encoding, intake, states
 from uvox.sms.numbers import BadNumber, normalise, normalise_sender
 from uvox.strings import is_digits
 
@@ -157,15 +157,7 @@ async def sms_status(p: Platform, account: Account, v: Variables) -> Result:
     if m is None:
         return _r("010")
     state = m.state
-    never_sent = state in ("failed",) or (state == "expired" and m.submitted_at is None)
-    if state == intake.WAITING_BALANCE:
-        code = "012"
-    elif state in ("queued", "submitting"):
-        code = "011"
-    elif never_sent:
-        code = STATE_CODES[state]
-    else:
-        code = "013"
+    code = states.status_code(state, submitted=m.submitted_at is not None)
     fields = {
         "id": str(m.id),
         "to": m.recipient,
@@ -178,9 +170,10 @@ async def sms_status(p: Platform, account: Account, v: Variables) -> Result:
         "submitted_at": _iso(m.submitted_at),
         "done_at": _iso(m.done_at),
     }
-    if state in STATE_CODES:
-        fields["statecode"] = STATE_CODES[state]
-        fields["statetext"] = CODES[STATE_CODES[state]].message
+    wording = states.WORDING[states.MessageState(state)]
+    if wording.final:
+        fields["statecode"] = wording.final
+        fields["statetext"] = wording.final_text
     if m.error:
         fields["error"] = m.error
     if m.simulated:
