@@ -35,6 +35,7 @@ from uvox.db import schema as t
 from uvox.platform import Platform
 from uvox.sms import states
 from uvox.sms.states import MessageState
+from uvox.voice.states import CallStatus
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -118,7 +119,7 @@ class PlatformCollector:
             specs, _ = routing.load(conn, self.platform.settings)
             voice = None
             if conn.dialect.name == "postgresql":
-                in_progress = C.c.status == "in_progress"
+                in_progress = C.c.status == CallStatus.IN_PROGRESS
                 voice = conn.execute(sa.select(
                     sa.select(sa.func.count()).where(in_progress).scalar_subquery(),
                     sa.select(sa.func.coalesce(sa.func.sum(C.c.hold), 0)).where(in_progress).scalar_subquery(),

@@ -17,18 +17,20 @@ from starlette.responses import Response, StreamingResponse
 from uvox.portal.history import N_
 from uvox.portal.web import Ctx
 from uvox.voice import records
+from uvox.voice.states import FINAL, CallStatus
 
 PAGE_SIZE = 50
 MAX_NUMBER = 32
 
 STATUS_LABELS = {
-    "answered": N_("Answered"),
-    "busy": N_("Busy"),
-    "no_answer": N_("No answer"),
-    "failed": N_("Failed"),
-    "cancelled": N_("Cancelled"),
-    "refused": N_("Refused"),
+    CallStatus.ANSWERED: N_("Answered"),
+    CallStatus.BUSY: N_("Busy"),
+    CallStatus.NO_ANSWER: N_("No answer"),
+    CallStatus.FAILED: N_("Failed"),
+    CallStatus.CANCELLED: N_("Cancelled"),
+    CallStatus.REFUSED: N_("Refused"),
 }
+assert tuple(STATUS_LABELS) == FINAL  # a status added to voice/states.py needs its label here
 #: Why the platform refused a call, by its SIP answer (VOICE.md's order of checks).
 REFUSALS = {
     403: N_("Account disabled"),

@@ -51,6 +51,7 @@ from uvox.softphone.service import destination_digits
 
 from . import trunks as trunk_routing
 from .rating import Tariff
+from .states import CallStatus
 
 log = logging.getLogger("uvox.voice")
 
@@ -188,7 +189,7 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
         # VOICE.md: on-net wins even where the username also reads as a number.
         if user and len(user) <= 64 and me.onnet is not None:
             limit = settings.voice_max_call_seconds
-            call_id = _insert(conn, {**base, "callee": me.onnet, "direction": "onnet", "status": "in_progress",
+            call_id = _insert(conn, {**base, "callee": me.onnet, "direction": "onnet", "status": CallStatus.IN_PROGRESS,
                                      "limit_seconds": limit, "hold": Decimal(0), "destination": "On-net"})
             return Decision(200, call_id, limit, onnet=True, callee_user=me.onnet)
 
@@ -202,7 +203,7 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
         tariff = Tariff(rate.rate_initial, rate.connect_charge, rate.init_block, rate.billing_block)
         base.update(destination=rate.destination, rate=rate.rate_initial, connect_charge=rate.connect_charge,
                     init_block=rate.init_block, billing_block=rate.billing_block,
-                    direction="outbound", status="in_progress")
+                    direction="outbound", status=CallStatus.IN_PROGRESS)
 
         available = me.balance + me.credit_limit - me.held
         fit = tariff.limit(available, settings.voice_max_call_seconds)
@@ -270,7 +271,7 @@ def _insert(conn: Connection, values: dict) -> int:
 def _refuse(conn: Connection, base: dict, code: int, direction: str, reason: str) -> Decision:
     """The platform's own refusal: one record (status ``refused``), nothing held or charged."""
     stamp = base["started_at"]
-    call_id = _insert(conn, {**base, "direction": direction, "status": "refused", "sip_code": code,
+    call_id = _insert(conn, {**base, "direction": direction, "status": CallStatus.REFUSED, "sip_code": code,
                              "hangup": "system", "ended_at": stamp, "settled_at": stamp})
     log.info("call %s from %s to %s refused: %s %s", call_id, base.get("sip_username"), base.get("callee"),
              code, reason)
@@ -281,9 +282,9 @@ def _existing(conn: Connection, sip_call_id: str) -> Decision | None:
     row = conn.execute(_EXISTING, {"sip_call_id": sip_call_id}).first()
     if row is None:
         return None
-    if row.status == "refused":
+    if row.status == CallStatus.REFUSED:
         return Decision(row.sip_code or FORBIDDEN, row.id, reason="refused before")
-    if row.status != "in_progress":
+    if row.status != CallStatus.IN_PROGRESS:
         # The call is over; a late retransmission must not start it again.
         return Decision(FORBIDDEN, row.id, reason="call already ended")
     if row.direction == "onnet":

@@ -42,6 +42,7 @@ from uvox.strings import is_digits
 from .kamailio_tables import acc_cdrs
 from .kamailio_tables import dialog as kamailio_dialog
 from .rating import Tariff, reached_limit, whole_seconds
+from .states import FINAL, CallStatus
 
 log = logging.getLogger("uvox.voice")
 
@@ -51,7 +52,7 @@ VOICE_NEEDS_POSTGRES = (
 )
 #: Longest ringing Kamailio allows (fr_inv_timer in kamailio.cfg), for the sweeper.
 RING_SECONDS = 60
-STATUSES = ("answered", "busy", "no_answer", "failed", "cancelled", "refused")
+STATUSES = FINAL
 CSV_COLUMNS = ("id", "sip_username", "from", "to", "destination", "direction", "status", "sip_code", "hangup",
                "started_at", "answered_at", "ended_at", "duration", "billed", "rate", "connectcharge", "price",
                "currency", "trunk")
@@ -68,16 +69,16 @@ def voice_available(settings) -> bool:
 def status_of(sip_code: int | None, answered: bool, trunk: str) -> str:
     """VOICE.md's status for a call's final SIP code."""
     if answered:
-        return "answered"
+        return CallStatus.ANSWERED
     if sip_code in (486, 600):
-        return "busy"
+        return CallStatus.BUSY
     if sip_code in (408, 480):
-        return "no_answer"
+        return CallStatus.NO_ANSWER
     if sip_code == 487:
-        return "cancelled"
+        return CallStatus.CANCELLED
     if sip_code == 503 and not trunk:
-        return "refused"  # every trunk full before any was tried: the platform's own refusal
-    return "failed"
+        return CallStatus.REFUSED  # every trunk full before any was tried: the platform's own refusal
+    return CallStatus.FAILED
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -230,7 +231,7 @@ def _answered_hangup(call, cdr) -> str:
 def _late_answer(conn: Connection, call, cdr, answered: bool, owed: Owed) -> None:
     """A record for a call the sweeper already closed: charge it if it was answered and
     never charged (its hold was released by the sweep); anything else is a replay."""
-    if not answered or call.status != "failed" or call.hangup != "system":
+    if not answered or call.status != CallStatus.FAILED or call.hangup != "system":
         return
     if conn.execute(sa.select(t.ledger.c.id).where(t.ledger.c.call_id == call.id)).first() is not None:
         return
@@ -245,7 +246,7 @@ def _give_up(conn: Connection, call, stamp: datetime, owed: Owed) -> bool:
     and nothing charged; False if it was settled meanwhile."""
     n = conn.execute(
         sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None))
-        .values(status="failed", hangup="system", ended_at=stamp, settled_at=stamp)
+        .values(status=CallStatus.FAILED, hangup="system", ended_at=stamp, settled_at=stamp)
     ).rowcount
     if n != 1:
         return False
@@ -259,7 +260,7 @@ def sweep(engine: Engine, grace_seconds: int, *, at: datetime | None = None) -> 
     done = 0
     with write(engine) as conn:
         rows = conn.execute(
-            sa.select(C).where(C.c.status == "in_progress").order_by(C.c.id).limit(1000)
+            sa.select(C).where(C.c.status == CallStatus.IN_PROGRESS).order_by(C.c.id).limit(1000)
         ).all()
         owed = Owed()
         for call in rows:
@@ -294,7 +295,7 @@ def _sweep_orphans(engine: Engine, stamp: datetime) -> int:
     done = 0
     with write(engine) as conn:
         rows = conn.execute(
-            sa.select(C).where(C.c.status == "in_progress",
+            sa.select(C).where(C.c.status == CallStatus.IN_PROGRESS,
                                C.c.started_at < stamp - timedelta(seconds=ORPHAN_SECONDS),
                                ~in_dialog, ~cdr_waiting)
             .order_by(C.c.id).limit(1000).with_for_update(skip_locked=True)
@@ -362,7 +363,7 @@ def _record(r) -> CallRecord:
 
 
 def _filters(account_id: int, since: datetime | None, until: datetime | None, number: str | None) -> list:
-    cond = [C.c.account_id == account_id, C.c.status != "in_progress"]
+    cond = [C.c.account_id == account_id, C.c.status != CallStatus.IN_PROGRESS]
     if since is not None:
         cond.append(C.c.started_at >= since)
     if until is not None:
@@ -409,7 +410,7 @@ def totals(engine: Engine, account_id: int, *, since: datetime | None = None, un
     cond = _filters(account_id, since, until, number)
     with read(engine) as conn:
         row = conn.execute(
-            sa.select(sa.func.count(), sa.func.count().filter(C.c.status == "answered"),
+            sa.select(sa.func.count(), sa.func.count().filter(C.c.status == CallStatus.ANSWERED),
                       sa.func.coalesce(sa.func.sum(C.c.billed), 0), sa.func.coalesce(sa.func.sum(C.c.price), 0),
                       sa.func.count().filter(C.c.price > 0))
             .where(*cond)
@@ -426,7 +427,7 @@ def in_progress(engine: Engine, account_id: int) -> tuple[int, Decimal]:
     with read(engine) as conn:
         row = conn.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(C.c.hold), 0))
-            .where(C.c.account_id == account_id, C.c.status == "in_progress")
+            .where(C.c.account_id == account_id, C.c.status == CallStatus.IN_PROGRESS)
         ).one()
     held = Decimal(row[1] or 0).quantize(MICRO)
     return int(row[0]), held
