@@ -32,3 +32,23 @@ def test_a_send_wakes_a_dispatcher_of_another_process_at_once(platform, http, cu
     second = send(http, customer, "+13055550102", "dos")
     wait_state(http, customer, second["id"], "delivered", poll, timeout=15)
     assert [m["text"] for m in sim_records(smsc, dest="13055550102")] == ["dos"]
+
+
+@backend
+def test_listening_connections_never_go_back_to_the_pool_in_autocommit(platform, poll):
+    """Given back in autocommit, a pooled connection would run the next transaction
+    statement by statement, its SELECT ... FOR UPDATE locking nothing."""
+    from uvox.dispatch import wake
+
+    announcer = wake.Announcer(platform.engine)
+    listener = wake.Listener(platform.engine, lambda: None)
+    assert poll(listener.listening.is_set, timeout=10)
+    announcer.announce()
+    announcer.stop()
+    listener.stop()
+    conns = [platform.engine.connect() for _ in range(platform.engine.pool.size() + 2)]
+    try:
+        assert [c.connection.driver_connection.autocommit for c in conns] == [False] * len(conns)
+    finally:
+        for c in conns:
+            c.close()

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from uvox.db import schema as t
+from uvox.db.engine import autocommit_connection
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 30.0
@@ -84,10 +85,8 @@ class _Listener:
         warned = False
         while (engine := self._engine()) is not None:
             try:
-                with engine.raw_connection() as raw:
+                with autocommit_connection(engine) as driver:
                     del engine
-                    driver = raw.driver_connection
-                    driver.autocommit = True
                     driver.execute(f"LISTEN {CHANNEL}")
                     self.bump(listening=True)
                     warned = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -75,3 +76,28 @@ def warm(engine: Engine, connections: int) -> None:
     finally:
         for conn in held:
             conn.close()
+
+
+class autocommit_connection:  # lower case: used like a function, ``with autocommit_connection(e) as driver``
+    """The driver connection of one pooled connection, in autocommit, for LISTEN and
+    NOTIFY; thrown away afterwards, never given back to the pool.
+
+    Given back, it would stay in autocommit (SQLAlchemy resets only what it set), and
+    the next ``write()`` transaction on it would run statement by statement: a
+    ``SELECT ... FOR UPDATE`` would lock nothing (seen as an OTP attempt limit passed
+    by concurrent guesses after a dispatcher had stopped in the same process).
+
+    A class rather than ``@contextmanager``, which keeps its arguments: listeners drop
+    their reference to the engine once inside, and end when it is garbage
+    (authcache, wake)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._raw = engine.raw_connection()
+
+    def __enter__(self) -> Any:
+        driver = self._raw.driver_connection
+        driver.autocommit = True
+        return driver
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.invalidate()

@@ -29,6 +29,8 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from uvox.db.engine import autocommit_connection
+
 log = logging.getLogger("uvox.dispatch")
 CHANNEL = "uvox_queued"
 RECONNECT_SECONDS = 1.0
@@ -59,10 +61,8 @@ class Announcer:
             if engine is None:
                 return
             try:
-                with engine.raw_connection() as raw:
+                with autocommit_connection(engine) as driver:
                     del engine
-                    driver = raw.driver_connection
-                    driver.autocommit = True
                     warned = False
                     while True:
                         self._wanted.wait()
@@ -102,10 +102,8 @@ class Listener:
             if engine is None:
                 return
             try:
-                with engine.raw_connection() as raw:
+                with autocommit_connection(engine) as driver:
                     del engine
-                    driver = raw.driver_connection
-                    driver.autocommit = True
                     driver.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     warned = False

@@ -13,6 +13,7 @@ import threading
 import time
 
 from uvox.app import startup_hooks
+from uvox.db.engine import autocommit_connection
 from uvox.platform import Platform
 
 log = logging.getLogger("uvox.voice")
@@ -41,9 +42,7 @@ class Settler:
         last_sweep = 0.0
         while not self._stop.is_set():
             try:
-                with engine.raw_connection() as raw:
-                    driver = raw.driver_connection
-                    driver.autocommit = True
+                with autocommit_connection(engine) as driver:
                     driver.execute("LISTEN uvox_cdr")
                     while not self._stop.is_set():
                         records.settle(engine)
