@@ -62,6 +62,8 @@ class DispatcherThread:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(5)
+            if not self.thread.is_alive():
+                self.loop.close()
 
 
 @pytest.fixture
