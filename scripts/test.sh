@@ -49,6 +49,8 @@ fi
 
 # Lint first (pyproject.toml [tool.ruff]): a finding fails the run before any test.
 .venv/bin/python -m ruff check src tests bench
+# Types (pyproject.toml [tool.mypy]: strict for the packages listed there).
+.venv/bin/python -m mypy
 
 set +e
 # Two workers (pytest-xdist): most tests wait on real processes (Kamailio, sipp,

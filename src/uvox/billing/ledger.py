@@ -13,6 +13,7 @@ is the money calls in progress may still spend (uvox.voice): an SMS cannot take 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -42,7 +43,7 @@ _CHARGE = (
 )
 
 
-def record(conn: Connection, rows: list[dict]) -> None:
+def record(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Append ledger rows: dicts with account_id, kind, amount (signed), message_id, note."""
     if not rows:
         return
@@ -98,7 +99,7 @@ def audit(engine: Engine, account_id: int) -> tuple[Decimal, Decimal]:
     return cached, Decimal(total).quantize(Decimal("0.000001"))
 
 
-def history(engine: Engine, account_id: int, limit: int = 100) -> list[dict]:
+def history(engine: Engine, account_id: int, limit: int = 100) -> list[dict[str, Any]]:
     with read(engine) as conn:
         rows = conn.execute(
             sa.select(t.ledger).where(t.ledger.c.account_id == account_id).order_by(t.ledger.c.id.desc()).limit(limit)

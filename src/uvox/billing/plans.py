@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import IO
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -78,7 +78,7 @@ def list_plans(engine: Engine) -> list[Plan]:
         return [Plan(r.id, r.name, r.currency) for r in conn.execute(sa.select(t.plans).order_by(t.plans.c.name))]
 
 
-def _parse_deck(stream: IO[str]) -> Iterator[dict]:
+def _parse_deck(stream: IO[str]) -> Iterator[dict[str, Any]]:
     reader = csv.reader(stream)
     try:
         header = next(reader)
@@ -170,7 +170,7 @@ _lookup_cols = (t.rates.c.prefix, t.rates.c.destination, t.rates.c.rate_initial,
                 t.rates.c.connect_charge, t.rates.c.init_block, t.rates.c.billing_block)
 
 
-def _rate(r) -> Rate:
+def _rate(r: Any) -> Rate:  # a row with the rate columns, whatever else it holds
     return Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate, r.connect_charge, r.init_block, r.billing_block)
 
 

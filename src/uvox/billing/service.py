@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from uvox.billing import ledger
 from uvox.db import schema as t
@@ -45,6 +45,6 @@ def set_credit_limit(engine: Engine, account_id: int, amount: Decimal) -> int:
     return released
 
 
-def _exists(conn, account_id: int) -> None:
+def _exists(conn: Connection, account_id: int) -> None:
     if conn.execute(sa.select(t.accounts.c.id).where(t.accounts.c.id == account_id)).first() is None:
         raise NotFound("no such account")

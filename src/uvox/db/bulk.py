@@ -17,32 +17,34 @@ once and sent pipelined.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-_compiled: dict[tuple, tuple[str, list[str], list[Callable[[Any], Any] | None]]] = {}
+_Compiled = tuple[str, list[str], list[Any]]  # SQL, bind names, bind processors (or None)
+_compiled: dict[tuple[str, str, tuple[str, ...]], _Compiled] = {}
 
 
-def _statement(conn: Connection, table: sa.Table, keys: tuple[str, ...]):
+def _statement(conn: Connection, table: sa.Table, keys: tuple[str, ...]) -> _Compiled:
     cache_key = (conn.dialect.name, table.name, keys)
-    hit = _compiled.get(cache_key)
-    if hit is None:
-        # inline(): no RETURNING of the primary key, which PostgreSQL would add
-        compiled = sa.insert(table).inline().compile(dialect=conn.dialect, column_keys=list(keys))
-        names = list(compiled.positiontup or compiled.bind_names.values())
-        if sorted(names) != sorted(keys):  # a default or a renamed bind: let SQLAlchemy do it
-            hit = ("", [], [])
-        else:
-            procs = [table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in names]
-            hit = (str(compiled), names, procs)
-        _compiled[cache_key] = hit
+    found = _compiled.get(cache_key)
+    if found is not None:
+        return found
+    hit: _Compiled
+    # inline(): no RETURNING of the primary key, which PostgreSQL would add
+    compiled = sa.insert(table).inline().compile(dialect=conn.dialect, column_keys=list(keys))
+    names = list(compiled.positiontup or compiled.bind_names.values())
+    if sorted(names) != sorted(keys):  # a default or a renamed bind: let SQLAlchemy do it
+        hit = ("", [], [])
+    else:
+        procs = [table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in names]
+        hit = (str(compiled), names, procs)
+    _compiled[cache_key] = hit
     return hit
 
 
-def insert_rows(conn: Connection, table: sa.Table, rows: list[dict]) -> None:
+def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys, every column they need given)."""
     if not rows:
         return

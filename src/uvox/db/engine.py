@@ -14,7 +14,7 @@ from uvox.config import Settings
 log = logging.getLogger(__name__)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers run beside the single writer; synchronous=FULL makes a commit
     # durable (fsync) before we answer "accepted", as the contract requires.
@@ -96,6 +96,7 @@ class autocommit_connection:  # lower case: used like a function, ``with autocom
 
     def __enter__(self) -> Any:
         driver = self._raw.driver_connection
+        assert driver is not None  # a live checkout always has its driver connection
         driver.autocommit = True
         return driver
 

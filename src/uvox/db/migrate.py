@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from uvox.db import schema
 
@@ -46,7 +46,7 @@ def current_heads(engine: Engine) -> frozenset[str]:
         return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
-def _ensure_secret(conn) -> None:
+def _ensure_secret(conn: Connection) -> None:
     """A per-installation secret, shared by every process through the database."""
     found = conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "secret_key")).first()
     if found is None:
@@ -60,4 +60,4 @@ def instance_secret(engine: Engine, configured: str = "") -> bytes:
         value = conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "secret_key")).scalar()
     if value is None:
         raise RuntimeError("database not initialised: run `uvox db upgrade`")
-    return value.encode()
+    return str(value).encode()

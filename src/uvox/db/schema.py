@@ -7,10 +7,13 @@ Alembic migrations under ``uvox/db/migrations`` create exactly these tables.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 metadata = sa.MetaData(
     naming_convention={
@@ -25,7 +28,7 @@ metadata = sa.MetaData(
 MICRO = Decimal("0.000001")
 
 
-class Money(TypeDecorator):
+class Money(TypeDecorator[Decimal]):
     """A ``Decimal`` amount with six decimals.
 
     PostgreSQL stores NUMERIC(20, 6). SQLite has no exact decimal type (its NUMERIC
@@ -36,12 +39,12 @@ class Money(TypeDecorator):
     impl = sa.Numeric(20, 6)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(sa.BigInteger())
         return dialect.type_descriptor(sa.Numeric(20, 6, asdecimal=True))
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
         value = Decimal(value).quantize(MICRO)
@@ -49,7 +52,7 @@ class Money(TypeDecorator):
             return int(value * 1_000_000)
         return value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
         if dialect.name == "sqlite":
@@ -57,7 +60,7 @@ class Money(TypeDecorator):
         return Decimal(value).quantize(MICRO)
 
 
-def _now_col(name: str = "created_at", nullable: bool = False) -> sa.Column:
+def _now_col(name: str = "created_at", nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 

@@ -29,10 +29,10 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError
 
 from uvox.db.session import write
@@ -41,6 +41,10 @@ from uvox.db.writelock import exclusive
 log = logging.getLogger("uvox.db.writer")
 
 Job = Callable[[Connection], Any]
+#: What became of a job: (True, its result), (False, its exception), or (_DEFER, None).
+Outcome = tuple[bool | str, Any]
+#: A job as queued: the job, the loop of its caller and the future it waits on.
+Queued = tuple[Job, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 MAX_BATCH = 512
 #: How many times a batch that PostgreSQL aborted (deadlock, serialization, lost
 #: connection) is run again whole before its jobs run one transaction each.
@@ -75,7 +79,7 @@ def _retryable(exc: BaseException) -> bool:
 class Writer:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Queued] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._conn: Connection | None = None  # used by the writer thread only
@@ -133,7 +137,7 @@ class Writer:
             except Exception:
                 pass
 
-    def _run_group(self, conn: Connection, jobs: list[Job], outcomes: list[tuple[bool, Any]]) -> None:
+    def _run_group(self, conn: Connection, jobs: list[Job], outcomes: list[Outcome]) -> None:
         """Jobs that share a ``merge_key`` run as one (``run_merged``); if that fails,
         each runs alone, so one bad request cannot fail its neighbours."""
         merge = getattr(type(jobs[0]), "run_merged", None)
@@ -175,9 +179,9 @@ class Writer:
             conn.exec_driver_sql("RELEASE job")
             outcomes.append((True, result))
 
-    def _transaction(self, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    def _transaction(self, jobs: list[Job]) -> list[Outcome]:
         """All jobs in one transaction, each in a savepoint; their outcomes once committed."""
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[Outcome] = []
         # The writer keeps its one connection between batches instead of a pool
         # check-out and reset per batch; a failed batch drops it.
         if self._conn is None:
@@ -217,7 +221,7 @@ class Writer:
             conn.exec_driver_sql("COMMIT") if trans is None else trans.commit()
         return outcomes
 
-    def _begin(self, conn: Connection):
+    def _begin(self, conn: Connection) -> RootTransaction | None:
         """SQLite: BEGIN IMMEDIATE by hand (pysqlite's own BEGIN is off, see
         uvox.db.engine). PostgreSQL: SQLAlchemy's transaction."""
         if self.engine.dialect.name == "sqlite":
@@ -227,7 +231,7 @@ class Writer:
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         return trans
 
-    def _alone_outcome(self, job: Job) -> tuple[bool, Any]:
+    def _alone_outcome(self, job: Job) -> Outcome:
         """``job`` in a transaction of its own; one PostgreSQL aborts as a deadlock is run again."""
         for attempt in range(BATCH_RETRIES + 2):
             try:
@@ -238,21 +242,21 @@ class Writer:
                 return False, exc
         raise AssertionError("unreachable")
 
-    def _run_elsewhere(self, job: Job, loop: asyncio.AbstractEventLoop, fut: asyncio.Future) -> None:
+    def _run_elsewhere(self, job: Job, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> None:
         """Run a job that met a busy row lock in its own transaction, on another thread."""
         if self._alone_pool is None:
             self._alone_pool = ThreadPoolExecutor(4, thread_name_prefix="uvox-writer-alone")
 
-        def done(f) -> None:
+        def done(f: Future[Outcome]) -> None:
             ok, value = f.result()
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 loop.call_soon_threadsafe(_settle_all, [(fut, ok, value)])
 
         self._alone_pool.submit(self._alone_outcome, job).add_done_callback(done)
 
-    def _commit_batch(self, batch: list) -> None:
+    def _commit_batch(self, batch: list[Queued]) -> None:
         jobs = [job for job, _loop, _fut in batch]
-        outcomes: list[tuple[bool, Any]] | None = None
+        outcomes: list[Outcome] | None = None
         for attempt in range(BATCH_RETRIES + 1):
             try:
                 outcomes = self._transaction(jobs)
@@ -274,7 +278,7 @@ class Writer:
             outcomes = [self._alone_outcome(job) for job in jobs]
         # One wake-up per event loop per batch, not one per job: each
         # call_soon_threadsafe is a write to the loop's wake-up pipe and a loop turn.
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool | str, Any]]] = {}
         for (ok, value), item in zip(outcomes, batch):
             if ok is _DEFER:
                 self._run_elsewhere(*item)
@@ -295,7 +299,7 @@ def _describe(exc: BaseException | None) -> str:
     return type(exc).__name__
 
 
-def _settle_all(settled: list[tuple[asyncio.Future, bool, Any]]) -> None:
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool | str, Any]]) -> None:
     for fut, ok, value in settled:
         if fut.done():
             continue

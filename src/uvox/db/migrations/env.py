@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from uvox.db.schema import metadata
 
@@ -28,11 +29,11 @@ def run() -> None:
 _NOT_OURS = {"subscriber", "version"}
 
 
-def _include_name(name, type_, parent_names) -> bool:
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
     return not (type_ == "table" and name in _NOT_OURS)
 
 
-def _run_with(conn) -> None:
+def _run_with(conn: Connection) -> None:
     context.configure(
         connection=conn,
         target_metadata=metadata,
