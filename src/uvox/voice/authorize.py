@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -71,7 +72,7 @@ class Decision:
     callee_user: str = ""
     #: Outbound: the number's digits (E.164 without +) and the trunks, in order.
     digits: str = ""
-    trunks: list = field(default_factory=list)
+    trunks: list[trunk_routing.Trunk] = field(default_factory=list)
     reason: str = ""
 
 
@@ -91,7 +92,7 @@ def authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, d
         return again
 
 
-def _caller_query() -> sa.Select:
+def _caller_query() -> sa.Select[Any]:
     """The calling SIP account, its customer account's money, and whether the dialled
     user is an active SIP account of the platform (on-net), in one statement.
 
@@ -173,7 +174,7 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
         user = (dialled or "").strip()
         me = conn.execute(_CALLER, {"caller": caller, "domain": domain, "callee": user[:64]}).first()
         stamp = now()
-        base = {
+        base: dict[str, Any] = {
             "sip_call_id": sip_call_id, "started_at": stamp,
             "sip_username": caller[:64], "callee": (dialled or "")[:64],
         }
@@ -232,25 +233,26 @@ def _autocommit(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _hold_postgres(conn: Connection, base: dict, tariff: Tariff, fit: tuple[int, Decimal],
+def _hold_postgres(conn: Connection, base: dict[str, Any], tariff: Tariff, fit: tuple[int, Decimal],
                    settings: Settings) -> tuple[int, int] | None:
     """Hold the limit's price and insert the call's row in one autocommitted statement;
     where other calls of the account took the money meanwhile, fit the limit to what
     is left and try again. Returns (call id, limit), or None: not even the first block."""
+    found: tuple[int, Decimal] | None = fit
     for _ in range(HOLD_ATTEMPTS):
-        limit, hold = fit
+        if found is None:
+            return None
+        limit, hold = found
         row = {**base, "limit_seconds": limit, "hold": hold, "duration": 0, "billed": 0, "price": Decimal(0)}
         call_id = conn.execute(_HOLD_AND_INSERT, {"c_" + name: row[name] for name in _CALL_COLUMNS}).scalar()
         if call_id is not None:
-            return call_id, limit
+            return int(call_id), limit
         available = conn.execute(_AVAILABLE, {"account": base["account_id"]}).scalar_one()
-        fit = tariff.limit(available, settings.voice_max_call_seconds)
-        if fit is None:
-            return None
+        found = tariff.limit(available, settings.voice_max_call_seconds)
     return None
 
 
-def _hold_sqlite(conn: Connection, base: dict, tariff: Tariff, fit: tuple[int, Decimal],
+def _hold_sqlite(conn: Connection, base: dict[str, Any], tariff: Tariff, fit: tuple[int, Decimal],
                  settings: Settings) -> tuple[int, int] | None:
     """The same inside the caller's BEGIN IMMEDIATE transaction: the row first, then the
     hold (SQLite has no UPDATE inside WITH); nothing else writes meanwhile."""
@@ -264,11 +266,11 @@ def _hold_sqlite(conn: Connection, base: dict, tariff: Tariff, fit: tuple[int, D
     return None
 
 
-def _insert(conn: Connection, values: dict) -> int:
-    return conn.execute(_INSERT, values).scalar_one()
+def _insert(conn: Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(_INSERT, values).scalar_one())
 
 
-def _refuse(conn: Connection, base: dict, code: int, direction: str, reason: str) -> Decision:
+def _refuse(conn: Connection, base: dict[str, Any], code: int, direction: str, reason: str) -> Decision:
     """The platform's own refusal: one record (status ``refused``), nothing held or charged."""
     stamp = base["started_at"]
     call_id = _insert(conn, {**base, "direction": direction, "status": CallStatus.REFUSED, "sip_code": code,

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from uvox.errors import Conflict, NotFound
@@ -44,7 +47,7 @@ class _Out:
         self.as_json = as_json
         self.notice: str | None = None
 
-    def engine(self):
+    def engine(self) -> Engine:
         from uvox.config import get_settings
         from uvox.platform import Platform
 
@@ -54,10 +57,10 @@ class _Out:
             self.notice = _notice_text()
         return engine
 
-    def _with_notice(self, data: dict) -> dict:
+    def _with_notice(self, data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "notice": self.notice} if self.notice else data
 
-    def emit(self, data: dict, text: str) -> None:
+    def emit(self, data: dict[str, Any], text: str) -> None:
         if self.as_json:
             click.echo(json.dumps(self._with_notice(data), default=str))
             return
@@ -75,7 +78,7 @@ class _Out:
         sys.exit(1)
 
     @contextmanager
-    def errors(self):
+    def errors(self) -> Iterator[None]:
         """Refusals a user can act on become one clear line, never a traceback."""
         from uvox.voice.trunks import InvalidTrunk
 
@@ -88,7 +91,7 @@ class _Out:
             self.fail(f"database error: {detail}")
 
 
-def _prefixes_text(prefixes) -> str:
+def _prefixes_text(prefixes: Iterable[str]) -> str:
     return ",".join(prefixes) if prefixes else "every number"
 
 
@@ -116,8 +119,8 @@ def trunk() -> None:
 @click.option("--max-channels", default=0, show_default=True, type=int,
               help="Most calls at once on this trunk (0: no limit); when full, the next trunk.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def trunk_add(name, host, port, transport, prefixes, priority, strip, add_prefix, username, password,
-              max_channels, as_json) -> None:
+def trunk_add(name: str, host: str, port: int, transport: str, prefixes: tuple[str, ...], priority: int, strip: int,
+              add_prefix: str, username: str, password: str, max_channels: int, as_json: bool) -> None:
     from uvox.voice import trunks
 
     out = _Out(as_json)
@@ -132,7 +135,7 @@ def trunk_add(name, host, port, transport, prefixes, priority, strip, add_prefix
 
 @trunk.command("list", help="List trunks (never their passwords).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def trunk_list(as_json) -> None:
+def trunk_list(as_json: bool) -> None:
     from uvox.voice import trunks
 
     out = _Out(as_json)
@@ -163,21 +166,21 @@ def _toggle(name: str, enabled: bool, as_json: bool) -> None:
 @trunk.command("enable", help="Send calls to a disabled trunk again.")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def trunk_enable(name, as_json) -> None:
+def trunk_enable(name: str, as_json: bool) -> None:
     _toggle(name, True, as_json)
 
 
 @trunk.command("disable", help="Stop sending new calls to a trunk (calls in progress go on).")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def trunk_disable(name, as_json) -> None:
+def trunk_disable(name: str, as_json: bool) -> None:
     _toggle(name, False, as_json)
 
 
 @trunk.command("remove", help="Remove a trunk (call records keep its name).")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def trunk_remove(name, as_json) -> None:
+def trunk_remove(name: str, as_json: bool) -> None:
     from uvox.voice import trunks
 
     out = _Out(as_json)
@@ -199,7 +202,7 @@ def calls() -> None:
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000),
               help="Most records shown (1 to 1000).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def calls_list(account, limit, as_json) -> None:
+def calls_list(account: str, limit: int, as_json: bool) -> None:
     from uvox.accounts import service as accounts
 
     out = _Out(as_json)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 
 from uvox.app import startup_hooks
 from uvox.db.engine import autocommit_connection
@@ -65,7 +66,7 @@ class Settler:
                 self._stop.wait(2)
 
 
-async def start_settling(platform: Platform):
+async def start_settling(platform: Platform) -> Callable[[], Awaitable[None]] | None:
     if not platform.settings.is_postgres:
         return None
     settler = Settler(platform)

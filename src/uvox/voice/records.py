@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -34,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from uvox.billing import ledger
 from uvox.billing.money import show
 from uvox.clock import aware, now
+from uvox.config import Settings
 from uvox.db import schema as t
 from uvox.db.schema import MICRO
 from uvox.db.session import read, write
@@ -59,8 +61,8 @@ CSV_COLUMNS = ("id", "sip_username", "from", "to", "destination", "direction", "
 C = t.calls
 
 
-def voice_available(settings) -> bool:
-    return settings.is_postgres
+def voice_available(settings: Settings) -> bool:
+    return bool(settings.is_postgres)
 
 
 # --- settling -----------------------------------------------------------------------
@@ -116,7 +118,7 @@ def settle(engine: Engine, batch: int = 200) -> int:
             return total
 
 
-def _settle_one(conn: Connection, cdr, owed: Owed, calls: dict) -> None:
+def _settle_one(conn: Connection, cdr: Any, owed: Owed, calls: dict[int, Any]) -> None:
     ref = (cdr.uvox_call or "").strip()
     if not is_digits(ref):
         log.warning("call record %s from Kamailio names no call (uvox_call=%r): ignored", cdr.id, cdr.uvox_call)
@@ -146,7 +148,7 @@ def _settle_one(conn: Connection, cdr, owed: Owed, calls: dict) -> None:
     owed.add(call, values["price"], release=True)
 
 
-def _rated(call, cdr, answered: bool, sip_code: int | None, hangup: str | None) -> dict:
+def _rated(call: Any, cdr: Any, answered: bool, sip_code: int | None, hangup: str | None) -> dict[str, Any]:
     stamp = now()
     duration = billed = 0
     price = Decimal(0)
@@ -190,9 +192,9 @@ class Owed:
     def __init__(self) -> None:
         self._release: dict[int, Decimal] = {}
         self._charge: dict[int, Decimal] = {}
-        self._ledger: list[dict] = []
+        self._ledger: list[dict[str, Any]] = []
 
-    def add(self, call, price: Decimal, *, release: bool) -> None:
+    def add(self, call: Any, price: Decimal, *, release: bool) -> None:
         if release and call.hold:
             self._release[call.account_id] = self._release.get(call.account_id, Decimal(0)) + call.hold
         if price > 0:
@@ -216,7 +218,7 @@ class Owed:
         self._ledger = []
 
 
-def _answered_hangup(call, cdr) -> str:
+def _answered_hangup(call: Any, cdr: Any) -> str:
     """Who ended an answered call. "limit" only when the call did reach its limit:
     Kamailio's dialog timer also fires for a call whose ACK never came."""
     hangup = (cdr.hangup or "").strip()
@@ -228,7 +230,7 @@ def _answered_hangup(call, cdr) -> str:
     return hangup
 
 
-def _late_answer(conn: Connection, call, cdr, answered: bool, owed: Owed) -> None:
+def _late_answer(conn: Connection, call: Any, cdr: Any, answered: bool, owed: Owed) -> None:
     """A record for a call the sweeper already closed: charge it if it was answered and
     never charged (its hold was released by the sweep); anything else is a replay."""
     if not answered or call.status != CallStatus.FAILED or call.hangup != "system":
@@ -241,7 +243,7 @@ def _late_answer(conn: Connection, call, cdr, answered: bool, owed: Owed) -> Non
     log.warning("call %s reported after its hold was swept: charged %s now", call.id, values["price"])
 
 
-def _give_up(conn: Connection, call, stamp: datetime, owed: Owed) -> bool:
+def _give_up(conn: Connection, call: Any, stamp: datetime, owed: Owed) -> bool:
     """End a call that will never report as failed by the system, its hold released
     and nothing charged; False if it was settled meanwhile."""
     n = conn.execute(
@@ -356,13 +358,14 @@ def _iso(value: datetime | None) -> str | None:
     return aware(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _record(r) -> CallRecord:
+def _record(r: Any) -> CallRecord:
     return CallRecord(r.id, r.sip_username, r.caller, r.callee, r.destination, r.direction, r.status, r.sip_code,
                       r.hangup, aware(r.started_at), aware(r.answered_at), aware(r.ended_at), r.duration, r.billed,
                       r.rate, r.connect_charge, r.price, r.currency, r.trunk)
 
 
-def _filters(account_id: int, since: datetime | None, until: datetime | None, number: str | None) -> list:
+def _filters(account_id: int, since: datetime | None, until: datetime | None,
+             number: str | None) -> list[sa.ColumnElement[bool]]:
     cond = [C.c.account_id == account_id, C.c.status != CallStatus.IN_PROGRESS]
     if since is not None:
         cond.append(C.c.started_at >= since)
@@ -395,7 +398,7 @@ def list_calls(engine: Engine, account_id: int, *, since: datetime | None = None
     return records, (str(records[-1].id) if more and records else None)
 
 
-def iter_calls(engine: Engine, account_id: int, **filters) -> Iterable[CallRecord]:
+def iter_calls(engine: Engine, account_id: int, **filters: Any) -> Iterable[CallRecord]:
     """Every matching record, newest first, a page at a time (for CSV export)."""
     cursor = None
     while True:
@@ -406,7 +409,7 @@ def iter_calls(engine: Engine, account_id: int, **filters) -> Iterable[CallRecor
 
 
 def totals(engine: Engine, account_id: int, *, since: datetime | None = None, until: datetime | None = None,
-           number: str | None = None) -> dict:
+           number: str | None = None) -> dict[str, Any]:
     cond = _filters(account_id, since, until, number)
     with read(engine) as conn:
         row = conn.execute(

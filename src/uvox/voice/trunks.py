@@ -20,7 +20,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -90,7 +92,7 @@ class Trunk:
                 best = p
         return best
 
-    def public(self) -> dict:
+    def public(self) -> dict[str, Any]:
         """What an operator may see: everything but the password."""
         return {
             "id": self.id, "name": self.name, "host": self.host, "port": self.port,
@@ -126,7 +128,7 @@ def _host(host: str) -> str:
     return name.lower()
 
 
-def _int(what: str, value, low: int, high: int = MAX_INT) -> int:
+def _int(what: str, value: object, low: int, high: int = MAX_INT) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidTrunk(f"{what} must be a whole number from {low} to {high}, not {value!r}")
     return value
@@ -139,7 +141,7 @@ def _transport(transport: str) -> str:
     return value
 
 
-def _prefixes(prefixes) -> tuple[str, ...]:
+def _prefixes(prefixes: str | Iterable[str]) -> tuple[str, ...]:
     if isinstance(prefixes, str):
         prefixes = (prefixes,)
     clean = set()
@@ -170,7 +172,7 @@ def _credential(what: str, value: str) -> str:
 # --- operator commands --------------------------------------------------------------
 
 def add_trunk(engine: Engine, name: str, host: str, port: int = 5060, transport: str = "udp",
-              prefixes=(), priority: int = 10, strip: int = 0, add_prefix: str = "",
+              prefixes: str | Iterable[str] = (), priority: int = 10, strip: int = 0, add_prefix: str = "",
               username: str = "", password: str = "", max_channels: int = 0) -> Trunk:
     """Add an enabled trunk. Raises InvalidTrunk for a setting that cannot work and
     Conflict when a trunk of that name exists."""
@@ -206,7 +208,7 @@ def add_trunk(engine: Engine, name: str, host: str, port: int = 5060, transport:
                  max_channels, True)
 
 
-def _trunks_query() -> sa.Select:
+def _trunks_query() -> sa.Select[Any]:
     T, P = t.trunks, t.trunk_prefixes
     return (sa.select(T.c.id, T.c.name, T.c.host, T.c.port, T.c.transport, T.c.priority, T.c.strip,
                       T.c.add_prefix, T.c.username, T.c.password, T.c.max_channels, T.c.enabled, P.c.prefix)
@@ -221,7 +223,7 @@ _ENABLED_TRUNKS = _ALL_TRUNKS.where(t.trunks.c.enabled.is_(True))
 
 def _load(conn: Connection, enabled_only: bool) -> list[Trunk]:
     """Trunks with their prefixes, in one query, ordered by name."""
-    rows: dict[int, list] = {}
+    rows: dict[int, list[Any]] = {}
     for r in conn.execute(_ENABLED_TRUNKS if enabled_only else _ALL_TRUNKS):
         entry = rows.get(r.id)
         if entry is None:
