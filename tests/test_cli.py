@@ -93,3 +93,24 @@ def test_usage_errors_with_json_are_one_json_object(db_url):
         assert len(lines) == 1 and json.loads(lines[0])["error"], res.stdout + res.stderr
     res = run_uvox(["admin", "topup"], db_url)  # without --json: click's usage text, as before
     assert res.returncode == 2 and "Usage:" in res.stderr
+
+
+def test_set_plan_releases_messages_that_waited_for_a_plan(uvox_server):
+    """issue 12: the plan change's rule lives in billing.service.change_plan, for every front end."""
+    srv = uvox_server("sqlite", UVOX_SMSC_SIM="0", UVOX_DISPATCHER="0")
+    srv.admin("plan", "create", "default", "--currency", "US$")
+    (srv.cwd / "deck.csv").write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n")
+    srv.admin("rates", "import", "default", str(srv.cwd / "deck.csv"))
+    acct = srv.admin("account", "create", "--email", "noplan@example.com")
+    srv.admin("topup", acct["accountnumber"], "1")
+    key = srv.admin("apikey", "create", acct["accountnumber"])["apikey"]
+    sent = httpx.post(f"{srv.url}/api/get-api/v1/sms-api", headers={"Api-Key": key},
+                      data={"to": "+13055550100", "text": "hola"}).json()
+    assert sent["code"] == "009"
+    status = f"{srv.url}/api/get-api/v1/sms-api/status"
+    assert httpx.get(status, headers={"Api-Key": key}, params={"messageId": sent["id"]}).json()["code"] == "012"
+
+    out = srv.admin("account", "set-plan", acct["accountnumber"], "default")
+    assert out["released"] == 1
+    st = httpx.get(status, headers={"Api-Key": key}, params={"messageId": sent["id"]}).json()
+    assert st["code"] == "011" and st["price"] == "0.0075"

@@ -171,16 +171,14 @@ def account_show(ref, as_json) -> None:
 @click.argument("plan")
 @json_option
 def account_set_plan(ref, plan, as_json) -> None:
-    from uvox.accounts import service
-    from uvox.billing.service import set_credit_limit
+    from uvox.billing.service import change_plan
 
     p = _platform()
     a = _account(p, as_json, ref)
     try:
-        service.set_plan(p.engine, a.id, plan)
+        released = change_plan(p.engine, a.id, plan)
     except NotFound as exc:
         _fail(as_json, str(exc))
-    released = set_credit_limit(p.engine, a.id, a.credit_limit)  # re-checks waiting messages
     _emit(as_json, {"accountnumber": a.number, "plan": plan, "released": released}, f"{a.number} is on plan {plan}")
 
 

@@ -135,9 +135,9 @@ def test_rates_search_by_number_destination_and_pages_of_100000(client, make_cus
         f"{100000 + i},Place {i % 1000},0.01,0.002" for i in range(100_000))
     plans.create_plan(platform.engine, "big", "US$")
     plans.import_rates(platform.engine, "big", deck)
-    from uvox.accounts import service
+    from uvox.billing.service import change_plan
 
-    service.set_plan(platform.engine, c.id, "big")
+    change_plan(platform.engine, c.id, "big")
     first = b.c.get("/rates").text
     assert "Page 1 of 2000" in first and "Rates found: 100000" in first
     last = b.c.get("/rates?page=2000").text
@@ -171,6 +171,25 @@ def test_settings_callback_url_and_secret(client, make_customer):
     assert 'value="https://example.com/hook"' in page
     b.post("/settings", {"action": "rotate"})
     assert secret not in b.c.get("/settings").text
+
+
+def test_operators_plan_change_releases_messages_that_waited_for_a_plan(client, make_customer, platform, http):
+    """issue 12: the same rule as `uvox admin account set-plan` (billing.service.change_plan)."""
+    from uvox.accounts import service
+    from uvox.billing import plans
+
+    customer = make_customer(balance="1", plan=None)
+    sent = http.post("/api/get-api/v1/sms-api", data={**customer.auth, "to": "+13055550100", "text": "hola"}).json()
+    assert sent["code"] == "009"
+    plans.create_plan(platform.engine, "late", "US$")
+    plans.import_rates(platform.engine, "late", "dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n")
+    service.create_account(platform.engine, email="staff2@example.com", password=PASSWORD, is_staff=True)
+    staff = client()
+    assert staff.sign_in("staff2@example.com").status_code == 303
+    page = f"/operator/customers/{customer.id}"
+    assert staff.post(page, {"action": "plan", "plan": "late"}, csrf_from=page).status_code == 303
+    st = http.get("/api/get-api/v1/sms-api/status", params={**customer.auth, "messageId": sent["id"]}).json()
+    assert st["code"] == "011" and st["price"] == "0.0075"
 
 
 def test_operator_area(client, make_customer, platform):

@@ -167,16 +167,6 @@ def set_password(engine: Engine, account_id: int, password: str) -> None:
         conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(password_hash=hash_password(password)))
 
 
-def set_plan(engine: Engine, account_id: int, plan: str) -> Account:
-    with write(engine) as conn:
-        row = conn.execute(sa.select(t.plans).where(t.plans.c.name == plan)).first()
-        if row is None:
-            raise NotFound(f"no plan named {plan!r}")
-        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(plan_id=row.id))
-        _changed(conn)
-        return get(conn, id=account_id)
-
-
 def set_disabled(engine: Engine, account_id: int, disabled: bool) -> Account:
     """Disable (or enable again) an account: its API keys, portal sign-in and SIP
     accounts stop working on the next request of every process."""

@@ -45,6 +45,29 @@ def set_credit_limit(engine: Engine, account_id: int, amount: Decimal) -> int:
     return released
 
 
+def change_plan(engine: Engine, account_id: int, plan: str) -> int:
+    """Put an account on another plan; returns how many waiting messages it released.
+
+    In the same transaction, messages that waited for a plan (or for money) are priced
+    on the new plan and queued while the money lasts, whichever front end changed the
+    plan (CLI, operator portal): one rule, here. The key cache is told too (a key's
+    plan decides its prices)."""
+    from uvox.accounts import authcache
+    from uvox.sms.intake import notify_queued, release_waiting
+
+    with write(engine) as conn:
+        _exists(conn, account_id)
+        plan_id = conn.execute(sa.select(t.plans.c.id).where(t.plans.c.name == plan)).scalar()
+        if plan_id is None:
+            raise NotFound(f"no plan named {plan!r}")
+        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(plan_id=plan_id))
+        authcache.invalidate(conn)
+        released = release_waiting(conn, account_id)
+    if released:
+        notify_queued()
+    return released
+
+
 def _exists(conn: Connection, account_id: int) -> None:
     if conn.execute(sa.select(t.accounts.c.id).where(t.accounts.c.id == account_id)).first() is None:
         raise NotFound("no such account")

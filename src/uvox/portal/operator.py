@@ -12,7 +12,7 @@ from starlette.responses import Response
 from uvox.accounts import service as accounts
 from uvox.billing import ledger, plans
 from uvox.billing.money import parse_amount
-from uvox.billing.service import set_credit_limit, topup
+from uvox.billing.service import change_plan, set_credit_limit, topup
 from uvox.db import schema as t
 from uvox.db.session import read
 from uvox.errors import Conflict, NotFound
@@ -70,7 +70,7 @@ def customer(ctx: Ctx) -> Response:
             elif action == "credit":
                 set_credit_limit(ctx.engine, acct.id, parse_amount(ctx.f("amount")))
             elif action == "plan":
-                accounts.set_plan(ctx.engine, acct.id, ctx.f("plan"))
+                change_plan(ctx.engine, acct.id, ctx.f("plan"))
             else:
                 raise Refused(400)
         except ValueError:
