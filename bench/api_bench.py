@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from bench.common import USA_DECK, funded_account  # noqa: E402
 from tests.conftest import free_port, uvox_env, wait_port  # noqa: E402
 
 BARE_APP = textwrap.dedent(
@@ -117,13 +118,6 @@ def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int 
     return result
 
 
-def uvox(args: list[str], env: dict) -> dict:
-    res = subprocess.run([sys.executable, "-m", "uvox", *args, "--json"], env=env, capture_output=True, text=True)
-    if res.returncode:
-        raise RuntimeError(res.stdout + res.stderr)
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
     parents = {}
@@ -183,13 +177,7 @@ def as_readme(args) -> None:
     try:
         wait_port(port)
         wait_port(bare_port)
-        uvox(["admin", "plan", "create", "bench", "--currency", "US$"], env)
-        deck = work / "deck.csv"
-        deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n")
-        uvox(["admin", "rates", "import", "bench", str(deck)], env)
-        acct = uvox(["admin", "account", "create", "--email", "bench@example.com", "--plan", "bench"], env)
-        key = uvox(["admin", "apikey", "create", acct["accountnumber"]], env)["apikey"]
-        uvox(["admin", "topup", acct["accountnumber"], "100000000"], env)
+        key = funded_account(env, work)
         script = LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)')
         base = f"http://127.0.0.1:{port}/api/get-api/v1/sms-api"
         run_wrk(base, 2, 8, script)  # warm-up
@@ -276,13 +264,7 @@ def main() -> None:
     else:
         delivery = dict(UVOX_DISPATCHER="0", UVOX_SMSC_SIM="0")
     env = uvox_env(db, UVOX_LOG_LEVEL="WARNING", **delivery)
-    uvox(["admin", "plan", "create", "bench", "--currency", "US$"], env)
-    deck = work / "deck.csv"
-    deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n1305,USA Miami,0.012,0.008\n")
-    uvox(["admin", "rates", "import", "bench", str(deck)], env)
-    acct = uvox(["admin", "account", "create", "--email", "bench@example.com", "--plan", "bench"], env)
-    key = uvox(["admin", "apikey", "create", acct["accountnumber"]], env)["apikey"]
-    uvox(["admin", "topup", acct["accountnumber"], "100000000"], env)
+    key = funded_account(env, work, USA_DECK + "1305,USA Miami,0.012,0.008\n")
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port),

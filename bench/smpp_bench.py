@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench.common import funded_account, uvox  # noqa: E402
 from tests.conftest import free_port, uvox_env, wait_port  # noqa: E402
 
 
@@ -154,13 +155,6 @@ end
 """
 
 
-def uvox(args: list[str], env: dict) -> dict:
-    res = subprocess.run([sys.executable, "-m", "uvox", *args, "--json"], env=env, capture_output=True, text=True)
-    if res.returncode:
-        raise RuntimeError(res.stdout + res.stderr)
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
 def setup_platform(args, prefix: str):
     """A fresh database with a funded account, its API key, and a connector to a
     `uvox smsc-sim` of its own: what both e2e and drain measure against."""
@@ -170,13 +164,7 @@ def setup_platform(args, prefix: str):
     db = args.database_url or f"sqlite:///{work / 'bench.db'}"
     env = uvox_env(db, UVOX_SMSC_SIM="0", UVOX_LOG_LEVEL="WARNING")
     sim, info = start_sim(env, receipt_delay=args.receipt_delay)
-    uvox(["admin", "plan", "create", "bench", "--currency", "US$"], env)
-    deck = work / "deck.csv"
-    deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n")
-    uvox(["admin", "rates", "import", "bench", str(deck)], env)
-    acct = uvox(["admin", "account", "create", "--email", "bench@example.com", "--plan", "bench"], env)
-    key = uvox(["admin", "apikey", "create", acct["accountnumber"]], env)["apikey"]
-    uvox(["admin", "topup", acct["accountnumber"], "100000000"], env)
+    key = funded_account(env, work)
     uvox(["admin", "connector", "add", "sim", "--host", "127.0.0.1", "--port", str(info["smpp_port"]),
           "--system-id", "bench", "--password", "x", "--window", str(args.window)], env)
     return work, db, env, sim, info, key
