@@ -137,16 +137,11 @@ _CALL_COLUMNS = ("sip_call_id", "started_at", "sip_username", "callee", "account
 
 
 def _hold_and_insert() -> sa.Insert:
-    held = (
-        sa.update(t.accounts)
-        .where(t.accounts.c.id == sa.bindparam("c_account_id"),
-               t.accounts.c.balance + t.accounts.c.credit_limit - t.accounts.c.held >= sa.bindparam("c_hold"))
-        .values(held=t.accounts.c.held + sa.bindparam("c_hold"))
-        .returning(t.accounts.c.id)
-        .cte("held")
-    )
-    # Parameters are prefixed: an UPDATE takes any parameter named like one of its
-    # table's columns as a value to SET (a call's "currency" would rewrite the account's).
+    # The same conditional hold as SQLite's (_HOLD), as the WITH's data-modifying part.
+    held = _HOLD.returning(t.accounts.c.id).cte("held")
+    # The row's parameters are prefixed: an UPDATE takes any parameter named like one
+    # of its table's columns as a value to SET (a call's "currency" would rewrite the
+    # account's); _HOLD's own are "account" and "hold", which no accounts column is.
     values = sa.select(*[sa.bindparam("c_" + name, type_=t.calls.c[name].type) for name in _CALL_COLUMNS]
                        ).select_from(held)
     return sa.insert(t.calls).from_select(list(_CALL_COLUMNS), values, include_defaults=False).returning(
@@ -244,7 +239,8 @@ def _hold_postgres(conn: Connection, base: dict[str, Any], tariff: Tariff, fit: 
             return None
         limit, hold = found
         row = {**base, "limit_seconds": limit, "hold": hold, "duration": 0, "billed": 0, "price": Decimal(0)}
-        call_id = conn.execute(_HOLD_AND_INSERT, {"c_" + name: row[name] for name in _CALL_COLUMNS}).scalar()
+        params = {"c_" + name: row[name] for name in _CALL_COLUMNS}
+        call_id = conn.execute(_HOLD_AND_INSERT, {**params, "account": base["account_id"], "hold": hold}).scalar()
         if call_id is not None:
             return int(call_id), limit
         available = conn.execute(_AVAILABLE, {"account": base["account_id"]}).scalar_one()
