@@ -26,6 +26,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -36,15 +37,61 @@ CHANNEL = "uvox_queued"
 RECONNECT_SECONDS = 1.0
 
 
-class Announcer:
+class _Session:
+    """A thread that keeps a connection of its own (autocommit) and runs ``_use`` on
+    it until stopped, connecting again every RECONNECT_SECONDS while the database is
+    away, with one warning an outage. Ends once its engine is garbage."""
+
+    #: The warning when the connection is lost; ``%s`` is the error.
+    trouble = "%s"
+
+    def __init__(self, engine: Engine, thread_name: str) -> None:
+        self._engine = weakref.ref(engine)
+        self._stopped = threading.Event()
+        self._warned = False
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(5)
+
+    def _use(self, driver: Any) -> None:
+        """Work on the connection until stopped; raise when it is lost. Set
+        ``self._warned = False`` once it works, so that the next outage warns again."""
+        raise NotImplementedError
+
+    def _lost(self) -> None:
+        """Called when the connection is lost and when the thread ends."""
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            engine = self._engine()
+            if engine is None:
+                return
+            try:
+                with autocommit_connection(engine) as driver:
+                    del engine
+                    self._use(driver)
+                break  # stopped
+            except Exception as exc:
+                self._lost()
+                if not self._warned:
+                    log.warning(self.trouble, exc)
+                    self._warned = True
+                self._stopped.wait(RECONNECT_SECONDS)
+        self._lost()
+
+
+class Announcer(_Session):
     """``announce()`` (cheap, thread-safe, never blocks) asks for one NOTIFY soon."""
 
+    # The dispatchers' polls cover what is not announced.
+    trouble = "could not announce queued messages to other processes (%s); their dispatchers poll meanwhile"
+
     def __init__(self, engine: Engine) -> None:
-        self._engine = weakref.ref(engine)
         self._wanted = threading.Event()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="uvox-queued-announce", daemon=True)
-        self._thread.start()
+        super().__init__(engine, "uvox-queued-announce")
 
     def announce(self) -> None:
         self._wanted.set()
@@ -54,67 +101,36 @@ class Announcer:
         self._wanted.set()
         self._thread.join(5)
 
-    def _run(self) -> None:
-        warned = False
-        while not self._stopped.is_set():
-            engine = self._engine()
-            if engine is None:
+    def _use(self, driver: Any) -> None:
+        self._warned = False
+        while True:
+            self._wanted.wait()
+            if self._stopped.is_set():
                 return
-            try:
-                with autocommit_connection(engine) as driver:
-                    del engine
-                    warned = False
-                    while True:
-                        self._wanted.wait()
-                        if self._stopped.is_set():
-                            return
-                        # Cleared before the NOTIFY: a send committed while it is on
-                        # its way asks for the next one.
-                        self._wanted.clear()
-                        driver.execute(f"NOTIFY {CHANNEL}")
-            except Exception as exc:  # the database went away: the dispatchers' polls cover it
-                if not warned:
-                    log.warning("could not announce queued messages to other processes (%s); "
-                                "their dispatchers poll meanwhile", exc)
-                    warned = True
-                self._stopped.wait(RECONNECT_SECONDS)
+            # Cleared before the NOTIFY: a send committed while it is on its way asks
+            # for the next one.
+            self._wanted.clear()
+            driver.execute(f"NOTIFY {CHANNEL}")
 
 
-class Listener:
+class Listener(_Session):
     """Calls ``wake()`` on every ``uvox_queued`` notification, from a thread of its own."""
 
+    trouble = "not listening for queued messages (%s); polling meanwhile"
+
     def __init__(self, engine: Engine, wake: Callable[[], None]) -> None:
-        self._engine = weakref.ref(engine)
         self._wake = wake
-        self._stopped = threading.Event()
         self.listening = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="uvox-queued-listen", daemon=True)
-        self._thread.start()
+        super().__init__(engine, "uvox-queued-listen")
 
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        warned = False
+    def _use(self, driver: Any) -> None:
+        driver.execute(f"LISTEN {CHANNEL}")
+        self.listening.set()
+        self._warned = False
         while not self._stopped.is_set():
-            engine = self._engine()
-            if engine is None:
-                return
-            try:
-                with autocommit_connection(engine) as driver:
-                    del engine
-                    driver.execute(f"LISTEN {CHANNEL}")
-                    self.listening.set()
-                    warned = False
-                    while not self._stopped.is_set():
-                        # A short timeout only to notice stop(); waking is by notification.
-                        for _ in driver.notifies(timeout=1.0):
-                            self._wake()
-            except Exception as exc:
-                self.listening.clear()
-                if not warned:
-                    log.warning("not listening for queued messages (%s); polling meanwhile", exc)
-                    warned = True
-                self._stopped.wait(RECONNECT_SECONDS)
+            # A short timeout only to notice stop(); waking is by notification.
+            for _ in driver.notifies(timeout=1.0):
+                self._wake()
+
+    def _lost(self) -> None:
         self.listening.clear()
