@@ -29,6 +29,7 @@ from uvox.ops import routes as ops_routes
 from uvox.ops.metrics import endpoint_of, observe_http
 from uvox.platform import Platform
 from uvox.sms import intake
+from uvox.voice.authorize import prime as prime_call_authorization
 
 log = logging.getLogger("uvox")
 
@@ -66,8 +67,11 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
             # Every process that queues tells the dispatchers of the others (wake.py).
             announcer = Announcer(platform.engine)
             intake.on_queued.append(announcer.announce)
+        # Every process that serves HTTP, the workers of --workers N too: the first
+        # requests after a start must not each wait for a database connection or a
+        # statement's compilation (Kamailio does not slow down while we start).
+        await asyncio.to_thread(warm, platform.engine, platform.settings.db_pool_size, prime_call_authorization)
         if run_hooks:
-            await asyncio.to_thread(warm, platform.engine, platform.settings.db_pool_size)
             for hook in list(startup_hooks):
                 stop = await hook(platform)
                 if stop is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +55,17 @@ def make_engine(settings: Settings) -> Engine:
     )
 
 
-def warm(engine: Engine, connections: int) -> None:
+def warm(engine: Engine, connections: int, prepare: Callable[[sa.Connection], None] | None = None) -> None:
     """Open ``connections`` pooled connections at once, before the first request.
 
     A PostgreSQL connection costs a backend fork and authentication (milliseconds);
     opened lazily, the first burst of requests after a start (Kamailio does not slow
     down because ``uvox serve`` restarted) each waited for one: 100-300 ms of call
     set-up in the first second of bench/voice_bench.py. SQLite connections are
-    cheap and are not warmed."""
+    cheap and are not warmed.
+
+    ``prepare`` runs on each of them: the hot paths' statements, so that every
+    backend has read its catalog before the first request needs it."""
     if engine.dialect.name == "sqlite" or connections <= 0:
         return
     held = []
@@ -71,6 +75,8 @@ def warm(engine: Engine, connections: int) -> None:
             held.append(conn)
             conn.exec_driver_sql("SELECT 1")
             conn.rollback()
+            if prepare is not None:
+                prepare(conn)
     except sa.exc.SQLAlchemyError as exc:  # a database away at start-up: /ready says so
         log.warning("could not open the database connections ahead of the first request: %s", exc)
     finally:
