@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -29,7 +30,8 @@ from uvox.ops import routes as ops_routes
 from uvox.ops.metrics import endpoint_of, observe_http
 from uvox.platform import Platform
 from uvox.sms import intake
-from uvox.voice.authorize import prime as prime_call_authorization
+from uvox.voice import authorize as call_authorization
+from uvox.voice import http as voice_http
 
 log = logging.getLogger("uvox")
 
@@ -70,7 +72,8 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
         # Every process that serves HTTP, the workers of --workers N too: the first
         # requests after a start must not each wait for a database connection or a
         # statement's compilation (Kamailio does not slow down while we start).
-        await asyncio.to_thread(warm, platform.engine, platform.settings.db_pool_size, prime_call_authorization)
+        await asyncio.to_thread(warm, platform.engine, platform.settings.db_pool_size)
+        await asyncio.to_thread(_warm_calls, platform)
         if run_hooks:
             for hook in list(startup_hooks):
                 stop = await hook(platform)
@@ -99,12 +102,11 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
     portal_routes = _optional_routes("uvox.portal.routes", platform)
     _has_portal = bool(portal_routes)
     routes += _optional_routes("uvox.softphone.routes", platform)
-    routes += _optional_routes("uvox.voice.http", platform)
     routes += portal_routes
     routes.append(Route("/", home))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={limits.BodyTooLarge: _too_large})
     app.state.platform = platform
-    return FastLane(app)
+    return FastLane(app, {voice_http.PATH: voice_http.lane(platform)})
 
 
 class FastLane:
@@ -115,8 +117,11 @@ class FastLane:
     each request. Attribute access falls through to the Starlette app.
     """
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, lanes: dict[str, voice_http.Lane] | None = None) -> None:
         self.app = app
+        #: Paths answered by a bare ASGI callable of their own (Kamailio's call
+        #: authorization): no Starlette routing or middleware either.
+        self.lanes = lanes or {}
 
     def __getattr__(self, name: str):
         return getattr(self.app, name)
@@ -139,8 +144,16 @@ class FastLane:
             await _api_asgi(scope, receive, send)  # counted in metrics by the API itself
             return
         started = time.perf_counter()
-        status = 500
         request_id = next_request_id()
+        lane = self.lanes.get(path)
+        if lane is not None:
+            status = 500
+            try:
+                status = await lane(scope, receive, send, request_id)
+            finally:
+                observe_http(endpoint_of(path), status, "", time.perf_counter() - started)
+            return
+        status = 500
 
         async def counting_send(message) -> None:
             nonlocal status
@@ -158,6 +171,22 @@ class FastLane:
             await self.app(scope, receive, counting_send)
         finally:
             observe_http(endpoint_of(path), status, "", time.perf_counter() - started)
+
+
+def _warm_calls(platform: Platform) -> None:
+    """Kamailio's pool, opened and primed before the first call where there are SIP
+    accounts to call from."""
+    try:
+        serves = call_authorization.serves_calls(platform.engine)
+    except SQLAlchemyError as exc:  # a database away at start-up: /ready says so
+        log.warning("could not prepare call authorization ahead of the first call: %s", exc)
+        return
+    if serves:
+        warm(platform.calls_engine, CALL_CONNECTIONS, call_authorization.prime)
+
+
+#: Calls' connections opened at start-up; more open as calls need them.
+CALL_CONNECTIONS = 4
 
 
 async def _too_large(request: Request, exc: Exception) -> Response:

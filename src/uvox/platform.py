@@ -12,7 +12,7 @@ from functools import cached_property
 from sqlalchemy.engine import Engine
 
 from uvox.config import Settings
-from uvox.db.engine import make_engine
+from uvox.db.engine import autocommit_engine, make_engine
 from uvox.db.migrate import instance_secret, upgrade
 from uvox.db.writer import Writer
 
@@ -37,5 +37,13 @@ class Platform:
     def secret(self) -> bytes:
         return instance_secret(self.engine, self.settings.secret_key)
 
+    @cached_property
+    def calls_engine(self) -> Engine:
+        """The pool Kamailio's call authorizations use (db.engine.autocommit_engine);
+        opened by the first call or ``app``'s start-up, not by every command."""
+        return autocommit_engine(self.engine, self.settings.db_pool_size)
+
     def close(self) -> None:
+        if "calls_engine" in self.__dict__ and self.calls_engine is not self.engine:
+            self.calls_engine.dispose()
         self.engine.dispose()

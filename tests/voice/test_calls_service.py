@@ -320,9 +320,44 @@ def test_kamailio_endpoint_refuses_without_the_shared_secret(platform, voice, ht
     form = {"caller": user, "dialled": "13055550100", "callid": "x1", "domain": DOMAIN}
     assert http.post("/voice/kamailio/authorize", data=form).status_code == 403
     assert http.post("/voice/kamailio/authorize", data=form, headers={"X-UVox-Secret": "0" * 40}).status_code == 403
-    ok = http.post("/voice/kamailio/authorize", data=form, headers={"X-UVox-Secret": kamailio_secret(platform)})
+    secret = {"X-UVox-Secret": kamailio_secret(platform)}
+    ok = http.post("/voice/kamailio/authorize", data=form, headers=secret)
     assert ok.status_code == 200 and ok.text.startswith("code=200;call=")
-    assert funds(platform, c.id)[2] > 0
+    assert ok.headers["content-type"].startswith("text/plain") and ok.headers["x-request-id"]
+    held = funds(platform, c.id)[2]
+    assert held > 0
+    # The same question as a query string (GET); a retransmission: same call, nothing more held.
+    again = http.get("/voice/kamailio/authorize", params=form, headers=secret)
+    assert again.status_code == 200 and again.text == ok.text and funds(platform, c.id)[2] == held
+    assert http.post("/voice/kamailio/authorize", data={**form, "caller": ""}, headers=secret).text == "code=403"
+    assert http.put("/voice/kamailio/authorize", data=form, headers=secret).status_code == 405
+    big = http.post("/voice/kamailio/authorize", content=b"caller=" + b"x" * 5000, headers={
+        **secret, "content-type": "application/x-www-form-urlencoded"})
+    assert big.status_code == 413 and big.text == "code=403"
+
+
+@on_postgres
+def test_kamailios_pool_survives_connections_postgresql_dropped_and_holds_once(pg, voice):
+    """Kamailio's pool (Platform.calls_engine) does not ping a connection before use: a
+    call set up after PostgreSQL dropped its connections (a restart) must still get
+    its answer, on a new connection, with its money held once."""
+    c, user = voice("1000")   # enough for two calls at the longest limit
+    engine = pg.calls_engine
+    assert engine is not pg.engine
+    first = authorize(engine, pg.settings, caller=user, domain=DOMAIN, dialled="13055550100", sip_call_id="lost-1")
+    assert first.code == 200
+    with pg.engine.connect() as conn:  # every connection of the pool, as a restart would
+        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    held = funds(pg, c.id)[2]
+    d = authorize(engine, pg.settings, caller=user, domain=DOMAIN, dialled="13055550101", sip_call_id="lost-2")
+    assert d.code == 200 and d.limit == first.limit
+    with pg.engine.connect() as conn:
+        row = conn.execute(sa.select(t.calls).where(t.calls.c.sip_call_id == "lost-2")).one()
+    assert funds(pg, c.id)[2] == held + row.hold
+    # The same Call-ID asked again (Kamailio retransmitting) holds nothing more.
+    again = authorize(engine, pg.settings, caller=user, domain=DOMAIN, dialled="13055550101", sip_call_id="lost-2")
+    assert again.call_id == d.call_id and funds(pg, c.id)[2] == held + row.hold
 
 
 @on_postgres

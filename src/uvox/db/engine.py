@@ -55,6 +55,31 @@ def make_engine(settings: Settings) -> Engine:
     )
 
 
+def autocommit_engine(engine: Engine, pool_size: int) -> Engine:
+    """A second pool on the same PostgreSQL database, for statements that each commit
+    on their own on a path somebody waits on (Kamailio's call authorization).
+
+    Its connections stay in autocommit for life, so a checkout neither switches them
+    in and out of it nor rolls back on return, and they are not pinged before use:
+    each of those is Python work or a round trip on every call (py-spy of
+    bench/voice_bench.py: a fifth of the authorization's CPU). The price of no ping is
+    that a connection PostgreSQL dropped is found out by the statement itself, so
+    its caller must retry once when the error says the connection was lost
+    (``DBAPIError.connection_invalidated``); SQLAlchemy then replaces every older
+    connection of the pool. SQLite has nothing to gain: the engine itself."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return sa.create_engine(
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=False,
+        pool_reset_on_return=None,
+        hide_parameters=True,
+    )
+
+
 def warm(engine: Engine, connections: int, prepare: Callable[[sa.Connection], None] | None = None) -> None:
     """Open ``connections`` pooled connections at once, before the first request.
 

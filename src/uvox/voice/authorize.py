@@ -41,7 +41,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from uvox.billing.plans import lookup as rate_lookup
 from uvox.clock import now
@@ -80,8 +80,20 @@ def authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, d
               sip_call_id: str) -> Decision:
     sip_call_id = (sip_call_id or "").strip()[:255]
     try:
-        return _authorize(engine, settings, caller=caller, domain=domain or settings.sip_domain,
-                          dialled=dialled, sip_call_id=sip_call_id or None)
+        try:
+            return _authorize(engine, settings, caller=caller, domain=domain or settings.sip_domain,
+                              dialled=dialled, sip_call_id=sip_call_id or None)
+        except DBAPIError as exc:
+            # A connection PostgreSQL dropped (a restart) is found out here: Kamailio's
+            # pool is not pinged before use (db.engine.autocommit_engine). Asking once
+            # more on a new connection is safe only where the Call-ID keys the call: a
+            # hold the lost statement committed makes the retry's insert conflict, and
+            # the answer is read back below, never held twice.
+            if isinstance(exc, IntegrityError) or not exc.connection_invalidated or not sip_call_id:
+                raise
+            log.warning("call authorization lost its database connection; asking again on a new one")
+            return _authorize(engine, settings, caller=caller, domain=domain or settings.sip_domain,
+                              dialled=dialled, sip_call_id=sip_call_id)
     except IntegrityError:
         # The same Call-ID decided before, or by another process a moment ago: its
         # answer stands.
@@ -237,13 +249,23 @@ def prime(conn: Connection) -> None:
     conn.rollback()
 
 
+def serves_calls(engine: Engine) -> bool:
+    """Whether this installation has SIP accounts, so that opening the call pool
+    ahead of the first call pays (an SMS-only installation keeps its connections)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with read(engine) as conn:
+        return conn.execute(sa.select(t.sip_accounts.c.id).limit(1)).first() is not None
+
+
 @contextmanager
 def _autocommit(engine: Engine) -> Iterator[Connection]:
     # The connection's option, not engine.execution_options(): that makes a new
     # Engine object per call, and the caches keyed by engine (trunks, key epochs)
     # would start over, with a LISTEN connection each, on every call.
     with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
+        if engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
 
 

@@ -13,16 +13,18 @@ refuse the call: a call is never let through unauthorized.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from uvox.limits import BodyTooLarge
 from uvox.platform import Platform
 
 from .authorize import Decision, authorize
@@ -30,6 +32,15 @@ from .authorize import Decision, authorize
 log = logging.getLogger("uvox.voice")
 PATH = "/voice/kamailio/authorize"
 TEXT = "text/plain; charset=utf-8"
+#: Four short fields; anything longer is not Kamailio.
+MAX_BODY = 4096
+#: The authorizations' threads (their database calls block). A plain executor, not
+#: Starlette's threadpool: anyio's cancel scopes, run-vars and capacity limiter cost
+#: more CPU than the hop itself, on every call. As many threads as Kamailio's
+#: children can ask at once, many times over.
+_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="uvox-call")
+#: An ASGI callable that also gets the request id and returns the status it sent.
+Lane = Callable[[Scope, Receive, Send, str], Awaitable[int]]
 
 
 def kamailio_secret(platform: Platform) -> str:
@@ -53,35 +64,68 @@ def kamailio_reply(d: Decision) -> str:
     return ";".join(parts)
 
 
-def routes(platform: Platform) -> list[Route]:
+def lane(platform: Platform) -> Lane:
+    """The endpoint as a bare ASGI callable, which ``app.FastLane`` calls for ``PATH``.
+
+    Kamailio waits on this for every call set-up. Starlette's router, its two
+    middlewares and its Request and Response objects cost about as much CPU as the
+    authorization's own database work (bench/voice_bench.py, py-spy), so this reads
+    the few form fields and writes the one-line reply itself. Returns the HTTP status
+    for the request metrics."""
     expected = kamailio_secret(platform).encode()
 
-    async def authorize_call(request: Request) -> Response:
-        given = request.headers.get("x-uvox-secret", "").strip().encode()
+    async def authorize_call(scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
+        async def reply(status: int, text: str) -> int:
+            await send({"type": "http.response.start", "status": status, "headers": [
+                (b"content-type", TEXT.encode()), (b"content-length", str(len(text)).encode()),
+                (b"x-request-id", request_id.encode("latin-1"))]})
+            await send({"type": "http.response.body", "body": text.encode()})
+            return status
+
+        if scope["method"] not in ("GET", "POST"):
+            return await reply(405, "code=405")
+        given = next((v for k, v in scope["headers"] if k == b"x-uvox-secret"), b"").strip()
         if not hmac.compare_digest(given, expected):
+            client = scope.get("client")
             log.warning("refused a call authorization without the shared secret from %s",
-                        request.client.host if request.client else "?")
-            return Response("code=403", 403, media_type=TEXT)
-        values = dict(request.query_params)
-        if request.method == "POST":
-            # Kamailio posts four short url-encoded fields (curl's default form type);
-            # parse_qsl reads them in a fraction of the multipart parser's time.
-            body = await request.body()
-            if len(body) > 4096:
-                return Response("code=403", 413, media_type=TEXT)
+                        client[0] if client else "?")
+            return await reply(403, "code=403")
+        values = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+        if scope["method"] == "POST":
+            try:
+                body = await _body(receive, MAX_BODY)
+            except BodyTooLarge:
+                return await reply(413, "code=403")
+            # Kamailio posts four short url-encoded fields (curl's default form type).
             values.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         caller = (values.get("caller") or "").strip()
         if not caller:
-            return Response("code=403", 200, media_type=TEXT)
+            return await reply(200, "code=403")
         try:
-            decision = await run_in_threadpool(
-                authorize, platform.engine, platform.settings, caller=caller,
+            decision = await asyncio.get_running_loop().run_in_executor(_THREADS, functools.partial(
+                authorize, platform.calls_engine, platform.settings, caller=caller,
                 domain=(values.get("domain") or "").strip(), dialled=(values.get("dialled") or "").strip(),
                 sip_call_id=values.get("callid") or "",
-            )
+            ))
         except Exception:
             log.exception("call authorization failed for %s", caller)
-            return Response("code=500", 500, media_type=TEXT)
-        return Response(kamailio_reply(decision), 200, media_type=TEXT)
+            return await reply(500, "code=500")
+        return await reply(200, kamailio_reply(decision))
 
-    return [Route(PATH, authorize_call, methods=["GET", "POST"])]
+    return authorize_call
+
+
+async def _body(receive: Receive, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
