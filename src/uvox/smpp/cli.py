@@ -6,10 +6,15 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from uvox.smpp.simulator import SIMULATOR_WARNING, SmscSimulator, run_forever
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 @click.command("smsc-sim")
@@ -24,7 +29,8 @@ from uvox.smpp.simulator import SIMULATOR_WARNING, SmscSimulator, run_forever
               help="HTTP control/inspection port (0 picks a free one; off when omitted).")
 @click.option("--rules", "rules_json", default=None,
               help='Initial behaviour rules as JSON, e.g. \'[{"action":"throttle","count":5}]\'.')
-def smsc_sim(host, port, receipt_delay, system_id, password, control_port, rules_json):
+def smsc_sim(host: str, port: int, receipt_delay: float, system_id: str | None, password: str | None,
+             control_port: int | None, rules_json: str | None) -> None:
     """A standalone SMSC simulator (SMPP v3.4 server).
 
     Accepts binds, answers submit_sm with a message id and sends delivery receipts.
@@ -54,16 +60,16 @@ def connector() -> None:
     pass
 
 
-def _json_out(as_json: bool, data: dict, text: str) -> None:
+def _json_out(as_json: bool, data: Mapping[str, Any], text: str) -> None:
     click.echo(json.dumps(data, default=str) if as_json else text)
 
 
-def _fail(as_json: bool, message: str) -> None:
+def _fail(as_json: bool, message: str) -> NoReturn:
     click.echo(json.dumps({"error": message}) if as_json else f"error: {message}", err=not as_json)
     sys.exit(1)
 
 
-def _engine():
+def _engine() -> Engine:
     from uvox.config import get_settings
     from uvox.platform import Platform
 
@@ -86,8 +92,9 @@ def _engine():
 @click.option("--no-alphanumeric", is_flag=True, help="The carrier refuses alphanumeric senders.")
 @click.option("--generic-sender", default=None, help="Number used instead of an alphanumeric sender.")
 @click.option("--json", "as_json", is_flag=True)
-def connector_add(name, host, port, system_id, password, system_type, bind_mode, tps, window, prefixes,
-                  priority, no_alphanumeric, generic_sender, as_json):
+def connector_add(name: str, host: str, port: int, system_id: str, password: str, system_type: str,
+                  bind_mode: str, tps: int, window: int, prefixes: tuple[str, ...], priority: int,
+                  no_alphanumeric: bool, generic_sender: str | None, as_json: bool) -> None:
     from uvox.errors import Conflict
     from uvox.smpp import registry
 
@@ -104,7 +111,7 @@ def connector_add(name, host, port, system_id, password, system_type, bind_mode,
 
 @connector.command("list", help="List connectors (never their passwords).")
 @click.option("--json", "as_json", is_flag=True)
-def connector_list(as_json):
+def connector_list(as_json: bool) -> None:
     from uvox.smpp import registry
 
     items = registry.list_all(_engine())
@@ -116,7 +123,7 @@ def connector_list(as_json):
 @connector.command("remove", help="Remove a connector and its routes.")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-def connector_remove(name, as_json):
+def connector_remove(name: str, as_json: bool) -> None:
     from uvox.errors import NotFound
     from uvox.smpp import registry
 
@@ -130,18 +137,18 @@ def connector_remove(name, as_json):
 @connector.command("disable", help="Stop using a connector (it unbinds within a second or two).")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-def connector_disable(name, as_json):
+def connector_disable(name: str, as_json: bool) -> None:
     _toggle(name, False, as_json)
 
 
 @connector.command("enable", help="Use a disabled connector again.")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-def connector_enable(name, as_json):
+def connector_enable(name: str, as_json: bool) -> None:
     _toggle(name, True, as_json)
 
 
-def _toggle(name, enabled, as_json):
+def _toggle(name: str, enabled: bool, as_json: bool) -> None:
     from uvox.errors import NotFound
     from uvox.smpp import registry
 

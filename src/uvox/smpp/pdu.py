@@ -13,6 +13,7 @@ import re
 import struct
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from smpplib import consts, smpp
 from smpplib.exceptions import UnknownCommandError
@@ -60,7 +61,7 @@ class SequenceGenerator:
             return n
 
 
-def make(command: str, seqgen: SequenceGenerator, sequence: int | None = None, **fields):
+def make(command: str, seqgen: SequenceGenerator, sequence: int | None = None, **fields: Any) -> Any:
     """Build a PDU with smpplib; a response passes the ``sequence`` of its request.
 
     smpplib ignores a ``sequence`` keyword once its client has issued one, so it is
@@ -72,7 +73,7 @@ def make(command: str, seqgen: SequenceGenerator, sequence: int | None = None, *
     return p
 
 
-def parse(raw: bytes, seqgen: SequenceGenerator):
+def parse(raw: bytes, seqgen: SequenceGenerator) -> Any:
     """Parse one complete PDU with smpplib; ``None`` when the command is unknown to it."""
     try:
         return smpp.parse_pdu(raw, client=seqgen, allow_unknown_opt_params=True)
@@ -85,7 +86,7 @@ def header(raw: bytes) -> tuple[int, int, int, int]:
     return struct.unpack(">LLLL", raw[:16])
 
 
-def text(value) -> str:
+def text(value: object) -> str:
     """smpplib parses C-strings as bytes; callers want str."""
     if value is None:
         return ""
@@ -95,7 +96,8 @@ def text(value) -> str:
 
 
 def status_name(status: int) -> str:
-    return consts.DESCRIPTIONS.get(status, f"status 0x{status:08X}")
+    name: str = consts.DESCRIPTIONS.get(status, f"status 0x{status:08X}")
+    return name
 
 
 # ---------------------------------------------------------------- delivery receipts
@@ -150,7 +152,7 @@ def receipt_text(message_id: str, stat: str, err: str, submit_date: str, done_da
     ).encode("ascii", "replace")
 
 
-def parse_receipt(pdu) -> Receipt | None:
+def parse_receipt(pdu: Any) -> Receipt | None:
     """A Receipt from a deliver_sm (or data_sm), or None when it is a mobile-originated message.
 
     The receipted_message_id and message_state TLVs win over the text when present:

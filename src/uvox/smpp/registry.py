@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -31,7 +32,7 @@ class ConnectorInfo:
     generic_sender: str | None
     prefixes: list[str]
 
-    def public(self) -> dict:
+    def public(self) -> dict[str, Any]:
         """Everything but the password."""
         return {k: v for k, v in self.__dict__.items()}
 

@@ -6,10 +6,10 @@ one exercised. PDUs are built and parsed by smpplib (submit_sm, its answer and t
 by ``uvox.smpp.wire``, for speed); the asyncio server loop is ours, because
 smpplib has no server side.
 
-Behaviour can be changed while it runs (see ``Rule``) to throttle, reject, mute or
-drop, and it keeps every submit_sm it received for inspection. A control HTTP port
-(``control_port``) exposes the same to other processes, documented in
-``docs/delivery.md``.
+Behaviour can be changed while it runs (rules, in ``uvox.smpp.sim_rules``) to
+throttle, reject, mute or drop, and it keeps every submit_sm it received for
+inspection. A control HTTP port (``control_port``, ``uvox.smpp.sim_control``)
+exposes the same to other processes, documented in ``docs/delivery.md``.
 
 Nothing sent to the simulator reaches a phone; whoever starts it says so loudly.
 """
@@ -18,69 +18,36 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
-import json
 import logging
-import random
-import re
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from typing import Any, Final, TypeVar
 
 from smpplib import consts
 
 from uvox.smpp import pdu as P
 from uvox.smpp import wire
+from uvox.smpp.sim_control import ControlServer
+from uvox.smpp.sim_rules import DEFAULT_REJECT_STATUS, Rule, RuleBook
 from uvox.sms.encoding import decode
+
+__all__ = ["DEFAULT_REJECT_STATUS", "SIMULATOR_WARNING", "Rule", "SimulatorThread", "SmscSimulator", "run_forever"]
 
 log = logging.getLogger("uvox.smsc_sim")
 
-SIMULATOR_WARNING = (
+T = TypeVar("T")
+
+SIMULATOR_WARNING: Final = (
     "SMSC SIMULATOR IN USE: messages are NOT delivered to any phone. "
     "Add a real SMPP connector (uvox admin connector add) before serving customers."
 )
 
-_BIND_COMMANDS = {"bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver": "trx"}
-
-#: submit_sm_resp status for a rejected message unless the rule says otherwise.
-DEFAULT_REJECT_STATUS = consts.SMPP_ESME_RINVDSTADR
-
-
-@dataclass
-class Rule:
-    """One run-time behaviour, applied to the submit_sm it matches.
-
-    action:
-      ``throttle`` answer with ``status`` (default ESME_RTHROTTLED 0x58);
-      ``reject``   answer with a permanent error ``status`` (default ESME_RINVDSTADR);
-      ``receipt``  accept, then send a receipt with ``stat`` (UNDELIV, REJECTD, EXPIRED);
-      ``drop``     accept and never send a receipt;
-      ``mute``     never answer the submit_sm at all.
-    dest: regular expression searched in destination_addr (all when empty).
-    fraction: probability the rule applies to a matching message.
-    count: how many more times it applies (unlimited when None).
-    """
-
-    action: str
-    dest: str = ""
-    fraction: float = 1.0
-    count: int | None = None
-    status: int | None = None
-    stat: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.action not in ("throttle", "reject", "receipt", "drop", "mute"):
-            raise ValueError(f"unknown action {self.action!r}")
-        if self.action == "receipt" and (self.stat or "").upper() not in P.MESSAGE_STATES:
-            raise ValueError(f"receipt rule needs a stat among {sorted(P.MESSAGE_STATES)}")
-        self._re = re.compile(self.dest) if self.dest else None
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+_BIND_COMMANDS: Final[Mapping[str, str]] = {
+    "bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver": "trx"}
 
 
 @dataclass
@@ -100,18 +67,23 @@ class _Session:
     peer: str
     bound: str | None = None
     system_id: str = ""
-    unacked: dict = field(default_factory=dict)  # deliver_sm sequence -> _PendingReceipt
+    unacked: dict[int, _PendingReceipt] = field(default_factory=dict)  # deliver_sm sequence -> receipt
 
 
-@functools.lru_cache(maxsize=4)
-def _smpp_minute(minute: int) -> str:
-    return datetime.fromtimestamp(minute * 60, UTC).strftime("%y%m%d%H%M")
-
-
-def _smpp_date(ts: float) -> str:
+class _SmppDates:
     """YYMMDDhhmm: formatted once a minute, not once a receipt (it was a tenth of the
     simulator's CPU under load)."""
-    return _smpp_minute(int(ts // 60))
+
+    def __init__(self) -> None:
+        self._minute = -1
+        self._text = ""
+
+    def __call__(self, ts: float) -> str:
+        minute = int(ts // 60)
+        if minute != self._minute:
+            self._text = datetime.fromtimestamp(minute * 60, UTC).strftime("%y%m%d%H%M")
+            self._minute = minute
+        return self._text
 
 
 class SmscSimulator:
@@ -132,32 +104,35 @@ class SmscSimulator:
         self.password = password
         self.receipt_delay = receipt_delay
         self.control_port = control_port
-        self.records: collections.deque[dict] = collections.deque(maxlen=max_records)
-        self.counters = collections.Counter()
-        self._rules: list[Rule] = []
-        self._rules_lock = threading.Lock()
+        self.records: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_records)
+        self.counters: collections.Counter[str] = collections.Counter()
+        self._rules = RuleBook()
         self._seq = P.SequenceGenerator()
         self._sessions: set[_Session] = set()
-        self._pending: dict[str, collections.deque] = collections.defaultdict(collections.deque)
-        self._server: asyncio.base_events.Server | None = None
+        self._pending: dict[str, collections.deque[_PendingReceipt]] = collections.defaultdict(collections.deque)
+        self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._http: ThreadingHTTPServer | None = None
+        self._control: ControlServer | None = None
         self._record_seq = 0
+        self._date = _SmppDates()
 
     # ------------------------------------------------------------ life cycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        if self.control_port is not None and self._http is None:
-            self._start_control()
+        if self.control_port is not None and self._control is None:
+            control = ControlServer(self, self.host, self.control_port)
+            self.control_port = await control.start()
+            self._control = control
         log.warning("%s (listening on %s:%s)", SIMULATOR_WARNING, self.host, self.port)
 
     async def stop(self) -> None:
         """Close the listener and every session, as if the SMSC went down.
 
         Records, rules and receipts not yet delivered are kept, so a later
-        ``start()`` on the same port behaves like an SMSC coming back.
+        ``start()`` on the same port behaves like an SMSC coming back. The control
+        port stays up (``close_control``).
         """
         if self._server is not None:
             self._server.close()
@@ -169,10 +144,16 @@ class SmscSimulator:
             self._drop_session(s)
 
     def close_control(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
+        """Stop the control port listening (from the simulator's loop or a coroutine on it)."""
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    async def aclose_control(self) -> None:
+        """Stop the control port and wait until its server has ended."""
+        control, self._control = self._control, None
+        if control is not None:
+            await control.aclose()
 
     async def disconnect_all(self) -> None:
         """Cut every open session but keep listening (a network blip)."""
@@ -180,44 +161,22 @@ class SmscSimulator:
             s.writer.close()
 
     # ------------------------------------------------------------ rules
-    def set_rules(self, rules: list[Rule | dict]) -> None:
-        parsed = [r if isinstance(r, Rule) else Rule(**r) for r in rules]
-        with self._rules_lock:
-            self._rules = parsed
+    def set_rules(self, rules: Iterable[Rule | Mapping[str, Any]]) -> None:
+        self._rules.set(rules)
 
-    def add_rule(self, rule: Rule | dict) -> None:
-        r = rule if isinstance(rule, Rule) else Rule(**rule)
-        with self._rules_lock:
-            self._rules.append(r)
+    def add_rule(self, rule: Rule | Mapping[str, Any]) -> None:
+        self._rules.add(rule)
 
-    def rules(self) -> list[dict]:
-        with self._rules_lock:
-            return [r.to_dict() for r in self._rules]
+    def rules(self) -> list[dict[str, Any]]:
+        return self._rules.as_dicts()
 
     def reset(self) -> None:
-        with self._rules_lock:
-            self._rules = []
+        self._rules.clear()
         self.records.clear()
         self.counters.clear()
 
-    def _match(self, dest: str) -> Rule | None:
-        with self._rules_lock:
-            if not self._rules:
-                return None
-            for r in list(self._rules):
-                if r._re is not None and not r._re.search(dest):
-                    continue
-                if r.fraction < 1.0 and random.random() >= r.fraction:
-                    continue
-                if r.count is not None:
-                    r.count -= 1
-                    if r.count <= 0:
-                        self._rules.remove(r)
-                return r
-        return None
-
     # ------------------------------------------------------------ inspection
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         return {
             "port": self.port,
             "sessions": sum(1 for s in self._sessions if s.bound),
@@ -235,7 +194,7 @@ class SmscSimulator:
             "simulated": True,
         }
 
-    def messages(self, dest: str | None = None, outcome: str | None = None) -> list[dict]:
+    def messages(self, dest: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
         out = list(self.records)
         if dest:
             out = [r for r in out if r["destination_addr"] == dest.lstrip("+")
@@ -283,11 +242,11 @@ class SmscSimulator:
                 q.appendleft(r)
             s.unacked.clear()
 
-    def _send(self, s: _Session, p) -> None:
+    def _send(self, s: _Session, p: Any) -> None:
         if not s.writer.is_closing():
             s.writer.write(p if isinstance(p, bytes) else p.generate())
 
-    def _resp(self, s: _Session, command: str, sequence: int, status: int = 0, **fields) -> None:
+    def _resp(self, s: _Session, command: str, sequence: int, status: int = 0, **fields: Any) -> None:
         self._send(s, P.make(command, self._seq, sequence=sequence, status=status, **fields))
 
     def _handle(self, s: _Session, raw: bytes) -> bool:
@@ -298,7 +257,7 @@ class SmscSimulator:
             if s.unacked.pop(sequence, None) is not None:
                 self.counters["receipts_acked"] += 1
             return True
-        p = None
+        p: Any = None
         if command_id == wire.SUBMIT_SM:
             try:
                 p = wire.decode_sm(raw)
@@ -329,7 +288,7 @@ class SmscSimulator:
             self._resp(s, "generic_nack", sequence, consts.SMPP_ESME_RINVCMDID)
         return True
 
-    def _bind(self, s: _Session, p, cmd: str) -> bool:
+    def _bind(self, s: _Session, p: Any, cmd: str) -> bool:
         resp = cmd + "_resp"
         system_id, password = P.text(p.system_id), P.text(p.password)
         if s.bound:
@@ -349,14 +308,14 @@ class SmscSimulator:
             self._flush_pending(system_id)
         return True
 
-    def _submit(self, s: _Session, p) -> None:
+    def _submit(self, s: _Session, p: Any) -> None:
         if s.bound not in ("tx", "trx"):
             self._resp(s, "submit_sm_resp", p.sequence, consts.SMPP_ESME_RINVBNDSTS)
             return
         now = time.time()
-        sm = p.short_message or getattr(p, "message_payload", None) or b""
-        esm = p.esm_class or 0
-        dc = p.data_coding or 0
+        sm: bytes = p.short_message or getattr(p, "message_payload", None) or b""
+        esm: int = p.esm_class or 0
+        dc: int = p.data_coding or 0
         udh = b""
         body = sm
         if esm & 0x40 and sm:
@@ -365,7 +324,8 @@ class SmscSimulator:
         dest, src = P.text(p.destination_addr), P.text(p.source_addr)
         self.counters["received"] += 1
         self._record_seq += 1
-        rec = {
+        verdict = self._rules.decide(dest)
+        rec: dict[str, Any] = {
             "n": self._record_seq,
             "time": now,
             "system_id": s.system_id,
@@ -381,39 +341,31 @@ class SmscSimulator:
             "text": decode(body, dc) if dc in (0, 8) else body.hex(),
             "short_message": sm.hex(),
             "message_id": None,
-            "outcome": "accepted",
-            "status": 0,
+            "outcome": verdict.outcome,
+            "status": verdict.status,
         }
-        rule = self._match(dest)
-        action = rule.action if rule else None
-        if action == "throttle":
-            rec.update(outcome="throttled", status=rule.status or consts.SMPP_ESME_RTHROTTLED)
-        elif action == "reject":
-            rec.update(outcome="rejected", status=rule.status or DEFAULT_REJECT_STATUS)
-        elif action == "mute":
-            rec.update(outcome="muted")
         self.records.append(rec)
-        self.counters[rec["outcome"]] += 1
-        if action == "mute":
+        self.counters[verdict.outcome] += 1
+        if not verdict.answered:
             return
-        if rec["status"]:
-            self._send(s, wire.encode_resp(wire.SUBMIT_SM_RESP, p.sequence, rec["status"]))
+        if verdict.status:
+            self._send(s, wire.encode_resp(wire.SUBMIT_SM_RESP, p.sequence, verdict.status))
             return
         message_id = uuid.uuid4().hex
         rec["message_id"] = message_id
         self._send(s, wire.encode_resp(wire.SUBMIT_SM_RESP, p.sequence, message_id=message_id))
 
-        if action == "drop":
+        stat = verdict.receipt
+        if stat is None:
             return
-        stat = (rule.stat or "").upper() if action == "receipt" else "DELIVRD"
         wanted = (p.registered_delivery or 0) & 0x03
         if wanted == 1 or (wanted == 2 and stat != "DELIVRD"):
             receipt = _PendingReceipt(
                 system_id=s.system_id, message_id=message_id, source_addr=dest,
-                destination_addr=src, stat=stat, submit_date=_smpp_date(now),
+                destination_addr=src, stat=stat, submit_date=self._date(now),
                 body=rec["text"] if dc in (0, 8) else "",
             )
-            if self.receipt_delay <= 0:
+            if self.receipt_delay <= 0 or self._loop is None:
                 self._queue_receipt(receipt)
             else:
                 self._loop.call_later(self.receipt_delay, self._queue_receipt, receipt)
@@ -448,7 +400,7 @@ class SmscSimulator:
                 dest_addr_ton=1, dest_addr_npi=1, destination_addr=r.destination_addr,
                 esm_class=0x04, data_coding=0,
                 short_message=P.receipt_text(r.message_id, r.stat, err, r.submit_date,
-                                             _smpp_date(time.time()), r.body)),
+                                             self._date(time.time()), r.body)),
             wire.tlv_u8(wire.TLV_MESSAGE_STATE, P.MESSAGE_STATES[r.stat])
             + wire.tlv_cstr(wire.TLV_RECEIPTED_MESSAGE_ID, r.message_id),
         )
@@ -456,77 +408,8 @@ class SmscSimulator:
         self.counters["receipts_sent"] += 1
         self._send(s, p)
 
-    # ------------------------------------------------------------ control port
-    def _on_loop(self, fn):
-        """Run ``fn`` on the simulator's loop: its state is only touched from there."""
-        async def _wrap():
-            return fn()
 
-        return asyncio.run_coroutine_threadsafe(_wrap(), self._loop).result(10)
-
-    def _start_control(self) -> None:
-        sim = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # the access log is noise in tests
-                pass
-
-            def _reply(self, code: int, obj) -> None:
-                body = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _body(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                return json.loads(self.rfile.read(n) or b"null") if n else None
-
-            def do_GET(self):
-                u = urlparse(self.path)
-                q = {k: v[-1] for k, v in parse_qs(u.query).items()}
-                if u.path == "/stats":
-                    return self._reply(200, sim._on_loop(sim.stats))
-                if u.path == "/messages":
-                    return self._reply(200, sim._on_loop(
-                        lambda: sim.messages(q.get("dest"), q.get("outcome"))))
-                if u.path == "/rules":
-                    return self._reply(200, sim.rules())
-                return self._reply(404, {"error": "not found"})
-
-            def do_POST(self):
-                u = urlparse(self.path)
-                try:
-                    data = self._body()
-                    if u.path == "/rules":
-                        sim.set_rules(data or [])
-                        return self._reply(200, sim.rules())
-                    if u.path == "/rules/add":
-                        sim.add_rule(data)
-                        return self._reply(200, sim.rules())
-                    if u.path == "/config":
-                        if "receipt_delay" in (data or {}):
-                            sim.receipt_delay = float(data["receipt_delay"])
-                        return self._reply(200, sim._on_loop(sim.stats))
-                    if u.path == "/reset":
-                        sim._on_loop(sim.reset)
-                        return self._reply(200, sim._on_loop(sim.stats))
-                    if u.path == "/disconnect":
-                        asyncio.run_coroutine_threadsafe(sim.disconnect_all(), sim._loop).result(5)
-                        return self._reply(200, sim._on_loop(sim.stats))
-                except (ValueError, TypeError, KeyError, re.error) as e:
-                    return self._reply(400, {"error": str(e)})
-                return self._reply(404, {"error": "not found"})
-
-        self._http = ThreadingHTTPServer((self.host, self.control_port), Handler)
-        self._http.daemon_threads = True
-        self.control_port = self._http.server_address[1]
-        threading.Thread(target=self._http.serve_forever, name="smsc-sim-control",
-                         daemon=True).start()
-
-
-async def run_forever(sim: SmscSimulator, ready=None) -> None:
+async def run_forever(sim: SmscSimulator, ready: Callable[[SmscSimulator], object] | None = None) -> None:
     """Start ``sim`` and serve until cancelled; ``ready(sim)`` is called once listening."""
     await sim.start()
     if ready is not None:
@@ -535,7 +418,7 @@ async def run_forever(sim: SmscSimulator, ready=None) -> None:
         await asyncio.Event().wait()
     finally:
         await sim.stop()
-        sim.close_control()
+        await sim.aclose_control()
 
 
 class SimulatorThread:
@@ -552,13 +435,15 @@ class SimulatorThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name="smsc-sim", daemon=True)
         self._thread.start()
 
-    def call(self, coro_or_fn, timeout: float = 10.0):
+    def call(self, coro_or_fn: Coroutine[Any, Any, T] | Callable[[], T], timeout: float = 10.0) -> T:
         """Run a coroutine or a plain function on the simulator's loop and return its result."""
         if asyncio.iscoroutine(coro_or_fn):
             return asyncio.run_coroutine_threadsafe(coro_or_fn, self.loop).result(timeout)
+        fn = coro_or_fn
+        assert callable(fn)
 
-        async def _wrap():
-            return coro_or_fn()
+        async def _wrap() -> T:
+            return fn()
 
         return asyncio.run_coroutine_threadsafe(_wrap(), self.loop).result(timeout)
 
@@ -573,7 +458,7 @@ class SimulatorThread:
         try:
             self.stop()
         finally:
-            self.sim.close_control()
+            self.call(self.sim.aclose_control())
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
             self.loop.close()

@@ -18,6 +18,8 @@ smpplib too. tests/smpp/test_wire.py checks that these bytes are smpplib's bytes
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
+from typing import Any
 
 SUBMIT_SM = 0x00000004
 SUBMIT_SM_RESP = 0x80000004
@@ -43,7 +45,7 @@ SUBMIT_FIELDS = frozenset({
 })
 
 
-def _cstr(value, maximum: int) -> bytes:
+def _cstr(value: str | bytes | None, maximum: int) -> bytes:
     """A C-octet string cut to its field's maximum, as smpplib cuts it."""
     if isinstance(value, str):
         value = value.encode("latin-1")
@@ -53,14 +55,14 @@ def _cstr(value, maximum: int) -> bytes:
     return value + b"\x00"
 
 
-def encode_submit_sm(sequence: int, f: dict) -> bytes:
+def encode_submit_sm(sequence: int, f: Mapping[str, Any]) -> bytes:
     """submit_sm with protocol_id, priority, schedule/validity, replace and default id at 0."""
     return encode_sm(SUBMIT_SM, sequence, f)
 
 
-def encode_sm(command_id: int, sequence: int, f: dict, tlvs: bytes = b"") -> bytes:
+def encode_sm(command_id: int, sequence: int, f: Mapping[str, Any], tlvs: bytes = b"") -> bytes:
     """submit_sm or deliver_sm: SMPP 3.4 gives both the same mandatory fields."""
-    sm = f.get("short_message") or b""
+    sm: str | bytes = f.get("short_message") or b""
     if isinstance(sm, str):
         sm = sm.encode("latin-1")
     body = b"".join((
@@ -143,6 +145,23 @@ class ShortMessage:
     __slots__ = ("command", "sequence", "service_type", "source_addr_ton", "source_addr_npi", "source_addr",
                  "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class", "registered_delivery",
                  "data_coding", "short_message", "receipted_message_id", "message_state", "message_payload")
+
+    command: str
+    sequence: int
+    service_type: bytes
+    source_addr_ton: int
+    source_addr_npi: int
+    source_addr: bytes
+    dest_addr_ton: int
+    dest_addr_npi: int
+    destination_addr: bytes
+    esm_class: int
+    registered_delivery: int
+    data_coding: int
+    short_message: bytes
+    receipted_message_id: bytes | None
+    message_state: int | None
+    message_payload: bytes | None
 
     def is_request(self) -> bool:
         return True
