@@ -207,17 +207,28 @@ def sipp_uas(port: int, workdir: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def rtt_ms(workdir: Path) -> list[float]:
+def rtt_ms(workdir: Path) -> list[tuple[float, float]]:
+    """(milliseconds since the run's first call, setup time in ms) of every call."""
     values = []
     for f in workdir.glob("*_rtt.csv"):
         with f.open() as fh:
             for row in csv.reader(fh, delimiter=";"):
                 if len(row) >= 3 and row[-1].strip() == "setup":
                     try:
-                        values.append(float(row[1]))
+                        values.append((float(row[0]), float(row[1])))
                     except ValueError:
                         pass
-    return values
+    start = min((at for at, _ in values), default=0.0)
+    return [(at - start, ms) for at, ms in values]
+
+
+def phases(rtts: list[tuple[float, float]], hold: int) -> dict[str, float]:
+    """p99 of set-up in the first second (the platform's caches and connections new
+    to this load), until the first calls end, and once calls end as fast as they start
+    (Kamailio's BYEs and records, the platform settling them)."""
+    parts = {"first second": (0, 1000), "no call ending yet": (1000, hold * 1000),
+             "calls ending too": (hold * 1000, float("inf"))}
+    return {name: pct([ms for at, ms in rtts if lo <= at < hi], 99) for name, (lo, hi) in parts.items()}
 
 
 def stat(workdir: Path, column: str) -> int:
@@ -292,8 +303,9 @@ def finish(load: dict, timeout: float) -> dict:
             proc.send_signal(signal.SIGUSR1)
             proc.wait(30)
     wd = load["dir"]
-    rtts = rtt_ms(wd)
-    return {"ok": stat(wd, "SuccessfulCall(C)"), "failed": stat(wd, "FailedCall(C)"), "p50": pct(rtts, 50),
+    timed = rtt_ms(wd)
+    rtts = [ms for _, ms in timed]
+    return {"ok": stat(wd, "SuccessfulCall(C)"), "failed": stat(wd, "FailedCall(C)"), "timed": timed, "p50": pct(rtts, 50),
             "p99": pct(rtts, 99), "n": len(rtts), "elapsed": time.monotonic() - load["t0"]}
 
 
@@ -467,6 +479,9 @@ def main() -> None:
     print(f"{'calls set up per second':34} {c['ok'] / args.seconds:>18.1f} {u['ok'] / args.seconds:>12.1f}")
     print(f"{'setup p50 (INVITE->200, ms)':34} {c['p50']:>18.2f} {u['p50']:>12.2f}")
     print(f"{'setup p99 (ms)':34} {c['p99']:>18.2f} {u['p99']:>12.2f}")
+    for name in ("first second", "no call ending yet", "calls ending too"):
+        print(f"{'  p99 ' + name:34} {phases(c['timed'], args.hold)[name]:>18.2f} "
+              f"{phases(u['timed'], args.hold)[name]:>12.2f}")
     print(f"{'Kamailio CPU seconds':34} {c['kam_cpu']:>18.1f} {u['kam_cpu']:>12.1f}")
     print(f"{'PostgreSQL CPU seconds':34} {c['pg_cpu']:>18.1f} {u['pg_cpu']:>12.1f}")
     print(f"{'uvox serve CPU seconds':34} {'-':>18} {serve_cpu:>12.1f}")
