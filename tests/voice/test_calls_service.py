@@ -209,6 +209,31 @@ def test_answered_call_is_charged_by_the_formula_once(pg, voice, http):
 
 
 @on_postgres
+def test_a_batch_of_records_charges_each_call_once_also_a_call_reported_twice_in_it(pg, voice):
+    """Records settled together (the settler takes up to 200 at once): each call gets
+    its own price, and a record Kamailio wrote twice before anyone settled charges once."""
+    c, user = voice("20")   # four calls held at the longest limit at once
+    made = [ask(pg, user, "582121234567", callid=f"batch-{i}") for i in range(4)]
+    assert all(d.code == 200 for d in made)
+    for i, d in enumerate(made):
+        _cdr(pg, d.call_id, duration=31.2 + 6 * i, hangup="caller")   # billed 36, 42, 48, 54 s
+    _cdr(pg, made[0].call_id, duration=31.2, hangup="caller")          # the first one again
+    assert records.settle(pg.engine) == 5
+    prices = [D("0.05") + D("0.0202") * b / 60 for b in (36, 42, 48, 54)]
+    bal, _, held = funds(pg, c.id)
+    assert held == 0 and bal == D("20") - sum(prices)
+    assert ledger.audit(pg.engine, c.id) == (bal, bal)
+    with pg.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.calls.c.id, t.calls.c.price, t.calls.c.billed, t.calls.c.status)
+                            .where(t.calls.c.id.in_([d.call_id for d in made])).order_by(t.calls.c.id)).all()
+        charges = conn.execute(sa.select(sa.func.count()).select_from(t.ledger)
+                               .where(t.ledger.c.kind == "call", t.ledger.c.account_id == c.id)).scalar()
+        unsettled = conn.execute(sa.select(sa.func.count()).select_from(acc_cdrs).where(acc_cdrs.c.settled.is_(False))).scalar()
+    assert [(r.price, r.billed, r.status) for r in rows] == [(p, b, "answered") for p, b in zip(prices, (36, 42, 48, 54))]
+    assert charges == 4 and unsettled == 0
+
+
+@on_postgres
 def test_call_ended_by_its_limit_costs_exactly_the_limit(pg, voice):
     c, user = voice("0.03")
     d = ask(pg, user, "13055550100")

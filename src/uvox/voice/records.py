@@ -109,8 +109,10 @@ def settle(engine: Engine, batch: int = 200) -> int:
             refs = sorted({int(r.uvox_call.strip()) for r in rows if is_digits((r.uvox_call or "").strip())})
             calls = {c.id: c for c in conn.execute(
                 sa.select(C).where(C.c.id.in_(refs)).order_by(C.c.id).with_for_update())}
+            finished = Finished(conn)
             for row in rows:
-                _settle_one(conn, row, owed, calls)
+                _settle_one(conn, row, owed, calls, finished)
+            finished.flush()
             conn.execute(sa.update(acc_cdrs).where(acc_cdrs.c.id.in_([r.id for r in rows])).values(settled=True))
             owed.apply(conn)  # last: the accounts' rows stay locked only until the commit
         total += len(rows)
@@ -118,7 +120,33 @@ def settle(engine: Engine, batch: int = 200) -> int:
             return total
 
 
-def _settle_one(conn: Connection, cdr: Any, owed: Owed, calls: dict[int, Any]) -> None:
+_FINISHED_COLUMNS = ("status", "sip_code", "hangup", "answered_at", "ended_at", "duration", "billed", "price",
+                     "trunk", "settled_at")
+_FINISH = (sa.update(C).where(C.c.id == sa.bindparam("_id"), C.c.settled_at.is_(None))
+           .values({name: sa.bindparam("v_" + name) for name in _FINISHED_COLUMNS}))
+
+
+class Finished:
+    """The final values of a batch's calls, written by one executemany instead of one
+    UPDATE per call (a round trip each, 200 a second while calls end as fast as they
+    start). Only calls the batch read and locked unsettled are deferred, so each
+    UPDATE finds its row; anything that reads or writes a call otherwise flushes first,
+    and statements keep their order."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, call_id: int, values: dict[str, Any]) -> None:
+        self._rows.append({"_id": call_id, **{"v_" + name: values[name] for name in _FINISHED_COLUMNS}})
+
+    def flush(self) -> None:
+        if self._rows:
+            self.conn.execute(_FINISH, self._rows)
+            self._rows = []
+
+
+def _settle_one(conn: Connection, cdr: Any, owed: Owed, calls: dict[int, Any], finished: Finished) -> None:
     ref = (cdr.uvox_call or "").strip()
     if not is_digits(ref):
         log.warning("call record %s from Kamailio names no call (uvox_call=%r): ignored", cdr.id, cdr.uvox_call)
@@ -126,7 +154,9 @@ def _settle_one(conn: Connection, cdr: Any, owed: Owed, calls: dict[int, Any]) -
     # Read in the batch's statement; taken out of it once used, so that a second
     # record of the same call in the batch reads the row as the first one left it.
     call = calls.pop(int(ref), None)
+    locked = call is not None
     if call is None:
+        finished.flush()  # a second record of a call of this batch reads what the first wrote
         call = conn.execute(sa.select(C).where(C.c.id == int(ref)).with_for_update()).first()
     if call is None:
         log.warning("call record %s names call %s, which does not exist: ignored", cdr.id, ref)
@@ -135,6 +165,7 @@ def _settle_one(conn: Connection, cdr: Any, owed: Owed, calls: dict[int, Any]) -
     sip_code = int(code_text) if is_digits(code_text) else None
     answered = sip_code == 200 or (sip_code is None and (cdr.duration or 0) > 0)
     if call.settled_at is not None:
+        finished.flush()
         _late_answer(conn, call, cdr, answered, owed)
         return
     if answered:
@@ -142,8 +173,10 @@ def _settle_one(conn: Connection, cdr: Any, owed: Owed, calls: dict[int, Any]) -
     else:
         hangup = "caller" if sip_code == 487 else ("trunk" if (cdr.trunk or "").strip() else "system")
     values = _rated(call, cdr, answered, sip_code, hangup)
-    done = conn.execute(sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None)).values(**values)).rowcount
-    if done != 1:
+    if locked:
+        # Read by this batch, unsettled, under its lock: nobody settles it meanwhile.
+        finished.add(call.id, values)
+    elif conn.execute(sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None)).values(**values)).rowcount != 1:
         return
     owed.add(call, values["price"], release=True)
 
