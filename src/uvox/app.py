@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import time
@@ -79,6 +80,11 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
                 stop = await hook(platform)
                 if stop is not None:
                     stops.append(stop)
+        # What start-up built (modules, compiled statements, caches) lives as long as
+        # the process: out of the collector's sight, a full collection no longer walks
+        # it, and never stalls a request for as long (the gc module's own advice).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -209,6 +210,8 @@ class _DeliveryThread:
             self._ready.set()
             raise
         self._ready.set()
+        gc.collect()
+        gc.freeze()  # as app's lifespan does: start-up's objects out of the collector's sight
         try:
             await self._stopping.wait()
         finally:
