@@ -1,11 +1,12 @@
-"""The dispatcher: claims queued messages, submits them over SMPP, records what happens.
+"""The dispatcher: claims queued messages, submits them over a link, records what happens.
 
 One asyncio task each for: managing connectors (which binds this worker holds),
 claiming and submitting, writing results and receipts in batches, expiring
 messages past their validity, and (in ``CallbackSender``) status callbacks. The
-SMPP connectors run on their own threads; everything they report comes back to
-the loop through ``call_soon_threadsafe``, in the order it happened on the wire,
-so a part's acceptance is always written before its receipt is matched.
+links (``link.Link``: SMPP connectors unless the dispatcher is given other ones)
+run on their own threads; everything they report comes back to the loop through
+``call_soon_threadsafe``, in the order it happened on the wire, so a part's
+acceptance is always written before its receipt is matched.
 
 Database calls run in threads (``asyncio.to_thread``) so that inside ``uvox serve``
 the dispatcher never stalls the HTTP server sharing its loop. On SQLite the hot
@@ -29,11 +30,16 @@ import time
 from dataclasses import dataclass, field
 
 from uvox.db.session import write
-from uvox.dispatch import ownership, routing, store, wake
+from uvox.dispatch import claims, expiry, ownership, routing, wake
 from uvox.dispatch.callbacks import CallbackSender
+from uvox.dispatch.claims import Claimed
+from uvox.dispatch.link import Link, LinkFactory, Part
+from uvox.dispatch.receipts import ReceiptEvent
+from uvox.dispatch.results import Applied, MessageOutcome, PartAccepted, Recorder
+from uvox.dispatch.smpp_link import SmppLinks
 from uvox.ops.metrics import observe_dispatch
 from uvox.platform import Platform
-from uvox.smpp.connector import ConnectorConfig, PermanentSubmitError, SmppConnector, SubmitError
+from uvox.smpp.connector import PermanentSubmitError, SubmitError
 from uvox.smpp.simulator import SIMULATOR_WARNING
 from uvox.sms.encoding import encode as _encode_text
 
@@ -55,17 +61,15 @@ def encode(text: str, reference: int):
 @dataclass
 class _Held:
     spec: routing.ConnectorSpec
-    connector: SmppConnector
+    link: Link
     draining: bool = False
     #: Its lock died with the database connection; taken again when the database answers.
     relock: bool = False
-    #: A transmitter bind gets no receipts; a receiver bind beside it does.
-    receiver: SmppConnector | None = None
 
 
 @dataclass
 class _Inflight:
-    claimed: store.Claimed
+    claimed: Claimed
     spec: routing.ConnectorSpec
     sender: str
     pending: int
@@ -100,7 +104,10 @@ class Dispatcher:
         callback_backoff: float = 5.0,
         callbacks: bool = True,
         connector_options: dict | None = None,
+        links: LinkFactory | None = None,
     ) -> None:
+        """``links`` is given by tests of the dispatcher's own contract; otherwise each connector
+        is an SMPP link, with ``connector_options`` (timeouts, backoff) the database does not hold."""
         self.platform = platform
         self.engine = platform.engine
         self.settings = platform.settings
@@ -111,7 +118,7 @@ class Dispatcher:
         self.manage_interval = manage_interval
         self.retry_base = retry_base
         self.expire_interval = expire_interval
-        self.connector_options = connector_options or {}
+        self.links = links if links is not None else SmppLinks(connector_options)
         self.stats = DispatcherStats()
         self._secret = platform.secret  # opens the sealed text of one-time code SMS
         self.callbacks = CallbackSender(self.engine, base_backoff=callback_backoff) if callbacks else None
@@ -123,7 +130,8 @@ class Dispatcher:
         self._inflight: dict[int, _Inflight] = {}
         #: Messages whose outcome is queued for the writer but not yet written, and their connector.
         self._unrecorded: dict[int, str] = {}
-        self._unmatched: list[store.ReceiptEvent] = []
+        self._unmatched: list[ReceiptEvent] = []
+        self._recorder = Recorder()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events: asyncio.Queue | None = None
         self._poke: asyncio.Event | None = None
@@ -227,7 +235,7 @@ class Dispatcher:
     @property
     def held(self) -> dict[str, bool]:
         """Connectors this worker holds, and whether each is bound."""
-        return {n: h.connector.is_bound for n, h in self._held.items()}
+        return {n: h.link.is_bound for n, h in self._held.items()}
 
     # ------------------------------------------------------------ connectors
     async def _manage_loop(self) -> None:
@@ -272,7 +280,7 @@ class Dispatcher:
                 # was never sent: back to the queue. What is in flight here, or
                 # answered and waiting for the writer, is recorded by us.
                 known = set(self._unrecorded) | {i for i, f in self._inflight.items() if f.spec.name == name}
-                await asyncio.to_thread(store.requeue_submitting, self.engine, [name], known)
+                await asyncio.to_thread(claims.requeue_submitting, self.engine, [name], known)
                 h.draining = h.relock = False
                 log.info("dispatch: connector %s kept through the lost database connection", name)
             else:  # another dispatcher took it meanwhile: it is theirs now
@@ -310,7 +318,7 @@ class Dispatcher:
                 continue
             if await asyncio.to_thread(self._own.try_acquire, name):
                 if pg:  # what a previous owner left half-way; ours (if it was ours) we record
-                    await asyncio.to_thread(store.requeue_submitting, self.engine, [name], set(self._unrecorded))
+                    await asyncio.to_thread(claims.requeue_submitting, self.engine, [name], set(self._unrecorded))
                 self._start_connector(specs[name])
         await asyncio.to_thread(ownership.publish, self.engine, self.held, self.worker_id)
         if pg:
@@ -326,22 +334,9 @@ class Dispatcher:
     def _start_connector(self, spec: routing.ConnectorSpec) -> None:
         if self._stopping.is_set():
             return
-        opts = dict(self.connector_options)
-        cfg = ConnectorConfig(
-            host=spec.host, port=spec.port, system_id=spec.system_id, password=spec.password,
-            system_type=spec.system_type, name=spec.name, bind_mode=spec.bind_mode,
-            window=spec.window or 64, tps=float(spec.tps or 0), **opts,
-        )
-        on_receipt = functools.partial(self._on_receipt, spec.name)
-        conn = SmppConnector(cfg, on_receipt=on_receipt, on_bound=lambda up: self.poke())
-        receiver = None
-        if spec.bind_mode == "transmitter":
-            rx_cfg = ConnectorConfig(**{**cfg.__dict__, "bind_mode": "receiver", "name": spec.name + "/rx"})
-            receiver = SmppConnector(rx_cfg, on_receipt=on_receipt)
-        self._held[spec.name] = _Held(spec, conn, receiver=receiver)
-        conn.start()
-        if receiver is not None:
-            receiver.start()
+        link = self.links(spec, functools.partial(self._on_receipt, spec.name), lambda up: self.poke())
+        self._held[spec.name] = _Held(spec, link)
+        link.start()
         log.info("dispatch: holding connector %s (%s:%s)%s", spec.name, spec.host, spec.port,
                  " [SIMULATOR]" if spec.simulated else "")
 
@@ -349,9 +344,7 @@ class Dispatcher:
         h = self._held.pop(name, None)
         if h is None:
             return
-        await asyncio.to_thread(h.connector.stop)
-        if h.receiver is not None:
-            await asyncio.to_thread(h.receiver.stop)
+        await asyncio.to_thread(h.link.stop)
         if release:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._own.release, name)
@@ -378,18 +371,18 @@ class Dispatcher:
             self._inbox.clear()
             self._inbox_armed = False
         for item in items:
-            if isinstance(item, store.ReceiptEvent):
+            if isinstance(item, ReceiptEvent):
                 self._events.put_nowait(item)
             else:
                 self._part_done(*item)
 
     def _on_receipt(self, connector: str, receipt, ack) -> None:
         """Reader thread: hand the receipt to the loop; it is acknowledged once stored."""
-        self._post(store.ReceiptEvent(connector, receipt, ack, seen=time.monotonic()))
+        self._post(ReceiptEvent(connector, receipt, ack, seen=time.monotonic()))
 
     # ------------------------------------------------------------ claiming and submitting
     def _bound_mine(self) -> set[str]:
-        return {n for n, h in self._held.items() if not h.draining and h.connector.is_bound}
+        return {n for n, h in self._held.items() if not h.draining and h.link.is_bound}
 
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
@@ -402,7 +395,7 @@ class Dispatcher:
             table = self._table
             try:
                 claimed = await self._in_write(
-                    store.claim_in, limit=min(room, self.batch), mine=mine, up=up,
+                    claims.claim_in, limit=min(room, self.batch), mine=mine, up=up,
                     choose=lambda r, table=table, up=up, mine=mine: table.choose(r, up, mine), secret=self._secret,
                 )
             except Exception:
@@ -412,11 +405,11 @@ class Dispatcher:
             self.stats.claimed += len(claimed)
             # One hand-over per connector for the whole claim: its writer thread is
             # woken once, not once per part.
-            parts: dict[str, list] = {}
+            parts: dict[str, list[Part]] = {}
             for c in claimed:
                 self._submit(c, parts)
             for name, items in parts.items():
-                self._held[name].connector.submit_batch(items, self._part_result)
+                self._held[name].link.submit_batch(items, self._part_result)
             if len(claimed) < min(room, self.batch):
                 await self._sleep(self._poke, self.poll)
 
@@ -425,7 +418,7 @@ class Dispatcher:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
 
-    def _submit(self, c: store.Claimed, parts: dict[str, list]) -> None:
+    def _submit(self, c: Claimed, parts: dict[str, list[Part]]) -> None:
         """Track a claimed message and add its parts to ``parts[connector]`` for submitting."""
         h = self._held.get(c.connector)
         spec = h.spec if h else self._specs.get(c.connector)
@@ -442,7 +435,7 @@ class Dispatcher:
             return
         out = parts.setdefault(c.connector, [])
         for part_no, body in todo:
-            out.append(((c.id, part_no), sender, c.recipient, body, enc.data_coding, enc.esm_class))
+            out.append(Part((c.id, part_no), sender, c.recipient, body, enc.data_coding, enc.esm_class))
 
     def _sender_for(self, sender: str, spec: routing.ConnectorSpec | None) -> str:
         sender = sender or self.settings.generic_sender
@@ -461,7 +454,7 @@ class Dispatcher:
         if inf is None:
             return
         if exc is None:
-            self._events.put_nowait(store.PartAccepted(message_id, part_no, inf.spec.name, smsc_id))
+            self._events.put_nowait(PartAccepted(message_id, part_no, inf.spec.name, smsc_id))
         else:
             inf.errors.append((isinstance(exc, PermanentSubmitError), str(exc)))
             if not isinstance(exc, SubmitError):
@@ -477,14 +470,14 @@ class Dispatcher:
         simulated = bool(inf.spec and inf.spec.simulated)
         if any(p for p, _ in inf.errors):
             err = next(e for p, e in inf.errors if p)
-            out = store.MessageOutcome(c.id, store.FAILED, name, inf.sender, simulated, err)
+            out = MessageOutcome(c.id, "failed", name, inf.sender, simulated, err)
             self.stats.failed += 1
         elif inf.errors:
             delay = min(self.retry_base * 2 ** max(0, c.attempts - 1), 60.0)
-            out = store.MessageOutcome(c.id, "retry", name, error=inf.errors[0][1], retry_in=delay)
+            out = MessageOutcome(c.id, "retry", name, error=inf.errors[0][1], retry_in=delay)
             self.stats.retried += 1
         else:
-            out = store.MessageOutcome(c.id, store.SUBMITTED, name, inf.sender, simulated, retried=c.attempts > 1)
+            out = MessageOutcome(c.id, "submitted", name, inf.sender, simulated, retried=c.attempts > 1)
             self.stats.submitted += 1
         observe_dispatch(name, out.outcome, time.monotonic() - inf.started)
         self._unrecorded[c.id] = name
@@ -515,7 +508,7 @@ class Dispatcher:
             finally:
                 self._writing = False
             for ev in batch:
-                if isinstance(ev, store.MessageOutcome):
+                if isinstance(ev, MessageOutcome):
                     self._unrecorded.pop(ev.message_id, None)
             for ev in res.matched:
                 self.stats.receipts += 1
@@ -545,7 +538,7 @@ class Dispatcher:
         except Exception:
             return False
 
-    async def _apply(self, batch: list) -> store.Applied:
+    async def _apply(self, batch: list) -> Applied:
         """Write a batch; retry while the database is away; isolate an event that cannot be written.
 
         A database outage must not lose anything, so a failing batch is retried. If it
@@ -556,17 +549,17 @@ class Dispatcher:
         failures = 0
         while True:
             try:
-                return await self._in_write(store.apply_in, batch)
+                return await self._in_write(self._recorder.apply_in, batch)
             except Exception:
                 failures += 1
                 log.exception("dispatch: writing %d events failed (%d); retrying", len(batch), failures)
                 await asyncio.sleep(min(failures, 5))
             if failures >= 3 and len(batch) > 1 and await asyncio.to_thread(self._db_answers):
                 break
-        total = store.Applied([], [], 0, {})
+        total = Applied([], [], 0, {})
         for ev in batch:
             try:
-                r = await self._in_write(store.apply_in, [ev])
+                r = await self._in_write(self._recorder.apply_in, [ev])
             except Exception:
                 log.exception("dispatch: event %r cannot be written; skipped", ev)
                 continue
@@ -581,7 +574,7 @@ class Dispatcher:
     async def _expire_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                n = await asyncio.to_thread(store.expire, self.engine)
+                n = await asyncio.to_thread(expiry.expire, self.engine)
                 self.stats.expired += n
                 if n and self.callbacks is not None:
                     self.callbacks.wake()

@@ -105,7 +105,7 @@ class LocalOwnership:
     def healthy(self) -> bool:
         """Renew (or take) the lease; False while another live dispatcher holds it."""
         from uvox.db.session import write
-        from uvox.dispatch import store
+        from uvox.dispatch import claims
 
         stamp = now()
         value = json.dumps({"owner": self.worker_id, "at": stamp.isoformat()})
@@ -137,7 +137,7 @@ class LocalOwnership:
         self.holding = mine or free
         if self.holding and not was:
             # Whatever a previous dispatcher left half-way is ours now.
-            store.requeue_submitting(self.engine, None)
+            claims.requeue_submitting(self.engine, None)
         if not self.holding and not self._warned:
             self._warned = True
             log.warning("dispatch: another dispatcher holds this SQLite database (%s); waiting. "
