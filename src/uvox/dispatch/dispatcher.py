@@ -27,35 +27,34 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.engine import Connection
 
 from uvox.db.session import write
-from uvox.dispatch import claims, expiry, ownership, routing, wake
+from uvox.dispatch import claims, expiry, ownership, results, routing, wake
 from uvox.dispatch.callbacks import CallbackSender
 from uvox.dispatch.claims import Claimed
-from uvox.dispatch.link import Link, LinkFactory, Part
+from uvox.dispatch.link import Ack, Link, LinkFactory, Part, Tag
 from uvox.dispatch.receipts import ReceiptEvent
 from uvox.dispatch.results import Applied, MessageOutcome, PartAccepted, Recorder
 from uvox.dispatch.smpp_link import SmppLinks
 from uvox.ops.metrics import observe_dispatch
 from uvox.platform import Platform
 from uvox.smpp.connector import PermanentSubmitError, SubmitError
+from uvox.smpp.pdu import Receipt
 from uvox.smpp.simulator import SIMULATOR_WARNING
+from uvox.sms.encoding import EncodedText
 from uvox.sms.encoding import encode as _encode_text
 
 log = logging.getLogger("uvox.dispatch")
 
-_encode_cached = functools.lru_cache(maxsize=4096)(_encode_text)
-
-
-def encode(text: str, reference: int):
-    """Encoded parts, cached: a campaign sends one text to many numbers.
-
-    A single-part text has no concatenation header, so its reference is irrelevant
-    and one cache entry serves every recipient.
-    """
-    enc = _encode_cached(text, 0)
-    return enc if enc.segments == 1 else _encode_cached(text, reference)
+P = ParamSpec("P")
+T = TypeVar("T")
+#: What a link thread reports to the loop: a receipt, or a part's (tag, SMSC id, error).
+_Report = ReceiptEvent | tuple[Tag, str | None, Exception | None]
 
 
 @dataclass
@@ -70,11 +69,16 @@ class _Held:
 @dataclass
 class _Inflight:
     claimed: Claimed
-    spec: routing.ConnectorSpec
+    #: None when the connector it was claimed for is neither held nor configured any more.
+    spec: routing.ConnectorSpec | None
     sender: str
     pending: int
-    errors: list = field(default_factory=list)  # (permanent, text)
+    errors: list[tuple[bool, str]] = field(default_factory=list)  # (permanent, text)
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def connector(self) -> str:
+        return self.spec.name if self.spec else self.claimed.connector
 
 
 @dataclass
@@ -86,7 +90,7 @@ class DispatcherStats:
     receipts: int = 0
     unmatched_receipts: int = 0
     expired: int = 0
-    finals: dict = field(default_factory=dict)
+    finals: dict[str, int] = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -103,7 +107,7 @@ class Dispatcher:
         expire_interval: float = 5.0,
         callback_backoff: float = 5.0,
         callbacks: bool = True,
-        connector_options: dict | None = None,
+        connector_options: dict[str, Any] | None = None,
         links: LinkFactory | None = None,
     ) -> None:
         """``links`` is given by tests of the dispatcher's own contract; otherwise each connector
@@ -132,42 +136,52 @@ class Dispatcher:
         self._unrecorded: dict[int, str] = {}
         self._unmatched: list[ReceiptEvent] = []
         self._recorder = Recorder()
+        #: Encoded parts, cached: a campaign sends one text to many numbers.
+        self._encoded = functools.lru_cache(maxsize=4096)(_encode_text)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._events: asyncio.Queue | None = None
-        self._poke: asyncio.Event | None = None
-        self._room: asyncio.Event | None = None
-        self._stopping: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task] = []
+        # Made again by start(), on its loop.
+        self._events: asyncio.Queue[results.Event] = asyncio.Queue()
+        self._poke = asyncio.Event()
+        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
         self._warned_sim = False
         self._listener: wake.Listener | None = None
-        self._ready = None
         self._writing = False
         # Reports from connector threads, in wire order; one loop wake-up drains many.
-        self._inbox: collections.deque = collections.deque()
+        self._inbox: collections.deque[_Report] = collections.deque()
         self._inbox_lock = threading.Lock()
         self._inbox_armed = False
 
-    async def _in_write(self, fn, *args, **kwargs):
+    async def _in_write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(conn, ...)`` in a write transaction (see the module's docstring for SQLite)."""
         if self.engine.dialect.name == "sqlite":
-            return await self.platform.writer.run(lambda conn: fn(conn, *args, **kwargs))
+            got: T = await self.platform.writer.run(lambda conn: fn(conn, *args, **kwargs))
+            return got
 
-        def alone():
+        def alone() -> T:
             with write(self.engine) as conn:
                 return fn(conn, *args, **kwargs)
 
         return await asyncio.to_thread(alone)
 
+    def _encode(self, text: str, reference: int) -> EncodedText:
+        """A single-part text has no concatenation header, so its reference is irrelevant
+        and one cache entry serves every recipient."""
+        enc = self._encoded(text, 0)
+        return enc if enc.segments == 1 else self._encoded(text, reference)
+
     # ------------------------------------------------------------ life cycle
     async def start(self) -> None:
         from uvox.sms import intake
 
-        self._loop = asyncio.get_running_loop()
         self._events = asyncio.Queue()
         self._poke = asyncio.Event()
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._own.open)
         intake.on_queued.append(self.poke)
         if self.engine.dialect.name == "postgresql":
@@ -225,7 +239,7 @@ class Dispatcher:
     def poke(self) -> None:
         """Wake the claim loop now (thread-safe): intake calls this after queueing."""
         loop, ev = self._loop, self._poke
-        if loop is None or ev is None:
+        if loop is None:
             return
         try:
             loop.call_soon_threadsafe(ev.set)
@@ -279,7 +293,7 @@ class Dispatcher:
                 # reached the database but whose answer was lost with the connection)
                 # was never sent: back to the queue. What is in flight here, or
                 # answered and waiting for the writer, is recorded by us.
-                known = set(self._unrecorded) | {i for i, f in self._inflight.items() if f.spec.name == name}
+                known = set(self._unrecorded) | {i for i, f in self._inflight.items() if f.connector == name}
                 await asyncio.to_thread(claims.requeue_submitting, self.engine, [name], known)
                 h.draining = h.relock = False
                 log.info("dispatch: connector %s kept through the lost database connection", name)
@@ -300,7 +314,7 @@ class Dispatcher:
             for name, h in list(self._held.items()):
                 # Handed over only once what it sent is recorded: the next owner re-queues
                 # whatever it finds half-way, and that must not be ours.
-                if (h.draining and not h.relock and not any(i.spec.name == name for i in self._inflight.values())
+                if (h.draining and not h.relock and not any(i.connector == name for i in self._inflight.values())
                         and name not in self._unrecorded.values()):
                     await self._drop(name)
         # Take free connectors up to our share; which ones first differs per worker.
@@ -325,7 +339,7 @@ class Dispatcher:
             self._up_elsewhere = await asyncio.to_thread(ownership.read_up, self.engine)
         self._poke.set()
 
-    def _load_routing(self):
+    def _load_routing(self) -> tuple[dict[str, routing.ConnectorSpec], routing.RouteTable]:
         from uvox.db.session import read
 
         with read(self.engine) as conn:
@@ -353,15 +367,17 @@ class Dispatcher:
                 await asyncio.to_thread(ownership.publish, self.engine, {name: False}, self.worker_id)
         log.info("dispatch: released connector %s", name)
 
-    def _post(self, item) -> None:
+    def _post(self, item: _Report) -> None:
         """From any thread: queue a report for the loop, waking it only if it is not already due."""
         with self._inbox_lock:
             self._inbox.append(item)
             if self._inbox_armed:
                 return
             self._inbox_armed = True
+        loop = self._loop
+        assert loop is not None, "links report only after start()"
         try:
-            self._loop.call_soon_threadsafe(self._drain_inbox)
+            loop.call_soon_threadsafe(self._drain_inbox)
         except RuntimeError:
             pass  # loop gone: receipts stay unacknowledged, so the SMSC delivers them again
 
@@ -376,7 +392,7 @@ class Dispatcher:
             else:
                 self._part_done(*item)
 
-    def _on_receipt(self, connector: str, receipt, ack) -> None:
+    def _on_receipt(self, connector: str, receipt: Receipt, ack: Ack) -> None:
         """Reader thread: hand the receipt to the loop; it is acknowledged once stored."""
         self._post(ReceiptEvent(connector, receipt, ack, seen=time.monotonic()))
 
@@ -396,7 +412,7 @@ class Dispatcher:
             try:
                 claimed = await self._in_write(
                     claims.claim_in, limit=min(room, self.batch), mine=mine, up=up,
-                    choose=lambda r, table=table, up=up, mine=mine: table.choose(r, up, mine), secret=self._secret,
+                    choose=functools.partial(table.choose, up=up, mine=mine), secret=self._secret,
                 )
             except Exception:
                 log.exception("dispatch: claim failed")
@@ -422,7 +438,7 @@ class Dispatcher:
         """Track a claimed message and add its parts to ``parts[connector]`` for submitting."""
         h = self._held.get(c.connector)
         spec = h.spec if h else self._specs.get(c.connector)
-        enc = encode(c.text, reference=c.id & 0xFF)
+        enc = self._encode(c.text, reference=c.id & 0xFF)
         sender = self._sender_for(c.sender, spec)
         todo = [(i, body) for i, body in enumerate(enc.parts, start=1) if i not in c.done_parts]
         inf = _Inflight(c, spec, sender, pending=len(todo))
@@ -454,7 +470,7 @@ class Dispatcher:
         if inf is None:
             return
         if exc is None:
-            self._events.put_nowait(PartAccepted(message_id, part_no, inf.spec.name, smsc_id))
+            self._events.put_nowait(PartAccepted(message_id, part_no, inf.connector, smsc_id))
         else:
             inf.errors.append((isinstance(exc, PermanentSubmitError), str(exc)))
             if not isinstance(exc, SubmitError):
@@ -466,7 +482,7 @@ class Dispatcher:
     def _finish(self, inf: _Inflight) -> None:
         c = inf.claimed
         self._inflight.pop(c.id, None)
-        name = inf.spec.name if inf.spec else c.connector
+        name = inf.connector
         simulated = bool(inf.spec and inf.spec.simulated)
         if any(p for p, _ in inf.errors):
             err = next(e for p, e in inf.errors if p)
@@ -488,7 +504,7 @@ class Dispatcher:
     async def _writer_loop(self) -> None:
         while True:
             timeout = 0.25 if self._unmatched else None
-            batch: list = []
+            batch: list[results.Event] = []
             try:
                 batch.append(await asyncio.wait_for(self._events.get(), timeout))
             except TimeoutError:
@@ -538,7 +554,7 @@ class Dispatcher:
         except Exception:
             return False
 
-    async def _apply(self, batch: list) -> Applied:
+    async def _apply(self, batch: list[results.Event]) -> Applied:
         """Write a batch; retry while the database is away; isolate an event that cannot be written.
 
         A database outage must not lose anything, so a failing batch is retried. If it
