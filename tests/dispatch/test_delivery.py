@@ -188,13 +188,13 @@ def test_transmitter_bind_gets_receipts_on_a_receiver_bind(platform, http, custo
 def test_a_part_reported_twice_does_not_stop_the_writer(platform, http, customer, smsc, connector_to,
                                                         dispatcher, poll):
     """An SMSC answer that outlives its timeout must not wedge every later write."""
-    from uvox.dispatch import store
+    from uvox.dispatch.results import PartAccepted, Recorder
 
     connector_to(smsc)
     d = dispatcher()
     d.wait_bound(["carrier"])
     first = send(http, customer, "+13125550005", "one")
     wait_state(http, customer, first["id"], "delivered", poll)
-    store.apply(platform.engine, [store.PartAccepted(int(first["id"]), 1, "carrier", "duplicate-report")])
+    Recorder().apply(platform.engine, [PartAccepted(int(first["id"]), 1, "carrier", "duplicate-report")])
     second = send(http, customer, "+13125550006", "two")
     wait_state(http, customer, second["id"], "delivered", poll)

@@ -16,7 +16,9 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -41,10 +43,10 @@ def sign(secret: str, body: bytes) -> str:
 
 def backoff(attempts: int, base: float) -> float:
     """base, 2·base, 4·base ... capped at one hour."""
-    return min(base * (2 ** max(0, attempts - 1)), 3600.0)
+    return min(base * (2.0 ** max(0, attempts - 1)), 3600.0)
 
 
-def claim_due(engine: Engine, limit: int = 100) -> list:
+def claim_due(engine: Engine, limit: int = 100) -> Sequence[Any]:
     """Due callbacks, oldest first, each only once every earlier one of its message is through.
 
     A message's callbacks thus arrive in the order its states changed, even when one
@@ -130,7 +132,7 @@ class CallbackSender:
                 except TimeoutError:
                     pass
 
-    async def _post(self, client: httpx.AsyncClient, row) -> tuple[int, int, str | None]:
+    async def _post(self, client: httpx.AsyncClient, row: Any) -> tuple[int, int, str | None]:
         body = row.body.encode()
         headers = {"Content-Type": "application/json", "X-UVox-Delivery": str(row.id)}
         if row.callback_secret:

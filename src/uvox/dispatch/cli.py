@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from uvox.platform import Platform
 
 log = logging.getLogger("uvox.dispatch")
 
@@ -23,7 +27,7 @@ def worker() -> None:
         platform.close()
 
 
-async def _run(platform) -> None:
+async def _run(platform: Platform) -> None:
     from uvox.dispatch.dispatcher import Dispatcher
 
     stop = asyncio.Event()

@@ -1,11 +1,12 @@
-"""The dispatcher: claims queued messages, submits them over SMPP, records what happens.
+"""The dispatcher: claims queued messages, submits them over a link, records what happens.
 
 One asyncio task each for: managing connectors (which binds this worker holds),
 claiming and submitting, writing results and receipts in batches, expiring
 messages past their validity, and (in ``CallbackSender``) status callbacks. The
-SMPP connectors run on their own threads; everything they report comes back to
-the loop through ``call_soon_threadsafe``, in the order it happened on the wire,
-so a part's acceptance is always written before its receipt is matched.
+links (``link.Link``: SMPP connectors unless the dispatcher is given other ones)
+run on their own threads; everything they report comes back to the loop through
+``call_soon_threadsafe``, in the order it happened on the wire, so a part's
+acceptance is always written before its receipt is matched.
 
 Database calls run in threads (``asyncio.to_thread``) so that inside ``uvox serve``
 the dispatcher never stalls the HTTP server sharing its loop. On SQLite the hot
@@ -26,51 +27,58 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.engine import Connection
 
 from uvox.db.session import write
-from uvox.dispatch import ownership, routing, store, wake
+from uvox.dispatch import claims, expiry, ownership, results, routing, wake
 from uvox.dispatch.callbacks import CallbackSender
+from uvox.dispatch.claims import Claimed
+from uvox.dispatch.link import Ack, Link, LinkFactory, Part, Tag
+from uvox.dispatch.receipts import ReceiptEvent
+from uvox.dispatch.results import Applied, MessageOutcome, PartAccepted, Recorder
+from uvox.dispatch.smpp_link import SmppLinks
 from uvox.ops.metrics import observe_dispatch
 from uvox.platform import Platform
-from uvox.smpp.connector import ConnectorConfig, PermanentSubmitError, SmppConnector, SubmitError
+from uvox.smpp.connector import PermanentSubmitError, SubmitError
+from uvox.smpp.pdu import Receipt
 from uvox.smpp.simulator import SIMULATOR_WARNING
+from uvox.sms.encoding import EncodedText
 from uvox.sms.encoding import encode as _encode_text
 
 log = logging.getLogger("uvox.dispatch")
 
-_encode_cached = functools.lru_cache(maxsize=4096)(_encode_text)
-
-
-def encode(text: str, reference: int):
-    """Encoded parts, cached: a campaign sends one text to many numbers.
-
-    A single-part text has no concatenation header, so its reference is irrelevant
-    and one cache entry serves every recipient.
-    """
-    enc = _encode_cached(text, 0)
-    return enc if enc.segments == 1 else _encode_cached(text, reference)
+P = ParamSpec("P")
+T = TypeVar("T")
+#: What a link thread reports to the loop: a receipt, or a part's (tag, SMSC id, error).
+_Report = ReceiptEvent | tuple[Tag, str | None, Exception | None]
 
 
 @dataclass
 class _Held:
     spec: routing.ConnectorSpec
-    connector: SmppConnector
+    link: Link
     draining: bool = False
     #: Its lock died with the database connection; taken again when the database answers.
     relock: bool = False
-    #: A transmitter bind gets no receipts; a receiver bind beside it does.
-    receiver: SmppConnector | None = None
 
 
 @dataclass
 class _Inflight:
-    claimed: store.Claimed
-    spec: routing.ConnectorSpec
+    claimed: Claimed
+    #: None when the connector it was claimed for is neither held nor configured any more.
+    spec: routing.ConnectorSpec | None
     sender: str
     pending: int
-    errors: list = field(default_factory=list)  # (permanent, text)
+    errors: list[tuple[bool, str]] = field(default_factory=list)  # (permanent, text)
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def connector(self) -> str:
+        return self.spec.name if self.spec else self.claimed.connector
 
 
 @dataclass
@@ -82,7 +90,7 @@ class DispatcherStats:
     receipts: int = 0
     unmatched_receipts: int = 0
     expired: int = 0
-    finals: dict = field(default_factory=dict)
+    finals: dict[str, int] = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -99,8 +107,11 @@ class Dispatcher:
         expire_interval: float = 5.0,
         callback_backoff: float = 5.0,
         callbacks: bool = True,
-        connector_options: dict | None = None,
+        connector_options: dict[str, Any] | None = None,
+        links: LinkFactory | None = None,
     ) -> None:
+        """``links`` is given by tests of the dispatcher's own contract; otherwise each connector
+        is an SMPP link, with ``connector_options`` (timeouts, backoff) the database does not hold."""
         self.platform = platform
         self.engine = platform.engine
         self.settings = platform.settings
@@ -111,7 +122,7 @@ class Dispatcher:
         self.manage_interval = manage_interval
         self.retry_base = retry_base
         self.expire_interval = expire_interval
-        self.connector_options = connector_options or {}
+        self.links = links if links is not None else SmppLinks(connector_options)
         self.stats = DispatcherStats()
         self._secret = platform.secret  # opens the sealed text of one-time code SMS
         self.callbacks = CallbackSender(self.engine, base_backoff=callback_backoff) if callbacks else None
@@ -123,43 +134,54 @@ class Dispatcher:
         self._inflight: dict[int, _Inflight] = {}
         #: Messages whose outcome is queued for the writer but not yet written, and their connector.
         self._unrecorded: dict[int, str] = {}
-        self._unmatched: list[store.ReceiptEvent] = []
+        self._unmatched: list[ReceiptEvent] = []
+        self._recorder = Recorder()
+        #: Encoded parts, cached: a campaign sends one text to many numbers.
+        self._encoded = functools.lru_cache(maxsize=4096)(_encode_text)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._events: asyncio.Queue | None = None
-        self._poke: asyncio.Event | None = None
-        self._room: asyncio.Event | None = None
-        self._stopping: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task] = []
+        # Made again by start(), on its loop.
+        self._events: asyncio.Queue[results.Event] = asyncio.Queue()
+        self._poke = asyncio.Event()
+        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
         self._warned_sim = False
         self._listener: wake.Listener | None = None
-        self._ready = None
         self._writing = False
         # Reports from connector threads, in wire order; one loop wake-up drains many.
-        self._inbox: collections.deque = collections.deque()
+        self._inbox: collections.deque[_Report] = collections.deque()
         self._inbox_lock = threading.Lock()
         self._inbox_armed = False
 
-    async def _in_write(self, fn, *args, **kwargs):
+    async def _in_write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(conn, ...)`` in a write transaction (see the module's docstring for SQLite)."""
         if self.engine.dialect.name == "sqlite":
-            return await self.platform.writer.run(lambda conn: fn(conn, *args, **kwargs))
+            got: T = await self.platform.writer.run(lambda conn: fn(conn, *args, **kwargs))
+            return got
 
-        def alone():
+        def alone() -> T:
             with write(self.engine) as conn:
                 return fn(conn, *args, **kwargs)
 
         return await asyncio.to_thread(alone)
 
+    def _encode(self, text: str, reference: int) -> EncodedText:
+        """A single-part text has no concatenation header, so its reference is irrelevant
+        and one cache entry serves every recipient."""
+        enc = self._encoded(text, 0)
+        return enc if enc.segments == 1 else self._encoded(text, reference)
+
     # ------------------------------------------------------------ life cycle
     async def start(self) -> None:
         from uvox.sms import intake
 
-        self._loop = asyncio.get_running_loop()
         self._events = asyncio.Queue()
         self._poke = asyncio.Event()
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._own.open)
         intake.on_queued.append(self.poke)
         if self.engine.dialect.name == "postgresql":
@@ -217,7 +239,7 @@ class Dispatcher:
     def poke(self) -> None:
         """Wake the claim loop now (thread-safe): intake calls this after queueing."""
         loop, ev = self._loop, self._poke
-        if loop is None or ev is None:
+        if loop is None:
             return
         try:
             loop.call_soon_threadsafe(ev.set)
@@ -227,7 +249,7 @@ class Dispatcher:
     @property
     def held(self) -> dict[str, bool]:
         """Connectors this worker holds, and whether each is bound."""
-        return {n: h.connector.is_bound for n, h in self._held.items()}
+        return {n: h.link.is_bound for n, h in self._held.items()}
 
     # ------------------------------------------------------------ connectors
     async def _manage_loop(self) -> None:
@@ -271,8 +293,8 @@ class Dispatcher:
                 # reached the database but whose answer was lost with the connection)
                 # was never sent: back to the queue. What is in flight here, or
                 # answered and waiting for the writer, is recorded by us.
-                known = set(self._unrecorded) | {i for i, f in self._inflight.items() if f.spec.name == name}
-                await asyncio.to_thread(store.requeue_submitting, self.engine, [name], known)
+                known = set(self._unrecorded) | {i for i, f in self._inflight.items() if f.connector == name}
+                await asyncio.to_thread(claims.requeue_submitting, self.engine, [name], known)
                 h.draining = h.relock = False
                 log.info("dispatch: connector %s kept through the lost database connection", name)
             else:  # another dispatcher took it meanwhile: it is theirs now
@@ -292,7 +314,7 @@ class Dispatcher:
             for name, h in list(self._held.items()):
                 # Handed over only once what it sent is recorded: the next owner re-queues
                 # whatever it finds half-way, and that must not be ours.
-                if (h.draining and not h.relock and not any(i.spec.name == name for i in self._inflight.values())
+                if (h.draining and not h.relock and not any(i.connector == name for i in self._inflight.values())
                         and name not in self._unrecorded.values()):
                     await self._drop(name)
         # Take free connectors up to our share; which ones first differs per worker.
@@ -310,14 +332,14 @@ class Dispatcher:
                 continue
             if await asyncio.to_thread(self._own.try_acquire, name):
                 if pg:  # what a previous owner left half-way; ours (if it was ours) we record
-                    await asyncio.to_thread(store.requeue_submitting, self.engine, [name], set(self._unrecorded))
+                    await asyncio.to_thread(claims.requeue_submitting, self.engine, [name], set(self._unrecorded))
                 self._start_connector(specs[name])
         await asyncio.to_thread(ownership.publish, self.engine, self.held, self.worker_id)
         if pg:
             self._up_elsewhere = await asyncio.to_thread(ownership.read_up, self.engine)
         self._poke.set()
 
-    def _load_routing(self):
+    def _load_routing(self) -> tuple[dict[str, routing.ConnectorSpec], routing.RouteTable]:
         from uvox.db.session import read
 
         with read(self.engine) as conn:
@@ -326,22 +348,9 @@ class Dispatcher:
     def _start_connector(self, spec: routing.ConnectorSpec) -> None:
         if self._stopping.is_set():
             return
-        opts = dict(self.connector_options)
-        cfg = ConnectorConfig(
-            host=spec.host, port=spec.port, system_id=spec.system_id, password=spec.password,
-            system_type=spec.system_type, name=spec.name, bind_mode=spec.bind_mode,
-            window=spec.window or 64, tps=float(spec.tps or 0), **opts,
-        )
-        on_receipt = functools.partial(self._on_receipt, spec.name)
-        conn = SmppConnector(cfg, on_receipt=on_receipt, on_bound=lambda up: self.poke())
-        receiver = None
-        if spec.bind_mode == "transmitter":
-            rx_cfg = ConnectorConfig(**{**cfg.__dict__, "bind_mode": "receiver", "name": spec.name + "/rx"})
-            receiver = SmppConnector(rx_cfg, on_receipt=on_receipt)
-        self._held[spec.name] = _Held(spec, conn, receiver=receiver)
-        conn.start()
-        if receiver is not None:
-            receiver.start()
+        link = self.links(spec, functools.partial(self._on_receipt, spec.name), lambda up: self.poke())
+        self._held[spec.name] = _Held(spec, link)
+        link.start()
         log.info("dispatch: holding connector %s (%s:%s)%s", spec.name, spec.host, spec.port,
                  " [SIMULATOR]" if spec.simulated else "")
 
@@ -349,9 +358,7 @@ class Dispatcher:
         h = self._held.pop(name, None)
         if h is None:
             return
-        await asyncio.to_thread(h.connector.stop)
-        if h.receiver is not None:
-            await asyncio.to_thread(h.receiver.stop)
+        await asyncio.to_thread(h.link.stop)
         if release:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._own.release, name)
@@ -360,15 +367,17 @@ class Dispatcher:
                 await asyncio.to_thread(ownership.publish, self.engine, {name: False}, self.worker_id)
         log.info("dispatch: released connector %s", name)
 
-    def _post(self, item) -> None:
+    def _post(self, item: _Report) -> None:
         """From any thread: queue a report for the loop, waking it only if it is not already due."""
         with self._inbox_lock:
             self._inbox.append(item)
             if self._inbox_armed:
                 return
             self._inbox_armed = True
+        loop = self._loop
+        assert loop is not None, "links report only after start()"
         try:
-            self._loop.call_soon_threadsafe(self._drain_inbox)
+            loop.call_soon_threadsafe(self._drain_inbox)
         except RuntimeError:
             pass  # loop gone: receipts stay unacknowledged, so the SMSC delivers them again
 
@@ -378,18 +387,18 @@ class Dispatcher:
             self._inbox.clear()
             self._inbox_armed = False
         for item in items:
-            if isinstance(item, store.ReceiptEvent):
+            if isinstance(item, ReceiptEvent):
                 self._events.put_nowait(item)
             else:
                 self._part_done(*item)
 
-    def _on_receipt(self, connector: str, receipt, ack) -> None:
+    def _on_receipt(self, connector: str, receipt: Receipt, ack: Ack) -> None:
         """Reader thread: hand the receipt to the loop; it is acknowledged once stored."""
-        self._post(store.ReceiptEvent(connector, receipt, ack, seen=time.monotonic()))
+        self._post(ReceiptEvent(connector, receipt, ack, seen=time.monotonic()))
 
     # ------------------------------------------------------------ claiming and submitting
     def _bound_mine(self) -> set[str]:
-        return {n for n, h in self._held.items() if not h.draining and h.connector.is_bound}
+        return {n for n, h in self._held.items() if not h.draining and h.link.is_bound}
 
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
@@ -402,8 +411,8 @@ class Dispatcher:
             table = self._table
             try:
                 claimed = await self._in_write(
-                    store.claim_in, limit=min(room, self.batch), mine=mine, up=up,
-                    choose=lambda r, table=table, up=up, mine=mine: table.choose(r, up, mine), secret=self._secret,
+                    claims.claim_in, limit=min(room, self.batch), mine=mine, up=up,
+                    choose=functools.partial(table.choose, up=up, mine=mine), secret=self._secret,
                 )
             except Exception:
                 log.exception("dispatch: claim failed")
@@ -412,11 +421,11 @@ class Dispatcher:
             self.stats.claimed += len(claimed)
             # One hand-over per connector for the whole claim: its writer thread is
             # woken once, not once per part.
-            parts: dict[str, list] = {}
+            parts: dict[str, list[Part]] = {}
             for c in claimed:
                 self._submit(c, parts)
             for name, items in parts.items():
-                self._held[name].connector.submit_batch(items, self._part_result)
+                self._held[name].link.submit_batch(items, self._part_result)
             if len(claimed) < min(room, self.batch):
                 await self._sleep(self._poke, self.poll)
 
@@ -425,11 +434,11 @@ class Dispatcher:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
 
-    def _submit(self, c: store.Claimed, parts: dict[str, list]) -> None:
+    def _submit(self, c: Claimed, parts: dict[str, list[Part]]) -> None:
         """Track a claimed message and add its parts to ``parts[connector]`` for submitting."""
         h = self._held.get(c.connector)
         spec = h.spec if h else self._specs.get(c.connector)
-        enc = encode(c.text, reference=c.id & 0xFF)
+        enc = self._encode(c.text, reference=c.id & 0xFF)
         sender = self._sender_for(c.sender, spec)
         todo = [(i, body) for i, body in enumerate(enc.parts, start=1) if i not in c.done_parts]
         inf = _Inflight(c, spec, sender, pending=len(todo))
@@ -442,7 +451,7 @@ class Dispatcher:
             return
         out = parts.setdefault(c.connector, [])
         for part_no, body in todo:
-            out.append(((c.id, part_no), sender, c.recipient, body, enc.data_coding, enc.esm_class))
+            out.append(Part((c.id, part_no), sender, c.recipient, body, enc.data_coding, enc.esm_class))
 
     def _sender_for(self, sender: str, spec: routing.ConnectorSpec | None) -> str:
         sender = sender or self.settings.generic_sender
@@ -461,7 +470,7 @@ class Dispatcher:
         if inf is None:
             return
         if exc is None:
-            self._events.put_nowait(store.PartAccepted(message_id, part_no, inf.spec.name, smsc_id))
+            self._events.put_nowait(PartAccepted(message_id, part_no, inf.connector, smsc_id))
         else:
             inf.errors.append((isinstance(exc, PermanentSubmitError), str(exc)))
             if not isinstance(exc, SubmitError):
@@ -473,18 +482,18 @@ class Dispatcher:
     def _finish(self, inf: _Inflight) -> None:
         c = inf.claimed
         self._inflight.pop(c.id, None)
-        name = inf.spec.name if inf.spec else c.connector
+        name = inf.connector
         simulated = bool(inf.spec and inf.spec.simulated)
         if any(p for p, _ in inf.errors):
             err = next(e for p, e in inf.errors if p)
-            out = store.MessageOutcome(c.id, store.FAILED, name, inf.sender, simulated, err)
+            out = MessageOutcome(c.id, "failed", name, inf.sender, simulated, err)
             self.stats.failed += 1
         elif inf.errors:
             delay = min(self.retry_base * 2 ** max(0, c.attempts - 1), 60.0)
-            out = store.MessageOutcome(c.id, "retry", name, error=inf.errors[0][1], retry_in=delay)
+            out = MessageOutcome(c.id, "retry", name, error=inf.errors[0][1], retry_in=delay)
             self.stats.retried += 1
         else:
-            out = store.MessageOutcome(c.id, store.SUBMITTED, name, inf.sender, simulated, retried=c.attempts > 1)
+            out = MessageOutcome(c.id, "submitted", name, inf.sender, simulated, retried=c.attempts > 1)
             self.stats.submitted += 1
         observe_dispatch(name, out.outcome, time.monotonic() - inf.started)
         self._unrecorded[c.id] = name
@@ -495,7 +504,7 @@ class Dispatcher:
     async def _writer_loop(self) -> None:
         while True:
             timeout = 0.25 if self._unmatched else None
-            batch: list = []
+            batch: list[results.Event] = []
             try:
                 batch.append(await asyncio.wait_for(self._events.get(), timeout))
             except TimeoutError:
@@ -515,7 +524,7 @@ class Dispatcher:
             finally:
                 self._writing = False
             for ev in batch:
-                if isinstance(ev, store.MessageOutcome):
+                if isinstance(ev, MessageOutcome):
                     self._unrecorded.pop(ev.message_id, None)
             for ev in res.matched:
                 self.stats.receipts += 1
@@ -545,7 +554,7 @@ class Dispatcher:
         except Exception:
             return False
 
-    async def _apply(self, batch: list) -> store.Applied:
+    async def _apply(self, batch: list[results.Event]) -> Applied:
         """Write a batch; retry while the database is away; isolate an event that cannot be written.
 
         A database outage must not lose anything, so a failing batch is retried. If it
@@ -556,17 +565,17 @@ class Dispatcher:
         failures = 0
         while True:
             try:
-                return await self._in_write(store.apply_in, batch)
+                return await self._in_write(self._recorder.apply_in, batch)
             except Exception:
                 failures += 1
                 log.exception("dispatch: writing %d events failed (%d); retrying", len(batch), failures)
                 await asyncio.sleep(min(failures, 5))
             if failures >= 3 and len(batch) > 1 and await asyncio.to_thread(self._db_answers):
                 break
-        total = store.Applied([], [], 0, {})
+        total = Applied([], [], 0, {})
         for ev in batch:
             try:
-                r = await self._in_write(store.apply_in, [ev])
+                r = await self._in_write(self._recorder.apply_in, [ev])
             except Exception:
                 log.exception("dispatch: event %r cannot be written; skipped", ev)
                 continue
@@ -581,7 +590,7 @@ class Dispatcher:
     async def _expire_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                n = await asyncio.to_thread(store.expire, self.engine)
+                n = await asyncio.to_thread(expiry.expire, self.engine)
                 self.stats.expired += n
                 if n and self.callbacks is not None:
                     self.callbacks.wake()

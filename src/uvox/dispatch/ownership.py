@@ -26,7 +26,7 @@ import zlib
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from uvox.clock import aware, now
 from uvox.db import schema as t
@@ -105,7 +105,7 @@ class LocalOwnership:
     def healthy(self) -> bool:
         """Renew (or take) the lease; False while another live dispatcher holds it."""
         from uvox.db.session import write
-        from uvox.dispatch import store
+        from uvox.dispatch import claims
 
         stamp = now()
         value = json.dumps({"owner": self.worker_id, "at": stamp.isoformat()})
@@ -137,7 +137,7 @@ class LocalOwnership:
         self.holding = mine or free
         if self.holding and not was:
             # Whatever a previous dispatcher left half-way is ours now.
-            store.requeue_submitting(self.engine, None)
+            claims.requeue_submitting(self.engine, None)
         if not self.holding and not self._warned:
             self._warned = True
             log.warning("dispatch: another dispatcher holds this SQLite database (%s); waiting. "
@@ -154,12 +154,16 @@ class LocalOwnership:
     def live_dispatchers(self) -> int:
         return 1
 
+    def alive(self, worker_id: str) -> bool:
+        """Never asked: one dispatcher per SQLite database, so no other one's binds to respect."""
+        return False
+
 
 class PgOwnership:
     def __init__(self, engine: Engine, worker_id: str) -> None:
         self.engine = engine
         self.worker_id = worker_id
-        self._conn = None
+        self._conn: Connection | None = None
         # A connection of its own, outside the pool, in autocommit: its life is the lease,
         # and closing it really disconnects (a pooled one would keep our locks and name).
         self._own_engine = sa.create_engine(engine.url, poolclass=sa.pool.NullPool,
@@ -179,42 +183,47 @@ class PgOwnership:
                 pass
             self._conn = None
 
+    def _lock_conn(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("dispatch: the lock connection is not open")
+        return self._conn
+
     def healthy(self) -> bool:
         """False when the lock connection is gone: every lock it held is gone with it."""
         try:
-            self._conn.execute(sa.text("SELECT 1"))
+            self._lock_conn().execute(sa.text("SELECT 1"))
             return True
         except Exception:
             log.error("dispatch: lost the database connection holding connector locks")
             try:
-                self._conn.close()
+                self._lock_conn().close()
             except Exception:
                 pass
             self.open()
             return False
 
     def try_acquire(self, name: str) -> bool:
-        return bool(self._conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, :k)"),
+        return bool(self._lock_conn().execute(sa.text("SELECT pg_try_advisory_lock(:ns, :k)"),
                                        {"ns": _LOCK_NS, "k": _key(name)}).scalar())
 
     def release(self, name: str) -> None:
-        self._conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :k)"), {"ns": _LOCK_NS, "k": _key(name)})
+        self._lock_conn().execute(sa.text("SELECT pg_advisory_unlock(:ns, :k)"), {"ns": _LOCK_NS, "k": _key(name)})
 
     def alive(self, worker_id: str) -> bool:
         """Whether that dispatcher is connected to the database (its lock connection
         carries its id in application_name, see open())."""
-        return bool(self._conn.execute(sa.text(
+        return bool(self._lock_conn().execute(sa.text(
             "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = :n"),
             {"n": f"{APP_NAME} {worker_id}"[:63]}).first())
 
     def live_dispatchers(self) -> int:
-        n = self._conn.execute(sa.text(
+        n = self._lock_conn().execute(sa.text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND application_name LIKE :p"), {"p": APP_NAME + " %"}).scalar()
         return max(1, int(n or 1))
 
 
-def make(engine: Engine, worker_id: str):
+def make(engine: Engine, worker_id: str) -> LocalOwnership | PgOwnership:
     if engine.dialect.name == "postgresql":
         return PgOwnership(engine, worker_id)
     return LocalOwnership(engine, worker_id)

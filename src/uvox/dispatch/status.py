@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -17,8 +18,11 @@ from uvox.db import schema as t
 from uvox.db.session import read
 from uvox.dispatch import ownership, routing
 
+if TYPE_CHECKING:
+    from uvox.platform import Platform
 
-def connector_states(platform) -> dict[str, str]:
+
+def connector_states(platform: Platform) -> dict[str, str]:
     """{connector name: "bound" | "down" | "disabled" | "not held"}, the simulator included when it is a route."""
     cutoff = now() - ownership.UP_FRESH
     with read(platform.engine) as conn:
@@ -41,7 +45,7 @@ def connector_states(platform) -> dict[str, str]:
     return out
 
 
-def simulator_active(platform) -> bool:
+def simulator_active(platform: Platform) -> bool:
     """True while the SMSC simulator is a route: the portal shows a banner then."""
     with read(platform.engine) as conn:
         return routing.simulator_is_route(conn, platform.settings)

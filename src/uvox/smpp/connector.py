@@ -281,14 +281,16 @@ class SmppConnector:
     def submit_batch(self, items, on_done: Callable) -> None:
         """Queue several submit_sm; ``on_done(tag, message_id, error)`` reports each.
 
-        ``items`` are ``(tag, source_addr, destination_addr, short_message, data_coding,
-        esm_class)``, the rest as :meth:`submit`'s defaults. ``on_done`` is called once
-        per item from the connector's threads (or at once, here, when the connector is
-        not bound), with either an SMSC message id or a SubmitError.
+        ``items`` have a ``tag``, ``sender``, ``recipient``, ``body``, ``data_coding`` and
+        ``esm_class`` (``uvox.dispatch.link.Part``), the rest as :meth:`submit`'s defaults.
+        ``on_done`` is called once per item from the connector's threads (or at once,
+        here, when the connector is not bound), with either an SMSC message id or a
+        SubmitError.
         """
         reqs = [
-            _Request(self._fields(src, dest, body, dc, esm, None, None, 1, 1, None, {}), on_done=on_done, tag=tag)
-            for tag, src, dest, body, dc, esm in items
+            _Request(self._fields(p.sender, p.recipient, p.body, p.data_coding, p.esm_class, None, None, 1, 1,
+                                  None, {}), on_done=on_done, tag=p.tag)
+            for p in items
         ]
         with self._cv:
             bound = self._bound and not self._stopping.is_set()
