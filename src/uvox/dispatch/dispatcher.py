@@ -152,8 +152,6 @@ class Dispatcher:
 
     # ------------------------------------------------------------ life cycle
     async def start(self) -> None:
-        from uvox.sms import intake
-
         self._loop = asyncio.get_running_loop()
         self._events = asyncio.Queue()
         self._poke = asyncio.Event()
@@ -161,7 +159,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
         await asyncio.to_thread(self._own.open)
-        intake.on_queued.append(self.poke)
+        self.platform.queued.subscribe(self.poke)
         if self.engine.dialect.name == "postgresql":
             # Sends queued by other processes and machines wake this one at once.
             self._listener = wake.Listener(self.engine, self.poke)
@@ -181,10 +179,7 @@ class Dispatcher:
 
     async def stop(self, drain: float = 5.0) -> None:
         """Stop claiming, let in-flight submits finish (up to ``drain`` s), write, unbind."""
-        from uvox.sms import intake
-
-        with contextlib.suppress(ValueError):
-            intake.on_queued.remove(self.poke)
+        self.platform.queued.unsubscribe(self.poke)
         if self._listener is not None:
             await asyncio.to_thread(self._listener.stop)
             self._listener = None

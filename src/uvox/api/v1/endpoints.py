@@ -106,7 +106,7 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
         for (i, _), acc in zip(priced, done):
             accepted[i] = acc
         if accepted:
-            intake.notify_queued()
+            p.queued.notify()
 
     def one(i: int) -> dict:
         if i in accepted:
@@ -227,7 +227,7 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
     if isinstance(outcome, Result):
         return outcome
     msg, session_id = outcome
-    intake.notify_queued()
+    p.queued.notify()
     if msg.state == intake.WAITING_BALANCE:
         return _r("021", sessionID=session_id, phone_number=phone, id=str(msg.id))
     return _r("022", phone_number=phone, sessionID=session_id, id=str(msg.id))

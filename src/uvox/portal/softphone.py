@@ -1,9 +1,10 @@
 """The customer portal's "Softphone" section (manual: "Softphone" / Zoiper).
 
-uvox.portal.routes mounts :func:`pages` when this module exists. Pages use the
-portal's plumbing (uvox.portal.web: session, CSRF, language, security headers)
-and its base.html, but keep their templates and Spanish strings here, next to
-the feature: our own gettext catalogue falls back to the portal's.
+A front end over uvox.softphone.service, in the portal because it is one (it was
+uvox.softphone.portal, and softphone and portal imported each other). Pages use the
+portal's plumbing (uvox.portal.web: session, CSRF, language, security headers) and
+its base.html; their templates and Spanish strings stay in the softphone package,
+next to the feature, and that gettext catalogue falls back to the portal's.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from uvox import softphone
 from uvox.billing.money import show
 from uvox.portal import i18n as portal_i18n
 from uvox.portal.web import Ctx, Refused, view, when
+from uvox.softphone import service
 
-from . import service
-
-HERE = Path(__file__).resolve().parent
+HERE = Path(softphone.__file__).resolve().parent
 N_ = lambda s: s  # noqa: E731  (marks a string for translation)
 
 NOTICES = {
