@@ -206,6 +206,20 @@ def set_callback(engine: Engine, account_id: int, url: str | None, rotate_secret
         return url or None, secret
 
 
+def get_callback(engine: Engine, account_id: int) -> tuple[str | None, str | None]:
+    """The status callback URL and its signing secret (None until one is set)."""
+    with read(engine) as conn:
+        row = conn.execute(sa.select(t.accounts.c.callback_url, t.accounts.c.callback_secret)
+                           .where(t.accounts.c.id == account_id)).one()
+    return row.callback_url, row.callback_secret
+
+
+def get_by_id(engine: Engine, account_id: int) -> Account:
+    """An account by internal id (operator pages); NotFound when there is none."""
+    with read(engine) as conn:
+        return get(conn, id=account_id)
+
+
 def list_accounts(engine: Engine, query: str = "", limit: int = 100, offset: int = 0) -> list[Account]:
     with read(engine) as conn:
         q = sa.select(t.accounts).order_by(t.accounts.c.id).limit(limit).offset(offset)

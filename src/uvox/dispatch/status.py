@@ -45,3 +45,16 @@ def simulator_active(platform) -> bool:
     """True while the SMSC simulator is a route: the portal shows a banner then."""
     with read(platform.engine) as conn:
         return routing.simulator_is_route(conn, platform.settings)
+
+
+def connectors_and_prefixes(engine) -> tuple[list, dict[int, list[str]]]:
+    """Every configured connector (rows of ``connectors``, by name) and the prefixes
+    routed to each ("*" for a catch-all route), for the operator's connector page."""
+    with read(engine) as conn:
+        rows = conn.execute(sa.select(t.connectors).order_by(t.connectors.c.name)).all()
+        routes = conn.execute(sa.select(t.routes.c.connector_id, t.routes.c.prefix)
+                              .order_by(t.routes.c.prefix)).all()
+    by_connector: dict[int, list[str]] = {}
+    for r in routes:
+        by_connector.setdefault(r.connector_id, []).append(r.prefix or "*")
+    return list(rows), by_connector
