@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 from pathlib import Path
 
 import anyio.from_thread
@@ -25,9 +24,6 @@ from uvox.portal.web import Ctx, Refused, client_address, safe_next
 from uvox.sms.numbers import normalise_sender
 from uvox.strings import is_digits
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1000
 PAGE_SIZE = 50
 
 #: Messages shown after a redirect (?m=...): a fixed list, so a link cannot put
@@ -60,6 +56,15 @@ def notice(ctx: Ctx) -> str:
 
 # --- signing up and in ---------------------------------------------------------
 
+def _password_problem(ctx: Ctx, password: str) -> str:
+    problem = accounts.password_problem(password)
+    if problem is accounts.PasswordProblem.TOO_SHORT:
+        return ctx._("The password must have at least %(n)s characters.", n=accounts.MIN_PASSWORD)
+    if problem is accounts.PasswordProblem.TOO_LONG:
+        return ctx._("The password is too long.")
+    return ""
+
+
 def sign_up(ctx: Ctx) -> Response:
     if ctx.account and ctx.request.method == "GET":
         return ctx.redirect("/dashboard")
@@ -67,12 +72,10 @@ def sign_up(ctx: Ctx) -> Response:
     email = ctx.f("email")
     if ctx.request.method == "POST":
         password = ctx.form.get("password") or ""
-        if not EMAIL.fullmatch(email) or len(email) > 254:
+        if not accounts.valid_email(email):
             errors.append(ctx._("Enter a valid e-mail address."))
-        if len(password) < MIN_PASSWORD:
-            errors.append(ctx._("The password must have at least %(n)s characters.", n=MIN_PASSWORD))
-        elif len(password) > MAX_PASSWORD:
-            errors.append(ctx._("The password is too long."))
+        if problem := _password_problem(ctx, password):
+            errors.append(problem)
         elif password != (ctx.form.get("password2") or ""):
             errors.append(ctx._("The two passwords do not match."))
         address = client_address(ctx.request)
@@ -80,15 +83,9 @@ def sign_up(ctx: Ctx) -> Response:
             return ctx.render("sign_up.html", status=429, email=email,
                               errors=[ctx._("Too many accounts were created from your address. Please try again later.")])
         if not errors:
-            plan = ctx.settings.default_plan or None
-            if plan:
-                try:
-                    plans.get_plan(ctx.engine, plan)
-                except NotFound:
-                    plan = None  # the operator has not created it yet: the account waits for a plan
             try:
-                account = accounts.create_account(ctx.engine, email=email, password=password, plan=plan,
-                                                  default_currency=ctx.settings.default_currency)
+                account = accounts.sign_up(ctx.engine, email, password, default_plan=ctx.settings.default_plan,
+                                           default_currency=ctx.settings.default_currency)
             except Conflict:
                 # Counted like a sign-up, so the form cannot be used to list our customers' e-mails.
                 sessions.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, False)
@@ -115,7 +112,7 @@ def sign_in(ctx: Ctx) -> Response:
             error = ctx._("Too many failed attempts. Please wait 15 minutes and try again.")
             status = 429
         else:
-            account = accounts.authenticate_password(ctx.engine, norm, password[:MAX_PASSWORD]) if norm else None
+            account = accounts.authenticate_password(ctx.engine, norm, password[:accounts.MAX_PASSWORD]) if norm else None
             sessions.record_attempt(ctx.engine, "signin", norm, address, account is not None)
             if account is not None:
                 ctx.sign_in(account)
@@ -135,12 +132,10 @@ def password(ctx: Ctx) -> Response:
     if ctx.request.method == "POST":
         current = ctx.form.get("current") or ""
         new = ctx.form.get("password") or ""
-        if accounts.authenticate_password(ctx.engine, ctx.account.email or "", current[:MAX_PASSWORD]) is None:
+        if accounts.authenticate_password(ctx.engine, ctx.account.email or "", current[:accounts.MAX_PASSWORD]) is None:
             errors.append(ctx._("The current password is wrong."))
-        elif len(new) < MIN_PASSWORD:
-            errors.append(ctx._("The password must have at least %(n)s characters.", n=MIN_PASSWORD))
-        elif len(new) > MAX_PASSWORD:
-            errors.append(ctx._("The password is too long."))
+        elif problem := _password_problem(ctx, new):
+            errors.append(problem)
         elif new != (ctx.form.get("password2") or ""):
             errors.append(ctx._("The two passwords do not match."))
         else:
@@ -360,7 +355,7 @@ def settings_page(ctx: Ctx) -> Response:
         if ctx.f("action") == "rotate":
             accounts.set_callback(ctx.engine, ctx.account.id, ctx.account.callback_url, rotate_secret=True)
             return ctx.redirect("/settings", m="secret_rotated")
-        if url and (not re.fullmatch(r"https?://[^\s]+", url) or len(url) > 2000):
+        if url and not accounts.callback_url_ok(url):
             error = ctx._("The callback URL must start with http:// or https://.")
         else:
             accounts.set_callback(ctx.engine, ctx.account.id, url or None)

@@ -10,13 +10,10 @@ next to the feature, and that gettext catalogue falls back to the portal's.
 from __future__ import annotations
 
 import gettext
-import io
 from functools import cache
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -37,30 +34,15 @@ NOTICES = {
 
 @cache
 def _translations(lang: str) -> gettext.NullTranslations:
-    po = HERE / "locale" / lang / "LC_MESSAGES" / "messages.po"
-    if po.exists():
-        with po.open("rb") as fh:
-            buf = io.BytesIO()
-            write_mo(buf, read_po(fh, locale=lang))
-        buf.seek(0)
-        mine: gettext.NullTranslations = gettext.GNUTranslations(buf)
-    else:
-        mine = gettext.NullTranslations()
+    mine = portal_i18n.load_catalogue(HERE / "locale", lang)
     mine.add_fallback(portal_i18n.translations(lang))
     return mine
 
 
 @cache
 def _env(lang: str) -> Environment:
-    env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(str(HERE / "templates")), FileSystemLoader(str(portal_i18n.TEMPLATES))]),
-        autoescape=select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.install_gettext_translations(_translations(lang), newstyle=True)
-    return env
+    loader = ChoiceLoader([FileSystemLoader(str(HERE / "templates")), FileSystemLoader(str(portal_i18n.TEMPLATES))])
+    return portal_i18n.make_environment(loader, _translations(lang))
 
 
 def _(ctx: Ctx, text: str, **kw) -> str:
