@@ -1,8 +1,10 @@
 """The ASGI application: the v1 API, the portal, softphone URLs, and the docs.
 
-Domain packages contribute their routes through small ``routes()`` functions; the
-dispatcher and the SMSC simulator are started by hooks run in the lifespan, so
-``uvox serve`` is one process that does everything on a fresh install.
+Domain packages contribute their routes through small ``routes()`` functions, all
+listed in :func:`create_app`; what runs beside HTTP (delivery, the call settler) is
+listed once in :data:`BACKGROUND` and started by the lifespan, or by server.py's
+delivery process under ``--workers N``, so ``uvox serve`` is one process that does
+everything on a fresh install. Nothing registers itself by being imported.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,20 +27,27 @@ from uvox import limits
 from uvox.api.v1 import openapi
 from uvox.api.v1.routes import api, next_request_id
 from uvox.db.engine import warm
+from uvox.dispatch.hooks import start_delivery
 from uvox.dispatch.wake import Announcer
 from uvox.ops import routes as ops_routes
 from uvox.ops.metrics import endpoint_of, observe_http
 from uvox.platform import Platform
-from uvox.sms import intake
+from uvox.portal import routes as portal_routes
+from uvox.softphone import routes as softphone_routes
 from uvox.voice import authorize as call_authorization
 from uvox.voice import http as voice_http
+from uvox.voice.hooks import start_settling
 
 log = logging.getLogger("uvox")
 
-#: Async callables run at start-up with the Platform; each may return an async
-#: callable run at shutdown. The dispatcher and the simulator register here.
+#: An async callable run at start-up with the Platform; it may return an async
+#: callable run at shutdown.
 StartupHook = Callable[[Platform], Awaitable[Callable[[], Awaitable[None]] | None]]
-startup_hooks: list[StartupHook] = []
+#: Everything `uvox serve` runs beside HTTP, in start order (stopped in reverse):
+#: delivery (the SMSC simulator when it is a route, then the dispatcher) and the
+#: settling of call records. The one place that says so; server.py runs the same
+#: list in its delivery process when HTTP is in worker processes.
+BACKGROUND: tuple[StartupHook, ...] = (start_delivery, start_settling)
 
 
 async def _api_asgi(scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,17 +58,6 @@ async def _api_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
-def _optional_routes(module: str, platform: Platform) -> list[BaseRoute]:
-    """Routes of a domain package that may not exist in a trimmed build."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return []
-        raise
-    return list(mod.routes(platform))
-
-
 def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -69,14 +66,14 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
         if platform.settings.is_postgres:
             # Every process that queues tells the dispatchers of the others (wake.py).
             announcer = Announcer(platform.engine)
-            intake.on_queued.append(announcer.announce)
+            platform.queued.subscribe(announcer.announce)
         # Every process that serves HTTP, the workers of --workers N too: the first
         # requests after a start must not each wait for a database connection or a
         # statement's compilation (Kamailio does not slow down while we start).
         await asyncio.to_thread(warm, platform.engine, platform.settings.db_pool_size)
         await asyncio.to_thread(_warm_calls, platform)
         if run_hooks:
-            for hook in list(startup_hooks):
+            for hook in BACKGROUND:
                 stop = await hook(platform)
                 if stop is not None:
                     stops.append(stop)
@@ -92,12 +89,11 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
                 with contextlib.suppress(Exception):
                     await stop()
             if announcer is not None:
-                with contextlib.suppress(ValueError):
-                    intake.on_queued.remove(announcer.announce)
+                platform.queued.unsubscribe(announcer.announce)
                 await asyncio.to_thread(announcer.stop)
 
     async def home(request: Request):
-        return RedirectResponse("/sign_in" if _has_portal else "/docs", status_code=302)
+        return RedirectResponse("/sign_in", status_code=302)
 
     routes: list[BaseRoute] = [
         *ops_routes.routes(platform),
@@ -105,10 +101,8 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
         Route("/docs", openapi.docs_page),
         Mount("/api", app=_api_asgi),
     ]
-    portal_routes = _optional_routes("uvox.portal.routes", platform)
-    _has_portal = bool(portal_routes)
-    routes += _optional_routes("uvox.softphone.routes", platform)
-    routes += portal_routes
+    routes += softphone_routes.routes(platform)
+    routes += portal_routes.routes(platform)
     routes.append(Route("/", home))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={limits.BodyTooLarge: _too_large})
     app.state.platform = platform
@@ -216,10 +210,3 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, code: str, status:
         endpoint = endpoint_of(path)
     await response(scope, receive, send)
     observe_http(endpoint, response.status_code, code if endpoint == "api" else "", time.perf_counter() - started)
-
-
-def _import_hooks() -> None:
-    """Let domain packages register their start-up hooks (dispatcher, simulator)."""
-    for module in ("uvox.dispatch.hooks", "uvox.voice.hooks"):
-        with contextlib.suppress(ModuleNotFoundError):
-            importlib.import_module(module)

@@ -6,7 +6,6 @@ stdout, so scripts and tests can drive the platform without a browser.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from decimal import Decimal
@@ -14,9 +13,14 @@ from pathlib import Path
 
 import click
 
+from uvox import client_cli
 from uvox.config import Settings
+from uvox.dispatch import cli as dispatch_cli
 from uvox.errors import Conflict, NotFound
 from uvox.platform import Platform
+from uvox.smpp import cli as smpp_cli
+from uvox.softphone import cli as softphone_cli
+from uvox.voice import cli as voice_cli
 
 
 def _platform() -> Platform:
@@ -176,7 +180,7 @@ def account_set_plan(ref, plan, as_json) -> None:
     p = _platform()
     a = _account(p, as_json, ref)
     try:
-        released = change_plan(p.engine, a.id, plan)
+        released = change_plan(p.engine, a.id, plan, on_queued=p.queued.notify)
     except NotFound as exc:
         _fail(as_json, str(exc))
     _emit(as_json, {"accountnumber": a.number, "plan": plan, "released": released}, f"{a.number} is on plan {plan}")
@@ -286,7 +290,7 @@ def topup(ref, amount, note, as_json) -> None:
     p = _platform()
     a = _account(p, as_json, ref)
     value = _amount(as_json, amount, allow_negative=True)
-    new_balance, released = do_topup(p.engine, a.id, value, note)
+    new_balance, released = do_topup(p.engine, a.id, value, note, on_queued=p.queued.notify)
     _emit(as_json, {"accountnumber": a.number, "currency": a.currency, "balance": show(new_balance),
                     "released": released}, f"{a.number} balance {show(new_balance)} {a.currency}")
 
@@ -302,7 +306,7 @@ def credit_limit(ref, amount, as_json) -> None:
     p = _platform()
     a = _account(p, as_json, ref)
     value = _amount(as_json, amount)
-    released = set_credit_limit(p.engine, a.id, value)
+    released = set_credit_limit(p.engine, a.id, value, on_queued=p.queued.notify)
     _emit(as_json, {"accountnumber": a.number, "credit": show(value), "released": released},
           f"{a.number} credit limit {show(value)} {a.currency}")
 
@@ -400,20 +404,8 @@ def otp_template_create(ref, text, name, sender, as_json) -> None:
 
 def _register_domain_commands() -> None:
     """Commands owned by domain packages (connectors, simulator, worker, SIP, client)."""
-    for module, attr, parent in (
-        ("uvox.smpp.cli", "register", main),
-        ("uvox.dispatch.cli", "register", main),
-        ("uvox.softphone.cli", "register", main),
-        ("uvox.voice.cli", "register", main),
-        ("uvox.client_cli", "register", main),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        getattr(mod, attr)(parent, admin)
+    for module in (smpp_cli, dispatch_cli, softphone_cli, voice_cli, client_cli):
+        module.register(main, admin)
 
 
 _register_domain_commands()

@@ -6,7 +6,8 @@ dispatcher, so that none of them reads configuration or opens engines on its own
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
@@ -17,10 +18,40 @@ from uvox.db.migrate import instance_secret, upgrade
 from uvox.db.writer import Writer
 
 
+class QueuedSignal:
+    """Who to tell, in this process, that a transaction has just queued messages.
+
+    The API, the portal and the operator's money actions call :meth:`notify` after
+    they commit; an in-process dispatcher subscribes its wake-up, and on PostgreSQL
+    the app subscribes the announcer that tells the dispatchers of other processes
+    (dispatch/wake.py). Owned by the Platform rather than a module, so two platforms
+    in one process (tests) do not wake each other's dispatchers and nothing is left
+    subscribed after a platform is gone.
+    """
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def notify(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a sleepy dispatcher must never fail a send
+                pass
+
+
 @dataclass
 class Platform:
     settings: Settings
     engine: Engine
+    queued: QueuedSignal = field(default_factory=QueuedSignal)
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = False) -> Platform:

@@ -87,9 +87,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
 
     import uvicorn
 
-    from uvox.app import _import_hooks, create_app
+    from uvox.app import create_app
     platform = Platform.open(settings, migrate=True)
-    _import_hooks()
     options = _uvicorn_options(settings, host, port)
     if workers == 1:
         uvicorn.run(create_app(platform), **options)
@@ -157,7 +156,7 @@ def http_worker_app():
 
 
 class _DeliveryThread:
-    """The start-up hooks (dispatcher, simulator) on an event loop in a thread.
+    """uvox.app.BACKGROUND (delivery, call settling) on an event loop in a thread.
 
     The main thread belongs to uvicorn's supervisor, which handles signals and
     watches the HTTP processes; it sleeps nearly all the time, so delivery has this
@@ -195,13 +194,13 @@ class _DeliveryThread:
             runner.run(self._main())
 
     async def _main(self) -> None:
-        from uvox.app import startup_hooks
+        from uvox.app import BACKGROUND
 
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         stops = []
         try:
-            for hook in list(startup_hooks):
+            for hook in BACKGROUND:
                 stop = await hook(self.platform)
                 if stop is not None:
                     stops.append(stop)

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -140,3 +142,48 @@ def test_workers_serve_http_in_several_processes_and_deliver_each_message_once(u
     r = httpx.post(srv.url + SEND, data={**auth, "to": "+13125559999", "text": "after a crash"}).json()
     assert r["code"] == "005"
     assert poll(lambda: (k := _http_children(srv.proc.pid)) and len(k) == 2 and victim not in k, timeout=30)
+
+
+VOICE_DECK = "dialprefix,destination,rateinitial,smsrate\n1,USA,0.6000,0.0075\n"
+
+
+def test_workers_still_settle_calls_in_the_delivery_process(uvox_server):
+    """uvox.app.BACKGROUND (delivery, call settling) runs in the parent of --workers N:
+    a call record Kamailio writes is charged without any HTTP request. Nothing else
+    settles calls, so this fails if the settler is not wired into server.py."""
+    import sqlalchemy as sa
+
+    from uvox.accounts import service as accounts
+    from uvox.billing import ledger, plans
+    from uvox.config import Settings
+    from uvox.platform import Platform
+    from uvox.softphone import service as sip
+    from uvox.voice import trunks
+    from uvox.voice.authorize import authorize
+    from uvox.voice.kamailio_tables import acc_cdrs
+
+    srv = uvox_server("postgresql", UVOX_WORKERS="2", UVOX_SIP_DOMAIN="sip.uvox.test")
+    p = Platform.open(Settings.from_env(srv.env))
+    try:
+        plans.create_plan(p.engine, "voice", "US$")
+        plans.import_rates(p.engine, "voice", VOICE_DECK)
+        trunks.add_trunk(p.engine, "carrier", "127.0.0.1", 5090)
+        acct = srv.admin("account", "create", "--email", f"v{free_port()}@example.com", "--plan", "voice")
+        srv.admin("topup", acct["accountnumber"], "1")
+        account_id = accounts.find(p.engine, acct["accountnumber"]).id
+        user = sip.create_sip_account(p.engine, account_id, domain="sip.uvox.test").account.username
+        call = authorize(p.engine, p.settings, caller=user, domain="sip.uvox.test", dialled="13055550100",
+                         sip_call_id="wiring-1")
+        end = datetime.now(UTC).replace(tzinfo=None)
+        with p.engine.begin() as conn:
+            conn.execute(sa.insert(acc_cdrs).values(start_time=end - timedelta(seconds=60), end_time=end,
+                                                    duration=60.0, uvox_call=str(call.call_id), sip_code="200",
+                                                    hangup="caller", trunk="carrier", callid="wiring-1"))
+
+        def balance():
+            with p.engine.connect() as conn:
+                return ledger.funds(conn, account_id)[0]
+
+        assert poll(lambda: balance() == Decimal("0.4"), timeout=20), f"not settled: balance {balance()}"
+    finally:
+        p.close()

@@ -9,8 +9,6 @@ notification, sent by the API's process after the send committed.
 
 import pytest
 
-from uvox.sms import intake
-
 from .test_delivery import send, sim_records, wait_state
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,7 +25,7 @@ def test_a_send_wakes_a_dispatcher_of_another_process_at_once(platform, http, cu
     first = send(http, customer, "+13055550101", "uno")
     wait_state(http, customer, first["id"], "delivered", poll)
 
-    intake.on_queued.remove(dt.d.poke)  # from here on, as in another process
+    platform.queued.unsubscribe(dt.d.poke)  # from here on, as in another process
     assert poll(lambda: dt.d._listener is not None and dt.d._listener.listening.is_set(), timeout=10)
     second = send(http, customer, "+13055550102", "dos")
     wait_state(http, customer, second["id"], "delivered", poll, timeout=15)

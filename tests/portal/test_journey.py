@@ -5,17 +5,13 @@ another account's message by URL."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 
 import httpx
-import pytest
 
 from tests.conftest import DECK, free_port
 from tests.portal.conftest import shot, sign_up
-
-HAS_DISPATCHER = importlib.util.find_spec("uvox.dispatch.hooks") is not None
 
 
 def test_sign_up_to_first_sms(uvox_server, new_page, tmp_path):
@@ -115,10 +111,6 @@ def test_sign_up_to_first_sms(uvox_server, new_page, tmp_path):
     assert "Hola desde el portal" in exported and "secreto de Beto" not in exported
 
     # Finally: the message reaches "SMS Sent" (or Delivered), which needs the dispatcher.
-    if not HAS_DISPATCHER:
-        page.goto("/sms")
-        assert page.inner_text(f"#history tr[data-id='{message_id}'] .state") == "Por enviar"
-        pytest.xfail("the dispatcher (uvox.dispatch.hooks, delivery branch) is not merged: messages stay 'To send'")
     page.click("nav.langs a.lang-en")
     deadline = time.monotonic() + 30
     state = ""

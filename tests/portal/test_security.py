@@ -114,12 +114,12 @@ def test_no_page_shows_another_accounts_data(client, make_customer, platform):
 
 
 def test_sign_in_is_throttled_per_account_and_per_address_across_processes(client, make_customer, platform, tmp_path):
-    from uvox.portal import security
+    from uvox.accounts import sessions
 
     victim = _customer_with_password(make_customer)
     other = _customer_with_password(make_customer)
     b = client()
-    for _ in range(security.MAX_FAILS_PER_ACCOUNT):
+    for _ in range(sessions.MAX_FAILS_PER_ACCOUNT):
         assert b.sign_in(victim.email, "wrong password").status_code == 401
     # Even the right password is refused now, and the refusal says why.
     r = b.sign_in(victim.email)
@@ -135,7 +135,7 @@ def test_sign_in_is_throttled_per_account_and_per_address_across_processes(clien
         # ...until the address has failed too often, whatever the e-mails tried.
         third = Browserless(proc.url)
         # (the victim's failures above came from this address too)
-        for i in range(security.MAX_FAILS_PER_ADDRESS - security.MAX_FAILS_PER_ACCOUNT):
+        for i in range(sessions.MAX_FAILS_PER_ADDRESS - sessions.MAX_FAILS_PER_ACCOUNT):
             assert third.sign_in(f"nobody{i}@example.com", "guess").status_code == 401
         assert third.sign_in(other.email).status_code == 429
         second.close()
@@ -197,10 +197,10 @@ def test_odd_input_gets_a_page_not_a_crash(client, make_customer):
 
 
 def test_sign_ups_from_one_address_are_limited(client):
-    from uvox.portal import security
+    from uvox.accounts import sessions
 
     b = client()
-    for i in range(security.MAX_SIGNUPS_PER_ADDRESS):
+    for i in range(sessions.MAX_SIGNUPS_PER_ADDRESS):
         r = b.post("/sign_up", {"email": f"bulk{i}@example.com", "password": PASSWORD, "password2": PASSWORD})
         assert r.status_code == 303
         b.post("/sign_out", {})

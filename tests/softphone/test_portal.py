@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import html
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -15,14 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree as ET
 
 import httpx
-import pytest
 
 from tests.conftest import uvox_require
 from uvox.softphone import credentials
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("uvox.portal.web") is None, reason="the portal (uvox.portal.web) is not in this tree"
-)
 LP = "{http://www.linphone.org/xsds/lpconfig.xsd}"
 
 

@@ -4,21 +4,15 @@ provisioning URL, which provisions once."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
 from xml.etree import ElementTree as ET
 
 import httpx
-import pytest
 
 from tests.conftest import uvox_require
-
-if importlib.util.find_spec("uvox.portal.web") is None or importlib.util.find_spec("tests.portal.conftest") is None:
-    pytest.skip("the portal and its browser fixtures are not in this tree", allow_module_level=True)
-
-from tests.portal.conftest import browser, new_page, shot, sign_up  # noqa: E402,F401  (fixtures)
+from tests.portal.conftest import browser, new_page, shot, sign_up  # noqa: F401  (fixtures)
 
 LP = "{http://www.linphone.org/xsds/lpconfig.xsd}"
 

@@ -6,9 +6,11 @@ reveal how many customers the operator has.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -84,6 +86,50 @@ def _new_number(conn: Connection) -> str:
         number = str(10_000_000 + secrets.randbelow(90_000_000))
         if conn.execute(sa.select(t.accounts.c.id).where(t.accounts.c.number == number)).first() is None:
             return number
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MIN_PASSWORD = 8
+#: Longer passwords are refused rather than hashed: argon2 of megabytes is a cheap DoS.
+MAX_PASSWORD = 1000
+
+
+class PasswordProblem(StrEnum):
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+
+
+def valid_email(email: str) -> bool:
+    return bool(EMAIL.fullmatch(email)) and len(email) <= 254
+
+
+def password_problem(password: str) -> PasswordProblem | None:
+    """Why a new password is refused, or None: the rule of sign-up and password change."""
+    if len(password) < MIN_PASSWORD:
+        return PasswordProblem.TOO_SHORT
+    if len(password) > MAX_PASSWORD:
+        return PasswordProblem.TOO_LONG
+    return None
+
+
+def callback_url_ok(url: str) -> bool:
+    """A status callback URL we accept: http(s), at most 2000 characters, no spaces or
+    control characters (the API's ``callback_url`` and the portal's settings alike)."""
+    return (url.startswith(("http://", "https://")) and len(url) <= 2000
+            and not any(ord(ch) < 33 or ord(ch) == 127 for ch in url))
+
+
+def sign_up(engine: Engine, email: str, password: str, *, default_plan: str, default_currency: str) -> Account:
+    """A customer's own account: on ``default_plan`` when the operator has created it,
+    otherwise on no plan (its messages wait for one, code 009). Conflict when the
+    e-mail is taken."""
+    if default_plan:
+        try:
+            return create_account(engine, email=email, password=password, plan=default_plan,
+                                  default_currency=default_currency)
+        except NotFound:
+            pass  # the operator has not created it yet: the account waits for a plan
+    return create_account(engine, email=email, password=password, default_currency=default_currency)
 
 
 def create_account(
@@ -204,6 +250,20 @@ def set_callback(engine: Engine, account_id: int, url: str | None, rotate_secret
         )
         _changed(conn)
         return url or None, secret
+
+
+def get_callback(engine: Engine, account_id: int) -> tuple[str | None, str | None]:
+    """The status callback URL and its signing secret (None until one is set)."""
+    with read(engine) as conn:
+        row = conn.execute(sa.select(t.accounts.c.callback_url, t.accounts.c.callback_secret)
+                           .where(t.accounts.c.id == account_id)).one()
+    return row.callback_url, row.callback_secret
+
+
+def get_by_id(engine: Engine, account_id: int) -> Account:
+    """An account by internal id (operator pages); NotFound when there is none."""
+    with read(engine) as conn:
+        return get(conn, id=account_id)
 
 
 def list_accounts(engine: Engine, query: str = "", limit: int = 100, offset: int = 0) -> list[Account]:

@@ -268,3 +268,40 @@ def search_rates(
             sa.select(*_lookup_cols).where(*cond).order_by(t.rates.c.prefix).limit(limit).offset(offset)
         ).all()
     return total, [_rate(r) for r in rows]
+
+
+def plan_name(engine: Engine, plan_id: int | None) -> str:
+    """The plan's name, or "" for no plan (an account waiting for one)."""
+    if plan_id is None:
+        return ""
+    with read(engine) as conn:
+        return conn.execute(sa.select(t.plans.c.name).where(t.plans.c.id == plan_id)).scalar() or ""
+
+
+def rates_for_number(engine: Engine, plan_id: int, number: str) -> tuple[Rate | None, list[Rate]]:
+    """(the rate that applies to ``number``, every rate of the plan whose prefix begins
+    it, longest first): what a customer sees when asking why a number costs what it does."""
+    prefixes = [number[:i] for i in range(len(number), 0, -1)]
+    with read(engine) as conn:
+        applied = lookup(conn, plan_id, number)
+        found = conn.execute(
+            sa.select(*_lookup_cols)
+            .where(t.rates.c.plan_id == plan_id, t.rates.c.prefix.in_(prefixes))
+            .order_by(sa.func.length(t.rates.c.prefix).desc())
+        ).all()
+    return applied, [_rate(r) for r in found]
+
+
+@dataclass(frozen=True)
+class PlanUsage:
+    rates: dict[int, int]
+    customers: dict[int, int]
+
+
+def plan_usage(engine: Engine) -> PlanUsage:
+    """How many rates each plan has and how many accounts are on it, by plan id."""
+    with read(engine) as conn:
+        rates = conn.execute(sa.select(t.rates.c.plan_id, sa.func.count()).group_by(t.rates.c.plan_id)).all()
+        customers = conn.execute(
+            sa.select(t.accounts.c.plan_id, sa.func.count()).group_by(t.accounts.c.plan_id)).all()
+    return PlanUsage({r[0]: r[1] for r in rates}, {r[0]: r[1] for r in customers if r[0] is not None})

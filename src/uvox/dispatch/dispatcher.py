@@ -174,8 +174,6 @@ class Dispatcher:
 
     # ------------------------------------------------------------ life cycle
     async def start(self) -> None:
-        from uvox.sms import intake
-
         self._events = asyncio.Queue()
         self._poke = asyncio.Event()
         self._room = asyncio.Event()
@@ -183,7 +181,7 @@ class Dispatcher:
         self._ready = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._own.open)
-        intake.on_queued.append(self.poke)
+        self.platform.queued.subscribe(self.poke)
         if self.engine.dialect.name == "postgresql":
             # Sends queued by other processes and machines wake this one at once.
             self._listener = wake.Listener(self.engine, self.poke)
@@ -203,10 +201,7 @@ class Dispatcher:
 
     async def stop(self, drain: float = 5.0) -> None:
         """Stop claiming, let in-flight submits finish (up to ``drain`` s), write, unbind."""
-        from uvox.sms import intake
-
-        with contextlib.suppress(ValueError):
-            intake.on_queued.remove(self.poke)
+        self.platform.queued.unsubscribe(self.poke)
         if self._listener is not None:
             await asyncio.to_thread(self._listener.stop)
             self._listener = None

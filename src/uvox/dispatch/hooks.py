@@ -1,13 +1,13 @@
 """Start delivery inside `uvox serve`: the SMSC simulator (when it is the route) and the dispatcher.
 
-Imported by ``uvox.app._import_hooks``; registering is all it does at import.
+Listed in ``uvox.app.BACKGROUND``, which the lifespan (one process) or server.py's
+delivery process (``--workers N``) runs.
 """
 
 from __future__ import annotations
 
 import logging
 
-from uvox.app import startup_hooks
 from uvox.platform import Platform
 
 log = logging.getLogger("uvox.dispatch")
@@ -52,6 +52,3 @@ async def start_delivery(platform: Platform):
             sim.close_control()
 
     return stop
-
-
-startup_hooks.append(start_delivery)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine, Row
 
 from uvox.clock import aware, now
 from uvox.db import schema as t
@@ -49,3 +50,16 @@ def simulator_active(platform: Platform) -> bool:
     """True while the SMSC simulator is a route: the portal shows a banner then."""
     with read(platform.engine) as conn:
         return routing.simulator_is_route(conn, platform.settings)
+
+
+def connectors_and_prefixes(engine: Engine) -> tuple[list[Row[Any]], dict[int, list[str]]]:
+    """Every configured connector (rows of ``connectors``, by name) and the prefixes
+    routed to each ("*" for a catch-all route), for the operator's connector page."""
+    with read(engine) as conn:
+        rows = conn.execute(sa.select(t.connectors).order_by(t.connectors.c.name)).all()
+        routes = conn.execute(sa.select(t.routes.c.connector_id, t.routes.c.prefix)
+                              .order_by(t.routes.c.prefix)).all()
+    by_connector: dict[int, list[str]] = {}
+    for r in routes:
+        by_connector.setdefault(r.connector_id, []).append(r.prefix or "*")
+    return list(rows), by_connector

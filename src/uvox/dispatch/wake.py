@@ -1,7 +1,7 @@
 """Waking dispatchers in other processes when messages are queued (PostgreSQL).
 
 A dispatcher in the process that queued a message is woken directly
-(``intake.on_queued``). The others (the delivery process beside `uvox serve
+(``platform.queued``). The others (the delivery process beside `uvox serve
 --workers N`'s HTTP processes, `uvox worker` on other machines) would find the
 message only at their next poll; on PostgreSQL they are woken at once instead:
 

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 from pathlib import Path
 
 import anyio.from_thread
-import sqlalchemy as sa
 from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from uvox.accounts import apikeys
+from uvox.accounts import apikeys, sessions
 from uvox.accounts import service as accounts
 from uvox.api.v1 import endpoints
 from uvox.api.v1.codes import CODES
 from uvox.api.v1.params import Variables
 from uvox.billing import plans
-from uvox.db import schema as t
-from uvox.db.session import read
 from uvox.errors import Conflict, NotFound
 from uvox.otp import service as otp
 from uvox.portal import docs, history, security
@@ -28,9 +24,6 @@ from uvox.portal.web import Ctx, Refused, client_address, safe_next
 from uvox.sms.numbers import normalise_sender
 from uvox.strings import is_digits
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1000
 PAGE_SIZE = 50
 
 #: Messages shown after a redirect (?m=...): a fixed list, so a link cannot put
@@ -63,6 +56,15 @@ def notice(ctx: Ctx) -> str:
 
 # --- signing up and in ---------------------------------------------------------
 
+def _password_problem(ctx: Ctx, password: str) -> str:
+    problem = accounts.password_problem(password)
+    if problem is accounts.PasswordProblem.TOO_SHORT:
+        return ctx._("The password must have at least %(n)s characters.", n=accounts.MIN_PASSWORD)
+    if problem is accounts.PasswordProblem.TOO_LONG:
+        return ctx._("The password is too long.")
+    return ""
+
+
 def sign_up(ctx: Ctx) -> Response:
     if ctx.account and ctx.request.method == "GET":
         return ctx.redirect("/dashboard")
@@ -70,34 +72,26 @@ def sign_up(ctx: Ctx) -> Response:
     email = ctx.f("email")
     if ctx.request.method == "POST":
         password = ctx.form.get("password") or ""
-        if not EMAIL.fullmatch(email) or len(email) > 254:
+        if not accounts.valid_email(email):
             errors.append(ctx._("Enter a valid e-mail address."))
-        if len(password) < MIN_PASSWORD:
-            errors.append(ctx._("The password must have at least %(n)s characters.", n=MIN_PASSWORD))
-        elif len(password) > MAX_PASSWORD:
-            errors.append(ctx._("The password is too long."))
+        if problem := _password_problem(ctx, password):
+            errors.append(problem)
         elif password != (ctx.form.get("password2") or ""):
             errors.append(ctx._("The two passwords do not match."))
         address = client_address(ctx.request)
-        if not errors and security.signup_blocked(ctx.engine, address):
+        if not errors and sessions.signup_blocked(ctx.engine, address):
             return ctx.render("sign_up.html", status=429, email=email,
                               errors=[ctx._("Too many accounts were created from your address. Please try again later.")])
         if not errors:
-            plan = ctx.settings.default_plan or None
-            if plan:
-                try:
-                    plans.get_plan(ctx.engine, plan)
-                except NotFound:
-                    plan = None  # the operator has not created it yet: the account waits for a plan
             try:
-                account = accounts.create_account(ctx.engine, email=email, password=password, plan=plan,
-                                                  default_currency=ctx.settings.default_currency)
+                account = accounts.sign_up(ctx.engine, email, password, default_plan=ctx.settings.default_plan,
+                                           default_currency=ctx.settings.default_currency)
             except Conflict:
                 # Counted like a sign-up, so the form cannot be used to list our customers' e-mails.
-                security.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, False)
+                sessions.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, False)
                 errors.append(ctx._("An account with this e-mail address already exists. Sign in instead."))
             else:
-                security.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, True)
+                sessions.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, True)
                 ctx.sign_in(account)
                 return ctx.redirect("/dashboard", m="welcome")
     return ctx.render("sign_up.html", status=400 if errors else 200, email=email, errors=errors)
@@ -114,12 +108,12 @@ def sign_in(ctx: Ctx) -> Response:
         password = ctx.form.get("password") or ""
         norm = accounts.normalise_email(email)
         address = client_address(ctx.request)
-        if security.signin_blocked(ctx.engine, norm, address):
+        if sessions.signin_blocked(ctx.engine, norm, address):
             error = ctx._("Too many failed attempts. Please wait 15 minutes and try again.")
             status = 429
         else:
-            account = accounts.authenticate_password(ctx.engine, norm, password[:MAX_PASSWORD]) if norm else None
-            security.record_attempt(ctx.engine, "signin", norm, address, account is not None)
+            account = accounts.authenticate_password(ctx.engine, norm, password[:accounts.MAX_PASSWORD]) if norm else None
+            sessions.record_attempt(ctx.engine, "signin", norm, address, account is not None)
             if account is not None:
                 ctx.sign_in(account)
                 return ctx.redirect(nxt)
@@ -138,17 +132,15 @@ def password(ctx: Ctx) -> Response:
     if ctx.request.method == "POST":
         current = ctx.form.get("current") or ""
         new = ctx.form.get("password") or ""
-        if accounts.authenticate_password(ctx.engine, ctx.account.email or "", current[:MAX_PASSWORD]) is None:
+        if accounts.authenticate_password(ctx.engine, ctx.account.email or "", current[:accounts.MAX_PASSWORD]) is None:
             errors.append(ctx._("The current password is wrong."))
-        elif len(new) < MIN_PASSWORD:
-            errors.append(ctx._("The password must have at least %(n)s characters.", n=MIN_PASSWORD))
-        elif len(new) > MAX_PASSWORD:
-            errors.append(ctx._("The password is too long."))
+        elif problem := _password_problem(ctx, new):
+            errors.append(problem)
         elif new != (ctx.form.get("password2") or ""):
             errors.append(ctx._("The two passwords do not match."))
         else:
             accounts.set_password(ctx.engine, ctx.account.id, new)
-            security.close_other_sessions(ctx.engine, ctx.account.id, ctx.session_token)
+            sessions.close_other_sessions(ctx.engine, ctx.account.id, ctx.session_token)
             return ctx.redirect("/dashboard", m="password_changed")
     return ctx.render("password.html", status=400 if errors else 200, errors=errors)
 
@@ -156,10 +148,7 @@ def password(ctx: Ctx) -> Response:
 # --- dashboard -----------------------------------------------------------------
 
 def _plan_name(ctx: Ctx) -> str:
-    if ctx.account.plan_id is None:
-        return ""
-    with read(ctx.engine) as conn:
-        return conn.execute(sa.select(t.plans.c.name).where(t.plans.c.id == ctx.account.plan_id)).scalar() or ""
+    return plans.plan_name(ctx.engine, ctx.account.plan_id)
 
 
 def dashboard(ctx: Ctx) -> Response:
@@ -322,16 +311,7 @@ def rates(ctx: Ctx) -> Response:
     total, rows = 0, []
     if plan_id is not None:
         if number:
-            with read(ctx.engine) as conn:
-                applied = plans.lookup(conn, plan_id, number)
-                # Every prefix of the number the plan has, longest first: the first one applies.
-                prefixes = [number[:i] for i in range(len(number), 0, -1)]
-                found = conn.execute(
-                    sa.select(t.rates.c.prefix, t.rates.c.destination, t.rates.c.rate_initial, t.rates.c.sms_rate)
-                    .where(t.rates.c.plan_id == plan_id, t.rates.c.prefix.in_(prefixes))
-                    .order_by(sa.func.length(t.rates.c.prefix).desc())
-                ).all()
-            rows = [plans.Rate(r.prefix, r.destination, r.rate_initial, r.sms_rate) for r in found]
+            applied, rows = plans.rates_for_number(ctx.engine, plan_id, number)
             total = len(rows)
         else:
             total, rows = plans.search_rates(ctx.engine, plan_id, destination=destination, limit=PAGE_SIZE,
@@ -375,16 +355,14 @@ def settings_page(ctx: Ctx) -> Response:
         if ctx.f("action") == "rotate":
             accounts.set_callback(ctx.engine, ctx.account.id, ctx.account.callback_url, rotate_secret=True)
             return ctx.redirect("/settings", m="secret_rotated")
-        if url and (not re.fullmatch(r"https?://[^\s]+", url) or len(url) > 2000):
+        if url and not accounts.callback_url_ok(url):
             error = ctx._("The callback URL must start with http:// or https://.")
         else:
             accounts.set_callback(ctx.engine, ctx.account.id, url or None)
             return ctx.redirect("/settings", m="settings_saved")
-    with read(ctx.engine) as conn:
-        row = conn.execute(sa.select(t.accounts.c.callback_url, t.accounts.c.callback_secret)
-                           .where(t.accounts.c.id == ctx.account.id)).one()
-    return ctx.render("settings.html", status=400 if error else 200, callback_url=ctx.f("callback_url") or row.callback_url or "",
-                      callback_secret=row.callback_secret or "", error=error, notice=notice(ctx))
+    callback_url, callback_secret = accounts.get_callback(ctx.engine, ctx.account.id)
+    return ctx.render("settings.html", status=400 if error else 200, callback_url=ctx.f("callback_url") or callback_url or "",
+                      callback_secret=callback_secret or "", error=error, notice=notice(ctx))
 
 
 def set_language(ctx: Ctx) -> Response:
@@ -396,6 +374,3 @@ def set_language(ctx: Ctx) -> Response:
     ctx.set_cookies.append((security.LANG_COOKIE, lang, {"max_age": 365 * 86400, "httponly": True}))
     return ctx.redirect(safe_next(ctx.q("next"), "/dashboard" if ctx.account else "/sign_in"))
 
-
-def softphone_placeholder(ctx: Ctx) -> Response:
-    return ctx.render("softphone.html")

@@ -1,8 +1,8 @@
-"""Message history queries for the portal and the operator's search.
+"""The message history as the portal shows it: filters read from a page's query
+string, the state groups and their (translated) labels, the CSV export's columns.
 
-Every customer query is built here with ``account_id`` in its WHERE clause, and
-the portal has no other way to read messages, so no page or export can show
-another account's messages.
+The queries are uvox.sms.history's (every customer query has the account's id in
+its WHERE clause); this module only turns a request into a search and rows into text.
 """
 
 from __future__ import annotations
@@ -11,20 +11,13 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from datetime import date
 
 from uvox.billing.money import show
 from uvox.clock import aware
-from uvox.db import schema as t
-from uvox.db.session import read
-from uvox.sms import states
+from uvox.sms import history, states
 from uvox.sms.states import MessageState as S
 from uvox.strings import is_digits
-
-M = t.messages
 
 
 def N_(text: str) -> str:
@@ -111,48 +104,19 @@ class Filters:
             out["account"] = self.account_number
         return out
 
-    def conditions(self) -> list:
-        cond = []
-        if self.date_from:
-            cond.append(M.c.created_at >= datetime.combine(self.date_from, time.min, UTC))
-        if self.date_to:
-            cond.append(M.c.created_at < datetime.combine(self.date_to + timedelta(days=1), time.min, UTC))
-        if self.number:
-            # Recipient or sender containing the digits typed (people type partial numbers).
-            like = f"%{self.number}%"
-            cond.append(sa.or_(M.c.recipient.like(like), M.c.sender.like(like)))
-        if self.state:
-            cond.append(M.c.state.in_(STATE_GROUPS[self.state][1]))
-        if self.message_id is not None:
-            cond.append(M.c.id == self.message_id)
-        return cond
+    def search(self) -> history.Search:
+        return history.Search(self.date_from, self.date_to, self.number,
+                              STATE_GROUPS[self.state][1] if self.state else (), self.message_id,
+                              self.account_number)
 
 
-_COLUMNS = (M.c.id, M.c.account_id, M.c.kind, M.c.sender, M.c.sender_used, M.c.recipient, M.c.destination,
-            M.c.text, M.c.segments, M.c.price, M.c.currency, M.c.state, M.c.simulated, M.c.error,
-            M.c.created_at, M.c.submitted_at, M.c.done_at, M.c.connector, M.c.encoding)
-
-
-def page(engine: Engine, account_id: int | None, filters: Filters, limit: int = 50, offset: int = 0):
+def page(engine, account_id: int | None, filters: Filters, limit: int = 50, offset: int = 0):
     """(total, rows) newest first. ``account_id=None`` only for the operator's search."""
-    cond = filters.conditions()
-    q = sa.select(*_COLUMNS, t.accounts.c.number.label("account_number")).join(
-        t.accounts, t.accounts.c.id == M.c.account_id)
-    if account_id is not None:
-        cond.append(M.c.account_id == account_id)
-    elif filters.account_number:
-        cond.append(t.accounts.c.number == filters.account_number)
-    with read(engine) as conn:
-        total = conn.execute(
-            sa.select(sa.func.count()).select_from(M.join(t.accounts, t.accounts.c.id == M.c.account_id)).where(*cond)
-        ).scalar_one()
-        rows = conn.execute(q.where(*cond).order_by(M.c.id.desc()).limit(limit).offset(offset)).all()
-    return total, rows
+    return history.page(engine, account_id, filters.search(), limit, offset)
 
 
-def one(engine: Engine, account_id: int, message_id: int):
-    with read(engine) as conn:
-        return conn.execute(sa.select(*_COLUMNS).where(M.c.id == message_id, M.c.account_id == account_id)).first()
+def one(engine, account_id: int, message_id: int):
+    return history.one(engine, account_id, message_id)
 
 
 CSV_HEADER = ["id", "created_at", "from", "to", "destination", "state", "status", "segments", "price", "currency",
@@ -163,21 +127,13 @@ def _stamp(value) -> str:
     return aware(value).isoformat() if value is not None else ""
 
 
-def csv_rows(engine: Engine, account_id: int, filters: Filters, batch: int = 2000) -> Iterator[str]:
+def csv_rows(engine, account_id: int, filters: Filters, batch: int = 2000) -> Iterator[str]:
     """The filtered history as CSV text, fetched in batches by id (never all in memory)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_HEADER)
     yield buf.getvalue()
-    last: int | None = None
-    while True:
-        cond = filters.conditions() + [M.c.account_id == account_id]
-        if last is not None:
-            cond.append(M.c.id < last)
-        with read(engine) as conn:
-            rows = conn.execute(sa.select(*_COLUMNS).where(*cond).order_by(M.c.id.desc()).limit(batch)).all()
-        if not rows:
-            return
+    for rows in history.batches(engine, account_id, filters.search(), batch):
         buf = io.StringIO()
         writer = csv.writer(buf)
         for r in rows:
@@ -187,7 +143,6 @@ def csv_rows(engine: Engine, account_id: int, filters: Filters, batch: int = 200
                 _csv_safe(r.text), _stamp(r.submitted_at), _stamp(r.done_at),
             ])
         yield buf.getvalue()
-        last = rows[-1].id
 
 
 def _csv_safe(text: str) -> str:

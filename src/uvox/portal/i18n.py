@@ -16,7 +16,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import BaseLoader, Environment, FileSystemLoader, select_autoescape
 
 HERE = Path(__file__).resolve().parent
 LOCALE_DIR = HERE / "locale"
@@ -25,9 +25,10 @@ LANGUAGES = {"es": "Español", "en": "English"}
 DEFAULT = "es"  # the manual's customers speak Spanish
 
 
-@cache
-def translations(lang: str) -> gettext.NullTranslations:
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+def load_catalogue(locale_dir: Path, lang: str) -> gettext.NullTranslations:
+    """The ``.po`` catalogue of ``lang`` under ``locale_dir``, compiled in memory
+    (no translations when there is none); the softphone pages load theirs too."""
+    po = locale_dir / lang / "LC_MESSAGES" / "messages.po"
     if not po.exists():
         return gettext.NullTranslations()
     with po.open("rb") as fh:
@@ -36,6 +37,11 @@ def translations(lang: str) -> gettext.NullTranslations:
     write_mo(buf, catalog)
     buf.seek(0)
     return gettext.GNUTranslations(buf)
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    return load_catalogue(LOCALE_DIR, lang)
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -71,17 +77,22 @@ def template_dirs() -> list[str]:
     return dirs
 
 
-@cache
-def environment(lang: str) -> Environment:
+def make_environment(loader: BaseLoader, catalogue: gettext.NullTranslations) -> Environment:
+    """A Jinja2 environment of the portal's settings (autoescape, gettext) for one language."""
     env = Environment(
-        loader=FileSystemLoader(template_dirs()),
+        loader=loader,
         autoescape=select_autoescape(["html"]),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_translations(translations(lang), newstyle=True)
+    env.install_gettext_translations(catalogue, newstyle=True)
     return env
+
+
+@cache
+def environment(lang: str) -> Environment:
+    return make_environment(FileSystemLoader(template_dirs()), translations(lang))
 
 
 def gettext_for(lang: str):

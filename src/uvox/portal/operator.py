@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import math
 
-import sqlalchemy as sa
 from starlette.responses import Response
 
 from uvox.accounts import service as accounts
 from uvox.billing import ledger, plans
 from uvox.billing.money import parse_amount
 from uvox.billing.service import change_plan, set_credit_limit, topup
-from uvox.db import schema as t
-from uvox.db.session import read
+from uvox.dispatch import status
 from uvox.errors import Conflict, NotFound
 from uvox.portal import history
 from uvox.portal.history import N_
@@ -40,8 +37,7 @@ def customers(ctx: Ctx) -> Response:
 
 def _customer(ctx: Ctx) -> accounts.Account:
     try:
-        with read(ctx.engine) as conn:
-            return accounts.get(conn, id=int(ctx.request.path_params["account_id"]))
+        return accounts.get_by_id(ctx.engine, int(ctx.request.path_params["account_id"]))
     except NotFound:
         raise Refused(404) from None
 
@@ -66,11 +62,12 @@ def customer(ctx: Ctx) -> Response:
                 amount = parse_amount(ctx.f("amount"), allow_negative=True)
                 if amount == 0:
                     raise ValueError("zero")
-                topup(ctx.engine, acct.id, amount, note=ctx.f("note")[:200] or "top-up (portal)")
+                topup(ctx.engine, acct.id, amount, note=ctx.f("note")[:200] or "top-up (portal)",
+                      on_queued=ctx.platform.queued.notify)
             elif action == "credit":
-                set_credit_limit(ctx.engine, acct.id, parse_amount(ctx.f("amount")))
+                set_credit_limit(ctx.engine, acct.id, parse_amount(ctx.f("amount")), on_queued=ctx.platform.queued.notify)
             elif action == "plan":
-                change_plan(ctx.engine, acct.id, ctx.f("plan"))
+                change_plan(ctx.engine, acct.id, ctx.f("plan"), on_queued=ctx.platform.queued.notify)
             else:
                 raise Refused(400)
         except ValueError:
@@ -108,38 +105,18 @@ def plan_list(ctx: Ctx) -> Response:
             error = str(exc)
         except (ValueError, Conflict, NotFound) as exc:
             error = str(exc)
-    with read(ctx.engine) as conn:
-        counts = dict(conn.execute(sa.select(t.rates.c.plan_id, sa.func.count()).group_by(t.rates.c.plan_id)).all())
-        customers_by_plan = dict(conn.execute(
-            sa.select(t.accounts.c.plan_id, sa.func.count()).group_by(t.accounts.c.plan_id)).all())
+    usage = plans.plan_usage(ctx.engine)
     return ctx.render("operator/plans.html", status=400 if error else 200, plans=plans.list_plans(ctx.engine),
-                      counts=counts, customers_by_plan=customers_by_plan, message=message, error=error)
-
-
-def connector_states(platform) -> dict | None:
-    """Live states from the dispatcher, when the delivery package provides them."""
-    try:
-        mod = importlib.import_module("uvox.dispatch.status")
-    except ModuleNotFoundError:
-        return None
-    fn = getattr(mod, "connector_states", None)
-    if fn is None:
-        return None
-    try:
-        return fn(platform) or {}
-    except Exception:  # the page must still show the table if the dispatcher is down
-        return {}
+                      counts=usage.rates, customers_by_plan=usage.customers, message=message, error=error)
 
 
 def connectors(ctx: Ctx) -> Response:
-    with read(ctx.engine) as conn:
-        rows = conn.execute(sa.select(t.connectors).order_by(t.connectors.c.name)).all()
-        routes = conn.execute(sa.select(t.routes.c.connector_id, t.routes.c.prefix, t.routes.c.priority)
-                              .order_by(t.routes.c.prefix)).all()
-    by_connector: dict[int, list[str]] = {}
-    for r in routes:
-        by_connector.setdefault(r.connector_id, []).append(r.prefix or "*")
-    return ctx.render("operator/connectors.html", rows=rows, routes=by_connector, states=connector_states(ctx.platform))
+    rows, prefixes = status.connectors_and_prefixes(ctx.engine)
+    try:
+        states = status.connector_states(ctx.platform)
+    except Exception:  # the page must still show the table if the database's state rows are unreadable
+        states = {}
+    return ctx.render("operator/connectors.html", rows=rows, routes=prefixes, states=states)
 
 
 def messages(ctx: Ctx) -> Response:

@@ -4,17 +4,12 @@ No session middleware: each page reads its own cookies (uvox.portal.web), so the
 API under /api never sees portal machinery. Addresses follow the manual
 (``/sign_in``, ``/sign_up``).
 
-Softphone pages (SIP accounts, QR codes) belong to uvox.softphone: if it has a
-module ``uvox.softphone.portal`` with ``pages(platform) -> list[Route]``, those
-routes are added here; wrap each page with ``uvox.portal.web.view(fn)`` to get the
-signed-in account, CSRF checks and ``ctx.render("softphone/....html")`` (templates
-in ``uvox/softphone/templates``, extending ``base.html``). Until then ``/softphone``
-is a placeholder page.
+Softphone pages (SIP accounts, QR codes) are uvox.portal.softphone, a front end
+over uvox.softphone.service (templates in ``uvox/softphone/templates``, extending
+``base.html``).
 """
 
 from __future__ import annotations
-
-import importlib
 
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -23,20 +18,13 @@ from uvox.platform import Platform
 from uvox.portal import calls as calls_page
 from uvox.portal import customer as c
 from uvox.portal import operator as o
+from uvox.portal import softphone
 from uvox.portal.i18n import HERE
 from uvox.portal.web import view
 
 GET = ["GET"]
 BOTH = ["GET", "POST"]
 POST = ["POST"]
-
-
-def _softphone_has_pages() -> bool:
-    try:
-        mod = importlib.import_module("uvox.softphone.portal")
-    except ModuleNotFoundError:
-        return False
-    return hasattr(mod, "pages")
 
 
 def routes(platform: Platform) -> list[BaseRoute]:
@@ -69,8 +57,4 @@ def routes(platform: Platform) -> list[BaseRoute]:
         Route("/operator/connectors", view(o.connectors, auth="staff"), methods=GET),
         Route("/operator/messages", view(o.messages, auth="staff"), methods=GET),
     ]
-    if _softphone_has_pages():
-        out += list(importlib.import_module("uvox.softphone.portal").pages(platform))
-    else:
-        out.append(Route("/softphone", view(c.softphone_placeholder), methods=GET))
-    return out
+    return out + softphone.pages(platform)

@@ -19,9 +19,11 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from uvox.accounts import sessions
 from uvox.accounts.service import Account
 from uvox.billing.money import show
 from uvox.clock import aware
+from uvox.dispatch import status
 from uvox.limits import MAX_PORTAL_BODY, BodyTooLarge
 from uvox.platform import Platform
 from uvox.portal import i18n, security
@@ -64,12 +66,7 @@ def simulator_route(platform: Platform) -> bool:
     clock = time.monotonic()
     if hit is not None and hit[0] > clock:
         return hit[1]
-    try:
-        from uvox.dispatch.status import simulator_active
-    except ModuleNotFoundError:
-        active = False
-    else:
-        active = simulator_active(platform)
+    active = status.simulator_active(platform)
     _sim_cache[id(platform)] = (clock + _SIM_SECONDS, active)
     return active
 
@@ -149,14 +146,14 @@ class Ctx:
         return response
 
     def sign_in(self, account: Account) -> None:
-        token = security.open_session(self.engine, account.id, client_address(self.request))
+        token = sessions.open_session(self.engine, account.id, client_address(self.request))
         self.session_token = token
         self.account = account
         self.set_cookies.append((security.SESSION_COOKIE, token,
-                                 {"httponly": True, "max_age": security.SESSION_DAYS * 86400}))
+                                 {"httponly": True, "max_age": sessions.SESSION_DAYS * 86400}))
 
     def sign_out(self) -> None:
-        security.close_session(self.engine, self.session_token)
+        sessions.close_session(self.engine, self.session_token)
         self.session_token = None
         self.account = None
         self.delete_cookies.append(security.SESSION_COOKIE)
@@ -220,7 +217,7 @@ def _run(fn, request: Request, form, auth: str) -> Response:
     platform: Platform = request.app.state.platform
     lang = choose_language(request)
     token = request.cookies.get(security.SESSION_COOKIE)
-    account = security.session_account(platform.engine, token)
+    account = sessions.session_account(platform.engine, token)
     csrf_cookie = request.cookies.get(security.CSRF_COOKIE) or ""
     ctx = Ctx(request, platform, lang, form, account, token if account else None, csrf_cookie)
     if not csrf_cookie:

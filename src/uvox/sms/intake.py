@@ -7,7 +7,6 @@ is the ledger's conditional UPDATE, so concurrent requests cannot overspend.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -26,19 +25,6 @@ M = t.messages
 
 QUEUED = MessageState.QUEUED
 WAITING_BALANCE = MessageState.WAITING_BALANCE
-
-#: Called (with no arguments) after a transaction queued messages, so an in-process
-#: dispatcher can wake at once instead of at its next poll.
-on_queued: list[Callable[[], None]] = []
-
-
-def notify_queued() -> None:
-    for hook in list(on_queued):
-        try:
-            hook()
-        except Exception:  # a sleepy dispatcher must never fail a send
-            pass
-
 
 @dataclass(frozen=True)
 class Measured:
@@ -233,43 +219,6 @@ class IntakeJob:
             staged.append((priced, unroutable))
         accepted = accept_many(conn, [(job.out, [p for _, p in priced]) for job, (priced, _) in zip(jobs, staged)])
         return [(priced, unroutable, acc) for (priced, unroutable), acc in zip(staged, accepted)]
-
-
-def release_waiting(conn: Connection, account_id: int, limit: int = 10_000) -> int:
-    """Charge and queue messages waiting for balance, oldest first, while money lasts.
-
-    Prices are computed now, from the account's current plan: a message that waited
-    because the account had no plan gets its first price here. A message whose
-    destination the plan does not cover stays waiting (and expires with its validity).
-    Returns how many were released.
-    """
-    acct = conn.execute(sa.select(t.accounts.c.plan_id).where(t.accounts.c.id == account_id)).first()
-    if acct is None or acct.plan_id is None:
-        return 0
-    waiting = conn.execute(
-        sa.select(M.c.id, M.c.recipient, M.c.segments)
-        .where(M.c.account_id == account_id, M.c.state == WAITING_BALANCE)
-        .order_by(M.c.id)
-        .limit(limit)
-    ).all()
-    released = 0
-    stamp = now()
-    for w in waiting:
-        rate = plans.lookup(conn, acct.plan_id, w.recipient)
-        if rate is None:
-            continue
-        amount = rate.sms_rate * w.segments
-        if not ledger.try_charge(conn, account_id, amount):
-            break  # FIFO: a later, cheaper message must not overtake this one
-        conn.execute(
-            sa.update(M)
-            .where(M.c.id == w.id, M.c.state == WAITING_BALANCE)
-            .values(state=QUEUED, charged=True, price=amount, destination=rate.destination, updated_at=stamp, next_attempt_at=stamp)
-        )
-        if amount > 0:
-            ledger.record(conn, [{"account_id": account_id, "kind": "charge", "amount": -amount, "message_id": w.id, "note": "sms (released)"}])
-        released += 1
-    return released
 
 
 def get_message(conn: Connection, account_id: int, message_id: int):

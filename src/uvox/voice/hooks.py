@@ -1,5 +1,7 @@
 """Settle call records inside ``uvox serve`` (PostgreSQL only).
 
+Listed in ``uvox.app.BACKGROUND``, beside delivery.
+
 A thread waits on PostgreSQL's ``LISTEN uvox_cdr`` (the trigger of migration
 0004 notifies on every record Kamailio writes), so an ended call is charged
 within a tenth of a second (records arriving together are settled together); it also polls every few seconds, settles at start-up whatever ended while
@@ -13,7 +15,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from uvox.app import startup_hooks
 from uvox.db.engine import autocommit_connection
 from uvox.platform import Platform
 
@@ -78,6 +79,3 @@ async def start_settling(platform: Platform) -> Callable[[], Awaitable[None]] | 
         await asyncio.to_thread(settler.stop)
 
     return stop
-
-
-startup_hooks.append(start_settling)

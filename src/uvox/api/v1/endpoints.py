@@ -15,7 +15,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from uvox import secretbox
-from uvox.accounts.service import Account
+from uvox.accounts.service import Account, callback_url_ok
 from uvox.api.v1.codes import CODES
 from uvox.api.v1.envelope import media_type
 from uvox.api.v1.params import Variables, token
@@ -78,8 +78,7 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
     except ValueError as exc:
         return _r("104", detail=str(exc))
     callback = (v.get("callback_url") or v.get("statusCallback") or "").strip() or None
-    if callback and (not callback.startswith(("http://", "https://")) or len(callback) > 2000
-                     or any(ord(ch) < 33 or ord(ch) == 127 for ch in callback)):
+    if callback and not callback_url_ok(callback):
         return _r("016", detail="callback_url must be an http(s) URL of at most 2000 characters, without spaces")
     out = intake.Outgoing(
         account_id=account.id,
@@ -106,7 +105,7 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
         for (i, _), acc in zip(priced, done):
             accepted[i] = acc
         if accepted:
-            intake.notify_queued()
+            p.queued.notify()
 
     def one(i: int) -> dict:
         if i in accepted:
@@ -227,7 +226,7 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
     if isinstance(outcome, Result):
         return outcome
     msg, session_id = outcome
-    intake.notify_queued()
+    p.queued.notify()
     if msg.state == intake.WAITING_BALANCE:
         return _r("021", sessionID=session_id, phone_number=phone, id=str(msg.id))
     return _r("022", phone_number=phone, sessionID=session_id, id=str(msg.id))

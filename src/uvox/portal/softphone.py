@@ -1,31 +1,29 @@
 """The customer portal's "Softphone" section (manual: "Softphone" / Zoiper).
 
-uvox.portal.routes mounts :func:`pages` when this module exists. Pages use the
-portal's plumbing (uvox.portal.web: session, CSRF, language, security headers)
-and its base.html, but keep their templates and Spanish strings here, next to
-the feature: our own gettext catalogue falls back to the portal's.
+A front end over uvox.softphone.service, in the portal because it is one (it was
+uvox.softphone.portal, and softphone and portal imported each other). Pages use the
+portal's plumbing (uvox.portal.web: session, CSRF, language, security headers) and
+its base.html; their templates and Spanish strings stay in the softphone package,
+next to the feature, and that gettext catalogue falls back to the portal's.
 """
 
 from __future__ import annotations
 
 import gettext
-import io
 from functools import cache
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from uvox import softphone
 from uvox.billing.money import show
 from uvox.portal import i18n as portal_i18n
 from uvox.portal.web import Ctx, Refused, view, when
+from uvox.softphone import service
 
-from . import service
-
-HERE = Path(__file__).resolve().parent
+HERE = Path(softphone.__file__).resolve().parent
 N_ = lambda s: s  # noqa: E731  (marks a string for translation)
 
 NOTICES = {
@@ -36,30 +34,15 @@ NOTICES = {
 
 @cache
 def _translations(lang: str) -> gettext.NullTranslations:
-    po = HERE / "locale" / lang / "LC_MESSAGES" / "messages.po"
-    if po.exists():
-        with po.open("rb") as fh:
-            buf = io.BytesIO()
-            write_mo(buf, read_po(fh, locale=lang))
-        buf.seek(0)
-        mine: gettext.NullTranslations = gettext.GNUTranslations(buf)
-    else:
-        mine = gettext.NullTranslations()
+    mine = portal_i18n.load_catalogue(HERE / "locale", lang)
     mine.add_fallback(portal_i18n.translations(lang))
     return mine
 
 
 @cache
 def _env(lang: str) -> Environment:
-    env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(str(HERE / "templates")), FileSystemLoader(str(portal_i18n.TEMPLATES))]),
-        autoescape=select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.install_gettext_translations(_translations(lang), newstyle=True)
-    return env
+    loader = ChoiceLoader([FileSystemLoader(str(HERE / "templates")), FileSystemLoader(str(portal_i18n.TEMPLATES))])
+    return portal_i18n.make_environment(loader, _translations(lang))
 
 
 def _(ctx: Ctx, text: str, **kw) -> str:
