@@ -120,6 +120,7 @@ class Load:
 
     async def _client(self, client: httpx.AsyncClient) -> None:
         pause = self.clients / self.rate if self.rate else 0.0
+        due = time.monotonic()
         while not self._stop.is_set():
             n = self.next
             self.next += 1
@@ -140,8 +141,9 @@ class Load:
                         self.first_ok_after[mark] = now
             elif key.startswith("500"):
                 self.times_500.append(time.monotonic())
-            if pause:
-                await asyncio.sleep(pause)
+            if pause:  # on a fixed schedule, so the answer's latency does not lower the rate
+                due += pause
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
 
     @property
     def per_second(self) -> float:
@@ -199,21 +201,26 @@ def wait_settled(database_url: str, accepted: dict[str, str], smscs, timeout: fl
         time.sleep(0.2)
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants, in MB (0 when gone)."""
-    total = 0
+def process_rss(pid: int) -> dict[int, float]:
+    """Resident memory in MB of ``pid`` and each of its descendants (Linux /proc)."""
+    out: dict[int, float] = {}
     todo = [pid]
     while todo:
         p = todo.pop()
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                    out[p] = int(line.split()[1]) / 1024
             for task in glob(f"/proc/{p}/task/*/children"):
                 todo += [int(x) for x in Path(task).read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
+        except OSError:
             continue
-    return total / 1024
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MB (0 when gone)."""
+    return sum(process_rss(pid).values())
 
 
 def pg_bin() -> str | None:
