@@ -369,18 +369,9 @@ def node_smpp_ready() -> None:
 @pytest.fixture
 def node_smsc(node_smpp_ready):
     """Factory: start an independent SMSC (tests.helpers.NodeSmsc); stopped at the end of the test."""
-    from tests.helpers import NodeSmsc
+    from tests.helpers import NodeSmsc, closing_factory
 
-    made: list[NodeSmsc] = []
-
-    def make(**kw) -> NodeSmsc:
-        s = NodeSmsc(**kw)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
+    yield from closing_factory(NodeSmsc)
 
 
 _FIGURES: list[tuple[str, str]] = []

@@ -50,6 +50,21 @@ def run_baresip(home, config: str, *args: str, timeout: float = 30) -> str:
     return out
 
 
+def closing_factory(cls):
+    """The body of a factory fixture: yields ``make(**kw)`` building ``cls(**kw)``, and
+    closes everything it made once the test is over (``yield from closing_factory(X)``)."""
+    made = []
+
+    def make(**kw):
+        obj = cls(**kw)
+        made.append(obj)
+        return obj
+
+    yield make
+    for obj in made:
+        obj.close()
+
+
 def npm_install_node_smpp() -> str | None:
     """Install node-smpp into tests/interop once; the reason it could not be, or None."""
     if (INTEROP / "node_modules" / "smpp" / "package.json").exists():
