@@ -9,10 +9,12 @@ accepted / delivered / lost / duplicated.
 
     python bench/soak.py [--minutes 30] [--rate 200] [--workers N]
 
-"Flat": the total at the end is within 5 % (+ 5 MB) of the total at the end of the
-first minute (start-up, caches and pools fill during that minute), and the
-least-squares slope over the last half of the samples after it is at most
-0.5 MB/min (still growing is not flat, however little it grew so far).
+"Flat": the least-squares slope of the total over the last half of the samples
+taken after the first minute is at most 0.5 MB/min (still growing is not flat,
+however little it grew so far). Every number and text this load sends is new, so
+two bounded caches fill before memory can be flat: the normalised numbers (65,536
+entries, 13.6 MB when full: after 5.5 minutes at 200 texts/s) and the encoded texts
+(4,096, 1.6 MB). A run shorter than about 8 minutes ends while they still fill.
 Needs node and tests/interop/node_modules (`npm install` in tests/interop).
 """
 
@@ -91,7 +93,7 @@ def main() -> int:
         base, last = after[0][1], after[-1][1]
         slope = slope_mb_per_min(after)
         late = slope_mb_per_min(after[len(after) // 2:])
-        flat = last <= base * 1.05 + 5 and late <= 0.5
+        flat = late <= 0.5
         print(f"memory: {base:.1f} MB after the first minute, {last:.1f} MB at the end, "
               f"max {max(v for _, v in after):.1f} MB, slope {slope:+.2f} MB/min after the first minute, "
               f"{late:+.2f} MB/min in the last half -> {'flat' if flat else 'NOT flat'}")
