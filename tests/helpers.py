@@ -51,7 +51,8 @@ def run_baresip(home, config: str, *args: str, timeout: float = 30) -> str:
 
 
 def closing_factory(cls):
-    """The body of a factory fixture: yields ``make(**kw)`` building ``cls(**kw)``, and
+    """The body of a factory fixture: yields ``make(**kw)`` building ``cls(**kw)`` (a class
+    or any callable returning something with ``close()``), and
     closes everything it made once the test is over (``yield from closing_factory(X)``)."""
     made = []
 

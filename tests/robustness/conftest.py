@@ -8,7 +8,8 @@ import json
 import pytest
 
 from tests.conftest import UvoxProcess, free_port, new_database_url, uvox_require
-from tests.robustness.harness import PrivateCluster, pg_bin, provision
+from tests.helpers import closing_factory
+from tests.robustness.harness import Load, PrivateCluster, pg_bin, provision
 
 
 @pytest.fixture
@@ -55,3 +56,10 @@ def private_pg():
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture
+def start_load():
+    """Factory: ``start_load(url=..., auth=..., **kw)`` is a started :class:`Load`, stopped
+    at the end even when the test failed first (left running it would slow the next tests)."""
+    yield from closing_factory(lambda **kw: Load(**kw).start())

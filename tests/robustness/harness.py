@@ -92,10 +92,14 @@ class Load:
         return self
 
     def stop(self) -> Load:
-        self._stop.set()
-        self._thread.join(60)
-        self.stopped = time.monotonic()
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(60)
+            self.stopped = time.monotonic()
         return self
+
+    def close(self) -> None:
+        self.stop()
 
     def run_for(self, seconds: float) -> Load:
         self.start()
@@ -136,7 +140,7 @@ class Load:
             if key == "200/005":
                 self.accepted[number] = body["id"]
                 now = time.monotonic()
-                for mark, seen in self.first_ok_after.items():
+                for mark, seen in list(self.first_ok_after.items()):  # mark() adds from another thread
                     if not seen:
                         self.first_ok_after[mark] = now
             elif key.startswith("500"):

@@ -26,7 +26,7 @@ import pytest
 
 from tests.conftest import uvox_env
 from tests.dispatch.conftest import poll
-from tests.robustness.harness import Load, count, rss_mb, wait_settled
+from tests.robustness.harness import count, rss_mb, wait_settled
 
 pytestmark = pytest.mark.timeout(180)
 WINDOW = 64
@@ -44,10 +44,10 @@ def resumed_after(mark: float, smscs, before: int, timeout: float = 30) -> float
     return None
 
 
-def test_sigkill_of_serve_on_sqlite(serve, node_smsc, figures):
+def test_sigkill_of_serve_on_sqlite(serve, node_smsc, figures, start_load):
     smsc = node_smsc()
     srv, acct = serve("sqlite", smsc)
-    load = Load(srv.url, acct.auth).start()
+    load = start_load(url=srv.url, auth=acct.auth)
     time.sleep(2.5)
     rss = rss_mb(srv.proc.pid)
     os.kill(srv.proc.pid, signal.SIGKILL)
@@ -71,7 +71,7 @@ def test_sigkill_of_serve_on_sqlite(serve, node_smsc, figures):
     assert not [k for k in load.answers if k.startswith("5")], load.answers
 
 
-def test_sigkill_of_worker_on_postgresql(serve, node_smsc, figures, tmp_path):
+def test_sigkill_of_worker_on_postgresql(serve, node_smsc, figures, tmp_path, start_load):
     smsc = node_smsc()
     srv, acct = serve("postgresql", smsc, UVOX_DISPATCHER="0")
 
@@ -84,7 +84,7 @@ def test_sigkill_of_worker_on_postgresql(serve, node_smsc, figures, tmp_path):
     a = worker("a")
     b = None
     try:
-        load = Load(srv.url, acct.auth).start()
+        load = start_load(url=srv.url, auth=acct.auth)
         assert poll(lambda: delivered_to([smsc]) > 100, timeout=30), (tmp_path / "a.log").read_text()[-2000:]
         time.sleep(1)
         rss = rss_mb(a.pid)
@@ -111,10 +111,10 @@ def test_sigkill_of_worker_on_postgresql(serve, node_smsc, figures, tmp_path):
     assert set(load.answers) == {"200/005"}, load.answers  # the API never depended on the worker
 
 
-def test_postgresql_stopped_and_started_sends_nothing_twice(serve, node_smsc, private_pg, figures):
+def test_postgresql_stopped_and_started_sends_nothing_twice(serve, node_smsc, private_pg, figures, start_load):
     smsc = node_smsc()
     srv, acct = serve("postgresql", smsc, url=private_pg.url)
-    load = Load(srv.url, acct.auth).start()
+    load = start_load(url=srv.url, auth=acct.auth)
     time.sleep(2.5)
     stopped = time.monotonic()
     private_pg.stop("immediate")
@@ -139,10 +139,10 @@ def test_postgresql_stopped_and_started_sends_nothing_twice(serve, node_smsc, pr
     assert set(load.answers) <= {"200/005", "500/500"}, load.answers
 
 
-def test_smsc_away_and_back_on_its_port(serve, node_smsc, figures, tmp_path):
+def test_smsc_away_and_back_on_its_port(serve, node_smsc, figures, tmp_path, start_load):
     first = node_smsc(record=tmp_path / "first.txt")
     srv, acct = serve("sqlite", first)
-    load = Load(srv.url, acct.auth).start()
+    load = start_load(url=srv.url, auth=acct.auth)
     time.sleep(2.5)
     first.close(kill=True)
     time.sleep(4)

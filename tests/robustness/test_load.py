@@ -6,17 +6,17 @@ import time
 
 import pytest
 
-from tests.robustness.harness import Load, rss_mb, wait_settled
+from tests.robustness.harness import rss_mb, wait_settled
 
 pytestmark = pytest.mark.timeout(120)
 SECONDS = 5
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_load_every_accepted_text_reaches_the_smsc_once(serve, node_smsc, figures, kind):
+def test_load_every_accepted_text_reaches_the_smsc_once(serve, node_smsc, figures, kind, start_load):
     smsc = node_smsc()
     srv, acct = serve(kind, smsc)
-    load = Load(srv.url, acct.auth).start()
+    load = start_load(url=srv.url, auth=acct.auth)
     time.sleep(SECONDS / 2)
     rss_mid = rss_mb(srv.proc.pid)
     time.sleep(SECONDS / 2)
