@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import USA_DECK, funded_account  # noqa: E402
 from tests.conftest import free_port, uvox_env, wait_port  # noqa: E402
+from tests.robustness.harness import rss_mb  # noqa: E402
 
 BARE_APP = textwrap.dedent(
     """
@@ -116,28 +117,6 @@ def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int 
     result = json.loads(m.group(1))
     result["cpu"] = cpu_seconds(pid) - cpu_before
     return result
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                pass
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-        todo.extend(c for c, parent in parents.items() if parent == p)
-    return total / 1024
 
 
 WAITING = ("queued", "submitting", "waiting_balance", "waiting_plan")

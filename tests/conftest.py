@@ -352,3 +352,39 @@ def uvox_server(tmp_path, tmp_path_factory, pg_databases):
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def node_smpp_ready() -> None:
+    """node-smpp (tests/interop/smsc.js) can run: node is there and npm installed it."""
+    import shutil
+
+    from tests.helpers import npm_install_node_smpp
+
+    uvox_require(shutil.which("node") is not None, "node is not installed (the interop SMSC is node-smpp)")
+    reason = npm_install_node_smpp()
+    uvox_require(reason is None, reason or "")
+
+
+@pytest.fixture
+def node_smsc(node_smpp_ready):
+    """Factory: start an independent SMSC (tests.helpers.NodeSmsc); stopped at the end of the test."""
+    from tests.helpers import NodeSmsc, closing_factory
+
+    yield from closing_factory(NodeSmsc)
+
+
+_FIGURES: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Collect what tests/robustness measured (also from xdist workers, whose reports carry it)."""
+    if report.when == "teardown":
+        _FIGURES.extend((report.nodeid, v) for k, v in report.user_properties if k == "robustness_figures")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("robustness figures")
+        for nodeid, line in sorted(_FIGURES):
+            terminalreporter.write_line(f"{nodeid}: {line}")

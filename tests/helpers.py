@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+INTEROP = Path(__file__).resolve().parent / "interop"
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -39,3 +48,93 @@ def run_baresip(home, config: str, *args: str, timeout: float = 30) -> str:
         if "Address already in use" not in out:
             return out
     return out
+
+
+def closing_factory(cls):
+    """The body of a factory fixture: yields ``make(**kw)`` building ``cls(**kw)`` (a class
+    or any callable returning something with ``close()``), and
+    closes everything it made once the test is over (``yield from closing_factory(X)``)."""
+    made = []
+
+    def make(**kw):
+        obj = cls(**kw)
+        made.append(obj)
+        return obj
+
+    yield make
+    for obj in made:
+        obj.close()
+
+
+def npm_install_node_smpp() -> str | None:
+    """Install node-smpp into tests/interop once; the reason it could not be, or None."""
+    if (INTEROP / "node_modules" / "smpp" / "package.json").exists():
+        return None
+    if not shutil.which("npm"):
+        return "npm is not installed (needed to install node-smpp for the interop SMSC)"
+    res = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=INTEROP,
+                         capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        return f"npm install of node-smpp failed: {res.stdout[-500:]}{res.stderr[-1500:]}"
+    return None
+
+
+class NodeSmsc:
+    """tests/interop/smsc.js (node-smpp, an SMSC that shares no code with UVox) as a
+    child process, driven through its control port. ``port`` makes it listen on that
+    SMPP port: an SMSC that comes back where it was; ``record`` a file where it appends
+    each accepted destination before answering (read it when the SMSC was killed)."""
+
+    def __init__(self, system_id: str = "uvox", password: str = "pw", port: int | None = None,
+                 record: Path | None = None) -> None:
+        self.system_id, self.password = system_id, password
+        cmd = ["node", str(INTEROP / "smsc.js"), "--system-id", system_id, "--password", password]
+        if port is not None:
+            cmd += ["--port", str(port)]
+        if record is not None:  # each accepted destination, one a line: a count that outlives a kill
+            cmd += ["--record", str(record)]
+        self.proc = subprocess.Popen(cmd, cwd=INTEROP, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line:
+            raise RuntimeError(f"node smsc.js did not start: {self.proc.stderr.read()[-2000:] if self.proc.stderr else ''}")
+        info = json.loads(line)
+        self.port, self.control = info["smpp_port"], info["control_port"]
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.control}", timeout=30)
+        self.started = time.monotonic()
+
+    def configure(self, **kw) -> dict:
+        return self.http.post("/config", json=kw).json()
+
+    def send(self, pdu: str, **kw) -> int:
+        return self.http.post("/send", json={"pdu": pdu, **kw}).json()["sent"]
+
+    def disconnect(self) -> int:
+        return self.http.post("/disconnect").json()["closed"]
+
+    def messages(self, dest: str | None = None) -> list[dict]:
+        got = self.http.get("/messages").json()
+        return [m for m in got if dest is None or m["destination_addr"] == dest]
+
+    def accepted(self) -> dict[str, int]:
+        """How many submit_sm the SMSC accepted for each destination (counted in node)."""
+        return self.http.get("/accepted").json()
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        got = self.http.get("/events").json()
+        return [e for e in got if kind is None or e["event"] == kind]
+
+    def sessions(self) -> list[dict]:
+        return self.http.get("/sessions").json()
+
+    def close(self, kill: bool = False) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.kill() if kill else self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
@@ -104,7 +104,8 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
     routes += softphone_routes.routes(platform)
     routes += portal_routes.routes(platform)
     routes.append(Route("/", home))
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={limits.BodyTooLarge: _too_large})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={limits.BodyTooLarge: _too_large,
+                                                                        ClientDisconnect: _client_left})
     app.state.platform = platform
     return FastLane(app, {voice_http.PATH: voice_http.lane(platform)})
 
@@ -192,6 +193,12 @@ CALL_CONNECTIONS = 4
 async def _too_large(request: Request, exc: Exception) -> Response:
     """A body that passed its limit while a page or URL was reading it."""
     return PlainTextResponse(f"{exc}\n", 413)
+
+
+async def _client_left(request: Request, exc: Exception) -> Response:
+    """A page or URL whose client left before its body ended: a 400 nobody reads,
+    rather than an "Exception in ASGI application" traceback in the log."""
+    return PlainTextResponse("the request ended before its body did\n", 400)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, code: str, status: int, problem: str) -> None:

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
+from tests.helpers import closing_factory
 from uvox.accounts import service as accounts
 from uvox.billing.service import topup
 from uvox.clock import now
@@ -55,16 +56,7 @@ class Receiver:
 
 @pytest.fixture
 def receiver():
-    made = []
-
-    def make(**kw):
-        r = Receiver(**kw)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
+    yield from closing_factory(Receiver)
 
 
 def status(http, customer, mid):

@@ -8,7 +8,10 @@
 // and to send PDUs of its own (enquire_link, unbind, generic_nack, a mobile-originated
 // deliver_sm) the way a carrier's SMSC does.
 //
-//   node smsc.js --system-id ID --password PW
+//   node smsc.js --system-id ID --password PW [--port N]
+// (--port: listen there, e.g. an SMSC that comes back where it was; any free port otherwise)
+//   [--record FILE]: append each accepted submit_sm's destination_addr to FILE, one a line, before
+//   answering it, so a count survives this process being killed
 // prints one JSON line {"smpp_port": N, "control_port": M} once it listens.
 
 'use strict';
@@ -20,6 +23,7 @@ const args = {};
 for (let i = 2; i < process.argv.length; i += 2) {
   args[process.argv[i].replace(/^--/, '').replace(/-/g, '_')] = process.argv[i + 1];
 }
+const fs = require('fs');
 const SYSTEM_ID = args.system_id || 'uvox';
 const PASSWORD = args.password || 'pw';
 
@@ -37,10 +41,12 @@ const config = {
   refuse_submits: 0,     // answer the next N submit_sm with refuse_status
   refuse_status: 0x08,   // ESME_RSYSERR
   close_after_submits: 0, // close the socket after accepting the Nth submit_sm (once)
+  keep_messages: true,   // false: only the per-destination tally (a long soak would fill memory)
 };
 
 let nextId = 0x3a0f10 + Math.floor(Math.random() * 0x10000);
 const messages = [];  // every submit_sm, decoded by node-smpp
+const accepted = new Map();  // destination_addr -> submit_sm accepted for it (duplicates show as > 1)
 const events = [];    // binds, unbinds, answers to what we sent, closes
 const pending = [];   // receipts waiting for a receiver bind
 const STATES = {ENROUTE: 1, DELIVRD: 2, EXPIRED: 3, DELETED: 4, UNDELIV: 5, ACCEPTD: 6, UNKNOWN: 7, REJECTD: 8};
@@ -119,7 +125,7 @@ function record(session, pdu) {
     data_coding: pdu.data_coding, esm_class: pdu.esm_class, registered_delivery: pdu.registered_delivery,
     udh, text,
   };
-  messages.push(m);
+  if (config.keep_messages) messages.push(m);
   return m;
 }
 
@@ -181,6 +187,8 @@ const server = smpp.createServer((session) => {
     const n = nextId++;
     m.message_id = formatId(n, config.resp_id);
     m.outcome = 'accepted';
+    accepted.set(m.destination_addr, (accepted.get(m.destination_addr) || 0) + 1);
+    if (args.record) fs.appendFileSync(args.record, m.destination_addr + '\n');
     session.send(pdu.response({message_id: m.message_id}));
     if (config.close_after_submits > 0 && --config.close_after_submits === 0) {
       events.push({event: 'server_closed'});
@@ -247,6 +255,7 @@ const control = http.createServer((req, res) => {
     let out;
     const input = body ? JSON.parse(body) : {};
     if (req.method === 'GET' && req.url === '/messages') out = messages;
+    else if (req.method === 'GET' && req.url === '/accepted') out = Object.fromEntries(accepted);
     else if (req.method === 'GET' && req.url === '/events') out = events;
     else if (req.method === 'GET' && req.url === '/sessions') {
       out = server.sessions.map((s) => ({bound: s.bound, mode: s.mode || null, system_id: s.systemId || null}));
@@ -267,7 +276,7 @@ const control = http.createServer((req, res) => {
   });
 });
 
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(args.port || 0), '127.0.0.1', () => {
   control.listen(0, '127.0.0.1', () => {
     process.stdout.write(JSON.stringify({smpp_port: server.address().port, control_port: control.address().port}) + '\n');
   });

@@ -14,7 +14,7 @@ import secrets
 import time
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from uvox.accounts import apikeys, ratelimit
@@ -93,6 +93,11 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
         return reply("105", accept, request_id, detail=str(exc)), name, "105"
     except BadBody as exc:
         return reply("016", accept, request_id, detail=str(exc)), name, "016"
+    except ClientDisconnect:
+        # The client left before its body ended (fewer bytes than its Content-Length):
+        # nobody reads this answer, but it is the client's doing, not an error of ours
+        # to log with a traceback and count as a 500.
+        return reply("016", accept, request_id, detail="the request ended before its body did"), name, "016"
 
     header_key = header(request, b"api-key", "").strip()
     var_key = (v.get("apikey") or "").strip()
