@@ -32,6 +32,7 @@ read back).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,10 +80,11 @@ class Decision:
 def authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, dialled: str,
               sip_call_id: str) -> Decision:
     sip_call_id = (sip_call_id or "").strip()[:255]
+    decide = functools.partial(_authorize, engine, settings, caller=caller, domain=domain or settings.sip_domain,
+                               dialled=dialled, sip_call_id=sip_call_id or None)
     try:
         try:
-            return _authorize(engine, settings, caller=caller, domain=domain or settings.sip_domain,
-                              dialled=dialled, sip_call_id=sip_call_id or None)
+            return decide()
         except DBAPIError as exc:
             # A connection PostgreSQL dropped (a restart) is found out here: Kamailio's
             # pool is not pinged before use (db.engine.autocommit_engine). Asking once
@@ -92,8 +94,7 @@ def authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, d
             if isinstance(exc, IntegrityError) or not exc.connection_invalidated or not sip_call_id:
                 raise
             log.warning("call authorization lost its database connection; asking again on a new one")
-            return _authorize(engine, settings, caller=caller, domain=domain or settings.sip_domain,
-                              dialled=dialled, sip_call_id=sip_call_id)
+            return decide()
     except IntegrityError:
         # The same Call-ID decided before, or by another process a moment ago: its
         # answer stands.

@@ -22,9 +22,10 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl
 
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
-from uvox.limits import BodyTooLarge
+from uvox.limits import BodyTooLarge, counting_receive
 from uvox.platform import Platform
 
 from .authorize import Decision, authorize
@@ -93,9 +94,11 @@ def lane(platform: Platform) -> Lane:
         values = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         if scope["method"] == "POST":
             try:
-                body = await _body(receive, MAX_BODY)
+                body = await Request(scope, counting_receive(receive, MAX_BODY)).body()
             except BodyTooLarge:
                 return await reply(413, "code=403")
+            except ClientDisconnect:
+                return 400  # Kamailio gave up on this question: nobody to answer, nothing held
             # Kamailio posts four short url-encoded fields (curl's default form type).
             values.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         caller = (values.get("caller") or "").strip()
@@ -114,18 +117,3 @@ def lane(platform: Platform) -> Lane:
 
     return authorize_call
 
-
-async def _body(receive: Receive, limit: int) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
