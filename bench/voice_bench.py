@@ -335,10 +335,15 @@ def platform_latency(base_url: str) -> tuple[str, str, int]:
     return bound(50), bound(99), int(total)
 
 
+def database(url: str) -> sa.Engine:
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://")
+                            else url)
+
+
 def ceiling_records_table(url: str) -> None:
     """Where the ceiling's Kamailio writes its records: acc_cdrs' columns, without the
     trigger that wakes the platform's settler."""
-    eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    eng = database(url)
     try:
         with eng.begin() as c:
             c.execute(sa.text(f"CREATE TABLE {CEILING_CDRS} (LIKE acc_cdrs INCLUDING ALL)"))
@@ -442,7 +447,7 @@ def main() -> None:
             kam.stop()
             kam = None
         # Rating: start the platform again and time the backlog.
-        eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url)
+        eng = database(url)
         with eng.connect() as c:
             backlog = c.execute(sa.text("SELECT count(*) FROM acc_cdrs WHERE NOT settled")).scalar()
         # From the start command: the platform settles what waits while it starts, before
@@ -481,9 +486,9 @@ def main() -> None:
     print(f"{'calls set up per second':34} {c['ok'] / args.seconds:>18.1f} {u['ok'] / args.seconds:>12.1f}")
     print(f"{'setup p50 (INVITE->200, ms)':34} {c['p50']:>18.2f} {u['p50']:>12.2f}")
     print(f"{'setup p99 (ms)':34} {c['p99']:>18.2f} {u['p99']:>12.2f}")
-    for name in ("first second", "no call ending yet", "calls ending too"):
-        print(f"{'  p99 ' + name:34} {phases(c['timed'], args.hold)[name]:>18.2f} "
-              f"{phases(u['timed'], args.hold)[name]:>12.2f}")
+    c_phases, u_phases = phases(c["timed"], args.hold), phases(u["timed"], args.hold)
+    for name in c_phases:
+        print(f"{'  p99 ' + name:34} {c_phases[name]:>18.2f} {u_phases[name]:>12.2f}")
     print(f"{'Kamailio CPU seconds':34} {c['kam_cpu']:>18.1f} {u['kam_cpu']:>12.1f}")
     print(f"{'PostgreSQL CPU seconds':34} {c['pg_cpu']:>18.1f} {u['pg_cpu']:>12.1f}")
     print(f"{'uvox serve CPU seconds':34} {'-':>18} {serve_cpu:>12.1f}")
