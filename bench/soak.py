@@ -61,8 +61,7 @@ def main() -> int:
     smsc.configure(keep_messages=False)  # only the per-destination tally: memory stays small
     acct = provision(url, smsc)
     extra = {"UVOX_LOG_LEVEL": "WARNING"}
-    if args.workers:
-        extra["UVOX_WORKERS"] = str(args.workers)
+    extra["UVOX_WORKERS"] = str(args.workers)  # 0: the README's default, one HTTP process per core
     srv = UvoxProcess(url, work, **extra).start()
     print(f"uvox serve pid {srv.proc.pid} on {srv.url}, database {url}, log {srv.log}", flush=True)
     load = Load(srv.url, acct.auth, clients=args.clients, rate=args.rate).start()

@@ -271,6 +271,10 @@ class UvoxProcess:
         self.port = free_port()
         self.database_url = database_url
         self.log = cwd / f"serve-{self.port}.log"
+        # One process unless a test asks for more: the README's default (one HTTP
+        # process per core, UVOX_WORKERS unset or "0") is tried by the tests that say
+        # so, and one process a server keeps the suite within its time and connections.
+        extra.setdefault("UVOX_WORKERS", "1")
         self.env = uvox_env(database_url, UVOX_PORT=str(self.port), **extra)
         self.proc: subprocess.Popen | None = None
         self.cwd = cwd

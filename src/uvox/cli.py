@@ -95,8 +95,8 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on (UVOX_HOST, default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (UVOX_PORT, default 8000).")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
-              help="HTTP processes (UVOX_WORKERS, default 1). With more than one, this process "
-                   "keeps delivery and N processes serve HTTP: use one per core.")
+              help="HTTP processes (UVOX_WORKERS, default: one per core). With more than one, this "
+                   "process keeps delivery and N processes serve HTTP; 1 runs everything in one process.")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from uvox.server import serve as run
 

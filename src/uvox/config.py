@@ -80,7 +80,8 @@ class Settings:
     log_level: str = "INFO"
     #: ``text`` (default) or ``json``: one JSON object a line, with the request id.
     log_format: str = "text"
-    workers: int = 1
+    #: HTTP processes of ``uvox serve``; 0 (the default): one per core this process may use.
+    workers: int = 0
     secure_cookies: bool = False
     #: Longest call, whatever the balance (VOICE.md).
     voice_max_call_seconds: int = 10800

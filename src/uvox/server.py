@@ -1,10 +1,12 @@
-"""How `uvox serve` runs: one process, or N HTTP processes beside one delivery process.
+"""How `uvox serve` runs: N HTTP processes beside one delivery process, or one process.
 
-One process (the default) serves HTTP and runs delivery (the dispatcher, and the SMSC
-simulator when it is the route) on one event loop. Python runs one thread of Python
-at a time, so that process uses about one core however many the machine has.
+Python runs one thread of Python at a time, so one process uses about one core
+however many the machine has. By default (``--workers`` / ``UVOX_WORKERS`` unset or
+0) ``uvox serve`` starts one HTTP process per core it may use; on a one-core machine,
+or with ``--workers 1``, one process serves HTTP and runs delivery (the dispatcher,
+and the SMSC simulator when it is the route) on one event loop.
 
-With ``--workers N`` (``UVOX_WORKERS``), uvicorn's supervisor starts N processes that
+With N > 1 HTTP processes, uvicorn's supervisor starts N processes that
 serve HTTP only, sharing one listening socket, and restarts any that dies; this
 process keeps delivery for itself, on an event loop in a thread of its own. Nothing
 else has to change for that, because every process already coordinates through the
@@ -76,7 +78,7 @@ def _uvicorn_options(settings: Settings, host: str | None, port: int | None) -> 
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
-    workers = max(1, workers or settings.workers)
+    workers = max(1, workers or settings.workers or usable_cores())
     metrics_dir = None
     if workers > 1 or settings.metrics_dir:
         # Before prometheus-client is first imported (it picks its storage then): every
@@ -142,6 +144,40 @@ def _metrics_dir(settings: Settings) -> _MetricsDir:
     return found
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and
+    ``taskset`` narrow), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def _die_with_parent() -> None:
+    """Have the kernel end this HTTP process when ``uvox serve`` (its supervisor) dies.
+
+    uvicorn's supervisor stops its workers when it is stopped, but a supervisor
+    killed outright (SIGKILL, the OOM killer) would leave them serving on the shared
+    socket with nobody to restart them, and a new ``uvox serve`` beside them. Linux
+    only (``prctl(PR_SET_PDEATHSIG)``, through libc: no package exposes it); elsewhere
+    the supervisor's own shutdown is all there is."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        return
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def http_worker_app():
     """The app of one HTTP worker process (``--workers N``): no delivery here.
 
@@ -150,6 +186,7 @@ def http_worker_app():
     """
     from uvox.app import create_app
 
+    _die_with_parent()
     settings = get_settings()
     configure_logging(settings)
     return create_app(Platform.open(settings), run_hooks=False)

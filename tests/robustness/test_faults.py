@@ -44,30 +44,61 @@ def resumed_after(mark: float, smscs, before: int, timeout: float = 30) -> float
     return None
 
 
-def test_sigkill_of_serve_on_sqlite(serve, node_smsc, figures, start_load):
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found.update(int(x) for x in f.read().split())
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("workers", ["1", "0"], ids=["one-process", "readme-default"])
+def test_sigkill_of_serve_on_sqlite(serve, node_smsc, figures, start_load, workers):
+    """SIGKILL of `uvox serve`: as one process, and as the README runs it (one HTTP
+    process per core beside the delivering parent), where the HTTP processes must go
+    with their parent rather than serve on with nobody to deliver or restart them."""
     smsc = node_smsc()
-    srv, acct = serve("sqlite", smsc)
+    srv, acct = serve("sqlite", smsc, UVOX_WORKERS=workers)
     load = start_load(url=srv.url, auth=acct.auth)
     time.sleep(2.5)
     rss = rss_mb(srv.proc.pid)
+    http_processes = children(srv.proc.pid)
+    if workers == "0":
+        assert len(http_processes) >= min(2, len(os.sched_getaffinity(0))), http_processes
+    killed = time.monotonic()
     os.kill(srv.proc.pid, signal.SIGKILL)
     srv.proc.wait()
+    assert poll(lambda: not any(alive(p) for p in http_processes), timeout=10, interval=0.02), \
+        [p for p in http_processes if alive(p)]
+    orphans_gone_s = round(time.monotonic() - killed, 2)
     time.sleep(0.5)
     before = delivered_to([smsc])
     mark = load.mark()
     srv.start()
+    started_s = round(time.monotonic() - mark, 2)
     load.url = srv.url  # the same port unless it was taken meanwhile
     resumed = resumed_after(mark, [smsc], before)
     time.sleep(2)
     load.stop()
     c = wait_settled(srv.database_url, load.accepted, lambda: [smsc])
     figures.update(accepted=c.accepted, lost=len(c.lost), duplicated=c.duplicated, unheard=c.unheard,
+                   http_processes_gone_s=orphans_gone_s, listening_again_s=started_s,
                    api_back_s=round(load.first_ok(mark) or -1, 2), delivery_back_s=resumed, answers=dict(load.answers),
                    rss_mb=round(rss))
     assert not c.lost, c.lost[:10]
     assert c.duplicated <= KILL_BOUND, c.doubled[:10]
-    # The dead owner's SQLite lease is taken at once (its process is gone), not after its 10 s.
-    assert resumed is not None and resumed < 8, resumed
+    # The dead owner's SQLite lease is taken at once (its process is gone), not after its
+    # 10 s: counted from when the new `uvox serve` listens, so that a slow start (three
+    # interpreters importing on a busy machine) is not mistaken for a lease waited out.
+    assert resumed is not None and resumed - started_s < 8, (resumed, started_s)
     assert not [k for k in load.answers if k.startswith("5")], load.answers
 
 
