@@ -30,6 +30,10 @@ def test_every_reply_to_a_test_key_is_marked_and_a_live_key_sees_the_manual_unch
     # The real balance (reading is harmless), the manual's fields, plus the mark.
     assert body == {**live_balance.json(), "test": "1"}
 
+    sent = call(http, "sms-api", "form", {**test, "to": "13055550100,+15005550001", "text": "free"}).json()
+    assert sent["code"] == "005" and sent["accepted"] == "2"
+    assert call(http, "balance", "get", customer.auth).json() == live_balance.json()  # nothing charged
+
     rates = call(http, "rates", "get", test)
     assert rates.headers["x-uvox-test"] == "1" and rates.json() == call(http, "rates", "get", customer.auth).json()
 
