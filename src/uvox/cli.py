@@ -232,18 +232,22 @@ def apikey() -> None:
 @apikey.command("create", help="Create an API key (shown once).")
 @click.argument("ref")
 @click.option("--description", default="", help="What the key is for.")
+@click.option("--test", "test", is_flag=True,
+              help="A test key: its sends are answered like live ones but never reach a carrier and never charge.")
 @json_option
-def apikey_create(ref, description, as_json) -> None:
+def apikey_create(ref, description, test, as_json) -> None:
     from uvox.accounts import apikeys
 
     p = _platform()
     a = _account(p, as_json, ref)
     try:
-        key, info = apikeys.create(p.engine, a.id, description, limit=p.settings.max_api_keys)
+        key, info = apikeys.create(p.engine, a.id, description, limit=p.settings.max_api_keys, test=test)
     except Conflict as exc:
         _fail(as_json, str(exc))
-    _emit(as_json, {"accountnumber": a.number, "apikey": key, "id": info.id, "description": info.description},
-          f"API key for {a.number} (shown once): {key}")
+    out = {"accountnumber": a.number, "apikey": key, "id": info.id, "description": info.description}
+    if test:
+        out["test"] = True
+    _emit(as_json, out, f"{'Test API key' if test else 'API key'} for {a.number} (shown once): {key}")
 
 
 @apikey.command("list", help="List an account's active keys (never the keys themselves).")
@@ -256,8 +260,10 @@ def apikey_list(ref, as_json) -> None:
     a = _account(p, as_json, ref)
     keys = apikeys.list_keys(p.engine, a.id)
     _emit(as_json, {"accountnumber": a.number, "keys": [{"id": k.id, "hint": k.hint, "description": k.description,
-                                                          "created_at": k.created_at.isoformat()} for k in keys]},
-          "\n".join(f"{k.id}\t{k.hint}\t{k.description}" for k in keys) or "no active keys")
+                                                          "test": k.test, "created_at": k.created_at.isoformat()}
+                                                         for k in keys]},
+          "\n".join(f"{k.id}\t{k.hint}\t{'test' if k.test else 'live'}\t{k.description}" for k in keys)
+          or "no active keys")
 
 
 @apikey.command("revoke", help="Revoke a key by its id (see `apikey list`).")

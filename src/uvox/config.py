@@ -22,6 +22,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from exc
+
+
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -89,6 +99,8 @@ class Settings:
     voice_hold_grace_seconds: int = 300
     #: When set, /metrics answers only requests with ``Authorization: Bearer <token>``.
     metrics_token: str = ""
+    #: Test mode (sms/testmode.py): seconds from a test key's send to its final state.
+    test_mode_delay_seconds: float = 2.0
     #: Where the HTTP processes of ``--workers N`` keep their metrics for /metrics to
     #: add up (prometheus-client's multiprocess mode); a temporary directory if unset.
     metrics_dir: str = ""
@@ -130,6 +142,7 @@ class Settings:
             voice_hold_grace_seconds=_int(e, "UVOX_VOICE_HOLD_GRACE_SECONDS", d.voice_hold_grace_seconds),
             metrics_token=e.get("UVOX_METRICS_TOKEN", d.metrics_token).strip(),
             metrics_dir=e.get("PROMETHEUS_MULTIPROC_DIR", d.metrics_dir).strip(),
+            test_mode_delay_seconds=_float(e, "UVOX_TEST_MODE_DELAY_SECONDS", d.test_mode_delay_seconds),
         )
 
     def with_(self, **changes) -> Settings:

@@ -2,6 +2,10 @@
 
 A key has 160 random bits, so a fast hash is as safe as a slow one and lets every
 request be authenticated with one indexed lookup.
+
+A test key (``test=True``) authenticates the same account, but what it sends never
+reaches a carrier and is never charged (``uvox.sms.testmode``): the account the API
+sees has ``test`` set.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -32,6 +36,8 @@ class ApiKey:
     description: str
     created_at: datetime
     revoked_at: datetime | None
+    #: A test key: never reaches a carrier, never charges.
+    test: bool = False
 
 
 def new_key() -> str:
@@ -44,8 +50,11 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.strip().encode()).hexdigest()
 
 
-def create(engine: Engine, account_id: int, description: str = "", limit: int = MAX_ACTIVE) -> tuple[str, ApiKey]:
-    """Create a key and return it in clear (the only time it exists in clear)."""
+def create(engine: Engine, account_id: int, description: str = "", limit: int = MAX_ACTIVE, *,
+           test: bool = False) -> tuple[str, ApiKey]:
+    """Create a key and return it in clear (the only time it exists in clear).
+
+    Test keys count towards ``limit`` like live ones."""
     description = (description or "").strip()[:200]
     key = new_key()
     with write(engine) as conn:
@@ -64,11 +73,12 @@ def create(engine: Engine, account_id: int, description: str = "", limit: int = 
                 key_hash=key_hash(key),
                 hint=key[:4] + "…" + key[-4:],
                 description=description,
+                test=test,
                 created_at=created,
             )
             .returning(t.api_keys.c.id)
         ).scalar_one()
-    return key, ApiKey(key_id, key[:4] + "…" + key[-4:], description, created, None)
+    return key, ApiKey(key_id, key[:4] + "…" + key[-4:], description, created, None, test)
 
 
 def list_keys(engine: Engine, account_id: int, include_revoked: bool = False) -> list[ApiKey]:
@@ -76,7 +86,7 @@ def list_keys(engine: Engine, account_id: int, include_revoked: bool = False) ->
     if not include_revoked:
         q = q.where(t.api_keys.c.revoked_at.is_(None))
     with read(engine) as conn:
-        return [ApiKey(r.id, r.hint, r.description, r.created_at, r.revoked_at) for r in conn.execute(q)]
+        return [ApiKey(r.id, r.hint, r.description, r.created_at, r.revoked_at, bool(r.test)) for r in conn.execute(q)]
 
 
 def revoke(engine: Engine, account_id: int, key_id: int) -> None:
@@ -104,7 +114,7 @@ def authenticate(engine: Engine, key: str) -> Account | None:
     read_in = authcache.epoch(engine)  # before the read: a change committed after it starts a new epoch
     with read(engine) as conn:
         row = conn.execute(
-            sa.select(t.accounts)
+            sa.select(t.accounts, t.api_keys.c.test.label("key_test"))
             .join(t.api_keys, t.api_keys.c.account_id == t.accounts.c.id)
             .where(t.api_keys.c.key_hash == digest, t.api_keys.c.revoked_at.is_(None))
         ).first()
@@ -112,5 +122,7 @@ def authenticate(engine: Engine, key: str) -> Account | None:
         authcache.forget(digest)
         return None
     account = Account.from_row(row)
+    if row.key_test:
+        account = replace(account, test=True)
     authcache.put(digest, read_in, account)
     return account

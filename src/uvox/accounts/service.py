@@ -40,6 +40,9 @@ class Account:
     callback_url: str | None = None
     #: API requests a second the operator allows (None: no limit).
     rate_limit: int | None = None
+    #: Authenticated with a test key (accounts.apikeys): sends never reach a carrier
+    #: and never charge (uvox.sms.testmode). Never set for the portal's own account.
+    test: bool = False
 
     @property
     def available(self) -> Decimal:

@@ -138,6 +138,8 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("hint", sa.String(16), nullable=False),
     sa.Column("description", sa.String(200), nullable=False, default=""),
+    # A test key (migration 0009): its sends never reach a carrier and never charge (sms/testmode.py).
+    sa.Column("test", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     _now_col(),
     _now_col("last_used_at", nullable=True),
     _now_col("revoked_at", nullable=True),
@@ -188,6 +190,8 @@ messages = sa.Table(
     sa.Column("callback_url", sa.String(2000)),
     sa.Column("error", sa.String(500)),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    # Sent with a test key (migration 0009): never given to a carrier, never charged.
+    sa.Column("test", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     _now_col(),
     _now_col("updated_at"),
     _now_col("submitted_at", nullable=True),
@@ -420,4 +424,22 @@ calls = sa.Table(
     _now_col("settled_at", nullable=True),
     sa.Index("ix_calls_account", "account_id", "id"),
     sa.Index("ix_calls_status", "status", "started_at"),
+)
+
+
+# --- test mode (migration 0009_test_mode) -------------------------------------------
+
+# The timer of a test-mode message: the dispatcher's test-mode round (dispatch/testmode.py)
+# announces it as submitted, then at ``due_at`` gives it ``final_state``, each with the
+# status callback a live message would fire. A row, not a sleep: a restart loses nothing.
+test_deliveries = sa.Table(
+    "test_deliveries",
+    metadata,
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    # delivered, undelivered, rejected or expired (sms/testmode.MAGIC_NUMBERS)
+    sa.Column("final_state", sa.String(20), nullable=False),
+    # The "submitted" callback is queued.
+    sa.Column("announced", sa.Boolean, nullable=False, default=False),
+    _now_col("due_at"),
+    sa.Index("ix_test_deliveries_due", "due_at"),
 )

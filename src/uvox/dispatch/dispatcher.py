@@ -2,7 +2,8 @@
 
 One asyncio task each for: managing connectors (which binds this worker holds),
 claiming and submitting, writing results and receipts in batches, expiring
-messages past their validity, and (in ``CallbackSender``) status callbacks. The
+messages past their validity, ending the messages of test keys on their timer
+(``testmode``), and (in ``CallbackSender``) status callbacks. The
 links (``link.Link``: SMPP connectors unless the dispatcher is given other ones)
 run on their own threads; everything they report comes back to the loop through
 ``call_soon_threadsafe``, in the order it happened on the wire, so a part's
@@ -34,7 +35,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy.engine import Connection
 
 from uvox.db.session import write
-from uvox.dispatch import claims, expiry, ownership, results, routing, wake
+from uvox.dispatch import claims, expiry, ownership, results, routing, testmode, wake
 from uvox.dispatch.callbacks import CallbackSender
 from uvox.dispatch.claims import Claimed
 from uvox.dispatch.link import Ack, Link, LinkFactory, Part, Tag
@@ -91,6 +92,8 @@ class DispatcherStats:
     unmatched_receipts: int = 0
     expired: int = 0
     finals: dict[str, int] = field(default_factory=dict)
+    #: Callbacks queued for test-mode messages.
+    test_callbacks: int = 0
 
 
 class Dispatcher:
@@ -105,6 +108,7 @@ class Dispatcher:
         manage_interval: float = 1.0,
         retry_base: float = 0.5,
         expire_interval: float = 5.0,
+        test_interval: float = 0.25,
         callback_backoff: float = 5.0,
         callbacks: bool = True,
         connector_options: dict[str, Any] | None = None,
@@ -122,6 +126,7 @@ class Dispatcher:
         self.manage_interval = manage_interval
         self.retry_base = retry_base
         self.expire_interval = expire_interval
+        self.test_interval = test_interval
         self.links = links if links is not None else SmppLinks(connector_options)
         self.stats = DispatcherStats()
         self._secret = platform.secret  # opens the sealed text of one-time code SMS
@@ -190,6 +195,7 @@ class Dispatcher:
             asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
             asyncio.create_task(self._writer_loop(), name="dispatch-writer"),
             asyncio.create_task(self._expire_loop(), name="dispatch-expire"),
+            asyncio.create_task(self._test_loop(), name="dispatch-test"),
         ]
         if self.callbacks is not None:
             self._tasks.append(asyncio.create_task(self.callbacks.run(self._stopping), name="dispatch-callbacks"))
@@ -593,3 +599,19 @@ class Dispatcher:
                 log.exception("dispatch: expiry round failed")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.expire_interval)
+
+    # ------------------------------------------------------------ test mode
+    async def _test_loop(self) -> None:
+        """End test keys' messages on their timer (dispatch/testmode.py); a read first,
+        so a platform without test traffic never takes a write transaction for it."""
+        while not self._stopping.is_set():
+            try:
+                if await asyncio.to_thread(testmode.anything_due, self.engine):
+                    n = await self._in_write(testmode.advance)
+                    self.stats.test_callbacks += n
+                    if n and self.callbacks is not None:
+                        self.callbacks.wake()
+            except Exception:
+                log.exception("dispatch: test-mode round failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.test_interval)

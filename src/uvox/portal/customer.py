@@ -165,7 +165,7 @@ def api_keys(ctx: Ctx) -> Response:
     if ctx.request.method == "POST":
         try:
             key, created = apikeys.create(ctx.engine, ctx.account.id, ctx.f("description")[:200],
-                                          limit=ctx.settings.max_api_keys)
+                                          limit=ctx.settings.max_api_keys, test=ctx.f("mode") == "test")
         except Conflict:
             error = ctx._("You already have %(n)s API keys. Revoke one to create another.", n=ctx.settings.max_api_keys)
         else:

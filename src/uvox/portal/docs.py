@@ -59,6 +59,20 @@ FIELDS = {
     ],
     "balance": CREDENTIALS,
     "rates": CREDENTIALS,
+    # Test mode (sms/testmode.py): the magic numbers, the fixed code and the marks.
+    "test": [
+        ("apikey", N_("A test key: in API keys choose \"Test key\" (or, operators: uvox admin apikey create ACCOUNT "
+                      "--test).")),
+        ("+15005550001", N_("Delivered (statecode 110) about 2 seconds after the send, with its status callbacks. "
+                            "Every number that is not one of these four ends delivered too.")),
+        ("+15005550002", N_("Undelivered (statecode 111).")),
+        ("+15005550003", N_("Rejected (statecode 113).")),
+        ("+15005550004", N_("Expired (statecode 112).")),
+        ("otp_code", N_("With a test key the one-time code is always 000000 (as many zeros as a live code has "
+                        "digits); OTP-api/verify checks it as it checks a live code.")),
+        ("test", N_("Every reply to a test key has \"test\":\"1\" and the header X-UVox-Test: 1 (rates, a bare "
+                    "list, has the header only); the status of a test message has \"test\":\"1\" too.")),
+    ],
     "calls": CREDENTIALS + [
         ("since", N_("Optional: calls started at or after this time, ISO 8601 (2026-12-01 or 2026-12-01T00:00:00Z; "
                      "without a zone, UTC).")),
@@ -103,6 +117,11 @@ REPLIES = {
               '  "next_cursor":"42",\n  "statusmessage":"Call records"\n}'],
     "rates": ['[{"dialprefix":"56","destination":"Chile","rateinitial":"0.02850"},\n'
               ' {"dialprefix":"58","destination":"Venezuela","rateinitial":"0.02025"}]'],
+    "test": [_reply("005", "1", "success", "Success", "Message sent successfully", to="+15005550002", id="50",
+                    segments="1", price="0.0075", currency="US$", test="1"),
+             _reply("013", "1", "success", "Success", "SMS Sent", id="50", to="+15005550002", state="undelivered",
+                    statecode="111", statetext="Undelivered", error="stat:UNDELIV err:000", test="1",
+                    notice="Sent with a test key: no carrier received this message and nothing was charged.")],
 }
 
 
@@ -177,7 +196,13 @@ def sections(base: str, account: str) -> list[Section]:
         ("rates", "rates", {}, []),
         ("calls", "calls", {"since": "2026-12-01T00:00:00Z", "limit": "100"},
          [("since", "text", "2026-12-01T00:00:00Z"), ("limit", "text", "100")]),
+        ("test", "sms-api", {"to": "+15005550002", "text": "Prueba"},
+         [("to", "text", "+15005550002"), ("text", "textarea", "Prueba")]),
     ]
-    return [Section(sid, ep, extra, fields, _examples(base, ep, account, extra, fields), FIELDS[sid],
-                    [r.replace("{account}", account) for r in REPLIES[sid]])
-            for sid, ep, extra, fields in specs]
+    out = [Section(sid, ep, extra, fields, _examples(base, ep, account, extra, fields), FIELDS[sid],
+                   [r.replace("{account}", account) for r in REPLIES[sid]])
+           for sid, ep, extra, fields in specs]
+    # Test mode: after the send, the status (-i shows the X-UVox-Test header too).
+    status_url = f"{base}/api/get-api/v1/sms-api/status?messageId={{messageId}}"
+    out[-1].examples.insert(2, Example("curl: status", "shell", f"curl -H 'Api-Key: {KEY}' -i \\\n  '{status_url}'"))
+    return out

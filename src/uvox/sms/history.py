@@ -53,7 +53,7 @@ class Search:
 
 _COLUMNS = (M.c.id, M.c.account_id, M.c.kind, M.c.sender, M.c.sender_used, M.c.recipient, M.c.destination,
             M.c.text, M.c.segments, M.c.price, M.c.currency, M.c.state, M.c.simulated, M.c.error,
-            M.c.created_at, M.c.submitted_at, M.c.done_at, M.c.connector, M.c.encoding)
+            M.c.created_at, M.c.submitted_at, M.c.done_at, M.c.connector, M.c.encoding, M.c.test)
 
 
 def page(engine: Engine, account_id: int | None, search: Search, limit: int = 50,

@@ -3,6 +3,10 @@
 One transaction per request: each recipient's message row is written either charged
 and ``queued`` (code 005) or uncharged and ``waiting_balance`` (code 009). Charging
 is the ledger's conditional UPDATE, so concurrent requests cannot overspend.
+
+Sent with a test key (``Outgoing.test``, see sms/testmode.py) a message is written
+uncharged and already ``submitted`` (no dispatcher claims it), with the
+``test_deliveries`` row that ends it: nothing reaches the ledger or a carrier.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from uvox.billing import ledger, plans
 from uvox.clock import now
 from uvox.db import bulk
 from uvox.db import schema as t
-from uvox.sms import encoding
+from uvox.sms import encoding, testmode
 from uvox.sms.states import MessageState
 
 M = t.messages
 
 QUEUED = MessageState.QUEUED
 WAITING_BALANCE = MessageState.WAITING_BALANCE
+SUBMITTED = MessageState.SUBMITTED
 
 @dataclass(frozen=True)
 class Measured:
@@ -70,6 +75,10 @@ class Outgoing:
     masked_text: str | None = field(default=None, repr=False)
     sealed_text: str | None = field(default=None, repr=False)
     encoded: Measured | None = field(default=None, repr=False)
+    #: Sent with a test key: never charged, never given to a dispatcher (sms/testmode.py);
+    #: ``test_delay`` seconds later the dispatcher's test-mode round ends it.
+    test: bool = False
+    test_delay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.encoded is None:
@@ -85,6 +94,8 @@ def price(conn: Connection, out: Outgoing, recipient: str) -> Priced:
         return Priced(recipient, priced=False)
     rate = plans.lookup(conn, out.plan_id, recipient)
     if rate is None:
+        if out.test and testmode.is_magic(recipient):
+            return Priced(recipient, testmode.MAGIC_DESTINATION, Decimal(0))
         raise NoRate(recipient)
     return Priced(recipient, rate.destination, rate.sms_rate * out.encoded.segments)
 
@@ -106,6 +117,8 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
     stamp = now()
     by_account: dict[int, list[tuple[int, int]]] = {}
     for ri, (out, recipients) in enumerate(requests):
+        if out.test:
+            continue  # test mode: nothing is charged
         for pi in range(len(recipients)):
             by_account.setdefault(out.account_id, []).append((ri, pi))
     charged: list[list[bool]] = [[False] * len(r) for _, r in requests]
@@ -127,6 +140,7 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
         expires = stamp + timedelta(seconds=out.validity_seconds)
         text = out.masked_text if out.masked_text is not None else out.text
         for p, ok in zip(recipients, flags):
+            state = SUBMITTED if out.test else QUEUED if ok else WAITING_BALANCE
             rows.append({
                 "account_id": out.account_id,
                 "kind": out.kind,
@@ -134,18 +148,21 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
                 "recipient": p.recipient,
                 "destination": p.destination,
                 "text": text,
-                "secret_text": out.sealed_text,
+                # Test mode sends nothing, so there is no text to keep sealed for a carrier.
+                "secret_text": None if out.test else out.sealed_text,
                 "encoding": out.encoded.encoding,
                 "segments": out.encoded.segments,
                 "price": p.price,
                 "currency": out.currency,
-                "state": QUEUED if ok else WAITING_BALANCE,
+                "state": state,
                 "charged": ok,
                 "simulated": False,
                 "callback_url": out.callback_url,
                 "attempts": 0,
+                "test": out.test,
                 "created_at": stamp,
                 "updated_at": stamp,
+                "submitted_at": stamp if out.test else None,
                 "expires_at": expires,
                 "next_attempt_at": stamp,
             })
@@ -154,16 +171,24 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
     ids = iter(_insert_messages(conn, rows))
     results: list[list[Accepted]] = []
     ledger_rows = []
+    timers = []
     for (out, recipients), flags in zip(requests, charged):
         done = []
         for p, ok in zip(recipients, flags):
             mid = next(ids)
+            if out.test:
+                done.append(Accepted(mid, p.recipient, SUBMITTED, p.price, out.encoded.segments))
+                timers.append({"message_id": mid, "final_state": testmode.outcome(p.recipient)[0],
+                               "announced": False, "due_at": stamp + timedelta(seconds=out.test_delay)})
+                continue
             done.append(Accepted(mid, p.recipient, QUEUED if ok else WAITING_BALANCE, p.price, out.encoded.segments))
             if ok and p.price > 0:
                 ledger_rows.append({"account_id": out.account_id, "kind": "charge", "amount": -p.price,
                                     "message_id": mid, "note": out.kind})
         results.append(done)
     ledger.record(conn, ledger_rows)
+    if timers:
+        bulk.insert_rows(conn, t.test_deliveries, timers)
     return results
 
 

@@ -25,7 +25,7 @@ from uvox.clock import aware
 from uvox.db.session import read
 from uvox.otp import service as otp
 from uvox.platform import Platform
-from uvox.sms import encoding, intake, states
+from uvox.sms import encoding, intake, states, testmode
 from uvox.sms.numbers import BadNumber, normalise, normalise_sender
 from uvox.strings import is_digits
 
@@ -88,6 +88,8 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
         sender=sender,
         callback_url=callback,
         validity_seconds=p.settings.message_validity_seconds,
+        test=account.test,
+        test_delay=p.settings.test_mode_delay_seconds,
     )
     errors: dict[int, tuple[str, str]] = {}
     valid: list[tuple[int, str]] = []
@@ -104,13 +106,13 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
             errors[i] = ("014", recipients[i])
         for (i, _), acc in zip(priced, done):
             accepted[i] = acc
-        if accepted:
+        if accepted and not account.test:  # test mode queues nothing for a dispatcher
             p.queued.notify()
 
     def one(i: int) -> dict:
         if i in accepted:
             a = accepted[i]
-            code = "005" if a.state == intake.QUEUED else "009"
+            code = "009" if a.state == intake.WAITING_BALANCE else "005"
             c = CODES[code]
             return {"to": a.recipient, "id": str(a.id), "code": code, "status": c.status_text,
                     "statusmessage": c.message, "segments": str(a.segments), "price": show(a.price)}
@@ -178,7 +180,13 @@ async def sms_status(p: Platform, account: Account, v: Variables) -> Result:
     if m.simulated:
         fields["simulated"] = True
         fields["notice"] = "Sent through the SMSC simulator: no real phone received this message."
+    if m.test:
+        fields["test"] = "1"
+        fields["notice"] = TEST_NOTICE
     return _r(code, **fields)
+
+
+TEST_NOTICE = "Sent with a test key: no carrier received this message and nothing was charged."
 
 
 # --- OTP-api -----------------------------------------------------------------
@@ -195,7 +203,8 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
     except BadNumber as bad:
         return _r(bad.code, to=raw_phone, phone_number=raw_phone)
     s = p.settings
-    code = otp.new_code(s.otp_digits)
+    # Test mode: the documented fixed code, and nothing sent or charged (sms/testmode.py).
+    code = testmode.otp_code(s.otp_digits) if account.test else otp.new_code(s.otp_digits)
     secret = p.secret
 
     def store(conn):
@@ -211,7 +220,8 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
             text=real_text, sender=template.sender, kind="otp",
             validity_seconds=min(s.message_validity_seconds, s.otp_ttl_seconds),
             masked_text=template.text.replace(otp.CODE_PLACEHOLDER, "*" * len(code)),
-            sealed_text=secretbox.seal(secret, real_text),
+            sealed_text=None if account.test else secretbox.seal(secret, real_text),
+            test=account.test, test_delay=s.test_mode_delay_seconds,
         )
         try:
             priced = intake.price(conn, out, phone)
@@ -226,7 +236,8 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
     if isinstance(outcome, Result):
         return outcome
     msg, session_id = outcome
-    p.queued.notify()
+    if not account.test:
+        p.queued.notify()
     if msg.state == intake.WAITING_BALANCE:
         return _r("021", sessionID=session_id, phone_number=phone, id=str(msg.id))
     return _r("022", phone_number=phone, sessionID=session_id, id=str(msg.id))

@@ -14,6 +14,12 @@ CORS = {
     "access-control-allow-origin": "*",
     "access-control-expose-headers": "X-Request-Id",
 }
+#: Test mode (sms/testmode.py): every reply to a test key carries this header, and
+#: ``"test":"1"`` in its JSON body; a browser's script may read the header too.
+TEST_HEADERS = {
+    "access-control-expose-headers": "X-Request-Id, X-UVox-Test",
+    "x-uvox-test": "1",
+}
 
 
 def body(code: str, **fields) -> dict:
@@ -36,6 +42,7 @@ def media_type(accept: str | None) -> str:
 
 
 _CORS_RAW = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in CORS.items()]
+_TEST_CORS_RAW = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in {**CORS, **TEST_HEADERS}.items()]
 _ALLOW_RAW = (b"allow", b"GET, POST, PUT, OPTIONS")
 _TYPE_RAW = {VND: (b"content-type", VND.encode()), JSON: (b"content-type", JSON.encode())}
 
@@ -55,9 +62,13 @@ class Reply(Response):
         self.raw_headers = raw_headers
 
 
-def reply(code: str, accept: str | None = None, request_id: str | None = None, **fields) -> Response:
+def reply(code: str, accept: str | None = None, request_id: str | None = None, *, test_mode: bool = False,
+          **fields) -> Response:
+    """The envelope of ``code``; ``test_mode``: the request came with a test key."""
+    if test_mode:
+        fields.setdefault("test", "1")
     content = orjson.dumps(body(code, **fields))
-    raw = list(_CORS_RAW)
+    raw = list(_TEST_CORS_RAW if test_mode else _CORS_RAW)
     if request_id:
         raw.append((b"x-request-id", request_id.encode("latin-1")))
     if code == "004":

@@ -25,6 +25,24 @@ def _envelope_example(code: str, **fields) -> dict:
     return {"summary": f"{code} {CODES[code].message}", "value": body(code, **fields)}
 
 
+#: Test mode (sms/testmode.py), as /docs and the portal's documentation explain it.
+TEST_MODE = (
+    "Test mode: an API key created as a test key (the portal's \"Test key\", or `uvox admin apikey create "
+    "ACCOUNT --test`) is answered exactly like a live key (same validation, codes, reply fields, message ids, "
+    "status and history) but nothing it sends reaches a carrier and nothing is charged; a test send never waits "
+    "for balance (005, never 009), and balance and rates show the real figures. Every reply to a test key adds "
+    "`\"test\":\"1\"` and the header `X-UVox-Test: 1` (rates, a bare array, the header only), and the status of "
+    "a test message adds `\"test\":\"1\"`. About 2 seconds after the send (UVOX_TEST_MODE_DELAY_SECONDS) a test "
+    "message ends in the state its number chooses, with the status callbacks a live message fires: "
+    "+15005550001 delivered (110), +15005550002 undelivered (111), +15005550003 rejected (113), +15005550004 "
+    "expired (112), any other number delivered. The magic numbers are accepted whatever the plan covers. "
+    "OTP-api with a test key sends nothing and its code is always 000000 (as many zeros as a live code has "
+    "digits); OTP-api/verify checks it as a live code."
+)
+TEST_HEADER = {"X-UVox-Test": {"description": "1 when the request came with a test key (test mode).",
+                               "schema": {"type": "string", "enum": ["1"]}}}
+
+
 def _op(summary: str, description: str, params: list[dict], examples: dict[str, dict], tag: str) -> dict:
     op = {
         "summary": summary,
@@ -33,10 +51,11 @@ def _op(summary: str, description: str, params: list[dict], examples: dict[str, 
         "parameters": AUTH_PARAMS + params,
         "security": [{"ApiKeyHeader": []}, {"AccountAndKey": []}],
         "responses": {
-            "200": {"description": "Success codes", "content": {"application/json": {
+            "200": {"description": "Success codes", "headers": TEST_HEADER, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Envelope"},
                 "examples": {k: v for k, v in examples.items() if CODES[v["value"]["code"]].http == 200}}}},
-            "4XX": {"description": "Error codes (see the code table)", "content": {"application/json": {
+            "4XX": {"description": "Error codes (see the code table)", "headers": TEST_HEADER,
+                    "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Envelope"},
                 "examples": {k: v for k, v in examples.items() if 400 <= CODES[v["value"]["code"]].http < 500}}}},
             "500": {"description": "Internal problem: logged on the server with the request id, never a traceback",
@@ -109,7 +128,7 @@ def spec() -> dict:
             "Send an SMS",
             "Send one SMS, or the same text to up to 200 numbers (comma-separated `to`, repeated `to`, or a JSON "
             "array). The message is stored durably before the reply. With several numbers the reply adds `results`, "
-            "one entry per number.",
+            "one entry per number. With a test key nothing is sent or charged: see test mode above.",
             [_param("to", "Destination(s), digits with country code, optional +.", "13058888888"),
              _param("text", "Message text. GSM-7 or UCS-2 is chosen automatically; long texts are split.",
                     "Este es un mensaje de prueba"),
@@ -118,6 +137,8 @@ def spec() -> dict:
                     "https://example.com/sms-status", False)],
             {"ok": _envelope_example("005", to="+13058888888", id="48", segments="1", price="0.0075", currency="US$"),
              "queued": _envelope_example("009", to="+13058888888", id="49", segments="1", price="0.0075", currency="US$"),
+             "test": {**_envelope_example("005", to="+15005550002", id="50", segments="1", price="0.0075",
+                                          currency="US$", test="1"), "summary": "005 with a test key (test mode)"},
              "e002": _envelope_example("002", to="13055454xx"), "e003": _envelope_example("003"),
              "e014": _envelope_example("014", to="999123"), "e101": _envelope_example("101"),
              "e104": _envelope_example("104"), **common},
@@ -132,11 +153,17 @@ def spec() -> dict:
              "no_credit": _envelope_example("012", id="48", state="waiting_balance"),
              "sent": _envelope_example("013", id="48", state="submitted"),
              "delivered": _envelope_example("013", id="48", state="delivered", statecode="110", statetext="Delivered"),
+             "test": {**_envelope_example("013", id="50", to="+15005550002", state="undelivered", statecode="111",
+                                          statetext="Undelivered", error="stat:UNDELIV err:000", test="1",
+                                          notice="Sent with a test key: no carrier received this message and "
+                                                 "nothing was charged."),
+                      "summary": "013 of a test message to +15005550002 (test mode)"},
              "e010": _envelope_example("010"), **common},
             "SMS"),
         "/api/get-api/v1/OTP-api": _op(
             "Request a one-time code",
-            "Creates a 6-digit code valid 10 minutes, single use, and sends it by SMS with the template `ref_id`.",
+            "Creates a 6-digit code valid 10 minutes, single use, and sends it by SMS with the template `ref_id`. "
+            "With a test key nothing is sent or charged and the code is always 000000.",
             [_param("ref_id", "Template reference from the portal.", "3f9a1c2b7d4e5f60"),
              _param("phone_number", "Destination, digits with country code.", "13058888888")],
             {"ok": _envelope_example("022", phone_number="+13058888888", sessionID="q0Xv..."),
@@ -178,7 +205,7 @@ def spec() -> dict:
             "version": "1.0.0",
             "description": "The UVox HTTP API, wire-compatible with the public manual. Every method accepts GET, "
                            "POST and PUT; variables may come from the query string, a form or a JSON body. Every "
-                           "reply carries `code`; see the code table in x-codes.",
+                           "reply carries `code`; see the code table in x-codes. " + TEST_MODE,
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -194,6 +221,9 @@ def spec() -> dict:
                                             ("version", "code", "status", "resultstring", "statusmessage", "to", "id",
                                              "sessionID", "phone_number", "accountnumber", "currency", "balance",
                                              "credit", "available", "held", "next_cursor")}
+                             | {"test": {"type": "string", "enum": ["1"],
+                                         "description": "Present (\"1\") in replies to a test key and in the "
+                                                        "status of a test message (test mode)."}}
                              | {"calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}}}},
                 "Call": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in CALL_FIELDS}},
                 "Rate": {"type": "object", "properties": {"dialprefix": {"type": "string"},

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from uvox.accounts import apikeys, ratelimit
 from uvox.api.v1 import endpoints
-from uvox.api.v1.envelope import CORS, reply
+from uvox.api.v1.envelope import CORS, TEST_HEADERS, reply
 from uvox.api.v1.params import BadBody, BodyTooLarge, header, read_variables
 from uvox.ops.metrics import observe_http
 from uvox.platform import Platform
@@ -110,16 +110,17 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
         account = await run_in_threadpool(apikeys.authenticate, platform.engine, key)
     if account is None or (number and number != account.number):
         return reply("001", accept, request_id), name, "001"
+    test = account.test  # a test key: every reply says so (sms/testmode.py)
     if account.rate_limit:
         verdict = await run_in_threadpool(ratelimit.take, platform.engine, account.id, account.rate_limit)
         if not verdict.allowed:
-            limited = reply("107", accept, request_id,
+            limited = reply("107", accept, request_id, test_mode=test,
                             detail=f"more than {account.rate_limit} requests in one second; try again in a second")
             limited.headers["retry-after"] = str(verdict.retry_after)
             return limited, name, "107"
 
     if name == "rates":
-        headers = dict(CORS)
+        headers = {**CORS, **TEST_HEADERS} if test else dict(CORS)
         headers["x-request-id"] = request_id
         return endpoints.rates_stream(platform, account, accept, headers), name, "200"
     # The bare base URL (the manual's first curl example) answers like `balance`:
@@ -127,7 +128,7 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     handler = endpoints.HANDLERS[name or "balance"]
     result = await handler(platform, account, v)
     if result.response is not None:
-        result.response.headers.update(CORS)
+        result.response.headers.update({**CORS, **TEST_HEADERS} if test else CORS)
         result.response.headers["x-request-id"] = request_id
         return result.response, name, result.code
-    return reply(result.code, accept, request_id, **result.fields), name, result.code
+    return reply(result.code, accept, request_id, test_mode=test, **result.fields), name, result.code
