@@ -209,3 +209,22 @@ def test_status_follows_a_message_to_delivered_or_undelivered(uvox_server, tmp_p
             time.sleep(0.2)
     assert statuses[0].state == "delivered" and statuses[0].delivered and statuses[0].code == "013"
     assert statuses[1].state == "undelivered" and not statuses[1].delivered and statuses[1].error
+
+
+def test_send_and_otp_with_an_idempotency_key_are_sent_once(client, base_url, customer, template, platform):
+    first = client.send_sms("+13055550101", "Order 4711 shipped", idempotency_key="order-4711")
+    assert client.send_sms("+13055550101", "Order 4711 shipped", idempotency_key="order-4711") == first
+    with pytest.raises(UVoxError) as err:
+        client.send_sms("+13055550101", "Order 4712 shipped", idempotency_key="order-4711")
+    assert err.value.code == "130" and err.value.http_status == 422
+
+    async def otp_twice():
+        async with AsyncClient(api_key=customer.apikey, url=base_url) as c:
+            one = await c.otp_request(template.ref_id, "+13055550100", idempotency_key="signin-1")
+            two = await c.otp_request(template.ref_id, "+13055550100", idempotency_key="signin-1")
+            return one, two
+
+    one, two = asyncio.run(otp_twice())
+    assert one.session_id == two.session_id
+    with platform.engine.connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(schema.messages)).scalar_one() == 2

@@ -375,10 +375,19 @@ class _Base:
         return self.base_url + endpoint, data, headers
 
     @staticmethod
-    def _send_vars(to: str, text: str, sender: str | None) -> dict[str, str]:
+    def _send_vars(to: str, text: str, sender: str | None, idempotency_key: str | None = None) -> dict[str, str]:
         variables = {"to": to, "text": text}
         if sender:
             variables["from"] = sender
+        if idempotency_key is not None:
+            variables["idempotency_key"] = idempotency_key
+        return variables
+
+    @staticmethod
+    def _otp_vars(ref_id: str, phone_number: str, idempotency_key: str | None) -> dict[str, str]:
+        variables = {"ref_id": ref_id, "phone_number": phone_number}
+        if idempotency_key is not None:
+            variables["idempotency_key"] = idempotency_key
         return variables
 
 
@@ -419,9 +428,13 @@ class Client(_Base):
         except httpx.HTTPError as exc:
             raise _transport_error(exc, url) from exc
 
-    def send_sms(self, to: str, text: str, sender: str | None = None) -> SentMessage:
-        """Send to one number; any refusal (002, 003, 014...) raises ``UVoxError``."""
-        return _parse_send_one(self._post("sms-api", self._send_vars(to, text, sender)), to)
+    def send_sms(self, to: str, text: str, sender: str | None = None, *,
+                 idempotency_key: str | None = None) -> SentMessage:
+        """Send to one number; any refusal (002, 003, 014...) raises ``UVoxError``. With an
+        ``idempotency_key``, calling again with the same arguments within 24 hours (after a
+        timeout, say) returns the first message and sends nothing."""
+        variables = self._send_vars(to, text, sender, idempotency_key)
+        return _parse_send_one(self._post("sms-api", variables), to)
 
     def send_bulk(self, to: str | Iterable[str], text: str, sender: str | None = None) -> list[SentMessage]:
         """Send one text to many numbers (200 per request, more are split). A refused number
@@ -435,8 +448,8 @@ class Client(_Base):
     def sms_status(self, message_id: str) -> MessageStatus:
         return _parse_status(self._post("sms-api/status", {"messageId": str(message_id)}), str(message_id))
 
-    def otp_request(self, ref_id: str, phone_number: str) -> OtpSession:
-        return _parse_otp_request(self._post("OTP-api", {"ref_id": ref_id, "phone_number": phone_number}))
+    def otp_request(self, ref_id: str, phone_number: str, *, idempotency_key: str | None = None) -> OtpSession:
+        return _parse_otp_request(self._post("OTP-api", self._otp_vars(ref_id, phone_number, idempotency_key)))
 
     def otp_verify(self, session_id: str, otp_code: str) -> OtpVerification:
         response = self._post("OTP-api/verify", {"sessionid": session_id, "otp_code": otp_code})
@@ -480,8 +493,10 @@ class AsyncClient(_Base):
         except httpx.HTTPError as exc:
             raise _transport_error(exc, url) from exc
 
-    async def send_sms(self, to: str, text: str, sender: str | None = None) -> SentMessage:
-        return _parse_send_one(await self._post("sms-api", self._send_vars(to, text, sender)), to)
+    async def send_sms(self, to: str, text: str, sender: str | None = None, *,
+                       idempotency_key: str | None = None) -> SentMessage:
+        variables = self._send_vars(to, text, sender, idempotency_key)
+        return _parse_send_one(await self._post("sms-api", variables), to)
 
     async def send_bulk(self, to: str | Iterable[str], text: str, sender: str | None = None) -> list[SentMessage]:
         results: list[SentMessage] = []
@@ -494,8 +509,9 @@ class AsyncClient(_Base):
         response = await self._post("sms-api/status", {"messageId": str(message_id)})
         return _parse_status(response, str(message_id))
 
-    async def otp_request(self, ref_id: str, phone_number: str) -> OtpSession:
-        return _parse_otp_request(await self._post("OTP-api", {"ref_id": ref_id, "phone_number": phone_number}))
+    async def otp_request(self, ref_id: str, phone_number: str, *, idempotency_key: str | None = None) -> OtpSession:
+        variables = self._otp_vars(ref_id, phone_number, idempotency_key)
+        return _parse_otp_request(await self._post("OTP-api", variables))
 
     async def otp_verify(self, session_id: str, otp_code: str) -> OtpVerification:
         response = await self._post("OTP-api/verify", {"sessionid": session_id, "otp_code": otp_code})

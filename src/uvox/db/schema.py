@@ -427,6 +427,31 @@ calls = sa.Table(
 )
 
 
+# --- idempotent sends (migration 0006_idempotency) ---------------------------------
+
+# A send's Idempotency-Key, per account, inserted in the same transaction as the
+# messages it sent (uvox.accounts.idempotency): both commit or neither does. A retry
+# with the key gets ``reply`` back byte for byte; one with another request (a
+# different ``digest``) is refused. Kept 24 hours; the dispatcher's expiry round
+# deletes them afterwards.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    # SHA-256 (hex) of the endpoint and the request's variables, credentials and key left out.
+    sa.Column("digest", sa.String(64), nullable=False),
+    # The first reply: its code and its JSON body, exactly as sent.
+    sa.Column("code", sa.String(3), nullable=False),
+    sa.Column("reply", sa.Text, nullable=False),
+    _now_col(),
+    _now_col("expires_at"),
+    sa.UniqueConstraint("account_id", "key", name="uq_idempotency_keys_account_key"),
+    sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
+)
+
+
 # --- test mode (migration 0009_test_mode) -------------------------------------------
 
 # The timer of a test-mode message: the dispatcher's test-mode round (dispatch/testmode.py)

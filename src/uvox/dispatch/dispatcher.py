@@ -34,6 +34,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.engine import Connection
 
+from uvox.accounts import idempotency
 from uvox.db.session import write
 from uvox.dispatch import claims, expiry, ownership, results, routing, testmode, wake
 from uvox.dispatch.callbacks import CallbackSender
@@ -56,6 +57,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 #: What a link thread reports to the loop: a receipt, or a part's (tag, SMSC id, error).
 _Report = ReceiptEvent | tuple[Tag, str | None, Exception | None]
+#: How often the expiry round also deletes idempotency keys past their 24 hours.
+KEY_SWEEP_SECONDS = 60.0
 
 
 @dataclass
@@ -589,6 +592,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------ validity
     async def _expire_loop(self) -> None:
+        swept = 0.0
         while not self._stopping.is_set():
             try:
                 n = await asyncio.to_thread(expiry.expire, self.engine)
@@ -597,6 +601,12 @@ class Dispatcher:
                     self.callbacks.wake()
             except Exception:
                 log.exception("dispatch: expiry round failed")
+            if time.monotonic() - swept >= KEY_SWEEP_SECONDS:
+                swept = time.monotonic()
+                try:  # idempotency keys past their 24 hours: housekeeping, not correctness
+                    await asyncio.to_thread(idempotency.sweep, self.engine)
+                except Exception:
+                    log.exception("dispatch: sweeping expired idempotency keys failed")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.expire_interval)
 

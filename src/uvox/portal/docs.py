@@ -41,17 +41,28 @@ CREDENTIALS = [
     ("apikey", N_("Private key created in your account (section API).")),
     ("accountnumber", N_("Account number, shown in your dashboard and in the API section.")),
 ]
+IDEMPOTENCY_KEY = ("idempotency_key", N_(
+    "Optional: any unique text of up to 255 characters (an order number, a UUID), also accepted as the "
+    "Idempotency-Key header. A retry with the same key and the same variables within 24 hours gets the first "
+    "reply again and sends and charges nothing; the same key with other variables is refused (130)."))
+SMS_FIELDS = [
+    ("text", N_("Content of the text message.")),
+    ("from", N_("Number that sends the SMS. Some carriers and phones accept text, e.g. from=UVox; where the carrier "
+                "does not, the sender is a generic number.")),
+    ("to", N_("Destination number, with country code; several separated by commas (up to 200).")),
+]
 FIELDS = {
-    "sms": CREDENTIALS + [
-        ("text", N_("Content of the text message.")),
-        ("from", N_("Number that sends the SMS. Some carriers and phones accept text, e.g. from=UVox; where the carrier "
-                    "does not, the sender is a generic number.")),
-        ("to", N_("Destination number, with country code; several separated by commas (up to 200).")),
+    "sms": CREDENTIALS + SMS_FIELDS + [IDEMPOTENCY_KEY],
+    "quote": CREDENTIALS + SMS_FIELDS,
+    "calls-quote": CREDENTIALS + [
+        ("to", N_("The number to call, with country code.")),
+        ("minutes", N_("Optional: minutes of talk to price, 1 to 1440 (default 1).")),
     ],
     "status": CREDENTIALS + [("messageId", N_("The unique ID of the message, given in the reply to the send."))],
     "otp": CREDENTIALS + [
         ("ref_id", N_("Unique value created with your template in the OTP templates section.")),
         ("phone_number", N_("Destination number.")),
+        IDEMPOTENCY_KEY,
     ],
     "otp-verify": CREDENTIALS + [
         ("sessionid", N_("The sessionID received in the reply to the code request; valid only with its code.")),
@@ -115,6 +126,18 @@ REPLIES = {
               '"ended_at":"2026-12-01T10:01:09Z","duration":"65","billed":"120","rate":"0.01200",'
               '"connectcharge":"0.00","price":"0.024","currency":"US$","trunk":"carrier1"}],\n'
               '  "next_cursor":"42",\n  "statusmessage":"Call records"\n}'],
+    "quote": ['{\n  "version":"1",\n  "code":"132",\n  "status":"success",\n  "resultstring":"Success",\n'
+              '  "to":"+13058888888,+584125550101",\n  "encoding":"GSM-7",\n  "segments":"1",\n  "remaining":"147",\n'
+              '  "total":"0.078",\n  "currency":"US$",\n  "accepted":"2",\n  "rejected":"0",\n'
+              '  "results":[{"to":"+13058888888","destination":"USA Miami","encoding":"GSM-7","segments":"1",'
+              '"remaining":"147","unitprice":"0.008","price":"0.008","code":"132","status":"success",'
+              '"statusmessage":"SMS quote"},\n    {"to":"+584125550101","destination":"Venezuela Mobile Digitel",'
+              '"encoding":"GSM-7","segments":"1","remaining":"147","unitprice":"0.07","price":"0.07",'
+              '"code":"132","status":"success","statusmessage":"SMS quote"}],\n'
+              '  "statusmessage":"SMS quote"\n}'],
+    "calls-quote": [_reply("133", "1", "success", "Success", "Call quote", to="+13058888888",
+                           destination="USA Miami", rate="0.01200", connectcharge="0.00", initblock="60",
+                           billingblock="60", minutes="5", billed="300", price="0.06", currency="US$")],
     "rates": ['[{"dialprefix":"56","destination":"Chile","rateinitial":"0.02850"},\n'
               ' {"dialprefix":"58","destination":"Venezuela","rateinitial":"0.02025"}]'],
     "test": [_reply("005", "1", "success", "Success", "Message sent successfully", to="+15005550002", id="50",
@@ -196,6 +219,10 @@ def sections(base: str, account: str) -> list[Section]:
         ("rates", "rates", {}, []),
         ("calls", "calls", {"since": "2026-12-01T00:00:00Z", "limit": "100"},
          [("since", "text", "2026-12-01T00:00:00Z"), ("limit", "text", "100")]),
+        ("quote", "sms-api/quote", {"to": "13058888888,584125550101", "text": "Pay 5€ today"},
+         [("to", "text", "Para (ej: Cod Pais + Cod Area + Telf)"), ("text", "textarea", "Message")]),
+        ("calls-quote", "calls/quote", {"to": "13058888888", "minutes": "5"},
+         [("to", "text", "Para (ej: Cod Pais + Cod Area + Telf)"), ("minutes", "text", "1")]),
         ("test", "sms-api", {"to": "+15005550002", "text": "Prueba"},
          [("to", "text", "+15005550002"), ("text", "textarea", "Prueba")]),
     ]

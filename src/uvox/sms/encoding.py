@@ -146,6 +146,16 @@ def segment_count(text: str) -> int:
     return len(_split(text)[2])
 
 
+def room_left(text: str) -> int:
+    """Units still free in the text's last segment (GSM-7 septets, where an extension
+    character such as € takes two; UCS-2 code units): what can be added before the
+    text costs one segment more. Counted on the parts :func:`encode` sends."""
+    encoding, units, bodies = _split(text)
+    if len(bodies) == 1:
+        return SINGLE_LIMIT[encoding] - units
+    return PART_LIMIT[encoding] - _unit_len(bodies[-1], encoding)
+
+
 def decode(data: bytes, data_coding: int) -> str:
     """Inverse of a part body (without UDH), for receipts and the simulator's records."""
     if data_coding == DATA_CODING[UCS2]:

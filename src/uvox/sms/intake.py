@@ -49,6 +49,8 @@ class Priced:
     price: Decimal = Decimal(0)
     #: False when the account has no plan: the message waits, unpriced (009).
     priced: bool = True
+    #: The price of one segment (the rate's smsrate); ``price`` is it times the segments.
+    unit: Decimal = Decimal(0)
 
 
 @dataclass
@@ -97,7 +99,7 @@ def price(conn: Connection, out: Outgoing, recipient: str) -> Priced:
         if out.test and testmode.is_magic(recipient):
             return Priced(recipient, testmode.MAGIC_DESTINATION, Decimal(0))
         raise NoRate(recipient)
-    return Priced(recipient, rate.destination, rate.sms_rate * out.encoded.segments)
+    return Priced(recipient, rate.destination, rate.sms_rate * out.encoded.segments, unit=rate.sms_rate)
 
 
 def accept(conn: Connection, out: Outgoing, recipients: list[Priced]) -> list[Accepted]:

@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from uvox.billing.plans import Rate
 from uvox.billing.plans import lookup as rate_lookup
 from uvox.clock import now
 from uvox.config import Settings
@@ -164,6 +165,21 @@ def _hold_and_insert() -> sa.Insert:
 _HOLD_AND_INSERT = _hold_and_insert()
 
 
+def dialable_digits(dialled: str) -> str | None:
+    """The digits of a dialled number as the call is rated and routed (E.164 without
+    ``+``), or None when it is not a number (refused with 404)."""
+    user = (dialled or "").strip()
+    digits = destination_digits(dialled)
+    if not digits or len(digits) > MAX_DIGITS or not user.lstrip("+").replace(" ", "").replace("-", "").isdigit():
+        return None
+    return digits
+
+
+def tariff_of(rate: Rate) -> Tariff:
+    """What a call to a destination of the rate deck costs (VOICE.md's columns)."""
+    return Tariff(rate.rate_initial, rate.connect_charge, rate.init_block, rate.billing_block)
+
+
 def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, dialled: str,
                sip_call_id: str | None) -> Decision:
     # As few statements as the rules allow: this runs for every call set-up while
@@ -202,14 +218,14 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
                                      "limit_seconds": limit, "hold": Decimal(0), "destination": "On-net"})
             return Decision(200, call_id, limit, onnet=True, callee_user=me.onnet)
 
-        digits = destination_digits(dialled)
-        if not digits or len(digits) > MAX_DIGITS or not user.lstrip("+").replace(" ", "").replace("-", "").isdigit():
+        digits = dialable_digits(dialled)
+        if digits is None:
             return _refuse(conn, base, NOT_FOUND, "outbound", "not a number")
         base["callee"] = "+" + digits
         rate = rate_lookup(conn, me.plan_id, digits) if me.plan_id is not None else None
         if rate is None:
             return _refuse(conn, base, NOT_FOUND, "outbound", "no rate for this number")
-        tariff = Tariff(rate.rate_initial, rate.connect_charge, rate.init_block, rate.billing_block)
+        tariff = tariff_of(rate)
         base.update(destination=rate.destination, rate=rate.rate_initial, connect_charge=rate.connect_charge,
                     init_block=rate.init_block, billing_block=rate.billing_block,
                     direction="outbound", status=CallStatus.IN_PROGRESS)

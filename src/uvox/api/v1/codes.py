@@ -66,6 +66,11 @@ _ALL = [
     Code("113", "Rejected", 200, True, "1"),
     Code("114", "Failed", 200, True, "1"),
     Code("120", "Call records", 200, True, "1"),
+    # Idempotent sends and quotes (issue 14).
+    Code("130", "Idempotency key already used for a different request", 422),
+    Code("131", "Invalid idempotency key", 400),
+    Code("132", "SMS quote", 200, True, "1"),
+    Code("133", "Call quote", 200, True, "1"),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
+from decimal import Decimal
 
 import orjson
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from uvox import secretbox
+from uvox.accounts import idempotency
 from uvox.accounts.service import Account, callback_url_ok
+from uvox.api.v1 import envelope
 from uvox.api.v1.codes import CODES
 from uvox.api.v1.envelope import media_type
 from uvox.api.v1.params import Variables, token
@@ -28,6 +31,7 @@ from uvox.platform import Platform
 from uvox.sms import encoding, intake, states, testmode
 from uvox.sms.numbers import BadNumber, normalise, normalise_sender
 from uvox.strings import is_digits
+from uvox.voice import quote as call_quotes
 
 
 @dataclass
@@ -37,6 +41,10 @@ class Result:
     code: str
     fields: dict
     response: Response | None = None
+    #: The reply's encoded body, sent as it is: a reply kept for an idempotency key.
+    body: bytes | None = None
+    #: ``body`` is the first request's reply, answering a retry with its key.
+    replayed: bool = False
 
 
 def _r(code: str, **fields) -> Result:
@@ -58,11 +66,67 @@ def split_recipients(values: list[str]) -> list[str]:
     return [part.strip() for v in values for part in v.split(",") if part.strip()]
 
 
+# --- idempotency keys ----------------------------------------------------------
+
+#: Where routes puts the Idempotency-Key header among the variables.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_ENVELOPE = frozenset({"version", "code", "status", "resultstring", "statusmessage"})
+
+
+def _idempotency(account: Account, v: Variables, endpoint: str) -> idempotency.Request | Result | None:
+    """The request's idempotency key (header or variable) and digest; None without a key."""
+    given = v.get_all("idempotency_key") + v.get_all(IDEMPOTENCY_HEADER)
+    if not given:
+        return None
+    try:
+        keys = {idempotency.check_key(k) for k in given}
+    except idempotency.BadKey as exc:
+        return _r("131", detail=str(exc))
+    if len(keys) > 1:
+        return _r("131", detail="two different idempotency keys: send one, as the Idempotency-Key header "
+                                "or the idempotency_key variable")
+    return idempotency.Request(account.id, keys.pop(), idempotency.fingerprint(endpoint, v.items()))
+
+
+def _answered(outcome: idempotency.Outcome) -> Result:
+    if outcome.answer is None:
+        return _r("130", detail="this idempotency key was used in the last 24 hours for a request with other "
+                                "variables; a new request needs a new key")
+    a = outcome.answer
+    fields = {k: val for k, val in orjson.loads(a.body).items() if k not in _ENVELOPE}
+    return Result(a.code, fields, body=a.body, replayed=outcome.replayed)
+
+
+def _answer(result: Result, test: bool) -> idempotency.Answer:
+    """What a key keeps: the body exactly as routes.reply sends it (a test key's "test" mark too)."""
+    fields = {"test": "1", **result.fields} if test else result.fields
+    return idempotency.Answer(result.code, envelope.encode(result.code, **fields))
+
+
+async def _seen(p: Platform, req: idempotency.Request | None) -> Result | None:
+    """The answer of a key already used: a retry is answered without the writer."""
+    if req is None:
+        return None
+    outcome = await run_in_threadpool(idempotency.find, p.engine, req)
+    return _answered(outcome) if outcome is not None else None
+
+
 # --- sms-api ---------------------------------------------------------------
 
-async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
-    if not v.has("to") or not v.has("text"):
-        return _r("016", detail="sms-api needs the variables to and text")
+@dataclass
+class Send:
+    """A send request read and checked, before anything touches the database."""
+
+    out: intake.Outgoing
+    recipients: list[str]
+    #: Position in ``recipients`` -> (code, raw number) of numbers refused.
+    errors: dict[int, tuple[str, str]]
+    #: (position, E.164) of the well-formed numbers.
+    valid: list[tuple[int, str]]
+
+
+def read_send(p: Platform, account: Account, v: Variables) -> Send | Result:
+    """sms-api's variables, checked in API.md's order (sms-api/quote reads the same)."""
     raw_to = v.get_all("to")
     recipients = split_recipients(raw_to)
     text = v.get("text") or ""
@@ -98,16 +162,20 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
             valid.append((i, normalise(raw)))
         except BadNumber as bad:
             errors[i] = (bad.code, raw)
+    return Send(out, recipients, errors, valid)
 
+
+def _sent(account: Account, s: Send, staged: tuple | None) -> Result:
+    """sms-api's reply for what the intake did (``staged``: IntakeJob's result)."""
+    errors = dict(s.errors)
+    recipients = s.recipients
     accepted: dict[int, intake.Accepted] = {}
-    if valid:
-        priced, unroutable, done = await p.writer.run(intake.IntakeJob(out, valid))
+    if staged is not None:
+        priced, unroutable, done = staged
         for i in unroutable:
             errors[i] = ("014", recipients[i])
         for (i, _), acc in zip(priced, done):
             accepted[i] = acc
-        if accepted and not account.test:  # test mode queues nothing for a dispatcher
-            p.queued.notify()
 
     def one(i: int) -> dict:
         if i in accepted:
@@ -135,6 +203,100 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
     code = "009" if any(r["code"] == "009" for r in ok) else "005"
     return _r(code, to=",".join(r["to"] for r in ok), id=",".join(r["id"] for r in ok),
               accepted=str(len(ok)), rejected=str(len(results) - len(ok)), currency=account.currency, results=results)
+
+
+async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
+    if not v.has("to") or not v.has("text"):
+        return _r("016", detail="sms-api needs the variables to and text")
+    req = _idempotency(account, v, "sms-api")
+    if isinstance(req, Result):
+        return req
+    seen = await _seen(p, req)
+    if seen is not None:
+        return seen
+    s = read_send(p, account, v)
+    if isinstance(s, Result):
+        return s
+    if not s.valid:
+        return _sent(account, s, None)
+    job = intake.IntakeJob(s.out, s.valid)
+    if req is None:
+        staged = await p.writer.run(job)
+        if staged[2] and not account.test:  # test mode queues nothing for a dispatcher
+            p.queued.notify()
+        return _sent(account, s, staged)
+
+    keyed = req
+
+    def send_once(conn):
+        def send() -> tuple[idempotency.Answer, bool]:
+            staged = job(conn)
+            return _answer(_sent(account, s, staged), account.test), bool(staged[2])
+
+        return idempotency.once(conn, keyed, send)
+
+    outcome = await p.writer.run(send_once)
+    if outcome.answer is not None and not outcome.replayed and not account.test:
+        p.queued.notify()
+    return _answered(outcome)
+
+
+# --- sms-api/quote -----------------------------------------------------------
+
+ENCODING_NAMES = {encoding.GSM7: "GSM-7", encoding.UCS2: "UCS-2"}
+
+
+async def sms_quote(p: Platform, account: Account, v: Variables) -> Result:
+    """What sms-api would charge for these variables, per recipient: nothing is sent,
+    charged or recorded. Priced by intake's own functions (encoding, segments, the
+    rate lookup), so the quote and the send cannot disagree."""
+    if not v.has("to") or not v.has("text"):
+        return _r("016", detail="sms-api/quote needs the variables to and text")
+    s = read_send(p, account, v)
+    if isinstance(s, Result):
+        return s
+    if account.plan_id is None:
+        return _r("021", detail="the account has no plan yet: nothing can be priced")
+    measured = s.out.encoded
+    assert measured is not None  # Outgoing measures its text when it is made
+    remaining = encoding.room_left(s.out.text)
+
+    def price_all() -> dict[int, intake.Priced | None]:
+        found: dict[int, intake.Priced | None] = {}
+        with read(p.engine) as conn:
+            for i, number in s.valid:
+                try:
+                    found[i] = intake.price(conn, s.out, number)
+                except intake.NoRate:
+                    found[i] = None
+        return found
+
+    priced = await run_in_threadpool(price_all) if s.valid else {}
+    ok_code = CODES["132"]
+    results = []
+    total = Decimal(0)
+    for i, raw in enumerate(s.recipients):
+        q = priced.get(i)
+        if q is None:
+            code = s.errors[i][0] if i in s.errors else "014"
+            c = CODES[code]
+            results.append({"to": raw, "code": code, "status": c.status_text, "statusmessage": c.message})
+            continue
+        total += q.price
+        results.append({"to": q.recipient, "destination": q.destination, "encoding": ENCODING_NAMES[measured.encoding],
+                        "segments": str(measured.segments), "remaining": str(remaining), "unitprice": show(q.unit),
+                        "price": show(q.price), "code": "132", "status": ok_code.status_text,
+                        "statusmessage": ok_code.message})
+    ok = [r for r in results if r["code"] == "132"]
+    if not ok:
+        first = results[0]
+        if len(results) == 1:
+            return _r(first["code"], to=first["to"])
+        return _r(first["code"], to=",".join(s.recipients), results=results)
+    return _r("132", to=",".join(r["to"] for r in ok), encoding=ENCODING_NAMES[measured.encoding],
+              segments=str(measured.segments), remaining=str(remaining), total=show(total),
+              currency=account.currency, accepted=str(len(ok)), rejected=str(len(results) - len(ok)),
+              results=results)
 
 
 # --- sms-api/status --------------------------------------------------------
@@ -194,6 +356,12 @@ TEST_NOTICE = "Sent with a test key: no carrier received this message and nothin
 async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
     if not v.has("ref_id") or not v.has("phone_number"):
         return _r("016", detail="OTP-api needs the variables ref_id and phone_number")
+    req = _idempotency(account, v, "OTP-api")
+    if isinstance(req, Result):
+        return req
+    seen = await _seen(p, req)
+    if seen is not None:
+        return seen
     ref_id = token(v.get("ref_id"))
     raw_phone = (v.get("phone_number") or "").strip()
     if not ref_id or len(ref_id) > 64 or not ref_id.isprintable():
@@ -207,13 +375,14 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
     code = testmode.otp_code(s.otp_digits) if account.test else otp.new_code(s.otp_digits)
     secret = p.secret
 
-    def store(conn):
+    def store(conn) -> tuple[Result, bool]:
+        """The reply, and whether a code was sent."""
         template = otp.find_template(conn, account.id, ref_id)
         if template is None:
-            return _r("020")
+            return _r("020"), False
         if otp.recent_sends(conn, account.id, phone, s.otp_send_window_seconds) >= s.otp_send_limit:
             return _r("102", phone_number=phone,
-                      detail=f"at most {s.otp_send_limit} codes per number every {s.otp_send_window_seconds} seconds")
+                      detail=f"at most {s.otp_send_limit} codes per number every {s.otp_send_window_seconds} seconds"), False
         real_text = template.text.replace(otp.CODE_PLACEHOLDER, code)
         out = intake.Outgoing(
             account_id=account.id, plan_id=account.plan_id, currency=account.currency,
@@ -226,21 +395,33 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
         try:
             priced = intake.price(conn, out, phone)
         except intake.NoRate:
-            return _r("014", to=raw_phone, phone_number=raw_phone)
+            return _r("014", to=raw_phone, phone_number=raw_phone), False
         (msg,) = intake.accept(conn, out, [priced])
         session_id = otp.open_session(conn, secret, account_id=account.id, template_id=template.id, phone=phone,
                                       code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds)
-        return msg, session_id
+        if msg.state == intake.WAITING_BALANCE:
+            return _r("021", sessionID=session_id, phone_number=phone, id=str(msg.id)), True
+        return _r("022", phone_number=phone, sessionID=session_id, id=str(msg.id)), True
 
-    outcome = await p.writer.run(store)
-    if isinstance(outcome, Result):
-        return outcome
-    msg, session_id = outcome
-    if not account.test:
+    if req is None:
+        result, sent = await p.writer.run(store)
+        if sent and not account.test:  # test mode queues nothing for a dispatcher
+            p.queued.notify()
+        return result
+
+    keyed = req
+
+    def store_once(conn):
+        def send() -> tuple[idempotency.Answer, bool]:
+            result, sent = store(conn)
+            return _answer(result, account.test), sent
+
+        return idempotency.once(conn, keyed, send)
+
+    outcome = await p.writer.run(store_once)
+    if outcome.answer is not None and not outcome.replayed and not account.test:
         p.queued.notify()
-    if msg.state == intake.WAITING_BALANCE:
-        return _r("021", sessionID=session_id, phone_number=phone, id=str(msg.id))
-    return _r("022", phone_number=phone, sessionID=session_id, id=str(msg.id))
+    return _answered(outcome)
 
 
 async def otp_verify(p: Platform, account: Account, v: Variables) -> Result:
@@ -341,12 +522,39 @@ async def calls(p: Platform, account: Account, v: Variables) -> Result:
     return _r("120", accountnumber=account.number, calls=[r.as_wire() for r in page], next_cursor=nxt)
 
 
+# --- calls/quote ----------------------------------------------------------------
+
+async def call_quote(p: Platform, account: Account, v: Variables) -> Result:
+    """What a call to ``to`` would cost for ``minutes`` minutes (default 1), priced by
+    the voice rating code a real call is charged by."""
+    if not v.has("to"):
+        return _r("016", detail="calls/quote needs the variable to")
+    raw_to = (v.get("to") or "").strip()
+    raw_minutes = (v.get("minutes") or "1").strip()
+    if not is_digits(raw_minutes) or not 1 <= int(raw_minutes) <= call_quotes.MAX_MINUTES:
+        return _r("016", detail=f"minutes must be a whole number from 1 to {call_quotes.MAX_MINUTES}")
+    if account.plan_id is None:
+        return _r("021", detail="the account has no plan yet: nothing can be priced")
+    try:
+        q = await run_in_threadpool(call_quotes.quote, p.engine, account.plan_id, raw_to, int(raw_minutes))
+    except call_quotes.NotANumber:
+        return _r("002", to=raw_to)
+    except call_quotes.NoRate:
+        return _r("014", to=raw_to)
+    t = q.tariff
+    return _r("133", to=q.number, destination=q.destination, rate=show(t.rate, 5), connectcharge=show(t.connect),
+              initblock=str(t.init_block), billingblock=str(t.billing_block), minutes=str(q.minutes),
+              billed=str(q.billed), price=show(q.price), currency=account.currency)
+
+
 HANDLERS = {
     "sms-api": send_sms,
     "sms-api/status": sms_status,
+    "sms-api/quote": sms_quote,
     "OTP-api": otp_request,
     "OTP-api/verify": otp_verify,
     "balance": balance,
     "calls": calls,
+    "calls/quote": call_quote,
 }
 

@@ -44,6 +44,7 @@ def media_type(accept: str | None) -> str:
 _CORS_RAW = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in CORS.items()]
 _TEST_CORS_RAW = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in {**CORS, **TEST_HEADERS}.items()]
 _ALLOW_RAW = (b"allow", b"GET, POST, PUT, OPTIONS")
+_REPLAYED_RAW = (b"idempotent-replayed", b"true")
 _TYPE_RAW = {VND: (b"content-type", VND.encode()), JSON: (b"content-type", JSON.encode())}
 
 
@@ -67,10 +68,23 @@ def reply(code: str, accept: str | None = None, request_id: str | None = None, *
     """The envelope of ``code``; ``test_mode``: the request came with a test key."""
     if test_mode:
         fields.setdefault("test", "1")
-    content = orjson.dumps(body(code, **fields))
+    return reply_with(encode(code, **fields), code, accept, request_id, test_mode=test_mode)
+
+
+def encode(code: str, **fields) -> bytes:
+    """The reply's body as :func:`reply` sends it (what an idempotency key stores)."""
+    return orjson.dumps(body(code, **fields))
+
+
+def reply_with(content: bytes, code: str, accept: str | None = None, request_id: str | None = None,
+               replayed: bool = False, test_mode: bool = False) -> Response:
+    """A reply whose body is already encoded: a stored reply sent again, byte for byte,
+    marked ``Idempotent-Replayed: true`` when it answers a retry."""
     raw = list(_TEST_CORS_RAW if test_mode else _CORS_RAW)
     if request_id:
         raw.append((b"x-request-id", request_id.encode("latin-1")))
+    if replayed:
+        raw.append(_REPLAYED_RAW)
     if code == "004":
         raw.append(_ALLOW_RAW)
     raw.append((b"content-length", str(len(content)).encode()))

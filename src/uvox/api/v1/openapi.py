@@ -71,6 +71,35 @@ def _param(name: str, description: str, example: str, required: bool = True) -> 
             "description": description + " May also be sent in a form or JSON body.", "example": example}
 
 
+#: The address code samples are written for; /docs shows them with the server's own.
+SAMPLE_BASE = "https://uvox.example.com"
+#: The API key line of every code sample: replaced by the reader's key, the rest pastes as it is.
+SAMPLE_KEY = "your-api-key"
+
+IDEMPOTENCY_PARAMS = [
+    {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255},
+     "description": "Optional, any unique text of up to 255 characters (a UUID, an order number). A retry with the "
+                    "same key and the same variables within 24 hours gets the first reply again, byte for byte "
+                    "(the same message ids, header Idempotent-Replayed: true) and sends and charges nothing. The "
+                    "same key with other variables: 130. Keys are per account; a request that sent nothing (an "
+                    "error) leaves its key unused.",
+     "example": "order-4711-shipped"},
+    {"name": "idempotency_key", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 255},
+     "description": "The Idempotency-Key header as a variable, for clients that cannot set headers. "
+                    "May also be sent in a form or JSON body.",
+     "example": "order-4711-shipped"},
+]
+
+
+def _curl(endpoint: str, *args: str, extra_headers: tuple[str, ...] = ()) -> list[dict]:
+    """A curl command for the operation (Redoc's x-codeSamples), pasteable into a shell."""
+    lines = [f"API_KEY='{SAMPLE_KEY}'", f'curl -sS "{SAMPLE_BASE}/api/get-api/v1/{endpoint}" \\',
+             '  -H "Api-Key: $API_KEY"' + (" \\" if args or extra_headers else "")]
+    rest = [f'  -H "{h}"' for h in extra_headers] + [f"  {a}" for a in args]
+    lines += [line + " \\" for line in rest[:-1]] + rest[-1:]
+    return [{"lang": "Shell", "label": "curl", "source": "\n".join(lines)}]
+
+
 #: One call record as the calls endpoint returns it (VOICE.md's fields, all strings).
 CALL_EXAMPLE = {
     "id": "42", "sip_username": "12345678123456", "from": "12345678123456", "to": "+13055550100",
@@ -123,25 +152,55 @@ def spec() -> dict:
         "e106": _envelope_example("106", detail="the x-padding header has 100010 bytes, at most 8192"),
         "e107": _envelope_example("107", detail="more than 20 requests in one second; try again in a second"),
     }
+    idempotent = {
+        "e130": _envelope_example("130", detail="this idempotency key was used in the last 24 hours for a request "
+                                                "with other variables; a new request needs a new key"),
+        "e131": _envelope_example("131", detail="the idempotency key has 300 characters, at most 255"),
+    }
     paths = {
         "/api/get-api/v1/sms-api": _op(
             "Send an SMS",
             "Send one SMS, or the same text to up to 200 numbers (comma-separated `to`, repeated `to`, or a JSON "
             "array). The message is stored durably before the reply. With several numbers the reply adds `results`, "
-            "one entry per number. With a test key nothing is sent or charged: see test mode above.",
+            "one entry per number. With an `Idempotency-Key` header (or `idempotency_key` variable), a retry of the "
+            "same request within 24 hours gets the first reply again and sends and charges nothing: retry after a "
+            "timeout without sending twice. sms-api/quote prices the same variables without sending. With a test "
+            "key nothing is sent or charged: see test mode above.",
             [_param("to", "Destination(s), digits with country code, optional +.", "13058888888"),
              _param("text", "Message text. GSM-7 or UCS-2 is chosen automatically; long texts are split.",
                     "Este es un mensaje de prueba"),
              _param("from", "Sender: up to 15 digits, or up to 11 characters (letters, digits, space and !\"#$%&'()*+,-./:;<=>?@_).", "13779999999", False),
              _param("callback_url", "Status callback for this message (overrides the account's).",
-                    "https://example.com/sms-status", False)],
+                    "https://example.com/sms-status", False), *IDEMPOTENCY_PARAMS],
             {"ok": _envelope_example("005", to="+13058888888", id="48", segments="1", price="0.0075", currency="US$"),
              "queued": _envelope_example("009", to="+13058888888", id="49", segments="1", price="0.0075", currency="US$"),
              "test": {**_envelope_example("005", to="+15005550002", id="50", segments="1", price="0.0075",
                                           currency="US$", test="1"), "summary": "005 with a test key (test mode)"},
              "e002": _envelope_example("002", to="13055454xx"), "e003": _envelope_example("003"),
              "e014": _envelope_example("014", to="999123"), "e101": _envelope_example("101"),
-             "e104": _envelope_example("104"), **common},
+             "e104": _envelope_example("104"), **idempotent, **common},
+            "SMS"),
+        "/api/get-api/v1/sms-api/quote": _op(
+            "Price an SMS before sending it",
+            "Takes exactly the variables of sms-api and answers what sms-api would charge for them, without "
+            "sending, charging or recording anything. Per recipient (`results`): the normalised number, the "
+            "destination, the encoding (GSM-7, or UCS-2 when a character is outside the GSM alphabet), the "
+            "segments, `remaining` (units still free in the last segment: characters for GSM-7, where an "
+            "extension character such as € or { counts two; UTF-16 units for UCS-2), `unitprice` (one segment) "
+            "and `price`; then `total` and `currency`. A number sms-api would refuse is listed with its code "
+            "(002, 014). Priced by the very functions a send uses, on the same rates.",
+            [_param("to", "Destination(s), as for sms-api.", "13058888888,34600000000"),
+             _param("text", "Message text, as for sms-api.", "Your code is 123456"),
+             _param("from", "Sender, as for sms-api (checked, it does not change the price).", "UVox", False)],
+            {"ok": _envelope_example("132", to="+13058888888", encoding="GSM-7", segments="1", remaining="141",
+                                     total="0.008", currency="US$", accepted="1", rejected="0",
+                                     results=[{"to": "+13058888888", "destination": "USA Miami", "encoding": "GSM-7",
+                                               "segments": "1", "remaining": "141", "unitprice": "0.008",
+                                               "price": "0.008", "code": "132", "status": "success",
+                                               "statusmessage": CODES["132"].message}]),
+             "e002": _envelope_example("002", to="13055454xx"), "e003": _envelope_example("003"),
+             "e014": _envelope_example("014", to="999123"),
+             "e021": _envelope_example("021", detail="the account has no plan yet: nothing can be priced"), **common},
             "SMS"),
         "/api/get-api/v1/sms-api/status": _op(
             "Status of an SMS",
@@ -163,12 +222,14 @@ def spec() -> dict:
         "/api/get-api/v1/OTP-api": _op(
             "Request a one-time code",
             "Creates a 6-digit code valid 10 minutes, single use, and sends it by SMS with the template `ref_id`. "
-            "With a test key nothing is sent or charged and the code is always 000000.",
+            "With an `Idempotency-Key` header (or `idempotency_key` variable), a retry of the same request within "
+            "24 hours gets the first reply (the same sessionID) and no second code is sent. With a test key nothing "
+            "is sent or charged and the code is always 000000.",
             [_param("ref_id", "Template reference from the portal.", "3f9a1c2b7d4e5f60"),
-             _param("phone_number", "Destination, digits with country code.", "13058888888")],
+             _param("phone_number", "Destination, digits with country code.", "13058888888"), *IDEMPOTENCY_PARAMS],
             {"ok": _envelope_example("022", phone_number="+13058888888", sessionID="q0Xv..."),
              "e020": _envelope_example("020"), "e021": _envelope_example("021", sessionID="q0Xv..."),
-             "e102": _envelope_example("102"), **common},
+             "e102": _envelope_example("102"), **idempotent, **common},
             "OTP"),
         "/api/get-api/v1/OTP-api/verify": _op(
             "Verify a one-time code",
@@ -187,6 +248,28 @@ def spec() -> dict:
             "Account"),
     }
     paths["/api/get-api/v1/calls"] = _calls_op(common)
+    paths["/api/get-api/v1/calls/quote"] = _op(
+        "Price a call before making it",
+        "The rate a call to `to` is charged by and the price of `minutes` minutes of talk (default 1), computed "
+        "as a real call is (VOICE.md): billed seconds `b` = `initblock` if the call lasts no longer, else "
+        "`initblock` + whole `billingblock`s; price = `connectcharge` + `rate` × `b` / 60, rounded half-up to "
+        "6 decimals. Nothing is held or charged.",
+        [_param("to", "The number to call, with country code (+, 00, spaces and dashes ignored).", "13055550100"),
+         _param("minutes", "Minutes of talk to price, 1 to 1440 (default 1).", "5", False)],
+        {"ok": _envelope_example("133", to="+13055550100", destination="USA Miami", rate="0.01200",
+                                 connectcharge="0.00", initblock="60", billingblock="60", minutes="5", billed="300",
+                                 price="0.06", currency="US$"),
+         "e002": _envelope_example("002", to="abc"), "e014": _envelope_example("014", to="999123"),
+         "e021": _envelope_example("021", detail="the account has no plan yet: nothing can be priced"), **common},
+        "Voice")
+    paths["/api/get-api/v1/sms-api"]["get"]["x-codeSamples"] = _curl(
+        "sms-api", "--data-urlencode 'to=13058888888'", "--data-urlencode 'text=Your order 4711 has shipped'",
+        extra_headers=("Idempotency-Key: order-4711-shipped",))
+    paths["/api/get-api/v1/sms-api/quote"]["get"]["x-codeSamples"] = _curl(
+        "sms-api/quote", "--data-urlencode 'to=13058888888,34600000000'",
+        "--data-urlencode 'text=Your code is 123456. Pay €5 at {shop}'")
+    paths["/api/get-api/v1/calls/quote"]["get"]["x-codeSamples"] = _curl(
+        "calls/quote", "--data-urlencode 'to=+1 305 555 0100'", "--data-urlencode 'minutes=5'")
     rates = _op("Price list", "A bare JSON array of the account's rates (streamed).", [], common, "Account")
     rates_op = dict(rates["get"])
     rates_op["responses"] = {
@@ -220,11 +303,16 @@ def spec() -> dict:
                              "properties": {k: {"type": "string"} for k in
                                             ("version", "code", "status", "resultstring", "statusmessage", "to", "id",
                                              "sessionID", "phone_number", "accountnumber", "currency", "balance",
-                                             "credit", "available", "held", "next_cursor")}
+                                             "credit", "available", "held", "next_cursor", "segments", "price",
+                                             "accepted", "rejected", "encoding", "remaining", "total",
+                                             "destination", "rate", "connectcharge", "initblock", "billingblock",
+                                             "minutes", "billed", "detail")}
                              | {"test": {"type": "string", "enum": ["1"],
                                          "description": "Present (\"1\") in replies to a test key and in the "
                                                         "status of a test message (test mode)."}}
-                             | {"calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}}}},
+                             | {"calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}},
+                                "results": {"type": "array", "items": {"type": "object", "additionalProperties":
+                                                                       {"type": "string"}}}}},
                 "Call": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in CALL_FIELDS}},
                 "Rate": {"type": "object", "properties": {"dialprefix": {"type": "string"},
                                                           "destination": {"type": "string"},
@@ -244,6 +332,8 @@ async def openapi_json(request: Request) -> Response:
 
 async def docs_page(request: Request) -> HTMLResponse:
     s = spec()
+    platform = getattr(request.app.state, "platform", None)
+    base = (platform.settings.public_url if platform is not None else "") or str(request.base_url).rstrip("/")
     out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
            "content='width=device-width,initial-scale=1'><title>UVox API v1</title><style>"
            "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
@@ -254,7 +344,12 @@ async def docs_page(request: Request) -> HTMLResponse:
     for path, ops in s["paths"].items():
         op = ops["get"]
         out.append(f"<h2>{html.escape(op['summary'])}</h2><p><code>GET|POST|PUT {html.escape(path)}</code></p>"
-                   f"<p>{html.escape(op['description'])}</p><table><tr><th>variable</th><th>meaning</th></tr>")
+                   f"<p>{html.escape(op['description'])}</p>")
+        for sample in op.get("x-codeSamples", []):
+            source = sample["source"].replace(SAMPLE_BASE, base)
+            out.append(f"<p>{html.escape(sample['label'])} (put your API key in the first line):</p>"
+                       f"<pre class='sample'>{html.escape(source)}</pre>")
+        out.append("<table><tr><th>variable</th><th>meaning</th></tr>")
         for prm in op["parameters"]:
             out.append(f"<tr><td><code>{html.escape(prm['name'])}</code></td><td>{html.escape(prm['description'])}</td></tr>")
         out.append("</table>")

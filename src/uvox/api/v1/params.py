@@ -44,6 +44,10 @@ class Variables:
     def __contains__(self, name: str) -> bool:
         return name in self._values
 
+    def items(self) -> list[tuple[str, list[str]]]:
+        """Every variable and its values (what an idempotency key's request digest covers)."""
+        return [(k, list(v)) for k, v in self._values.items()]
+
 
 # Characters no ref_id, sessionID or one-time code contains (hex, URL-safe base64,
 # digits), but that the manual's own examples leave around them: its HTML forms

@@ -19,7 +19,8 @@ from starlette.responses import Response
 
 from uvox.accounts import apikeys, ratelimit
 from uvox.api.v1 import endpoints
-from uvox.api.v1.envelope import CORS, TEST_HEADERS, reply
+from uvox.api.v1.endpoints import IDEMPOTENCY_HEADER
+from uvox.api.v1.envelope import CORS, TEST_HEADERS, reply, reply_with
 from uvox.api.v1.params import BadBody, BodyTooLarge, header, read_variables
 from uvox.ops.metrics import observe_http
 from uvox.platform import Platform
@@ -41,7 +42,7 @@ KNOWN = {name.lower(): name for name in (*endpoints.HANDLERS, "rates", "")}
 PREFLIGHT_HEADERS = {
     **CORS,
     "access-control-allow-methods": "GET, POST, PUT, OPTIONS",
-    "access-control-allow-headers": "Api-Key, Content-Type, Accept",
+    "access-control-allow-headers": "Api-Key, Content-Type, Accept, Idempotency-Key",
     "access-control-max-age": "86400",
 }
 
@@ -99,6 +100,10 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
         # to log with a traceback and count as a 500.
         return reply("016", accept, request_id, detail="the request ended before its body did"), name, "016"
 
+    idempotency_key = header(request, b"idempotency-key")
+    if idempotency_key is not None:
+        # Read by the sends beside the idempotency_key variable (endpoints._idempotency).
+        v.set(IDEMPOTENCY_HEADER, [idempotency_key])
     header_key = header(request, b"api-key", "").strip()
     var_key = (v.get("apikey") or "").strip()
     number = (v.get("accountnumber") or "").strip()
@@ -127,6 +132,9 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     # a cheap way for a customer to check that a key works.
     handler = endpoints.HANDLERS[name or "balance"]
     result = await handler(platform, account, v)
+    if result.body is not None:  # a reply kept for an idempotency key: sent as it was stored
+        return (reply_with(result.body, result.code, accept, request_id, result.replayed, test_mode=test),
+                name, result.code)
     if result.response is not None:
         result.response.headers.update({**CORS, **TEST_HEADERS} if test else CORS)
         result.response.headers["x-request-id"] = request_id
