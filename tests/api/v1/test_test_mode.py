@@ -95,3 +95,15 @@ def test_openapi_and_docs_describe_test_mode(http):
     assert spec["components"]["schemas"]["Envelope"]["properties"]["test"]["enum"] == ["1"]
     page = http.get("/docs").text
     assert "Test mode" in page and "+15005550002" in page
+
+
+def test_a_test_keys_retry_with_an_idempotency_key_replays_its_test_mark(http, platform, customer):
+    """A reply kept under an Idempotency-Key is sent again byte for byte: with a test key,
+    that includes the "test" mark and the X-UVox-Test header, like the first answer."""
+    test = _test_auth(platform, customer)
+    variables = {**test, "to": "+15005550001", "text": "retried", "idempotency_key": "order-77"}
+    first = call(http, "sms-api", "form", variables)
+    again = call(http, "sms-api", "form", variables)
+    assert first.json()["code"] == "005" and first.json()["test"] == "1"
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    assert again.headers["x-uvox-test"] == "1"
