@@ -30,9 +30,9 @@ WIDTH = 400  # the viewBox's width; the chart itself is as wide as its column
 LEFT, RIGHT, TOP, BOTTOM = 46, 8, 10, 22
 PLOT_HEIGHT = 150
 ROW = 26  # height of one bar of a horizontal chart
-LABELS = 128  # width of the names column of a horizontal chart
-VALUES = 70  # width of the value written after each horizontal bar
-MAX_LABEL = 18  # characters of a name shown beside its bar (all of it in the tooltip)
+LABELS = 140  # width of the names column of a horizontal chart
+VALUES = 80  # width of the value written after each horizontal bar
+MAX_LABEL = 20  # characters of a name shown beside its bar (all of it in the tooltip)
 
 
 @dataclass(frozen=True)

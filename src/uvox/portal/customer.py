@@ -327,7 +327,8 @@ def rates(ctx: Ctx) -> Response:
 
 def documentation(ctx: Ctx) -> Response:
     return ctx.render("docs.html", sections=docs.sections(ctx.base_url, ctx.account.number),
-                      api_base=f"{ctx.base_url}/api/get-api/v1/")
+                      api_base=f"{ctx.base_url}/api/get-api/v1/",
+                      codes=sorted(CODES.values(), key=lambda c: c.code))
 
 
 VTIGER_PROVIDER = Path(__file__).with_name("downloads") / "UVox.php"

@@ -31,6 +31,9 @@ class Section:
     fields: list[tuple[str, str]] = ()
     #: Example replies, as in the manual.
     replies: list[str] = ()
+    #: Heading and introduction (English, translated when shown; the introduction is Markdown).
+    title: str = ""
+    intro: str = ""
 
 
 def N_(text: str) -> str:
@@ -68,6 +71,25 @@ FIELDS = {
         ("cursor", N_("Optional: the next_cursor of the previous reply, for the next page; the last page has none.")),
         ("format", N_("Optional: csv for every matching call as a CSV file (the same columns, no cursor).")),
     ],
+}
+
+
+TITLES = {
+    "sms": N_("Send SMS"), "status": N_("SMS status"), "otp": N_("OTP request"), "otp-verify": N_("OTP verify"),
+    "balance": N_("Balance"), "rates": N_("Rates"), "calls": N_("Call records"),
+}
+INTROS = {
+    "sms": N_("Sends one SMS, or the same text to up to 200 numbers separated by commas. The reply has a message ID "
+              "for each message (code 005, or 009 when the account has no plan or balance: the message is queued)."),
+    "status": N_("The state of one message by its messageId: 011 To send, 012 No plan available to send or Credit, "
+                 "013 SMS Sent."),
+    "otp": N_("Creates a random 6-digit code, valid once for 10 minutes, and sends it by SMS with the text of your "
+              "template ref_id. The reply carries a sessionID."),
+    "otp-verify": N_("Checks the code your customer received, with the sessionID of the request: 027 OTP Matched."),
+    "balance": N_("Your prepaid balance and the credit available (code 015)."),
+    "rates": N_("The price list of your plan, as a JSON array of dialprefix, destination and rateinitial."),
+    "calls": N_("The records of your calls, newest first, with their status, duration, billed seconds and price "
+                "(code 120). Use next_cursor to read the next page, or format=csv to download them all."),
 }
 
 
@@ -179,5 +201,5 @@ def sections(base: str, account: str) -> list[Section]:
          [("since", "text", "2026-12-01T00:00:00Z"), ("limit", "text", "100")]),
     ]
     return [Section(sid, ep, extra, fields, _examples(base, ep, account, extra, fields), FIELDS[sid],
-                    [r.replace("{account}", account) for r in REPLIES[sid]])
+                    [r.replace("{account}", account) for r in REPLIES[sid]], TITLES[sid], INTROS[sid])
             for sid, ep, extra, fields in specs]
