@@ -138,3 +138,39 @@ def test_operator_overview_charts(platform, new_page, base_url, traffic):
     customer = new_page(base_url, locale="en-US")
     sign_in(customer, traffic["customer"].email)
     assert customer.goto("/operator/overview").status == 404
+
+
+def test_call_minutes_and_call_spend(platform, new_page, base_url, make_customer):
+    """A call answered for 65 s at 0.60/min in 1 s blocks: 1:05 billed, 0.65 spent on calls
+    (PostgreSQL: Kamailio's record settled by the platform, as in production)."""
+    if not platform.settings.is_postgres:
+        pytest.skip("calls need PostgreSQL (Kamailio writes their records there)")
+    from uvox.billing import plans
+    from uvox.softphone import service as sip
+    from uvox.voice import records, trunks
+    from uvox.voice.authorize import authorize
+    from uvox.voice.kamailio_tables import acc_cdrs
+
+    with platform.engine.begin() as conn:
+        conn.execute(sa.delete(acc_cdrs))
+    plans.create_plan(platform.engine, "voice", "US$")
+    plans.import_rates(platform.engine, "voice", "dialprefix,destination,rateinitial,smsrate,connectcharge,"
+                                                 "initblock,billingblock\n1,USA,0.6000,0.0075,0,1,1\n")
+    trunks.add_trunk(platform.engine, "carrier", "127.0.0.1", 5090)
+    c = make_customer(balance="5", plan="voice", password=PASSWORD)
+    user = sip.create_sip_account(platform.engine, c.id, domain="sip.uvox.test").account.username
+    placed = authorize(platform.engine, platform.settings, caller=user, domain="sip.uvox.test",
+                       dialled="13055550100", sip_call_id=f"console-{user}")
+    assert placed.code == 200
+    end = datetime.now(UTC).replace(tzinfo=None)
+    with platform.engine.begin() as conn:
+        conn.execute(sa.insert(acc_cdrs).values(start_time=end - timedelta(seconds=65), end_time=end, duration=65,
+                                                uvox_call=str(placed.call_id), sip_code="200", hangup="caller",
+                                                trunk="carrier", callid=f"console-{user}"))
+    assert records.settle(platform.engine) == 1
+    page = new_page(base_url, locale="en-US")
+    sign_in(page, c.email)
+    today = datetime.now(UTC).date().isoformat()
+    assert numbers(page, "minutes")[today] == ["1", "1", "1:05"]
+    assert len(_bar_heights(page, "minutes")) == 1
+    assert numbers(page, "spend")[today] == ["0.00", "0.65", "0.65"]
