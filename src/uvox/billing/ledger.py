@@ -142,17 +142,21 @@ def spending(engine: Engine, account_id: int | None = None, days: int = 30,
     with read(engine) as conn:
         cond = [L.c.created_at >= since, L.c.kind.in_(SMS_KINDS + CALL_KINDS),
                 L.c.id >= timeline.first_id_since(conn, L, L.c.created_at, since)]
+        total = sa.func.sum(L.c.amount)
         if account_id is not None:
-            cond.append(L.c.account_id == account_id)
-        rows = conn.execute(
-            sa.select(day, A.c.currency, is_call, sa.func.sum(L.c.amount))
-            .select_from(L.join(A, A.c.id == L.c.account_id))
-            .where(*cond).group_by(day, A.c.currency, is_call)).all()
+            # One account, one currency: no join row by row (a third of the query's time on SQLite).
+            currency = conn.execute(sa.select(A.c.currency).where(A.c.id == account_id)).scalar_one()
+            rows = [(d, currency, call, amount) for d, call, amount in conn.execute(
+                sa.select(day, is_call, total).where(*cond, L.c.account_id == account_id).group_by(day, is_call))]
+        else:
+            rows = [tuple(r) for r in conn.execute(
+                sa.select(day, A.c.currency, is_call, total).select_from(L.join(A, A.c.id == L.c.account_id))
+                .where(*cond).group_by(day, A.c.currency, is_call))]
     found: dict[str, dict[tuple[str, bool], Decimal]] = {c: {} for c in currencies}
     for d, currency, call, amount in rows:
         # sum() keeps the column's Money type: a Decimal on both backends. Charges are
         # negative in the ledger, spending is shown positive.
-        found.setdefault(currency, {})[(d, bool(call))] = -Decimal(amount or 0)
+        found.setdefault(currency, {})[(timeline.day_key(d), bool(call))] = -Decimal(amount or 0)
     zero = Decimal(0)
     return {currency: [SpendDay(d, by.get((d.isoformat(), False), zero), by.get((d.isoformat(), True), zero))
                        for d in dates]

@@ -119,7 +119,7 @@ def per_day(engine: Engine, account_id: int | None, days: int = 30) -> list[Day]
         cond = _since(conn, account_id, since)
         rows = conn.execute(sa.select(day, sa.func.count(), sa.func.coalesce(sa.func.sum(M.c.segments), 0))
                             .where(*cond).group_by(day)).all()
-    found = {r[0]: r for r in rows}
+    found = {timeline.day_key(r[0]): r for r in rows}
     out = []
     for d in dates:
         r = found.get(d.isoformat())

@@ -518,7 +518,7 @@ def per_day(engine: Engine, account_id: int, days: int = 30) -> list[CallDay]:
         rows = conn.execute(sa.select(day, n, n.filter(C.c.status == CallStatus.ANSWERED),
                                       sa.func.coalesce(sa.func.sum(C.c.billed), 0))
                             .where(*cond).group_by(day)).all()
-    found = {r[0]: r for r in rows}
+    found = {timeline.day_key(r[0]): r for r in rows}
     out = []
     for d in dates:
         r = found.get(d.isoformat())
