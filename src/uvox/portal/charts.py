@@ -30,9 +30,11 @@ WIDTH = 400  # the viewBox's width; the chart itself is as wide as its column
 LEFT, RIGHT, TOP, BOTTOM = 46, 8, 10, 22
 PLOT_HEIGHT = 150
 ROW = 26  # height of one bar of a horizontal chart
-LABELS = 140  # width of the names column of a horizontal chart
-VALUES = 80  # width of the value written after each horizontal bar
-MAX_LABEL = 20  # characters of a name shown beside its bar (all of it in the tooltip)
+#: Width of one character of a bar's name at the largest font portal.css gives it
+#: (13 units on a phone): the names' column is as wide as its longest name.
+CHAR = Decimal("7.2")
+VALUES = 96  # width of the value written after each horizontal bar
+MAX_LABEL = 22  # characters of a name shown beside its bar (all of it in the tooltip)
 
 
 @dataclass(frozen=True)
@@ -69,14 +71,15 @@ def _px(value: Decimal | int) -> str:
 
 
 def nice_step(largest: Decimal, intervals: int = 4, whole: bool = False) -> Decimal:
-    """The smallest step of 1, 2, 2.5 or 5 times a power of ten whose ``intervals``
-    reach ``largest`` (the y axis of 0-8 for 5 messages, 0-0.04 for 0.0235 US$);
-    ``whole``: counts, so at least 1 and never 2.5."""
+    """The smallest step of 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten whose
+    ``intervals`` reach ``largest`` (the y axis of 0-6 for 5 messages, 0-24 for 23,
+    0-0.024 for 0.0235 US$); ``whole``: counts, so whole steps of at least 1."""
     if largest <= 0:
         return Decimal(1)
     raw = largest / intervals
     power = Decimal(10) ** (raw.adjusted())
-    for m in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10)):
+    for m in (Decimal(1), Decimal("1.5"), Decimal(2), Decimal("2.5"), Decimal(3), Decimal(4), Decimal(5), Decimal(6),
+              Decimal(8), Decimal(10)):
         step = m * power
         if whole and (step < 1 or step != step.to_integral_value()):
             continue
@@ -153,16 +156,17 @@ def bars(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequenc
     totals = [sum((Decimal(s.values[i]) for s in series), Decimal(0)) for i in range(n)]
     full = top if top is not None else max(totals, default=Decimal(0))
     height = TOP + max(n, 1) * ROW + 4
-    width = Decimal(WIDTH - LABELS - VALUES)
+    names = [label if len(label) <= MAX_LABEL else label[:MAX_LABEL - 1] + "…" for label in labels]
+    left = Decimal(10) + CHAR * max((len(name) for name in names), default=4)
+    width = Decimal(WIDTH - VALUES) - left
     out: list[str] = []
     for i in range(n):
         y = TOP + i * ROW
-        name = labels[i] if len(labels[i]) <= MAX_LABEL else labels[i][:MAX_LABEL - 1] + "…"
         out.append(f'<g class="row"><title>{escape(tips[i])}</title>'
                    f'<rect class="hit" x="0" y="{y}" width="{WIDTH}" height="{ROW}"/>'
-                   f'<text class="label" x="{LABELS - 6}" y="{y + 17}" text-anchor="end">{escape(name)}</text>'
-                   f'<rect class="track" x="{LABELS}" y="{y + 5}" width="{_px(width)}" height="{ROW - 10}"/>')
-        x = Decimal(LABELS)
+                   f'<text class="label" x="{_px(left - 6)}" y="{y + 17}" text-anchor="end">{escape(names[i])}</text>'
+                   f'<rect class="track" x="{_px(left)}" y="{y + 5}" width="{_px(width)}" height="{ROW - 10}"/>')
+        x = left
         for s in series:
             v = Decimal(s.values[i])
             if v <= 0 or full <= 0:
@@ -170,7 +174,7 @@ def bars(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequenc
             w = width * min(v, full) / full
             out.append(f'<rect class="bar {s.tone}" x="{_px(x)}" y="{y + 5}" width="{_px(w)}" height="{ROW - 10}"/>')
             x += w
-        out.append(f'<text class="value" x="{_px(Decimal(LABELS) + width + 6)}" y="{y + 17}">{escape(values[i])}</text>'
+        out.append(f'<text class="value" x="{_px(left + width + 6)}" y="{y + 17}">{escape(values[i])}</text>'
                    "</g>")
     if not n and empty:
         out.append(f'<text class="empty" x="{WIDTH // 2}" y="{TOP + ROW // 2 + 4}" text-anchor="middle">'

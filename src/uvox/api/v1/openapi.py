@@ -184,8 +184,8 @@ def spec() -> dict:
             "version": "1.0.0",
             "description": "The UVox HTTP API, wire-compatible with the public manual. Every method accepts GET, "
                            "POST and PUT; variables may come from the query string, a form or a JSON body. Every "
-                           "reply carries `code`; every code, with its HTTP status, is listed at the end of the "
-                           "page at /docs.",
+                           "reply carries `code`; the table of every code, with its HTTP status, ends the API "
+                           "reference at /docs.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
