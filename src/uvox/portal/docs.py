@@ -201,5 +201,5 @@ def sections(base: str, account: str) -> list[Section]:
          [("since", "text", "2026-12-01T00:00:00Z"), ("limit", "text", "100")]),
     ]
     return [Section(sid, ep, extra, fields, _examples(base, ep, account, extra, fields), FIELDS[sid],
-                    [r.replace("{account}", account) for r in REPLIES[sid]], TITLES[sid], INTROS[sid])
+                    [r.replace("{account}", account) for r in REPLIES[sid]], TITLES.get(sid, ep), INTROS.get(sid, ""))
             for sid, ep, extra, fields in specs]
