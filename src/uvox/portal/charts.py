@@ -7,6 +7,9 @@ puts a ``<style>`` element and JavaScript tooltips in every chart. These are a f
 browser's own tooltips (``<title>``), no script at all, and a ``viewBox`` so that
 they scale to the width of a phone or a desktop column.
 
+The neutral parts (grid, axis, track) also carry their colour as attributes, so a
+chart read without the stylesheet (a feed reader, a saved SVG) is not black boxes.
+
 Every chart comes with the numbers behind it (:class:`Table`), which the page shows
 as a table with a caption: the chart is for the eye, the table for screen readers
 and for anyone who wants the exact figures.
@@ -115,13 +118,13 @@ def columns(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequ
     out: list[str] = []
     for k in range(5):  # grid lines and the y axis' numbers
         y = base - plot_h * k / 4
-        out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_px(y)}" y2="{_px(y)}"/>')
+        out.append(f'<line class="grid" stroke="#e3e8ee" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_px(y)}" y2="{_px(y)}"/>')
         out.append(f'<text class="tick" x="{LEFT - 5}" y="{_px(y + 4)}" text-anchor="end">{escape(fmt(step * k))}</text>')
     slot = plot_w / n if n else plot_w
     for i in range(n):
         x = Decimal(LEFT) + slot * i
         out.append(f'<g class="slot"><title>{escape(tips[i])}</title>'
-                   f'<rect class="hit" x="{_px(x)}" y="{TOP}" width="{_px(slot)}" height="{PLOT_HEIGHT}"/>')
+                   f'<rect class="hit" fill="transparent" x="{_px(x)}" y="{TOP}" width="{_px(slot)}" height="{PLOT_HEIGHT}"/>')
         y = base
         for s in series:
             v = Decimal(s.values[i])
@@ -140,7 +143,7 @@ def columns(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequ
                 anchor, lx = "start", Decimal(LEFT)
             out.append(f'<text class="label" x="{_px(lx)}" y="{height - 6}" text-anchor="{anchor}">'
                        f'{escape(labels[i])}</text>')
-    out.append(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_px(base)}" y2="{_px(base)}"/>')
+    out.append(f'<line class="axis" stroke="#9aa9b8" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_px(base)}" y2="{_px(base)}"/>')
     if empty and not any(totals):
         out.append(f'<text class="empty" x="{_px(Decimal(LEFT) + plot_w / 2)}" y="{_px(Decimal(TOP) + plot_h / 2)}" '
                    f'text-anchor="middle">{escape(empty)}</text>')
@@ -163,9 +166,9 @@ def bars(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequenc
     for i in range(n):
         y = TOP + i * ROW
         out.append(f'<g class="row"><title>{escape(tips[i])}</title>'
-                   f'<rect class="hit" x="0" y="{y}" width="{WIDTH}" height="{ROW}"/>'
+                   f'<rect class="hit" fill="transparent" x="0" y="{y}" width="{WIDTH}" height="{ROW}"/>'
                    f'<text class="label" x="{_px(left - 6)}" y="{y + 17}" text-anchor="end">{escape(names[i])}</text>'
-                   f'<rect class="track" x="{_px(left)}" y="{y + 5}" width="{_px(width)}" height="{ROW - 10}"/>')
+                   f'<rect class="track" fill="#eef2f6" x="{_px(left)}" y="{y + 5}" width="{_px(width)}" height="{ROW - 10}"/>')
         x = left
         for s in series:
             v = Decimal(s.values[i])
