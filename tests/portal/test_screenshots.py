@@ -9,7 +9,7 @@ from tests.conftest import DECK, free_port
 from tests.portal.conftest import PASSWORD, shot, sign_in
 
 PAGES = ["/dashboard", "/apikeys", "/otp-templates", "/sms", "/rates?number=584125551234", "/documentation",
-         "/settings", "/operator", "/operator/customers/{id}", "/operator/plans", "/operator/connectors",
+         "/settings", "/operator/overview", "/operator", "/operator/customers/{id}", "/operator/plans", "/operator/connectors",
          "/operator/messages"]
 
 

@@ -12,6 +12,8 @@ is the money calls in progress may still spend (uvox.voice): an SMS cannot take 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from uvox.clock import now
-from uvox.db import bulk
+from uvox.db import bulk, timeline
 from uvox.db import schema as t
 from uvox.db.session import read
 
@@ -105,3 +107,57 @@ def history(engine: Engine, account_id: int, limit: int = 100) -> list[dict[str,
             sa.select(t.ledger).where(t.ledger.c.account_id == account_id).order_by(t.ledger.c.id.desc()).limit(limit)
         ).all()
     return [dict(r._mapping) for r in rows]
+
+
+# --- the console's charts: money per UTC day -------------------------------------------
+
+#: Ledger kinds that are spending: SMS charges less their refunds, and calls.
+SMS_KINDS = ("charge", "refund")
+CALL_KINDS = ("call",)
+
+
+@dataclass(frozen=True)
+class SpendDay:
+    day: date
+    sms: Decimal
+    calls: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.sms + self.calls
+
+
+def spending(engine: Engine, account_id: int | None = None, days: int = 30,
+             currencies: tuple[str, ...] = ()) -> dict[str, list[SpendDay]]:
+    """What was spent on each of the last ``days`` UTC days (today last), on SMS
+    (charges less refunds) and on calls, by currency: one account's (its spend) or,
+    with ``account_id=None``, every account's (the operator's revenue). From the
+    ledger, the record of money: a message charged when a top-up released it counts
+    on the day it was charged. ``currencies`` are in the result even without any
+    spending (as zeros)."""
+    dates, since = timeline.window(days)
+    L = t.ledger
+    day = timeline.utc_day(L.c.created_at).label("day")
+    is_call = L.c.kind.in_(CALL_KINDS).label("is_call")
+    with read(engine) as conn:
+        cond = [L.c.created_at >= since, L.c.kind.in_(SMS_KINDS + CALL_KINDS),
+                L.c.id >= timeline.first_id_since(conn, L, L.c.created_at, since)]
+        total = sa.func.sum(L.c.amount)
+        if account_id is not None:
+            # One account, one currency: no join row by row (a third of the query's time on SQLite).
+            currency = conn.execute(sa.select(A.c.currency).where(A.c.id == account_id)).scalar_one()
+            rows = [(d, currency, call, amount) for d, call, amount in conn.execute(
+                sa.select(day, is_call, total).where(*cond, L.c.account_id == account_id).group_by(day, is_call))]
+        else:
+            rows = [tuple(r) for r in conn.execute(
+                sa.select(day, A.c.currency, is_call, total).select_from(L.join(A, A.c.id == L.c.account_id))
+                .where(*cond).group_by(day, A.c.currency, is_call))]
+    found: dict[str, dict[tuple[str, bool], Decimal]] = {c: {} for c in currencies}
+    for d, currency, call, amount in rows:
+        # sum() keeps the column's Money type: a Decimal on both backends. Charges are
+        # negative in the ledger, spending is shown positive.
+        found.setdefault(currency, {})[(timeline.day_key(d), bool(call))] = -Decimal(amount or 0)
+    zero = Decimal(0)
+    return {currency: [SpendDay(d, by.get((d.isoformat(), False), zero), by.get((d.isoformat(), True), zero))
+                       for d in dates]
+            for currency, by in sorted(found.items())}

@@ -18,7 +18,7 @@ from uvox.api.v1.params import Variables
 from uvox.billing import plans
 from uvox.errors import Conflict, NotFound
 from uvox.otp import service as otp
-from uvox.portal import docs, history, security
+from uvox.portal import console, docs, history, security
 from uvox.portal.history import N_
 from uvox.portal.web import Ctx, Refused, client_address, safe_next
 from uvox.sms.numbers import normalise_sender
@@ -154,6 +154,7 @@ def _plan_name(ctx: Ctx) -> str:
 def dashboard(ctx: Ctx) -> Response:
     _, recent = history.page(ctx.engine, ctx.account.id, history.Filters(), limit=10)
     return ctx.render("dashboard.html", recent=recent, plan=_plan_name(ctx), notice=notice(ctx),
+                      charts=console.customer_charts(ctx),
                       state_label=history.state_label, state_group=history.state_group,
                       keys=len(apikeys.list_keys(ctx.engine, ctx.account.id)))
 
@@ -326,7 +327,8 @@ def rates(ctx: Ctx) -> Response:
 
 def documentation(ctx: Ctx) -> Response:
     return ctx.render("docs.html", sections=docs.sections(ctx.base_url, ctx.account.number),
-                      api_base=f"{ctx.base_url}/api/get-api/v1/")
+                      api_base=f"{ctx.base_url}/api/get-api/v1/",
+                      codes=sorted(CODES.values(), key=lambda c: c.code))
 
 
 VTIGER_PROVIDER = Path(__file__).with_name("downloads") / "UVox.php"

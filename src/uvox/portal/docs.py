@@ -31,6 +31,9 @@ class Section:
     fields: list[tuple[str, str]] = ()
     #: Example replies, as in the manual.
     replies: list[str] = ()
+    #: Heading and introduction (English, translated when shown; the introduction is Markdown).
+    title: str = ""
+    intro: str = ""
 
 
 def N_(text: str) -> str:
@@ -93,6 +96,38 @@ FIELDS = {
         ("cursor", N_("Optional: the next_cursor of the previous reply, for the next page; the last page has none.")),
         ("format", N_("Optional: csv for every matching call as a CSV file (the same columns, no cursor).")),
     ],
+}
+
+
+TITLES = {
+    "sms": N_("Send SMS"), "status": N_("SMS status"), "otp": N_("OTP request"), "otp-verify": N_("OTP verify"),
+    "balance": N_("Balance"), "rates": N_("Rates"), "calls": N_("Call records"), "quote": N_("SMS quote"),
+    "calls-quote": N_("Call quote"), "test": N_("Test mode"),
+}
+INTROS = {
+    "sms": N_("Sends one SMS, or the same text to up to 200 numbers separated by commas. The reply has a message ID "
+              "for each message (code 005, or 009 when the account has no plan or balance: the message is queued)."),
+    "status": N_("The state of one message by its messageId: 011 To send, 012 No plan available to send or Credit, "
+                 "013 SMS Sent."),
+    "otp": N_("Creates a random 6-digit code, valid once for 10 minutes, and sends it by SMS with the text of your "
+              "template ref_id. The reply carries a sessionID."),
+    "otp-verify": N_("Checks the code your customer received, with the sessionID of the request: 027 OTP Matched."),
+    "balance": N_("Your prepaid balance and the credit available (code 015)."),
+    "rates": N_("The price list of your plan, as a JSON array of dialprefix, destination and rateinitial."),
+    "calls": N_("The records of your calls, newest first, with their status, duration, billed seconds and price "
+                "(code 120). Use next_cursor to read the next page, or format=csv to download them all."),
+    "quote": N_("What sms-api would charge, without sending or charging anything: the same variables, and per number "
+                "the destination, encoding (GSM-7 or UCS-2), segments, room left in the last segment, price of a "
+                "segment and price, then the total (code 132)."),
+    "calls-quote": N_("What a call to a number would cost: its destination, rate per minute, connection charge, first "
+                      "and following billing blocks, and the price of the given minutes (code 133). Nothing is "
+                      "charged."),
+    "test": N_("Write and test your integration without sending or paying: with a test key every endpoint validates "
+               "and answers exactly as with a live key (same codes, message IDs, status and history), but no message "
+               "reaches a carrier or a phone and nothing is charged. The numbers below choose each final state, with "
+               "the status callbacks a live message fires. A test send never waits for balance (005, never 009); "
+               "balance and rates show your real balance and prices. Test messages are marked “test” in your "
+               "history."),
 }
 
 
@@ -227,7 +262,7 @@ def sections(base: str, account: str) -> list[Section]:
          [("to", "text", "+15005550002"), ("text", "textarea", "Prueba")]),
     ]
     out = [Section(sid, ep, extra, fields, _examples(base, ep, account, extra, fields), FIELDS[sid],
-                   [r.replace("{account}", account) for r in REPLIES[sid]])
+                   [r.replace("{account}", account) for r in REPLIES[sid]], TITLES.get(sid, ep), INTROS.get(sid, ""))
            for sid, ep, extra, fields in specs]
     # Test mode: after the send, the status (-i shows the X-UVox-Test header too).
     status_url = f"{base}/api/get-api/v1/sms-api/status?messageId={{messageId}}"

@@ -18,6 +18,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from jinja2 import BaseLoader, Environment, FileSystemLoader, select_autoescape
 
+from uvox import markup
+
 HERE = Path(__file__).resolve().parent
 LOCALE_DIR = HERE / "locale"
 TEMPLATES = HERE / "templates"
@@ -87,6 +89,8 @@ def make_environment(loader: BaseLoader, catalogue: gettext.NullTranslations) ->
         lstrip_blocks=True,
     )
     env.install_gettext_translations(catalogue, newstyle=True)
+    # Documentation texts are Markdown (`code`, lists): {{ md(_(text)) }}.
+    env.globals.update(md=markup.block, md_inline=markup.inline)
     return env
 
 

@@ -16,9 +16,9 @@ from starlette.staticfiles import StaticFiles
 
 from uvox.platform import Platform
 from uvox.portal import calls as calls_page
+from uvox.portal import console, softphone
 from uvox.portal import customer as c
 from uvox.portal import operator as o
-from uvox.portal import softphone
 from uvox.portal.i18n import HERE
 from uvox.portal.web import view
 
@@ -52,6 +52,7 @@ def routes(platform: Platform) -> list[BaseRoute]:
         Route("/documentation/vtiger/UVox.php", view(c.vtiger_provider), methods=GET),
         Route("/settings", view(c.settings_page), methods=BOTH),
         Route("/operator", view(o.customers, auth="staff"), methods=GET),
+        Route("/operator/overview", view(console.overview, auth="staff"), methods=GET),
         Route("/operator/customers/{account_id:int}", view(o.customer, auth="staff"), methods=BOTH),
         Route("/operator/plans", view(o.plan_list, auth="staff"), methods=BOTH),
         Route("/operator/connectors", view(o.connectors, auth="staff"), methods=GET),

@@ -1,5 +1,6 @@
 """Reading a message history: one account's (the portal, its CSV export) or all
-accounts' (the operator's search).
+accounts' (the operator's search), and its counts per day and per destination (the
+console's charts).
 
 Every customer query is built here with ``account_id`` in its WHERE clause, and
 the portal has no other way to read messages, so no page or export can show
@@ -11,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Connection, Engine, Row
 
 from uvox.db import schema as t
+from uvox.db import timeline
 from uvox.db.session import read
+from uvox.sms.states import NOT_DELIVERED, MessageState
 
 M = t.messages
 
@@ -95,3 +99,71 @@ def batches(engine: Engine, account_id: int, search: Search, batch: int = 2000) 
             return
         yield list(rows)
         last = rows[-1].id
+
+
+# --- the console's charts: per UTC day, per destination ------------------------------
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    messages: int
+    segments: int
+
+
+def per_day(engine: Engine, account_id: int | None, days: int = 30) -> list[Day]:
+    """Messages and segments created on each of the last ``days`` UTC days (today
+    last, days without messages as zeros); ``account_id=None``: every account's."""
+    dates, since = timeline.window(days)
+    day = timeline.utc_day(M.c.created_at).label("day")
+    with read(engine) as conn:
+        cond = _since(conn, account_id, since)
+        rows = conn.execute(sa.select(day, sa.func.count(), sa.func.coalesce(sa.func.sum(M.c.segments), 0))
+                            .where(*cond).group_by(day)).all()
+    found = {timeline.day_key(r[0]): r for r in rows}
+    out = []
+    for d in dates:
+        r = found.get(d.isoformat())
+        out.append(Day(d, int(r[1]), int(r[2])) if r else Day(d, 0, 0))
+    return out
+
+
+@dataclass(frozen=True)
+class Destination:
+    destination: str
+    messages: int
+    delivered: int
+    #: Final without a delivery: undelivered, rejected, expired, failed.
+    not_delivered: int
+
+    @property
+    def pending(self) -> int:
+        return self.messages - self.delivered - self.not_delivered
+
+    @property
+    def rate(self) -> Decimal | None:
+        """Delivered share of the messages that reached a final state, in percent."""
+        final = self.delivered + self.not_delivered
+        if not final:
+            return None
+        return (Decimal(100) * self.delivered / final).quantize(Decimal("0.1"))
+
+
+def by_destination(engine: Engine, account_id: int, days: int = 30, limit: int = 8) -> list[Destination]:
+    """The account's ``limit`` busiest destinations of the last ``days`` days, busiest first."""
+    _, since = timeline.window(days)
+    dest = M.c.destination.label("destination")
+    n = sa.func.count()
+    with read(engine) as conn:
+        cond = _since(conn, account_id, since)
+        rows = conn.execute(
+            sa.select(dest, n, n.filter(M.c.state == MessageState.DELIVERED),
+                      n.filter(M.c.state.in_([s.value for s in NOT_DELIVERED])))
+            .where(*cond).group_by(dest).order_by(n.desc(), dest).limit(limit)).all()
+    return [Destination(r[0] or "", int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def _since(conn: Connection, account_id: int | None, since: datetime) -> list[Any]:
+    cond: list[Any] = [M.c.created_at >= since, M.c.id >= timeline.first_id_since(conn, M, M.c.created_at, since)]
+    if account_id is not None:
+        cond.append(M.c.account_id == account_id)
+    return cond

@@ -58,6 +58,8 @@ WORDING: dict[MessageState, Wording] = {
 }
 
 FINAL: frozenset[MessageState] = frozenset(s for s, w in WORDING.items() if w.final)
+#: Final states that are not a delivery (what a delivery rate counts against).
+NOT_DELIVERED: tuple[MessageState, ...] = (S.UNDELIVERED, S.REJECTED, S.EXPIRED, S.FAILED)
 #: States a message passes through before it is final.
 IN_FLIGHT: tuple[MessageState, ...] = tuple(s for s in MessageState if s not in FINAL)
 #: Waiting for a dispatcher (the queue's depth).

@@ -25,7 +25,7 @@ import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,7 @@ from uvox.billing.money import show
 from uvox.clock import aware, now
 from uvox.config import Settings
 from uvox.db import schema as t
+from uvox.db import timeline
 from uvox.db.schema import MICRO
 from uvox.db.session import read, write
 from uvox.strings import is_digits
@@ -490,3 +491,36 @@ def _csv_safe(value: str | None) -> str:
     if text[:1] in ("=", "@") or (text[:1] in ("+", "-") and not text[1:].replace(".", "").isdigit()):
         return "'" + text
     return text
+
+
+# --- the console's charts ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallDay:
+    day: date
+    calls: int
+    answered: int
+    #: Seconds billed (the rate's blocks), what the minutes chart shows.
+    billed: int
+
+
+def per_day(engine: Engine, account_id: int, days: int = 30) -> list[CallDay]:
+    """The account's finished calls started on each of the last ``days`` UTC days
+    (today last, days without calls as zeros). Their price is in the ledger
+    (``billing.ledger.spending``), where the money is."""
+    dates, since = timeline.window(days)
+    day = timeline.utc_day(C.c.started_at).label("day")
+    n = sa.func.count()
+    with read(engine) as conn:
+        cond = _filters(account_id, since, None, None)
+        cond.append(C.c.id >= timeline.first_id_since(conn, C, C.c.started_at, since))
+        rows = conn.execute(sa.select(day, n, n.filter(C.c.status == CallStatus.ANSWERED),
+                                      sa.func.coalesce(sa.func.sum(C.c.billed), 0))
+                            .where(*cond).group_by(day)).all()
+    found = {timeline.day_key(r[0]): r for r in rows}
+    out = []
+    for d in dates:
+        r = found.get(d.isoformat())
+        out.append(CallDay(d, int(r[1]), int(r[2]), int(r[3])) if r else CallDay(d, 0, 0, 0))
+    return out

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import html
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import orjson
+from jinja2 import Environment, FileSystemLoader
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from uvox import markup
 from uvox.api.v1.codes import CODES
 from uvox.api.v1.envelope import body
 from uvox.voice.records import CSV_COLUMNS
@@ -91,7 +96,7 @@ IDEMPOTENCY_PARAMS = [
 ]
 
 
-def _curl(endpoint: str, *args: str, extra_headers: tuple[str, ...] = ()) -> list[dict]:
+def _code_sample(endpoint: str, *args: str, extra_headers: tuple[str, ...] = ()) -> list[dict]:
     """A curl command for the operation (Redoc's x-codeSamples), pasteable into a shell."""
     lines = [f"API_KEY='{SAMPLE_KEY}'", f'curl -sS "{SAMPLE_BASE}/api/get-api/v1/{endpoint}" \\',
              '  -H "Api-Key: $API_KEY"' + (" \\" if args or extra_headers else "")]
@@ -204,9 +209,10 @@ def spec() -> dict:
             "SMS"),
         "/api/get-api/v1/sms-api/status": _op(
             "Status of an SMS",
-            "011 To send, 012 waiting for plan/credit, 013 sent. Final states add `state` and `statecode` "
-            "(110 delivered, 111 undelivered, 112 expired, 113 rejected, 114 failed and refunded). A message "
-            "that never left (failed, or expired while waiting) answers with its 1xx code instead of 013.",
+            "`code` is the manual's: 011 To send, 012 waiting for plan/credit, 013 sent. Final states add "
+            "`state` and `statecode`:\n\n"
+            "- 110 delivered\n- 111 undelivered\n- 112 expired\n- 113 rejected\n- 114 failed (and refunded)\n\n"
+            "A message that never left (failed, or expired while waiting) answers with its 1xx code instead of 013.",
             [_param("messageId", "The id returned by sms-api.", "48")],
             {"to_send": _envelope_example("011", id="48", state="queued"),
              "no_credit": _envelope_example("012", id="48", state="waiting_balance"),
@@ -262,13 +268,13 @@ def spec() -> dict:
          "e002": _envelope_example("002", to="abc"), "e014": _envelope_example("014", to="999123"),
          "e021": _envelope_example("021", detail="the account has no plan yet: nothing can be priced"), **common},
         "Voice")
-    paths["/api/get-api/v1/sms-api"]["get"]["x-codeSamples"] = _curl(
+    paths["/api/get-api/v1/sms-api"]["get"]["x-codeSamples"] = _code_sample(
         "sms-api", "--data-urlencode 'to=13058888888'", "--data-urlencode 'text=Your order 4711 has shipped'",
         extra_headers=("Idempotency-Key: order-4711-shipped",))
-    paths["/api/get-api/v1/sms-api/quote"]["get"]["x-codeSamples"] = _curl(
+    paths["/api/get-api/v1/sms-api/quote"]["get"]["x-codeSamples"] = _code_sample(
         "sms-api/quote", "--data-urlencode 'to=13058888888,34600000000'",
         "--data-urlencode 'text=Your code is 123456. Pay €5 at {shop}'")
-    paths["/api/get-api/v1/calls/quote"]["get"]["x-codeSamples"] = _curl(
+    paths["/api/get-api/v1/calls/quote"]["get"]["x-codeSamples"] = _code_sample(
         "calls/quote", "--data-urlencode 'to=+1 305 555 0100'", "--data-urlencode 'minutes=5'")
     rates = _op("Price list", "A bare JSON array of the account's rates (streamed).", [], common, "Account")
     rates_op = dict(rates["get"])
@@ -288,7 +294,8 @@ def spec() -> dict:
             "version": "1.0.0",
             "description": "The UVox HTTP API, wire-compatible with the public manual. Every method accepts GET, "
                            "POST and PUT; variables may come from the query string, a form or a JSON body. Every "
-                           "reply carries `code`; see the code table in x-codes. " + TEST_MODE,
+                           "reply carries `code`; the table of every code, with its HTTP status, ends the API "
+                           "reference at /docs. " + TEST_MODE,
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -330,37 +337,97 @@ async def openapi_json(request: Request) -> Response:
     return Response(_SPEC, media_type="application/json", headers={"access-control-allow-origin": "*"})
 
 
+@dataclass
+class _Reply:
+    status: str
+    title: str
+    media: str
+    body: str
+
+
+@dataclass
+class _Operation:
+    anchor: str
+    path: str
+    methods: list[str]
+    summary: str
+    description: str
+    tags: list[str]
+    parameters: list[dict[str, Any]]
+    curl: str
+    replies: list[_Reply]
+    #: The description's own worked examples (x-codeSamples), with this server's address.
+    samples: list[str]
+
+
+def _pretty(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def _curl(base: str, path: str, method: str, params: list[dict[str, Any]]) -> str:
+    """A command that works when pasted (with a real key): the required variables,
+    URL-encoded by curl itself."""
+    lines = [f"curl{' -G' if method == 'get' else ''} -H 'Api-Key: YOUR_API_KEY'"]
+    for p in params:
+        if p.get("in") == "query" and p.get("required") and p["name"] not in ("accountnumber", "apikey"):
+            lines.append(f"--data-urlencode {shlex.quote(str(p['name']) + '=' + str(p.get('example', '')))}")
+        elif p.get("in") == "header" and p.get("required"):
+            lines.append(f"-H {shlex.quote(str(p['name']) + ': ' + str(p.get('example', '')))}")
+    lines.append(shlex.quote(base + path))
+    return " \\\n  ".join(lines)
+
+
+def _operations(s: dict[str, Any], base: str) -> list[_Operation]:
+    """Every operation of the description, in its order; methods that share one
+    operation (GET, POST and PUT of the manual) are shown once."""
+    out = []
+    for path, item in s["paths"].items():
+        groups: dict[int, tuple[list[str], dict[str, Any]]] = {}
+        for method, op in item.items():
+            if isinstance(op, dict) and "responses" in op:
+                groups.setdefault(id(op), ([], op))[0].append(method)
+        for methods, op in groups.values():
+            replies = []
+            for status, resp in op["responses"].items():
+                for media, content in resp.get("content", {}).items():
+                    for ex in content.get("examples", {}).values():
+                        replies.append(_Reply(status, ex.get("summary", resp.get("description", "")), media,
+                                              _pretty(ex["value"])))
+                    if "example" in content:
+                        replies.append(_Reply(status, resp.get("description", ""), media, _pretty(content["example"])))
+            anchor = path.rsplit("/v1/", 1)[-1].replace("/", "-").lower() or "op"
+            if len(groups) > 1:
+                anchor += "-" + methods[0]
+            out.append(_Operation(anchor, path, [m.upper() for m in methods], op.get("summary", path),
+                                  op.get("description", ""), list(op.get("tags", [])), list(op.get("parameters", [])),
+                                  _curl(base, path, methods[0], op.get("parameters", [])), replies,
+                                  [x["source"].replace(SAMPLE_BASE, base) for x in op.get("x-codeSamples", [])]))
+    return out
+
+
+@dataclass
+class _CodeRow:
+    code: str
+    message: str
+    http: int
+    status_text: str
+    #: The manual's codes are below 100, and 500; the 1xx are ours.
+    extension: bool
+
+
+_PAGE = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True)
+
+
 async def docs_page(request: Request) -> HTMLResponse:
+    """A readable page of the description: every operation with its variables, a curl
+    command, its example replies, and the table of every code in codes.py."""
     s = spec()
-    platform = getattr(request.app.state, "platform", None)
-    base = (platform.settings.public_url if platform is not None else "") or str(request.base_url).rstrip("/")
-    out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
-           "content='width=device-width,initial-scale=1'><title>UVox API v1</title><style>"
-           "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
-           "pre{background:#f4f4f4;padding:.75rem;overflow:auto}table{border-collapse:collapse}"
-           "td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}</style></head><body>"
-           f"<h1>{html.escape(s['info']['title'])}</h1><p>{html.escape(s['info']['description'])}</p>"
-           "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p>"]
-    for path, ops in s["paths"].items():
-        op = ops["get"]
-        out.append(f"<h2>{html.escape(op['summary'])}</h2><p><code>GET|POST|PUT {html.escape(path)}</code></p>"
-                   f"<p>{html.escape(op['description'])}</p>")
-        for sample in op.get("x-codeSamples", []):
-            source = sample["source"].replace(SAMPLE_BASE, base)
-            out.append(f"<p>{html.escape(sample['label'])} (put your API key in the first line):</p>"
-                       f"<pre class='sample'>{html.escape(source)}</pre>")
-        out.append("<table><tr><th>variable</th><th>meaning</th></tr>")
-        for prm in op["parameters"]:
-            out.append(f"<tr><td><code>{html.escape(prm['name'])}</code></td><td>{html.escape(prm['description'])}</td></tr>")
-        out.append("</table>")
-        for resp in op["responses"].values():
-            content = resp["content"]["application/json"]
-            for ex in content.get("examples", {}).values():
-                out.append(f"<p>{html.escape(ex['summary'])}</p><pre>{html.escape(orjson.dumps(ex['value'], option=orjson.OPT_INDENT_2).decode())}</pre>")
-            if "example" in content:
-                out.append(f"<pre>{html.escape(orjson.dumps(content['example'], option=orjson.OPT_INDENT_2).decode())}</pre>")
-    out.append("<h2>Codes</h2><table><tr><th>code</th><th>statusmessage</th><th>HTTP</th></tr>")
-    for code, c in s["x-codes"].items():
-        out.append(f"<tr><td>{code}</td><td>{html.escape(c['message'])}</td><td>{c['http']}</td></tr>")
-    out.append("</table></body></html>")
-    return HTMLResponse("".join(out))
+    settings = getattr(getattr(request.app.state, "platform", None), "settings", None)
+    base = (getattr(settings, "public_url", "") or str(request.base_url)).rstrip("/")
+    codes = [_CodeRow(c.code, c.message, c.http, c.status_text, not (c.code < "100" or c.code == "500"))
+             for c in sorted(CODES.values(), key=lambda c: c.code)]
+    html = _PAGE.get_template("docs.html").render(spec=s, operations=_operations(s, base), codes=codes, base=base,
+                                                  md=markup.block, inline=markup.inline)
+    return HTMLResponse(html)
