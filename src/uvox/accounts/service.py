@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection, Engine
 
-from uvox.accounts import authcache
+from uvox.accounts import authcache, countries
 from uvox.clock import now
 from uvox.db import schema as t
 from uvox.db.session import read, write
@@ -40,6 +40,9 @@ class Account:
     callback_url: str | None = None
     #: API requests a second the operator allows (None: no limit).
     rate_limit: int | None = None
+    #: Destination countries (uvox.accounts.countries): an allow list (empty: any) and a block list.
+    allowed_countries: tuple[str, ...] = ()
+    blocked_countries: tuple[str, ...] = ()
 
     @property
     def available(self) -> Decimal:
@@ -59,6 +62,8 @@ class Account:
             disabled=bool(row.disabled),
             callback_url=row.callback_url,
             rate_limit=row.rate_limit,
+            allowed_countries=countries.stored(row.allowed_countries),
+            blocked_countries=countries.stored(row.blocked_countries),
         )
 
 

@@ -52,12 +52,20 @@ FIELDS = {
     "otp": CREDENTIALS + [
         ("ref_id", N_("Unique value created with your template in the OTP templates section.")),
         ("phone_number", N_("Destination number.")),
+        ("client_ip", N_("Optional: the IP address of your user, when your server requests the code for them; the "
+                         "limit per client address then counts it instead of your server's address.")),
     ],
     "otp-verify": CREDENTIALS + [
         ("sessionid", N_("The sessionID received in the reply to the code request; valid only with its code.")),
         ("otp_code", N_("The code your customer received by SMS: valid for 10 minutes, usable once.")),
     ],
     "balance": CREDENTIALS,
+    "countries": CREDENTIALS + [
+        ("allowed", N_("Optional: ISO country codes separated by commas (ES,VE,US); only these countries may be "
+                       "reached. Empty: every country.")),
+        ("blocked", N_("Optional: ISO country codes separated by commas; these countries are never reached. "
+                       "Without allowed and blocked the reply shows the rules in force.")),
+    ],
     "rates": CREDENTIALS,
     "calls": CREDENTIALS + [
         ("since", N_("Optional: calls started at or after this time, ISO 8601 (2026-12-01 or 2026-12-01T00:00:00Z; "
@@ -88,7 +96,15 @@ REPLIES = {
     "otp": [_reply("022", "1.00", "success", "Success", "Message sent successfully", phone_number="+13055550100",
                    sessionID="{sessionID}"),
             _reply("020", "1.00", "error", "Failure", "Invalid or empty Message ref_id"),
-            _reply("021", "1.00", "error", "Failure", "No Plan or Balance in account", sessionID="{sessionID}")],
+            _reply("021", "1.00", "error", "Failure", "No Plan or Balance in account", sessionID="{sessionID}"),
+            _reply("156", "1.00", "error", "Failure",
+                   "Code requests to this number prefix are paused: few codes were verified",
+                   phone_number="+13055550100",
+                   detail="code requests to numbers starting +1305 are paused: too few of the codes sent there were "
+                          "verified; lift the pause in the portal, or wait")],
+    "countries": [_reply("150", "1", "success", "Success", "Country rules", allowed="ES,US,VE", blocked=""),
+                  _reply("151", "1.00", "error", "Failure", "Invalid country code",
+                         detail="not ISO 3166 country codes: XX")],
     "otp-verify": [_reply("027", "1.00", "success", "Success", "OTP Matched", sessionID="{sessionid}"),
                    _reply("025", "1.00", "error", "Failure", "OTP Mismatch", sessionID="{sessionid}"),
                    _reply("023", "1.00", "error", "Failure", "OTP Expired", sessionID="{sessionid}")],
@@ -174,6 +190,7 @@ def sections(base: str, account: str) -> list[Section]:
         ("otp-verify", "OTP-api/verify", {"sessionid": "{sessionID}", "otp_code": "{otp_code}"},
          [("sessionid", "hidden", "{sessionID}"), ("otp_code", "text", "{otp_code}")]),
         ("balance", "balance", {}, []),
+        ("countries", "countries", {"allowed": "ES,VE,US"}, [("allowed", "text", "ES,VE,US"), ("blocked", "text", "NG")]),
         ("rates", "rates", {}, []),
         ("calls", "calls", {"since": "2026-12-01T00:00:00Z", "limit": "100"},
          [("since", "text", "2026-12-01T00:00:00Z"), ("limit", "text", "100")]),
