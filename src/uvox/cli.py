@@ -282,9 +282,10 @@ def account_otp_resume(ref, prefix, as_json) -> None:
 
     p = _platform()
     a = _account(p, as_json, ref)
-    if not guard.lift(p.engine, a.id, prefix, by="operator"):
+    resumed = guard.lift(p.engine, a.id, prefix, by="operator")
+    if resumed is None:
         _fail(as_json, f"{prefix} is not paused for {a.number}")
-    _emit(as_json, {"accountnumber": a.number, "resumed": prefix.strip()}, f"{prefix.strip()} resumed for {a.number}")
+    _emit(as_json, {"accountnumber": a.number, "resumed": resumed}, f"{resumed} resumed for {a.number}")
 
 
 @account.command("disable", help="Disable an account: its API keys, portal sign-in and calls stop at once.")

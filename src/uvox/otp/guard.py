@@ -242,13 +242,13 @@ def active_pauses(engine: Engine, account_id: int) -> list[Pause]:
     return [_pause(r) for r in rows]
 
 
-def lift(engine: Engine, account_id: int, prefix: str, by: str) -> bool:
-    """End a pause now (``by``: "account" or "operator"); False when the prefix was not paused.
-    ``prefix`` may be written without its "+"."""
+def lift(engine: Engine, account_id: int, prefix: str, by: str) -> str | None:
+    """End a pause now (``by``: "account" or "operator"); the prefix as stored, or None
+    when it was not paused. ``prefix`` may be written without its "+"."""
     prefix = "+" + prefix.strip().lstrip("+")
     stamp = now()
     with write(engine) as conn:
         done = conn.execute(sa.update(P).where(P.c.account_id == account_id, P.c.prefix == prefix,
                                                 P.c.until > stamp)
                             .values(until=stamp, lifted_at=stamp, lifted_by=by)).rowcount
-    return bool(done)
+    return prefix if done else None
