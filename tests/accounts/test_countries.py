@@ -1,15 +1,14 @@
 """An account's allowed and blocked destination countries (uvox.accounts.countries):
 set by API (the ``countries`` extension), by the operator (CLI) and read by every
-process; OTP-api and sms-api refuse other countries with 152, charging nothing."""
+process (the CLI's part is in tests/otp/test_guard.py, against two `uvox serve`
+processes); OTP-api and sms-api refuse other countries with 152, charging nothing."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import pytest
 
-from tests.conftest import run_uvox
 from uvox.accounts import countries
 from uvox.otp import service as otp
 
@@ -84,15 +83,3 @@ def test_an_unknown_country_code_is_151_and_changes_nothing(http, customer):
     assert (r.status_code, body["code"]) == (400, "151")
     assert body["statusmessage"] == "Invalid country code" and "XX" in body["detail"]
     assert rules(http, customer)["blocked"] == "NG"
-
-
-def test_the_operator_sets_the_lists_and_the_running_server_sees_them(http, platform, customer, template):
-    url = platform.settings.database_url
-    assert code_request(http, customer, template, "56221234567").json()["code"] == "022"  # remembered key
-    res = run_uvox(["admin", "account", "countries", customer.number, "--block", "cl,ng", "--json"], url)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert json.loads(res.stdout) == {"accountnumber": customer.number, "allowed": [], "blocked": ["CL", "NG"]}
-    assert code_request(http, customer, template, "56221234568").json()["code"] == "152"
-    assert rules(http, customer)["blocked"] == "CL,NG"
-    bad = run_uvox(["admin", "account", "countries", customer.number, "--allow", "Narnia", "--json"], url)
-    assert bad.returncode == 1 and "NARNIA" in json.loads(bad.stdout)["error"]
