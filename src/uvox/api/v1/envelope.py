@@ -12,7 +12,8 @@ JSON = "application/json; charset=utf-8"
 
 CORS = {
     "access-control-allow-origin": "*",
-    "access-control-expose-headers": "X-Request-Id",
+    # Retry-After (codes 107, 102, 153-156) readable by browser code too.
+    "access-control-expose-headers": "X-Request-Id, Retry-After",
 }
 
 
