@@ -201,6 +201,93 @@ def account_set_limit(ref, per_second, as_json) -> None:
           else f"{a.number}: no request rate limit")
 
 
+def _limit_value(as_json: bool, name: str, raw: str) -> int | None:
+    raw = raw.strip().lower()
+    if raw == "default":
+        return None
+    if not raw.isdigit():
+        _fail(as_json, f"--{name.replace('_', '-')} takes a number of codes (0: no limit) or 'default'")
+    return int(raw)
+
+
+@account.command("otp-limits", help="Show or set an account's OTP request limits (SMS pumping protection): "
+                                    "codes per phone number, per number prefix, per client address and in all. "
+                                    "A number (0: no limit) or 'default' (the configured one).")
+@click.argument("ref")
+@click.option("--per-number", default=None, help="Codes per phone number every UVOX_OTP_SEND_WINDOW_SECONDS (code 102).")
+@click.option("--per-prefix", default=None, help="Codes per number prefix every UVOX_OTP_LIMIT_WINDOW_SECONDS (154).")
+@click.option("--per-address", default=None, help="Codes per client address every UVOX_OTP_LIMIT_WINDOW_SECONDS (155).")
+@click.option("--per-account", default=None, help="Codes in all every UVOX_OTP_LIMIT_WINDOW_SECONDS (153).")
+@json_option
+def account_otp_limits(ref, per_number, per_prefix, per_address, per_account, as_json) -> None:
+    from uvox.otp import guard
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    given = {"per_number": per_number, "per_prefix": per_prefix, "per_address": per_address,
+             "per_account": per_account}
+    changes = {k: _limit_value(as_json, k, v) for k, v in given.items() if v is not None}
+    if changes:
+        guard.set_limits(p.engine, p.settings, a.id, changes)
+    lim, overrides = guard.limits(p.engine, p.settings, a.id)
+    data = {"accountnumber": a.number, **{k: getattr(lim, k) for k in guard.LIMIT_NAMES},
+            "window_seconds": p.settings.otp_limit_window_seconds,
+            "number_window_seconds": p.settings.otp_send_window_seconds, "overridden": sorted(overrides)}
+    _emit(as_json, data, "\n".join(f"{k.replace('_', ' ')}: {getattr(lim, k) or 'no limit'}"
+                                    f"{'' if k in overrides else ' (default)'}" for k in guard.LIMIT_NAMES))
+
+
+@account.command("countries", help="Show or set the countries an account may send OTP and SMS to: ISO codes "
+                                   "separated by commas; an empty value clears a list.")
+@click.argument("ref")
+@click.option("--allow", default=None, help="Only these countries (e.g. ES,VE); empty: any.")
+@click.option("--block", default=None, help="Never these countries (e.g. NG,RU).")
+@json_option
+def account_countries(ref, allow, block, as_json) -> None:
+    from uvox.accounts import countries
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    try:
+        changes = {k: countries.parse(v) for k, v in (("allowed", allow), ("blocked", block)) if v is not None}
+    except countries.BadCountry as exc:
+        _fail(as_json, str(exc))
+    allowed, blocked = countries.set_lists(p.engine, a.id, **changes)
+    _emit(as_json, {"accountnumber": a.number, "allowed": list(allowed), "blocked": list(blocked)},
+          f"allowed: {','.join(allowed) or 'any'}\nblocked: {','.join(blocked) or 'none'}")
+
+
+@account.command("otp-pauses", help="List the number prefixes the OTP conversion-rate alarm has paused for an account.")
+@click.argument("ref")
+@json_option
+def account_otp_pauses(ref, as_json) -> None:
+    from uvox.otp import guard
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    pauses = guard.active_pauses(p.engine, a.id)
+    _emit(as_json, {"accountnumber": a.number, "pauses": [
+        {"prefix": x.prefix, "country": x.country, "requested": x.requested, "verified": x.verified,
+         "paused_at": x.paused_at.isoformat(), "until": x.until.isoformat()} for x in pauses]},
+          "\n".join(f"{x.prefix}\t{x.country}\t{x.verified}/{x.requested} verified\tuntil {x.until:%Y-%m-%d %H:%M} UTC"
+                    for x in pauses) or "no paused prefixes")
+
+
+@account.command("otp-resume", help="Lift the OTP alarm's pause of a number prefix (e.g. +1305) for an account.")
+@click.argument("ref")
+@click.argument("prefix")
+@json_option
+def account_otp_resume(ref, prefix, as_json) -> None:
+    from uvox.otp import guard
+
+    p = _platform()
+    a = _account(p, as_json, ref)
+    resumed = guard.lift(p.engine, a.id, prefix, by="operator")
+    if resumed is None:
+        _fail(as_json, f"{prefix} is not paused for {a.number}")
+    _emit(as_json, {"accountnumber": a.number, "resumed": resumed}, f"{resumed} resumed for {a.number}")
+
+
 @account.command("disable", help="Disable an account: its API keys, portal sign-in and calls stop at once.")
 @click.argument("ref")
 @json_option

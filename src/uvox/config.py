@@ -67,6 +67,24 @@ class Settings:
     otp_send_limit: int = 5
     otp_send_window_seconds: int = 600
     otp_digits: int = 6
+    #: SMS pumping protection (uvox.otp.guard, docs/otp-protection.md). Code requests
+    #: allowed in ``otp_limit_window_seconds`` per account, per number prefix (the
+    #: country calling code and the next ``otp_prefix_digits`` digits) and per client
+    #: address, each counted per account; 0: no limit. The operator overrides them per
+    #: account with ``uvox admin account otp-limits``.
+    otp_account_limit: int = 1000
+    otp_prefix_limit: int = 100
+    otp_address_limit: int = 100
+    otp_limit_window_seconds: int = 3600
+    otp_prefix_digits: int = 3
+    #: The conversion-rate alarm: at ``otp_alarm_min_requests`` codes or more requested
+    #: for one prefix within ``otp_alarm_window_seconds`` of which fewer than
+    #: ``otp_alarm_min_verified_percent`` % were verified, the prefix is paused for
+    #: the account for ``otp_alarm_pause_seconds`` (or until lifted). 0 requests: off.
+    otp_alarm_min_requests: int = 20
+    otp_alarm_min_verified_percent: int = 20
+    otp_alarm_window_seconds: int = 3600
+    otp_alarm_pause_seconds: int = 3600
     max_recipients: int = 200
     max_api_keys: int = 3
     #: How long a message may wait for balance or a route before it expires.
@@ -121,6 +139,16 @@ class Settings:
             otp_max_attempts=_int(e, "UVOX_OTP_MAX_ATTEMPTS", d.otp_max_attempts),
             otp_send_limit=_int(e, "UVOX_OTP_SEND_LIMIT", d.otp_send_limit),
             otp_send_window_seconds=_int(e, "UVOX_OTP_SEND_WINDOW_SECONDS", d.otp_send_window_seconds),
+            otp_account_limit=_int(e, "UVOX_OTP_ACCOUNT_LIMIT", d.otp_account_limit),
+            otp_prefix_limit=_int(e, "UVOX_OTP_PREFIX_LIMIT", d.otp_prefix_limit),
+            otp_address_limit=_int(e, "UVOX_OTP_ADDRESS_LIMIT", d.otp_address_limit),
+            otp_limit_window_seconds=_int(e, "UVOX_OTP_LIMIT_WINDOW_SECONDS", d.otp_limit_window_seconds),
+            otp_prefix_digits=_int(e, "UVOX_OTP_PREFIX_DIGITS", d.otp_prefix_digits),
+            otp_alarm_min_requests=_int(e, "UVOX_OTP_ALARM_MIN_REQUESTS", d.otp_alarm_min_requests),
+            otp_alarm_min_verified_percent=_int(e, "UVOX_OTP_ALARM_MIN_VERIFIED_PERCENT",
+                                                d.otp_alarm_min_verified_percent),
+            otp_alarm_window_seconds=_int(e, "UVOX_OTP_ALARM_WINDOW_SECONDS", d.otp_alarm_window_seconds),
+            otp_alarm_pause_seconds=_int(e, "UVOX_OTP_ALARM_PAUSE_SECONDS", d.otp_alarm_pause_seconds),
             max_recipients=_int(e, "UVOX_MAX_RECIPIENTS", d.max_recipients),
             message_validity_seconds=_int(e, "UVOX_MESSAGE_VALIDITY_SECONDS", d.message_validity_seconds),
             dispatcher=_bool(e, "UVOX_DISPATCHER", d.dispatcher),

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection, Engine
 
-from uvox.accounts import authcache
+from uvox.accounts import authcache, countries
 from uvox.clock import now
 from uvox.db import schema as t
 from uvox.db.session import read, write
@@ -43,6 +43,9 @@ class Account:
     #: Authenticated with a test key (accounts.apikeys): sends never reach a carrier
     #: and never charge (uvox.sms.testmode). Never set for the portal's own account.
     test: bool = False
+    #: Destination countries (uvox.accounts.countries): an allow list (empty: any) and a block list.
+    allowed_countries: tuple[str, ...] = ()
+    blocked_countries: tuple[str, ...] = ()
 
     @property
     def available(self) -> Decimal:
@@ -62,6 +65,8 @@ class Account:
             disabled=bool(row.disabled),
             callback_url=row.callback_url,
             rate_limit=row.rate_limit,
+            allowed_countries=countries.stored(row.allowed_countries),
+            blocked_countries=countries.stored(row.blocked_countries),
         )
 
 

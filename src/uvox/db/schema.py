@@ -115,6 +115,12 @@ accounts = sa.Table(
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     # API requests a second the operator allows this account (None: no limit).
     sa.Column("rate_limit", sa.Integer),
+    # Destination countries (ISO 3166 codes as phonenumbers names them, comma-separated;
+    # migration 0008): an OTP or SMS to a blocked one, or to one off a non-empty allow
+    # list, is refused (uvox.accounts.countries). Read with the account, so the API's
+    # key cache carries them and a send asks the database nothing more.
+    sa.Column("allowed_countries", sa.String(1000)),
+    sa.Column("blocked_countries", sa.String(1000)),
     _now_col(),
 )
 
@@ -294,6 +300,44 @@ otp_sessions = sa.Table(
     _now_col("expires_at"),
     _now_col("used_at", nullable=True),
     sa.Index("ix_otp_sessions_phone", "account_id", "phone", "created_at"),
+    # SMS pumping protection (uvox.otp.guard, migration 0008): the number's prefix and
+    # the client address a code was requested from, counted per account.
+    sa.Column("prefix", sa.String(20)),
+    sa.Column("address", sa.String(64)),
+    sa.Index("ix_otp_sessions_account", "account_id", "created_at"),
+    sa.Index("ix_otp_sessions_prefix", "account_id", "prefix", "created_at"),
+    sa.Index("ix_otp_sessions_address", "account_id", "address", "created_at"),
+)
+
+# Per-account overrides of the OTP request limits (None: the configured default, 0: no limit).
+otp_limits = sa.Table(
+    "otp_limits",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("per_number", sa.Integer),
+    sa.Column("per_prefix", sa.Integer),
+    sa.Column("per_address", sa.Integer),
+    sa.Column("per_account", sa.Integer),
+    _now_col("updated_at"),
+)
+
+# Prefixes the conversion-rate alarm paused for an account: one row per account and
+# prefix, kept after the pause ends so the alarm counts only codes requested since.
+otp_pauses = sa.Table(
+    "otp_pauses",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("prefix", sa.String(20), primary_key=True),
+    sa.Column("country", sa.String(3), nullable=False, default=""),
+    # What the alarm saw when it tripped.
+    sa.Column("requested", sa.Integer, nullable=False),
+    sa.Column("verified", sa.Integer, nullable=False),
+    _now_col("paused_at"),
+    # The pause ends here; lifting it sets this to the time it was lifted.
+    _now_col("until"),
+    _now_col("lifted_at", nullable=True),
+    # "account" or "operator"
+    sa.Column("lifted_by", sa.String(16)),
 )
 
 sip_accounts = sa.Table(

@@ -72,3 +72,16 @@ def enqueue(conn: Connection, changes: list[Change], stamp: datetime) -> int:
     if rows:
         conn.execute(sa.insert(CB), rows)
     return len(rows)
+
+
+def enqueue_event(conn: Connection, account_id: int, event: dict[str, Any], stamp: datetime) -> bool:
+    """Queue an account event (not a message's state, e.g. ``otp_prefix_paused``) for the
+    account's callback URL, in the caller's transaction; False when it has none.
+    Signed and retried like every callback; its ``event`` field tells it apart."""
+    url = conn.execute(sa.select(A.c.callback_url).where(A.c.id == account_id)).scalar()
+    if not url:
+        return False
+    conn.execute(sa.insert(CB).values(account_id=account_id, message_id=None, url=url,
+                                      body=json.dumps(event, separators=(",", ":")), attempts=0,
+                                      created_at=stamp, next_attempt_at=stamp))
+    return True

@@ -7,7 +7,9 @@ Security choices, each against a known attack on OTP systems:
 - comparison is constant-time (``hmac.compare_digest``);
 - a session locks after ``otp_max_attempts`` wrong codes (atomic counter), and a code
   is single-use (conditional UPDATE, so two concurrent right answers cannot both win);
-- sends per phone number are rate limited, which stops SMS pumping through the API;
+- sends per phone number, per number prefix, per client address and per account are
+  limited, destination countries can be allowed or blocked, and a prefix whose codes
+  are seldom verified is paused (uvox.otp.guard: SMS pumping);
 - the session id is 192 random bits and is scoped to the account that created it.
 """
 
@@ -120,12 +122,15 @@ def recent_sends(conn: Connection, account_id: int, phone: str, window_seconds: 
 
 
 def open_session(conn: Connection, secret: bytes, *, account_id: int, template_id: int, phone: str,
-                 code: str, message_id: int | None, ttl_seconds: int) -> str:
+                 code: str, message_id: int | None, ttl_seconds: int, prefix: str | None = None,
+                 address: str | None = None) -> str:
+    """``prefix`` and ``address`` are what uvox.otp.guard counts requests by."""
     session_id = new_session_id()
     stamp = now()
     conn.execute(
         sa.insert(S).values(
             session_id=session_id, account_id=account_id, template_id=template_id, phone=phone,
+            prefix=prefix, address=address[:64] if address else address,
             code_hash=code_hash(secret, session_id, code), message_id=message_id, attempts=0,
             created_at=stamp, expires_at=stamp + timedelta(seconds=ttl_seconds),
         )

@@ -7,16 +7,18 @@ import math
 from pathlib import Path
 
 import anyio.from_thread
+from babel import Locale
 from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from uvox.accounts import apikeys, sessions
+from uvox.accounts import apikeys, countries, sessions
 from uvox.accounts import service as accounts
 from uvox.api.v1 import endpoints
 from uvox.api.v1.codes import CODES
 from uvox.api.v1.params import Variables
 from uvox.billing import plans
 from uvox.errors import Conflict, NotFound
+from uvox.otp import guard
 from uvox.otp import service as otp
 from uvox.portal import console, docs, history, security
 from uvox.portal.history import N_
@@ -38,6 +40,8 @@ NOTICES = {
     "template_deleted": N_("The template has been deleted."),
     "settings_saved": N_("Your settings have been saved."),
     "secret_rotated": N_("A new signing secret has been created."),
+    "countries_saved": N_("Your country rules have been saved."),
+    "prefix_resumed": N_("Code requests to that prefix are allowed again."),
 }
 
 
@@ -46,7 +50,7 @@ NOTICES = {
 SEND_RESULTS = [N_("Message sent successfully"), N_("No Plan or Balance in account (SMS queued)"),
                 N_("Invalid format in the destination number"), N_("Invalid or empty text"),
                 N_("Invalid destination number"), N_("Missing variables in your request"), N_("Too many recipients"),
-                N_("Invalid sender (from)")]
+                N_("Invalid sender (from)"), N_("Destination country not allowed for this account")]
 
 
 def notice(ctx: Ctx) -> str:
@@ -155,6 +159,7 @@ def dashboard(ctx: Ctx) -> Response:
     _, recent = history.page(ctx.engine, ctx.account.id, history.Filters(), limit=10)
     return ctx.render("dashboard.html", recent=recent, plan=_plan_name(ctx), notice=notice(ctx),
                       charts=console.customer_charts(ctx),
+                      pauses=guard.active_pauses(ctx.engine, ctx.account.id), country_name=_country_namer(ctx),
                       state_label=history.state_label, state_group=history.state_group,
                       keys=len(apikeys.list_keys(ctx.engine, ctx.account.id)))
 
@@ -241,6 +246,52 @@ def otp_template_delete(ctx: Ctx) -> Response:
     tpl = _template(ctx)
     otp.delete_template(ctx.engine, ctx.account.id, tpl.id)
     return ctx.redirect("/otp-templates", m="template_deleted")
+
+
+# --- OTP protection (SMS pumping) -----------------------------------------------
+
+def _country_namer(ctx: Ctx):
+    """ISO code → the country's name in the page's language (Babel's CLDR data)."""
+    names = Locale.parse(ctx.lang).territories
+
+    def name(code: str) -> str:
+        return names.get(code, code) if code != countries.NON_GEOGRAPHIC else ctx._("no single country")
+
+    return name
+
+
+def otp_protection(ctx: Ctx) -> Response:
+    error = ""
+    account = ctx.account
+    if ctx.request.method == "POST":
+        try:
+            allowed, blocked = countries.parse(ctx.f("allowed")), countries.parse(ctx.f("blocked"))
+        except countries.BadCountry as exc:
+            error = ctx._("These are not ISO country codes: %(codes)s. Use two letters, e.g. ES, VE, US.",
+                          codes=", ".join(exc.codes))
+        else:
+            countries.set_lists(ctx.engine, account.id, allowed=allowed, blocked=blocked)
+            return ctx.redirect("/otp-protection", m="countries_saved")
+    s = ctx.settings
+    lim, _ = guard.limits(ctx.engine, s, account.id)
+    limits = [(ctx._("Per phone number"), lim.per_number, s.otp_send_window_seconds, "102"),
+              (ctx._("Per number prefix"), lim.per_prefix, s.otp_limit_window_seconds, "154"),
+              (ctx._("Per client address"), lim.per_address, s.otp_limit_window_seconds, "155"),
+              (ctx._("For the whole account"), lim.per_account, s.otp_limit_window_seconds, "153")]
+    form = {"allowed": ctx.f("allowed") if error else ", ".join(account.allowed_countries),
+            "blocked": ctx.f("blocked") if error else ", ".join(account.blocked_countries)}
+    return ctx.render("otp_protection.html", status=400 if error else 200, error=error, form=form,
+                      allowed=account.allowed_countries, blocked=account.blocked_countries,
+                      pauses=guard.active_pauses(ctx.engine, account.id), country_name=_country_namer(ctx),
+                      limits=limits, prefix_digits=s.otp_prefix_digits, alarm_requests=s.otp_alarm_min_requests,
+                      alarm_minutes=s.otp_alarm_window_seconds // 60, alarm_percent=s.otp_alarm_min_verified_percent,
+                      notice=notice(ctx))
+
+
+def otp_resume(ctx: Ctx) -> Response:
+    """Lift the alarm's pause of a prefix (the button of the notice)."""
+    guard.lift(ctx.engine, ctx.account.id, ctx.f("prefix")[:20], by="account")
+    return ctx.redirect(safe_next(ctx.f("next"), "/otp-protection"), m="prefix_resumed")
 
 
 # --- SMS -------------------------------------------------------------------------

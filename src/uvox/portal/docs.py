@@ -66,12 +66,20 @@ FIELDS = {
         ("ref_id", N_("Unique value created with your template in the OTP templates section.")),
         ("phone_number", N_("Destination number.")),
         IDEMPOTENCY_KEY,
+        ("client_ip", N_("Optional: the IP address of your user, when your server requests the code for them; the "
+                         "limit per client address then counts it instead of your server's address.")),
     ],
     "otp-verify": CREDENTIALS + [
         ("sessionid", N_("The sessionID received in the reply to the code request; valid only with its code.")),
         ("otp_code", N_("The code your customer received by SMS: valid for 10 minutes, usable once.")),
     ],
     "balance": CREDENTIALS,
+    "countries": CREDENTIALS + [
+        ("allowed", N_("Optional: ISO country codes separated by commas (ES,VE,US); only these countries may be "
+                       "reached. Empty: every country.")),
+        ("blocked", N_("Optional: ISO country codes separated by commas; these countries are never reached. "
+                       "Without allowed and blocked the reply shows the rules in force.")),
+    ],
     "rates": CREDENTIALS,
     # Test mode (sms/testmode.py): the magic numbers, the fixed code and the marks.
     "test": [
@@ -102,9 +110,12 @@ FIELDS = {
 TITLES = {
     "sms": N_("Send SMS"), "status": N_("SMS status"), "otp": N_("OTP request"), "otp-verify": N_("OTP verify"),
     "balance": N_("Balance"), "rates": N_("Rates"), "calls": N_("Call records"), "quote": N_("SMS quote"),
-    "calls-quote": N_("Call quote"), "test": N_("Test mode"),
+    "calls-quote": N_("Call quote"), "test": N_("Test mode"), "countries": N_("Country rules"),
 }
 INTROS = {
+    "countries": N_("The countries your one-time codes and SMS may reach (code 150): numbers of a blocked country, or "
+                    "of a country missing from a non-empty allowed list, are refused with code 152 and not charged. "
+                    "Also set in OTP protection."),
     "sms": N_("Sends one SMS, or the same text to up to 200 numbers separated by commas. The reply has a message ID "
               "for each message (code 005, or 009 when the account has no plan or balance: the message is queued)."),
     "status": N_("The state of one message by its messageId: 011 To send, 012 No plan available to send or Credit, "
@@ -148,7 +159,15 @@ REPLIES = {
     "otp": [_reply("022", "1.00", "success", "Success", "Message sent successfully", phone_number="+13055550100",
                    sessionID="{sessionID}"),
             _reply("020", "1.00", "error", "Failure", "Invalid or empty Message ref_id"),
-            _reply("021", "1.00", "error", "Failure", "No Plan or Balance in account", sessionID="{sessionID}")],
+            _reply("021", "1.00", "error", "Failure", "No Plan or Balance in account", sessionID="{sessionID}"),
+            _reply("156", "1.00", "error", "Failure",
+                   "Code requests to this number prefix are paused: few codes were verified",
+                   phone_number="+13055550100",
+                   detail="code requests to numbers starting +1305 are paused: too few of the codes sent there were "
+                          "verified; lift the pause in the portal, or wait")],
+    "countries": [_reply("150", "1", "success", "Success", "Country rules", allowed="ES,US,VE", blocked=""),
+                  _reply("151", "1.00", "error", "Failure", "Invalid country code",
+                         detail="not ISO 3166 country codes: XX")],
     "otp-verify": [_reply("027", "1.00", "success", "Success", "OTP Matched", sessionID="{sessionid}"),
                    _reply("025", "1.00", "error", "Failure", "OTP Mismatch", sessionID="{sessionid}"),
                    _reply("023", "1.00", "error", "Failure", "OTP Expired", sessionID="{sessionid}")],
@@ -251,6 +270,7 @@ def sections(base: str, account: str) -> list[Section]:
         ("otp-verify", "OTP-api/verify", {"sessionid": "{sessionID}", "otp_code": "{otp_code}"},
          [("sessionid", "hidden", "{sessionID}"), ("otp_code", "text", "{otp_code}")]),
         ("balance", "balance", {}, []),
+        ("countries", "countries", {"allowed": "ES,VE,US"}, [("allowed", "text", "ES,VE,US"), ("blocked", "text", "NG")]),
         ("rates", "rates", {}, []),
         ("calls", "calls", {"since": "2026-12-01T00:00:00Z", "limit": "100"},
          [("since", "text", "2026-12-01T00:00:00Z"), ("limit", "text", "100")]),

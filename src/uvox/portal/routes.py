@@ -41,6 +41,8 @@ def routes(platform: Platform) -> list[BaseRoute]:
         Route("/otp-templates", view(c.otp_templates), methods=BOTH),
         Route("/otp-templates/{template_id:int}", view(c.otp_template_edit), methods=BOTH),
         Route("/otp-templates/{template_id:int}/delete", view(c.otp_template_delete), methods=POST),
+        Route("/otp-protection", view(c.otp_protection), methods=BOTH),
+        Route("/otp-protection/resume", view(c.otp_resume), methods=POST),
         Route("/sms", view(c.sms), methods=GET),
         Route("/sms/send", view(c.sms_send), methods=POST),
         Route("/sms/export.csv", view(c.sms_export), methods=GET),

@@ -7,7 +7,7 @@ from openapi_spec_validator import validate
 
 from uvox.api.v1.codes import CODES
 
-ENDPOINTS = ["sms-api", "sms-api/status", "OTP-api", "OTP-api/verify", "balance", "rates"]
+ENDPOINTS = ["sms-api", "sms-api/status", "OTP-api", "OTP-api/verify", "balance", "rates", "countries"]
 
 
 def _examples(spec):
@@ -37,6 +37,8 @@ def test_openapi_is_valid_and_describes_every_endpoint_and_code(http):
     manual = {"001", "002", "003", "004", "005", "009", "010", "011", "012", "013", "014", "015", "016", "017",
               "020", "021", "022", "023", "024", "025", "026", "027", "500"}
     assert manual <= set(shown), manual - set(shown)
+    pumping = {"102", "150", "151", "152", "153", "154", "155", "156"}  # SMS pumping protection (issue 14)
+    assert pumping <= set(shown), pumping - set(shown)
 
 
 def test_docs_page_lists_the_endpoints(http):

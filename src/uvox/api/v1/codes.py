@@ -71,6 +71,15 @@ _ALL = [
     Code("131", "Invalid idempotency key", 400),
     Code("132", "SMS quote", 200, True, "1"),
     Code("133", "Call quote", 200, True, "1"),
+
+    # SMS pumping protection (uvox.otp.guard, uvox.accounts.countries).
+    Code("150", "Country rules", 200, True, "1"),
+    Code("151", "Invalid country code", 400),
+    Code("152", "Destination country not allowed for this account", 403),
+    Code("153", "Too many code requests for this account, try again later", 429),
+    Code("154", "Too many code requests to this number prefix, try again later", 429),
+    Code("155", "Too many code requests from this client address, try again later", 429),
+    Code("156", "Code requests to this number prefix are paused: few codes were verified", 429),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}

@@ -6,6 +6,7 @@ uvox.billing and uvox.otp, in the check order of API.md.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -16,7 +17,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from uvox import secretbox
-from uvox.accounts import idempotency
+from uvox.accounts import countries, idempotency
 from uvox.accounts.service import Account, callback_url_ok
 from uvox.api.v1 import envelope
 from uvox.api.v1.codes import CODES
@@ -24,8 +25,10 @@ from uvox.api.v1.envelope import media_type
 from uvox.api.v1.params import Variables, token
 from uvox.billing import ledger, plans
 from uvox.billing.money import show
-from uvox.clock import aware
+from uvox.clock import aware, now
 from uvox.db.session import read
+from uvox.dispatch import outbox
+from uvox.otp import guard
 from uvox.otp import service as otp
 from uvox.platform import Platform
 from uvox.sms import encoding, intake, states, testmode
@@ -45,6 +48,8 @@ class Result:
     body: bytes | None = None
     #: ``body`` is the first request's reply, answering a retry with its key.
     replayed: bool = False
+    #: Headers the reply adds (Retry-After of a refusal by a limit).
+    headers: dict[str, str] | None = None
 
 
 def _r(code: str, **fields) -> Result:
@@ -162,6 +167,15 @@ def read_send(p: Platform, account: Account, v: Variables) -> Send | Result:
             valid.append((i, normalise(raw)))
         except BadNumber as bad:
             errors[i] = (bad.code, raw)
+    if account.allowed_countries or account.blocked_countries:
+        # The account's country rules (uvox.accounts.countries) hold for sms-api as for OTP-api.
+        allowed = []
+        for i, number in valid:
+            if countries.refused(account.allowed_countries, account.blocked_countries, number):
+                errors[i] = ("152", recipients[i])
+            else:
+                allowed.append((i, number))
+        valid = allowed
     return Send(out, recipients, errors, valid)
 
 
@@ -353,6 +367,19 @@ TEST_NOTICE = "Sent with a test key: no carrier received this message and nothin
 
 # --- OTP-api -----------------------------------------------------------------
 
+def client_address(v: Variables) -> str | None:
+    """Who a code is for, as the per-address limit counts it: the ``client_ip`` variable
+    (the end user's address, when the customer's server calls on their behalf), else the
+    HTTP client's address. None when ``client_ip`` is not an IP address."""
+    raw = (v.get("client_ip") or "").strip()
+    if not raw:
+        return v.client_address or "unknown"
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
 async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
     if not v.has("ref_id") or not v.has("phone_number"):
         return _r("016", detail="OTP-api needs the variables ref_id and phone_number")
@@ -370,6 +397,9 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
         phone = normalise(raw_phone)
     except BadNumber as bad:
         return _r(bad.code, to=raw_phone, phone_number=raw_phone)
+    address = client_address(v)
+    if address is None:
+        return _r("016", detail="client_ip must be an IPv4 or IPv6 address")
     s = p.settings
     # Test mode: the documented fixed code, and nothing sent or charged (sms/testmode.py).
     code = testmode.otp_code(s.otp_digits) if account.test else otp.new_code(s.otp_digits)
@@ -380,9 +410,15 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
         template = otp.find_template(conn, account.id, ref_id)
         if template is None:
             return _r("020"), False
-        if otp.recent_sends(conn, account.id, phone, s.otp_send_window_seconds) >= s.otp_send_limit:
-            return _r("102", phone_number=phone,
-                      detail=f"at most {s.otp_send_limit} codes per number every {s.otp_send_window_seconds} seconds"), False
+        country = countries.refused(account.allowed_countries, account.blocked_countries, phone)
+        if country:
+            return _r("152", phone_number=phone, country=country,
+                      detail=f"the account's country rules do not allow numbers of {country}"), False
+        guard.lock_account(conn, account.id)
+        refusal = guard.check(conn, s, account.id, phone, address)
+        if refusal is not None:
+            return Result(refusal.code, {"phone_number": phone, "detail": refusal.detail},
+                          headers={"retry-after": str(refusal.retry_after)}), False
         real_text = template.text.replace(otp.CODE_PLACEHOLDER, code)
         out = intake.Outgoing(
             account_id=account.id, plan_id=account.plan_id, currency=account.currency,
@@ -398,7 +434,11 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
             return _r("014", to=raw_phone, phone_number=raw_phone), False
         (msg,) = intake.accept(conn, out, [priced])
         session_id = otp.open_session(conn, secret, account_id=account.id, template_id=template.id, phone=phone,
-                                      code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds)
+                                      code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds,
+                                      prefix=guard.prefix_of(phone, s.otp_prefix_digits), address=address)
+        pause = guard.after_request(conn, s, account.id, phone)
+        if pause is not None:
+            outbox.enqueue_event(conn, account.id, pause.event(account.number, s.otp_alarm_window_seconds), now())
         if msg.state == intake.WAITING_BALANCE:
             return _r("021", sessionID=session_id, phone_number=phone, id=str(msg.id)), True
         return _r("022", phone_number=phone, sessionID=session_id, id=str(msg.id)), True
@@ -432,6 +472,25 @@ async def otp_verify(p: Platform, account: Account, v: Variables) -> Result:
     secret, limit = p.secret, p.settings.otp_max_attempts
     code = await p.writer.run(lambda conn: otp.verify(conn, secret, account.id, session_id, given, limit))
     return _r(code, sessionID=session_id)
+
+
+# --- countries (extension) ----------------------------------------------------
+
+async def country_rules(p: Platform, account: Account, v: Variables) -> Result:
+    """Read the account's country rules, or replace the list(s) given: ``allowed`` and
+    ``blocked``, ISO codes separated by commas (empty: clear the list)."""
+    changes = {}
+    for name in ("allowed", "blocked"):
+        if v.has(name):
+            try:
+                changes[name] = countries.parse(v.get(name))
+            except countries.BadCountry as exc:
+                return _r("151", detail=str(exc))
+    if changes:
+        allowed, blocked = await run_in_threadpool(lambda: countries.set_lists(p.engine, account.id, **changes))
+    else:
+        allowed, blocked = account.allowed_countries, account.blocked_countries
+    return _r("150", allowed=",".join(allowed), blocked=",".join(blocked))
 
 
 # --- balance and rates -------------------------------------------------------
@@ -556,5 +615,6 @@ HANDLERS = {
     "balance": balance,
     "calls": calls,
     "calls/quote": call_quote,
+    "countries": country_rules,
 }
 

@@ -12,7 +12,8 @@ JSON = "application/json; charset=utf-8"
 
 CORS = {
     "access-control-allow-origin": "*",
-    "access-control-expose-headers": "X-Request-Id",
+    # Retry-After (codes 107, 102, 153-156) readable by browser code too.
+    "access-control-expose-headers": "X-Request-Id, Retry-After",
 }
 #: Test mode (sms/testmode.py): every reply to a test key carries this header, and
 #: ``"test":"1"`` in its JSON body; a browser's script may read the header too.

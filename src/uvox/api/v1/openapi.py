@@ -170,7 +170,8 @@ def spec() -> dict:
             "one entry per number. With an `Idempotency-Key` header (or `idempotency_key` variable), a retry of the "
             "same request within 24 hours gets the first reply again and sends and charges nothing: retry after a "
             "timeout without sending twice. sms-api/quote prices the same variables without sending. With a test "
-            "key nothing is sent or charged: see test mode above.",
+            "key nothing is sent or charged: see test mode above. A number of a country the account's country "
+            "rules refuse (see `countries`) gets code 152 and is neither sent nor charged.",
             [_param("to", "Destination(s), digits with country code, optional +.", "13058888888"),
              _param("text", "Message text. GSM-7 or UCS-2 is chosen automatically; long texts are split.",
                     "Este es un mensaje de prueba"),
@@ -183,7 +184,8 @@ def spec() -> dict:
                                           currency="US$", test="1"), "summary": "005 with a test key (test mode)"},
              "e002": _envelope_example("002", to="13055454xx"), "e003": _envelope_example("003"),
              "e014": _envelope_example("014", to="999123"), "e101": _envelope_example("101"),
-             "e104": _envelope_example("104"), **idempotent, **common},
+             "e104": _envelope_example("104"), "e152": _envelope_example("152", to="2348031234567"), **idempotent,
+             **common},
             "SMS"),
         "/api/get-api/v1/sms-api/quote": _op(
             "Price an SMS before sending it",
@@ -230,12 +232,35 @@ def spec() -> dict:
             "Creates a 6-digit code valid 10 minutes, single use, and sends it by SMS with the template `ref_id`. "
             "With an `Idempotency-Key` header (or `idempotency_key` variable), a retry of the same request within "
             "24 hours gets the first reply (the same sessionID) and no second code is sent. With a test key nothing "
-            "is sent or charged and the code is always 000000.",
+            "is sent or charged and the code is always 000000. "
+            "SMS pumping protection (extensions): the account's country rules (152, see `countries`); a prefix "
+            "paused by the conversion-rate alarm (156: when 20 or more codes to one prefix, the country code and "
+            "the next 3 digits, were requested within an hour and fewer than 20 % verified; lifted in the portal "
+            "or by the operator, or after an hour); and limits counted per account: codes per phone number "
+            "(102, default 5 every 10 minutes), per prefix (154, default 100 an hour), per client address (155, "
+            "default 100 an hour) and in all (153, default 1000 an hour). A refusal by a limit or a pause is "
+            "HTTP 429 with a `Retry-After` header (seconds); nothing is sent or charged.",
             [_param("ref_id", "Template reference from the portal.", "3f9a1c2b7d4e5f60"),
-             _param("phone_number", "Destination, digits with country code.", "13058888888"), *IDEMPOTENCY_PARAMS],
+             _param("phone_number", "Destination, digits with country code.", "13058888888"),
+             _param("client_ip", "Extension: the address of your end user (when your server calls for them), "
+                    "counted by the per-address limit instead of your server's address. IPv4 or IPv6.",
+                    "203.0.113.7", False), *IDEMPOTENCY_PARAMS],
             {"ok": _envelope_example("022", phone_number="+13058888888", sessionID="q0Xv..."),
              "e020": _envelope_example("020"), "e021": _envelope_example("021", sessionID="q0Xv..."),
-             "e102": _envelope_example("102"), **idempotent, **common},
+             "e102": _envelope_example("102", phone_number="+13058888888",
+                                       detail="at most 5 codes per number every 600 seconds"),
+             "e152": _envelope_example("152", phone_number="+2348031234567", country="NG",
+                                       detail="the account's country rules do not allow numbers of NG"),
+             "e153": _envelope_example("153", phone_number="+13058888888",
+                                       detail="at most 1000 codes per account every 3600 seconds"),
+             "e154": _envelope_example("154", phone_number="+13058888888",
+                                       detail="at most 100 codes to numbers starting +1305 every 3600 seconds"),
+             "e155": _envelope_example("155", phone_number="+13058888888",
+                                       detail="at most 100 codes requested from one client address every 3600 seconds"),
+             "e156": _envelope_example("156", phone_number="+13058888888",
+                                       detail="code requests to numbers starting +1305 are paused: too few of the "
+                                              "codes sent there were verified; lift the pause in the portal, or wait"),
+             **idempotent, **common},
             "OTP"),
         "/api/get-api/v1/OTP-api/verify": _op(
             "Verify a one-time code",
@@ -253,6 +278,18 @@ def spec() -> dict:
                                      credit="0.00", available="100.00"), **common},
             "Account"),
     }
+    paths["/api/get-api/v1/countries"] = _op(
+        "Country rules",
+        "Extension. The destination countries the account's OTP-api and sms-api requests may reach: without "
+        "variables, the rules in force; with `allowed` and/or `blocked`, that list is replaced (an empty value "
+        "clears it). Countries are ISO 3166 codes as phonenumbers gives a number's region (+1 305 is US, +1 416 "
+        "is CA). A number is refused (152) when its country is blocked, or when `allowed` is not empty and does "
+        "not name it; a non-geographic number (+800, +882) is refused whenever `allowed` is set.",
+        [_param("allowed", "ISO codes separated by commas; only these countries (empty: any).", "ES,VE,US", False),
+         _param("blocked", "ISO codes separated by commas; never these countries.", "NG", False)],
+        {"ok": _envelope_example("150", allowed="ES,US,VE", blocked="NG"),
+         "e151": _envelope_example("151", detail="not ISO 3166 country codes: XX"), **common},
+        "Account")
     paths["/api/get-api/v1/calls"] = _calls_op(common)
     paths["/api/get-api/v1/calls/quote"] = _op(
         "Price a call before making it",
@@ -313,7 +350,7 @@ def spec() -> dict:
                                              "credit", "available", "held", "next_cursor", "segments", "price",
                                              "accepted", "rejected", "encoding", "remaining", "total",
                                              "destination", "rate", "connectcharge", "initblock", "billingblock",
-                                             "minutes", "billed", "detail")}
+                                             "minutes", "billed", "detail", "country", "allowed", "blocked")}
                              | {"test": {"type": "string", "enum": ["1"],
                                          "description": "Present (\"1\") in replies to a test key and in the "
                                                         "status of a test message (test mode)."}}

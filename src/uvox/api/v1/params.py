@@ -24,6 +24,9 @@ class BadBody(ValueError):
 class Variables:
     def __init__(self) -> None:
         self._values: dict[str, list[str]] = {}
+        #: The HTTP client's address (uvicorn's, which honours --proxy-headers /
+        #: FORWARDED_ALLOW_IPS behind a proxy); "" when unknown.
+        self.client_address = ""
 
     def set(self, name: str, values: list[str]) -> None:
         self._values[name] = values

@@ -131,6 +131,7 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     # The bare base URL (the manual's first curl example) answers like `balance`:
     # a cheap way for a customer to check that a key works.
     handler = endpoints.HANDLERS[name or "balance"]
+    v.client_address = request.client.host if request.client else ""
     result = await handler(platform, account, v)
     if result.body is not None:  # a reply kept for an idempotency key: sent as it was stored
         return (reply_with(result.body, result.code, accept, request_id, result.replayed, test_mode=test),
@@ -139,4 +140,7 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
         result.response.headers.update({**CORS, **TEST_HEADERS} if test else CORS)
         result.response.headers["x-request-id"] = request_id
         return result.response, name, result.code
-    return reply(result.code, accept, request_id, test_mode=test, **result.fields), name, result.code
+    response = reply(result.code, accept, request_id, test_mode=test, **result.fields)
+    if result.headers:
+        response.headers.update(result.headers)
+    return response, name, result.code

@@ -10,7 +10,7 @@ from alembic import op
 from uvox.db import schema
 
 revision = "0009_test_mode"
-down_revision = "0006_idempotency"
+down_revision = "0008_otp_guard"
 branch_labels = None
 depends_on = None
 
