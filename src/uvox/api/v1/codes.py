@@ -66,6 +66,12 @@ _ALL = [
     Code("113", "Rejected", 200, True, "1"),
     Code("114", "Failed", 200, True, "1"),
     Code("120", "Call records", 200, True, "1"),
+    # Spend caps and low-balance alerts (billing.caps, billing.alerts).
+    Code("140", "Spend cap reached", 402),
+    Code("141", "Spend caps", 200, True, "1"),
+    Code("142", "Invalid spend cap", 400),
+    Code("143", "Low-balance alert", 200, True, "1"),
+    Code("144", "Invalid low-balance threshold", 400),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
+from decimal import Decimal
 
 import orjson
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -19,8 +20,8 @@ from uvox.accounts.service import Account, callback_url_ok
 from uvox.api.v1.codes import CODES
 from uvox.api.v1.envelope import media_type
 from uvox.api.v1.params import Variables, token
-from uvox.billing import ledger, plans
-from uvox.billing.money import show
+from uvox.billing import alerts, caps, ledger, plans
+from uvox.billing.money import parse_amount, show
 from uvox.clock import aware
 from uvox.db.session import read
 from uvox.otp import service as otp
@@ -100,6 +101,9 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
     accepted: dict[int, intake.Accepted] = {}
     if valid:
         priced, unroutable, done = await p.writer.run(intake.IntakeJob(out, valid))
+        if isinstance(done, caps.Refused):
+            # A send that would pass a spend cap is refused whole: nothing stored or charged.
+            return _r("140", to=",".join(recipients), **_cap_refusal(done, account.currency))
         for i in unroutable:
             errors[i] = ("014", recipients[i])
         for (i, _), acc in zip(priced, done):
@@ -217,7 +221,10 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
             priced = intake.price(conn, out, phone)
         except intake.NoRate:
             return _r("014", to=raw_phone, phone_number=raw_phone)
-        (msg,) = intake.accept(conn, out, [priced])
+        accepted = intake.accept(conn, out, [priced])
+        if isinstance(accepted, caps.Refused):
+            return _r("140", phone_number=phone, **_cap_refusal(accepted, account.currency))
+        (msg,) = accepted
         session_id = otp.open_session(conn, secret, account_id=account.id, template_id=template.id, phone=phone,
                                       code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds)
         return msg, session_id
@@ -330,6 +337,75 @@ async def calls(p: Platform, account: Account, v: Variables) -> Result:
     return _r("120", accountnumber=account.number, calls=[r.as_wire() for r in page], next_cursor=nxt)
 
 
+# --- spend caps and the low-balance alert -------------------------------------------------
+
+def _cap_scope(cap: caps.Cap) -> str:
+    what = {"sms": "SMS", "calls": "calls", "all": "SMS and calls"}[cap.service]
+    where = f" to {cap.country}" if cap.country else ""
+    return f"the {cap.period} cap on {what}{where}"
+
+
+def _cap_refusal(r: caps.Refused, currency: str) -> dict:
+    """The fields of a 140 reply: which cap, what is spent under it, what the request costs."""
+    detail = (f"this request costs {show(r.price)} {currency}; {_cap_scope(r.cap)} is {show(r.cap.amount)} "
+              f"and {show(r.spent)} is already spent; it resets at {_iso(r.resets_at)}")
+    return {"price": show(r.price), "currency": currency, "detail": detail,
+            "cap": {"service": r.cap.service, "period": r.cap.period, "country": r.cap.country,
+                    "limit": show(r.cap.amount), "spent": show(r.spent),
+                    "remaining": show(max(r.cap.amount - r.spent, caps.ZERO)), "resets_at": _iso(r.resets_at)}}
+
+
+def _cap_wire(s: caps.CapStatus) -> dict:
+    return {"service": s.cap.service, "period": s.cap.period, "country": s.cap.country, "limit": show(s.cap.amount),
+            "spent": show(s.spent), "remaining": show(s.remaining), "resets_at": _iso(s.resets_at)}
+
+
+def _amount_or_none(raw: str | None) -> Decimal | None:
+    """An amount a person typed, or None for "none", "off" or empty (remove)."""
+    text = (raw or "").strip()
+    if text.lower() in ("", "none", "off"):
+        return None
+    return parse_amount(text)
+
+
+async def spend_caps(p: Platform, account: Account, v: Variables) -> Result:
+    """Read the account's spend caps, or set the day and/or month cap of one scope."""
+    if v.has("day") or v.has("month"):
+        try:
+            service, country = caps.parse_scope(v.get("service"), v.get("country"))
+        except caps.BadCap as exc:
+            return _r("142", detail=str(exc))
+        limits: dict[str, Decimal | None] = {}
+        for period in caps.PERIODS:
+            if v.has(period):
+                try:
+                    limits[period] = _amount_or_none(v.get(period))
+                except ValueError:
+                    return _r("142", detail=f"{period} must be an amount such as 25.00 (at most 6 decimals, not "
+                                            "negative), or none to remove the cap")
+        statuses = await run_in_threadpool(caps.set_caps, p.engine, account.id, service, country, limits)
+    else:
+        statuses = await run_in_threadpool(caps.statuses, p.engine, account.id)
+    return _r("141", accountnumber=account.number, currency=account.currency, caps=[_cap_wire(s) for s in statuses])
+
+
+async def balance_alert(p: Platform, account: Account, v: Variables) -> Result:
+    """Read the account's low-balance alert, or set its threshold (none removes it)."""
+    if v.has("threshold"):
+        try:
+            threshold = _amount_or_none(v.get("threshold"))
+        except ValueError:
+            return _r("144", detail="threshold must be an amount such as 5.00 (at most 6 decimals, not negative), "
+                                    "or none to remove the alert")
+        alert = await run_in_threadpool(alerts.set_threshold, p.engine, account.id, threshold)
+    else:
+        alert = await run_in_threadpool(alerts.get, p.engine, account.id)
+    return _r("143", accountnumber=account.number, currency=account.currency,
+              threshold=show(alert.threshold) if alert.threshold is not None else None,
+              available=show(alert.available), alerted=alert.alerted,
+              email=alert.email, callback_url=alert.callback_url)
+
+
 HANDLERS = {
     "sms-api": send_sms,
     "sms-api/status": sms_status,
@@ -337,5 +413,7 @@ HANDLERS = {
     "OTP-api/verify": otp_verify,
     "balance": balance,
     "calls": calls,
+    "spend-caps": spend_caps,
+    "balance-alert": balance_alert,
 }
 
