@@ -124,9 +124,23 @@ def test_concurrent_sends_at_a_cap_never_pass_it(platform, base_url, make_custom
 
 @pytest.mark.parametrize("kind", ["postgresql"])
 def test_concurrent_sends_through_two_processes_never_pass_a_cap(uvox_server, kind):
+    from uvox.accounts import apikeys, service
+    from uvox.billing.service import topup
+    from uvox.config import Settings
+    from uvox.platform import Platform
+
     server = uvox_server(kind, UVOX_WORKERS="2", UVOX_SMSC_SIM="0", UVOX_DISPATCHER="0")
-    acct = server.customer("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n", balance="10")
-    key = acct["apikey"]
+    # The operator's set-up through the domain functions the CLI calls (a CLI process
+    # each would take most of this test's time).
+    ops = Platform.open(Settings(database_url=server.database_url))
+    try:
+        plans.create_plan(ops.engine, "retail", "US$")
+        plans.import_rates(ops.engine, "retail", "dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n")
+        account = service.create_account(ops.engine, email="two@example.com", password=None, plan="retail")
+        topup(ops.engine, account.id, D("10"))
+        key, _ = apikeys.create(ops.engine, account.id, "tests")
+    finally:
+        ops.close()
     with httpx.Client(base_url=server.url, timeout=30) as http:
         set_cap(http, key, service="sms", day="0.075")  # ten messages
 
