@@ -153,7 +153,7 @@ def test_documentation_fills_in_the_account_number_everywhere(client, make_custo
     html = b.c.get("/documentation").text
     assert "{account-number}" not in html
     blocks = re.findall(r'<pre><code id="code-([a-z-]+)-\d+">(.*?)</code></pre>', html, re.S)
-    assert len(blocks) == 7 * 6  # seven endpoints, each as URL, curl, HTML, JavaScript, PHP, Python
+    assert len(blocks) == 9 * 6  # nine endpoints, each as URL, curl, HTML, JavaScript, PHP, Python
     for section, code in blocks:
         assert base_url + "/api/get-api/v1/" in code, section
         # curl authenticates with the Api-Key header alone (the key names the account).

@@ -68,6 +68,18 @@ FIELDS = {
         ("cursor", N_("Optional: the next_cursor of the previous reply, for the next page; the last page has none.")),
         ("format", N_("Optional: csv for every matching call as a CSV file (the same columns, no cursor).")),
     ],
+    "spend-caps": CREDENTIALS + [
+        ("service", N_("sms (SMS and one-time codes), calls, or all (both together). Default: all.")),
+        ("country", N_("Optional: two-letter code of the destination country (MX, US, ES...); empty for every "
+                       "destination.")),
+        ("day", N_("Optional: the cap for each day (UTC), or none to remove it.")),
+        ("month", N_("Optional: the cap for each month (UTC), or none to remove it. Without day and month the "
+                     "reply only lists your caps.")),
+    ],
+    "balance-alert": CREDENTIALS + [
+        ("threshold", N_("Optional: alert when your available money falls below this amount; none removes the "
+                         "alert. Without it the reply shows the alert.")),
+    ],
 }
 
 
@@ -101,6 +113,18 @@ REPLIES = {
               '"ended_at":"2026-12-01T10:01:09Z","duration":"65","billed":"120","rate":"0.01200",'
               '"connectcharge":"0.00","price":"0.024","currency":"US$","trunk":"carrier1"}],\n'
               '  "next_cursor":"42",\n  "statusmessage":"Call records"\n}'],
+    "spend-caps": ['{\n  "version":"1",\n  "code":"141",\n  "status":"success",\n  "resultstring":"Success",\n'
+                   '  "accountnumber":"{account}",\n  "currency":"US$",\n  "caps":[{"service":"sms","period":"day",'
+                   '"country":"","limit":"5.00","spent":"1.25","remaining":"3.75",'
+                   '"resets_at":"2026-12-06T00:00:00+00:00"}],\n  "statusmessage":"Spend caps"\n}',
+                   '{\n  "version":"1.00",\n  "code":"140",\n  "status":"error",\n  "resultstring":"Failure",\n'
+                   '  "to":"+13058888888",\n  "price":"0.0075",\n  "currency":"US$",\n  "detail":"this request costs '
+                   '0.0075 US$; the day cap on SMS is 5.00 and 5.00 is already spent; it resets at '
+                   '2026-12-06T00:00:00+00:00",\n  "cap":{"service":"sms","period":"day","country":"","limit":"5.00",'
+                   '"spent":"5.00","remaining":"0.00","resets_at":"2026-12-06T00:00:00+00:00"},\n'
+                   '  "statusmessage":"Spend cap reached"\n}'],
+    "balance-alert": [_reply("143", "1", "success", "Success", "Low-balance alert", accountnumber="{account}",
+                             currency="US$", threshold="5.00", available="12.40")],
     "rates": ['[{"dialprefix":"56","destination":"Chile","rateinitial":"0.02850"},\n'
               ' {"dialprefix":"58","destination":"Venezuela","rateinitial":"0.02025"}]'],
 }
@@ -177,6 +201,9 @@ def sections(base: str, account: str) -> list[Section]:
         ("rates", "rates", {}, []),
         ("calls", "calls", {"since": "2026-12-01T00:00:00Z", "limit": "100"},
          [("since", "text", "2026-12-01T00:00:00Z"), ("limit", "text", "100")]),
+        ("spend-caps", "spend-caps", {"service": "sms", "day": "5.00", "month": "100"},
+         [("service", "text", "sms"), ("country", "text", "MX"), ("day", "text", "5.00"), ("month", "text", "100")]),
+        ("balance-alert", "balance-alert", {"threshold": "5.00"}, [("threshold", "text", "5.00")]),
     ]
     return [Section(sid, ep, extra, fields, _examples(base, ep, account, extra, fields), FIELDS[sid],
                     [r.replace("{account}", account) for r in REPLIES[sid]])
