@@ -196,3 +196,45 @@ def test_a_call_cap_limits_the_time_and_refuses_what_cannot_fit_the_first_block(
     calls, _ = records.list_calls(platform.engine, c.id)
     refused = [x for x in calls if x.status == "refused"]
     assert [(x.sip_code, x.price) for x in refused] == [(402, D(0))]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # call records come from Kamailio's PostgreSQL
+def test_a_settled_call_counts_under_its_country_cap_and_can_alert(platform, http, make_customer):
+    from datetime import UTC, datetime, timedelta
+
+    from uvox.voice.kamailio_tables import acc_cdrs
+
+    with platform.engine.begin() as conn:
+        conn.execute(sa.delete(acc_cdrs))
+    plans.create_plan(platform.engine, "voice", "US$")
+    plans.import_rates(platform.engine, "voice", VOICE_DECK + "58,Venezuela,0.0202,0.0500,0.05,30,6\n")
+    trunks.add_trunk(platform.engine, "carrier", "127.0.0.1", 5090)
+    c = make_customer(balance="1", plan="voice")
+    user = sip.create_sip_account(platform.engine, c.id, domain=DOMAIN).account.username
+    secret = {"X-UVox-Secret": kamailio_secret(platform)}
+    set_cap(http, c.apikey, service="calls", country="VE", day="0.1")
+    assert http.post(API + "balance-alert", data={"threshold": "0.95"}, headers={"Api-Key": c.apikey}).json()[
+        "alerted"] is False
+
+    def ask(callid: str) -> str:
+        return http.post("/voice/kamailio/authorize", headers=secret, data={
+            "caller": user, "dialled": VE, "callid": callid, "domain": DOMAIN}).text
+
+    answer = ask("ve-1")
+    call_id = int(answer.split(";call=")[1].split(";")[0])
+    # The money allows hours; the cap's 0.1 allows 144 s (0.05 + 0.0202 * 144 / 60 = 0.09848; 150 s: 0.1005).
+    assert ";limit=144;" in answer
+    end = datetime.now(UTC).replace(tzinfo=None)
+    with platform.engine.begin() as conn:
+        conn.execute(sa.insert(acc_cdrs).values(start_time=end - timedelta(seconds=31.2), end_time=end,
+                                                duration=31.2, uvox_call=str(call_id), sip_code="200",
+                                                hangup="caller", trunk="carrier", callid=f"c{call_id}"))
+    assert records.settle(platform.engine) == 1
+    # Charged 0.06212 (VOICE.md's worked example): under the cap, and below the alert's 0.95.
+    (status,) = set_cap(http, c.apikey)["caps"]
+    assert (status["country"], status["spent"], status["remaining"]) == ("VE", "0.06212", "0.03788")
+    alert = http.post(API + "balance-alert", headers={"Api-Key": c.apikey}).json()
+    assert (alert["available"], alert["alerted"]) == ("0.93788", True)
+    # 0.03788 left under the cap: not even the 0.05 connect charge fits.
+    assert ask("ve-2") == "code=402"
+    assert send(http, c.apikey, US)["code"] == "005"  # SMS and other countries are not capped
