@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.portal.conftest import PASSWORD
 
 API = "/api/get-api/v1/"
 
 
+# The pages are the same on either database; the rules under them are tested on both (tests/billing).
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_caps_and_alert_set_in_the_portal_are_enforced_by_the_api(client, make_customer, http):
     c = make_customer(password=PASSWORD)
     b = client(**{"accept-language": "es"})
