@@ -3,7 +3,6 @@ and by e-mail through a real SMTP server (aiosmtpd), from a real `uvox serve`.""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -139,16 +138,16 @@ def test_a_charge_below_the_threshold_alerts_once_by_callback_and_email(uvox_ser
         receiver.server.shutdown()
 
 
-def test_without_smtp_no_email_is_sent_and_that_is_logged_once(platform, caplog):
+async def test_without_smtp_no_email_is_sent_and_that_is_logged_once(platform, caplog):
     with write(platform.engine) as conn:
         for n in range(2):
             mail.enqueue(conn, recipient="owner@example.com", subject=f"s{n}", body="b")
     mailer = mail.Mailer(platform.engine, platform.settings.with_(smtp_host=""))
     with caplog.at_level(logging.WARNING, logger="uvox.mail"):
-        asyncio.run(mailer.once())
+        await mailer.once()
         with write(platform.engine) as conn:
             mail.enqueue(conn, recipient="owner@example.com", subject="later", body="b")
-        asyncio.run(mailer.once())
+        await mailer.once()
     said = [r.getMessage() for r in caplog.records if "UVOX_SMTP_HOST" in r.getMessage()]
     assert len(said) == 1 and "2 message(s) dropped" in said[0]
     with platform.engine.connect() as conn:
