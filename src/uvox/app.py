@@ -29,6 +29,7 @@ from uvox.api.v1.routes import api, next_request_id
 from uvox.db.engine import warm
 from uvox.dispatch.hooks import start_delivery
 from uvox.dispatch.wake import Announcer
+from uvox.mail import start_mailing
 from uvox.ops import routes as ops_routes
 from uvox.ops.metrics import endpoint_of, observe_http
 from uvox.platform import Platform
@@ -44,10 +45,10 @@ log = logging.getLogger("uvox")
 #: callable run at shutdown.
 StartupHook = Callable[[Platform], Awaitable[Callable[[], Awaitable[None]] | None]]
 #: Everything `uvox serve` runs beside HTTP, in start order (stopped in reverse):
-#: delivery (the SMSC simulator when it is a route, then the dispatcher) and the
-#: settling of call records. The one place that says so; server.py runs the same
-#: list in its delivery process when HTTP is in worker processes.
-BACKGROUND: tuple[StartupHook, ...] = (start_delivery, start_settling)
+#: delivery (the SMSC simulator when it is a route, then the dispatcher), the
+#: settling of call records, and the e-mail outbox. The one place that says so;
+#: server.py runs the same list in its delivery process when HTTP is in worker processes.
+BACKGROUND: tuple[StartupHook, ...] = (start_delivery, start_settling, start_mailing)
 
 
 async def _api_asgi(scope: Scope, receive: Receive, send: Send) -> None:

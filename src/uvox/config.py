@@ -8,7 +8,7 @@ process state.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 
@@ -122,6 +122,15 @@ class Settings:
     #: Where the HTTP processes of ``--workers N`` keep their metrics for /metrics to
     #: add up (prometheus-client's multiprocess mode); a temporary directory if unset.
     metrics_dir: str = ""
+    #: SMTP server for e-mail (low-balance alerts); empty: no e-mail is sent.
+    smtp_host: str = ""
+    #: 25 by default; 587 is usual with STARTTLS, 465 means implicit TLS.
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)  # never in a log line
+    smtp_from: str = "uvox@localhost"
+    #: Upgrade the connection with STARTTLS before logging in and sending.
+    smtp_starttls: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -171,6 +180,12 @@ class Settings:
             metrics_token=e.get("UVOX_METRICS_TOKEN", d.metrics_token).strip(),
             metrics_dir=e.get("PROMETHEUS_MULTIPROC_DIR", d.metrics_dir).strip(),
             test_mode_delay_seconds=_float(e, "UVOX_TEST_MODE_DELAY_SECONDS", d.test_mode_delay_seconds),
+            smtp_host=e.get("UVOX_SMTP_HOST", d.smtp_host).strip(),
+            smtp_port=_int(e, "UVOX_SMTP_PORT", d.smtp_port),
+            smtp_user=e.get("UVOX_SMTP_USER", d.smtp_user).strip(),
+            smtp_password=e.get("UVOX_SMTP_PASSWORD", d.smtp_password),
+            smtp_from=(e.get("UVOX_SMTP_FROM") or d.smtp_from).strip(),
+            smtp_starttls=_bool(e, "UVOX_SMTP_STARTTLS", d.smtp_starttls),
         )
 
     def with_(self, **changes) -> Settings:

@@ -153,8 +153,8 @@ def test_documentation_fills_in_the_account_number_everywhere(client, make_custo
     html = b.c.get("/documentation").text
     assert "{account-number}" not in html
     blocks = re.findall(r'<pre><code id="code-([a-z-]+)-\d+">(.*?)</code></pre>', html, re.S)
-    # ten endpoints, each as URL, curl, HTML, JavaScript, PHP, Python; test mode the same and its status by curl
-    assert len(blocks) == 10 * 6 + 7
+    # twelve endpoints, each as URL, curl, HTML, JavaScript, PHP, Python; test mode the same and its status by curl
+    assert len(blocks) == 12 * 6 + 7
     for section, code in blocks:
         assert base_url + "/api/get-api/v1/" in code, section
         # curl authenticates with the Api-Key header alone (the key names the account).

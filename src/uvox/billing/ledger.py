@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from uvox.billing import alerts
 from uvox.clock import now
 from uvox.db import bulk, timeline
 from uvox.db import schema as t
@@ -58,9 +59,11 @@ def record(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def credit(conn: Connection, account_id: int, amount: Decimal, kind: str, note: str = "", message_id: int | None = None) -> None:
-    """Add money (top-up, refund): balance and ledger row together."""
+    """Add money (top-up, refund): balance and ledger row together; a low-balance
+    alert is re-armed when the money is back at its threshold (billing.alerts)."""
     conn.execute(sa.update(A).where(A.c.id == account_id).values(balance=A.c.balance + amount))
     record(conn, [{"account_id": account_id, "kind": kind, "amount": amount, "note": note, "message_id": message_id}])
+    alerts.recheck(conn, [account_id])
 
 
 def refund_message(conn: Connection, message_id: int, note: str = "refund: not accepted by the carrier") -> bool:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from uvox.accounts import authcache
-from uvox.billing import ledger
+from uvox.billing import alerts, ledger
 from uvox.billing.release import release_waiting
 from uvox.db import schema as t
 from uvox.db.session import write
@@ -33,6 +33,7 @@ def topup(engine: Engine, account_id: int, amount: Decimal, note: str = "top-up"
         _exists(conn, account_id)
         ledger.credit(conn, account_id, amount, "topup" if amount >= 0 else "adjustment", note)
         released = release_waiting(conn, account_id)
+        alerts.recheck(conn, [account_id])
         new_balance, _ = ledger.balance(conn, account_id)
     if released and on_queued is not None:
         on_queued()
@@ -47,6 +48,7 @@ def set_credit_limit(engine: Engine, account_id: int, amount: Decimal, *,
         _exists(conn, account_id)
         conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(credit_limit=amount))
         released = release_waiting(conn, account_id)
+        alerts.recheck(conn, [account_id])
     if released and on_queued is not None:
         on_queued()
     return released
@@ -67,6 +69,7 @@ def change_plan(engine: Engine, account_id: int, plan: str, *, on_queued: Callab
         conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(plan_id=plan_id))
         authcache.invalidate(conn)
         released = release_waiting(conn, account_id)
+        alerts.recheck(conn, [account_id])
     if released and on_queued is not None:
         on_queued()
     return released

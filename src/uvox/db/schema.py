@@ -512,3 +512,67 @@ test_deliveries = sa.Table(
     _now_col("due_at"),
     sa.Index("ix_test_deliveries_due", "due_at"),
 )
+
+
+# --- spend caps and low-balance alerts (migration 0007_spend_caps) -----------------
+
+# Limits an account sets on its own spending (billing/caps.py). service: "sms" (SMS
+# and one-time codes), "calls", or "all" (both together); period: "day" or "month"
+# (UTC); country: ISO 3166 code of the destination, "" for every destination.
+spend_caps = sa.Table(
+    "spend_caps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("service", sa.String(8), nullable=False),
+    sa.Column("period", sa.String(8), nullable=False),
+    sa.Column("country", sa.String(2), nullable=False, default=""),
+    sa.Column("amount", Money, nullable=False),
+    _now_col("updated_at"),
+    sa.UniqueConstraint("account_id", "service", "period", "country", name="uq_spend_caps_scope"),
+)
+
+# What an account with caps was charged, per UTC day ("D2026-12-05") and month
+# ("M2026-12"), per service ("sms" or "calls") and destination country ("" for
+# all), kept up to date in the transaction of each charge (billing/caps.py).
+spend_counters = sa.Table(
+    "spend_counters",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("period", sa.String(12), primary_key=True),
+    sa.Column("service", sa.String(8), primary_key=True),
+    sa.Column("country", sa.String(2), primary_key=True),
+    sa.Column("amount", Money, nullable=False),
+)
+
+# The low-balance alert of an account (billing/alerts.py): told once when a charge
+# takes its available money below ``threshold``; ``alerted_at`` is cleared when the
+# money is back at or above it.
+balance_alerts = sa.Table(
+    "balance_alerts",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("threshold", Money, nullable=False),
+    _now_col("alerted_at", nullable=True),
+    _now_col("updated_at"),
+)
+
+# E-mail waiting to be sent (uvox/mail.py): written in the transaction that decides
+# to send it, sent by a background task, never inside that transaction.
+email_outbox = sa.Table(
+    "email_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE")),
+    sa.Column("recipient", sa.String(254), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    _now_col(),
+    _now_col("next_attempt_at"),
+    _now_col("sent_at", nullable=True),
+    # Set when the message will never be sent (no SMTP server configured, or given up).
+    _now_col("dropped_at", nullable=True),
+    sa.Column("last_error", sa.String(500)),
+    sa.Index("ix_email_outbox_pending", "sent_at", "next_attempt_at"),
+)

@@ -16,7 +16,8 @@ from uvox.accounts import service as accounts
 from uvox.api.v1 import endpoints
 from uvox.api.v1.codes import CODES
 from uvox.api.v1.params import Variables
-from uvox.billing import plans
+from uvox.billing import alerts, caps, plans
+from uvox.billing.money import parse_amount
 from uvox.errors import Conflict, NotFound
 from uvox.otp import guard
 from uvox.otp import service as otp
@@ -42,6 +43,10 @@ NOTICES = {
     "secret_rotated": N_("A new signing secret has been created."),
     "countries_saved": N_("Your country rules have been saved."),
     "prefix_resumed": N_("Code requests to that prefix are allowed again."),
+    "cap_saved": N_("The spend cap has been saved."),
+    "cap_removed": N_("The spend cap has been removed."),
+    "alert_saved": N_("The low-balance alert has been saved."),
+    "alert_removed": N_("The low-balance alert has been removed."),
 }
 
 
@@ -50,7 +55,8 @@ NOTICES = {
 SEND_RESULTS = [N_("Message sent successfully"), N_("No Plan or Balance in account (SMS queued)"),
                 N_("Invalid format in the destination number"), N_("Invalid or empty text"),
                 N_("Invalid destination number"), N_("Missing variables in your request"), N_("Too many recipients"),
-                N_("Invalid sender (from)"), N_("Destination country not allowed for this account")]
+                N_("Invalid sender (from)"), N_("Destination country not allowed for this account"),
+                N_("Spend cap reached")]
 
 
 def notice(ctx: Ctx) -> str:
@@ -402,10 +408,24 @@ def vtiger_provider(ctx: Ctx) -> Response:
 
 
 def settings_page(ctx: Ctx) -> Response:
-    error = ""
-    if ctx.request.method == "POST":
+    error = cap_error = alert_error = ""
+    action = ctx.f("action")
+    if ctx.request.method == "POST" and action in ("cap", "cap_remove"):
+        cap_error = _save_cap(ctx, remove=action == "cap_remove")
+        if not cap_error:
+            return ctx.redirect("/settings#caps", m="cap_removed" if action == "cap_remove" else "cap_saved")
+    elif ctx.request.method == "POST" and action == "alert":
+        raw = ctx.f("threshold")
+        try:
+            threshold = parse_amount(raw) if raw else None
+        except ValueError:
+            alert_error = ctx._("Enter an amount such as 5.00 (at most 6 decimals, not negative), or leave it empty.")
+        else:
+            alerts.set_threshold(ctx.engine, ctx.account.id, threshold)
+            return ctx.redirect("/settings#alert", m="alert_saved" if threshold is not None else "alert_removed")
+    elif ctx.request.method == "POST":
         url = ctx.f("callback_url")
-        if ctx.f("action") == "rotate":
+        if action == "rotate":
             accounts.set_callback(ctx.engine, ctx.account.id, ctx.account.callback_url, rotate_secret=True)
             return ctx.redirect("/settings", m="secret_rotated")
         if url and not accounts.callback_url_ok(url):
@@ -414,8 +434,36 @@ def settings_page(ctx: Ctx) -> Response:
             accounts.set_callback(ctx.engine, ctx.account.id, url or None)
             return ctx.redirect("/settings", m="settings_saved")
     callback_url, callback_secret = accounts.get_callback(ctx.engine, ctx.account.id)
-    return ctx.render("settings.html", status=400 if error else 200, callback_url=ctx.f("callback_url") or callback_url or "",
-                      callback_secret=callback_secret or "", error=error, notice=notice(ctx))
+    status = 400 if error or cap_error or alert_error else 200
+    return ctx.render("settings.html", status=status, callback_url=ctx.f("callback_url") or callback_url or "",
+                      callback_secret=callback_secret or "", error=error, notice=notice(ctx),
+                      caps=caps.statuses(ctx.engine, ctx.account.id), cap_error=cap_error,
+                      alert=alerts.get(ctx.engine, ctx.account.id), alert_error=alert_error,
+                      cap_services=CAP_SERVICES, cap_periods=CAP_PERIODS)
+
+
+#: How the portal names a cap's service and period (the API's words are sms, calls, all; day, month).
+CAP_SERVICES = {"sms": N_("SMS and one-time codes"), "calls": N_("Calls"), "all": N_("SMS and calls together")}
+CAP_PERIODS = {"day": N_("Per day"), "month": N_("Per month")}
+
+
+def _save_cap(ctx: Ctx, *, remove: bool) -> str:
+    """Set or remove one cap from the settings form; the error to show, or ""."""
+    period = ctx.f("period")
+    try:
+        service, country = caps.parse_scope(ctx.f("service"), ctx.f("country"))
+    except caps.BadCap:
+        return ctx._("The country must be a two-letter code such as MX or US, or empty for every destination.")
+    if period not in caps.PERIODS:
+        return ctx._("Choose per day or per month.")
+    amount = None
+    if not remove:
+        try:
+            amount = parse_amount(ctx.f("amount"))
+        except ValueError:
+            return ctx._("Enter an amount such as 25.00 (at most 6 decimals, not negative).")
+    caps.set_caps(ctx.engine, ctx.account.id, service, country, {period: amount})
+    return ""
 
 
 def set_language(ctx: Ctx) -> Response:

@@ -104,6 +104,18 @@ FIELDS = {
         ("cursor", N_("Optional: the next_cursor of the previous reply, for the next page; the last page has none.")),
         ("format", N_("Optional: csv for every matching call as a CSV file (the same columns, no cursor).")),
     ],
+    "spend-caps": CREDENTIALS + [
+        ("service", N_("sms (SMS and one-time codes), calls, or all (both together). Default: all.")),
+        ("country", N_("Optional: two-letter code of the destination country (MX, US, ES...); empty for every "
+                       "destination.")),
+        ("day", N_("Optional: the cap for each day (UTC), or none to remove it.")),
+        ("month", N_("Optional: the cap for each month (UTC), or none to remove it. Without day and month the "
+                     "reply only lists your caps.")),
+    ],
+    "balance-alert": CREDENTIALS + [
+        ("threshold", N_("Optional: alert when your available money falls below this amount; none removes the "
+                         "alert. Without it the reply shows the alert.")),
+    ],
 }
 
 
@@ -111,8 +123,11 @@ TITLES = {
     "sms": N_("Send SMS"), "status": N_("SMS status"), "otp": N_("OTP request"), "otp-verify": N_("OTP verify"),
     "balance": N_("Balance"), "rates": N_("Rates"), "calls": N_("Call records"), "quote": N_("SMS quote"),
     "calls-quote": N_("Call quote"), "test": N_("Test mode"), "countries": N_("Country rules"),
+    "spend-caps": N_("Spend caps"), "balance-alert": N_("Low-balance alert"),
 }
 INTROS = {
+    "spend-caps": N_("Limits you set on your own spending, per day and per month (UTC), for SMS, calls or both, for every destination or one country (code 141). A send that would pass a cap is refused whole with code 140 before anything is charged; a call gets a time limit that fits under the caps, or SIP 402."),
+    "balance-alert": N_("When a charge takes your available money below the threshold, we tell you once by e-mail and by your status callback (event low_balance), and again only after your money is back above it (code 143)."),
     "countries": N_("The countries your one-time codes and SMS may reach (code 150): numbers of a blocked country, or "
                     "of a country missing from a non-empty allowed list, are refused with code 152 and not charged. "
                     "Also set in OTP protection."),
@@ -192,6 +207,18 @@ REPLIES = {
     "calls-quote": [_reply("133", "1", "success", "Success", "Call quote", to="+13058888888",
                            destination="USA Miami", rate="0.01200", connectcharge="0.00", initblock="60",
                            billingblock="60", minutes="5", billed="300", price="0.06", currency="US$")],
+    "spend-caps": ['{\n  "version":"1",\n  "code":"141",\n  "status":"success",\n  "resultstring":"Success",\n'
+                   '  "accountnumber":"{account}",\n  "currency":"US$",\n  "caps":[{"service":"sms","period":"day",'
+                   '"country":"","limit":"5.00","spent":"1.25","remaining":"3.75",'
+                   '"resets_at":"2026-12-06T00:00:00+00:00"}],\n  "statusmessage":"Spend caps"\n}',
+                   '{\n  "version":"1.00",\n  "code":"140",\n  "status":"error",\n  "resultstring":"Failure",\n'
+                   '  "to":"+13058888888",\n  "price":"0.0075",\n  "currency":"US$",\n  "detail":"this request costs '
+                   '0.0075 US$; the day cap on SMS is 5.00 and 5.00 is already spent; it resets at '
+                   '2026-12-06T00:00:00+00:00",\n  "cap":{"service":"sms","period":"day","country":"","limit":"5.00",'
+                   '"spent":"5.00","remaining":"0.00","resets_at":"2026-12-06T00:00:00+00:00"},\n'
+                   '  "statusmessage":"Spend cap reached"\n}'],
+    "balance-alert": [_reply("143", "1", "success", "Success", "Low-balance alert", accountnumber="{account}",
+                             currency="US$", threshold="5.00", available="12.40")],
     "rates": ['[{"dialprefix":"56","destination":"Chile","rateinitial":"0.02850"},\n'
               ' {"dialprefix":"58","destination":"Venezuela","rateinitial":"0.02025"}]'],
     "test": [_reply("005", "1", "success", "Success", "Message sent successfully", to="+15005550002", id="50",
@@ -278,6 +305,9 @@ def sections(base: str, account: str) -> list[Section]:
          [("to", "text", "Para (ej: Cod Pais + Cod Area + Telf)"), ("text", "textarea", "Message")]),
         ("calls-quote", "calls/quote", {"to": "13058888888", "minutes": "5"},
          [("to", "text", "Para (ej: Cod Pais + Cod Area + Telf)"), ("minutes", "text", "1")]),
+        ("spend-caps", "spend-caps", {"service": "sms", "day": "5.00", "month": "100"},
+         [("service", "text", "sms"), ("country", "text", "MX"), ("day", "text", "5.00"), ("month", "text", "100")]),
+        ("balance-alert", "balance-alert", {"threshold": "5.00"}, [("threshold", "text", "5.00")]),
         ("test", "sms-api", {"to": "+15005550002", "text": "Prueba"},
          [("to", "text", "+15005550002"), ("text", "textarea", "Prueba")]),
     ]

@@ -12,13 +12,13 @@ uncharged and already ``submitted`` (no dispatcher claims it), with the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from uvox.billing import ledger, plans
+from uvox.billing import alerts, caps, ledger, plans
 from uvox.clock import now
 from uvox.db import bulk
 from uvox.db import schema as t
@@ -102,12 +102,14 @@ def price(conn: Connection, out: Outgoing, recipient: str) -> Priced:
     return Priced(recipient, rate.destination, rate.sms_rate * out.encoded.segments, unit=rate.sms_rate)
 
 
-def accept(conn: Connection, out: Outgoing, recipients: list[Priced]) -> list[Accepted]:
-    """Charge and store one message per recipient, inside the caller's transaction."""
+def accept(conn: Connection, out: Outgoing, recipients: list[Priced]) -> list[Accepted] | caps.Refused:
+    """Charge and store one message per recipient, inside the caller's transaction
+    (or store nothing: the request would pass one of the account's spend caps)."""
     return accept_many(conn, [(out, recipients)])[0]
 
 
-def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]) -> list[list[Accepted]]:
+def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]
+                ) -> list[list[Accepted] | caps.Refused]:
     """:func:`accept` for several requests at once (the group-commit writer's batch).
 
     Money is taken per account in one conditional UPDATE when the account can pay
@@ -115,6 +117,10 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
     arrival order, while it lasts. All message rows go in one multi-row INSERT and
     all ledger rows in another, so a batch costs a handful of statements, not five
     per request.
+
+    An account with spend caps (billing.caps) is handled request by request, its row
+    locked first: a request that would pass a cap is refused whole (nothing stored,
+    nothing charged), the ones before and after it are not affected.
     """
     stamp = now()
     by_account: dict[int, list[tuple[int, int]]] = {}
@@ -124,9 +130,17 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
         for pi in range(len(recipients)):
             by_account.setdefault(out.account_id, []).append((ri, pi))
     charged: list[list[bool]] = [[False] * len(r) for _, r in requests]
+    refused: dict[int, caps.Refused] = {}
+    capped = caps.caps_of(conn, by_account) if by_account else {}
+    counted: list[tuple[int, str, str, Decimal]] = []
     # Accounts in id order: two batches (two processes on PostgreSQL) then lock
     # balance rows in one order and cannot deadlock on them.
     for account_id, slots in sorted(by_account.items()):
+        if account_id in capped:
+            _charge_capped(conn, account_id, capped[account_id], slots, requests, charged, refused, stamp)
+            counted += [(account_id, "sms", requests[ri][1][pi].recipient, requests[ri][1][pi].price)
+                        for ri, pi in slots if charged[ri][pi]]
+            continue
         priced = [requests[ri][1][pi] for ri, pi in slots]
         total = sum((p.price for p in priced if p.priced), Decimal(0))
         if all(p.priced for p in priced) and ledger.try_charge(conn, account_id, total):
@@ -136,9 +150,16 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
             # Not enough for all: charge in order while the money lasts (FIFO), the rest wait.
             for (ri, pi), p in zip(slots, priced):
                 charged[ri][pi] = p.priced and ledger.try_charge(conn, account_id, p.price)
+    if counted:
+        caps.add_counted(conn, counted, stamp)
+    if any(any(flags) for flags in charged):
+        alerts.after_charge(conn, sorted({out.account_id for (out, _), flags in zip(requests, charged) if any(flags)}),
+                            stamp)
 
     rows = []
-    for (out, recipients), flags in zip(requests, charged):
+    for ri, ((out, recipients), flags) in enumerate(zip(requests, charged)):
+        if ri in refused:
+            continue
         expires = stamp + timedelta(seconds=out.validity_seconds)
         text = out.masked_text if out.masked_text is not None else out.text
         for p, ok in zip(recipients, flags):
@@ -169,12 +190,15 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
                 "next_attempt_at": stamp,
             })
     if not rows:
-        return [[] for _ in requests]
+        return [refused.get(ri, []) for ri in range(len(requests))]
     ids = iter(_insert_messages(conn, rows))
-    results: list[list[Accepted]] = []
+    results: list[list[Accepted] | caps.Refused] = []
     ledger_rows = []
     timers = []
-    for (out, recipients), flags in zip(requests, charged):
+    for ri, ((out, recipients), flags) in enumerate(zip(requests, charged)):
+        if ri in refused:
+            results.append(refused[ri])
+            continue
         done = []
         for p, ok in zip(recipients, flags):
             mid = next(ids)
@@ -192,6 +216,31 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]])
     if timers:
         bulk.insert_rows(conn, t.test_deliveries, timers)
     return results
+
+
+def _charge_capped(conn: Connection, account_id: int, account_caps: list[caps.Cap], slots: list[tuple[int, int]],
+                   requests: list[tuple[Outgoing, list[Priced]]], charged: list[list[bool]],
+                   refused: dict[int, caps.Refused], stamp: datetime) -> None:
+    """One capped account's share of a batch, request by request in arrival order."""
+    usage = caps.Usage.locked(conn, account_id, account_caps, stamp)
+    by_request: dict[int, list[int]] = {}
+    for ri, pi in slots:
+        by_request.setdefault(ri, []).append(pi)
+    for ri, pis in by_request.items():
+        priced = [requests[ri][1][pi] for pi in pis]
+        adding = caps.amounts((p.recipient, p.price) for p in priced if p.priced)
+        refusal = usage.refusal("sms", adding)
+        if refusal is not None:
+            refused[ri] = refusal
+            continue
+        total = sum((p.price for p in priced if p.priced), Decimal(0))
+        if all(p.priced for p in priced) and ledger.try_charge(conn, account_id, total):
+            for pi in pis:
+                charged[ri][pi] = True
+        else:
+            for pi, p in zip(pis, priced):
+                charged[ri][pi] = p.priced and ledger.try_charge(conn, account_id, p.price)
+        usage.add("sms", caps.amounts((p.recipient, p.price) for pi, p in zip(pis, priced) if charged[ri][pi]))
 
 
 _LAST_ID = sa.select(sa.func.max(M.c.id))

@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from uvox.billing import caps
 from uvox.billing.plans import Rate
 from uvox.billing.plans import lookup as rate_lookup
 from uvox.clock import now
@@ -122,7 +123,7 @@ def _caller_query() -> sa.Select[Any]:
     )
     return (sa.select(S.c.id.label("sip_id"), S.c.username, S.c.caller_id, A.c.id.label("account_id"),
                       A.c.disabled, A.c.plan_id, A.c.currency, A.c.balance, A.c.credit_limit, A.c.held,
-                      onnet_user.label("onnet"))
+                      onnet_user.label("onnet"), caps.call_room_column(A.c.id).label("cap_room"))
             .join(A, A.c.id == S.c.account_id)
             .where(S.c.username == sa.bindparam("caller"), S.c.domain == sa.bindparam("domain")))
 
@@ -196,8 +197,9 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
     # SQLite: one write transaction (BEGIN IMMEDIATE already serializes writers).
     with (_autocommit(engine) if postgres else write(engine)) as conn:
         user = (dialled or "").strip()
-        me = conn.execute(_CALLER, {"caller": caller, "domain": domain, "callee": user[:64]}).first()
         stamp = now()
+        me = conn.execute(_CALLER, {"caller": caller, "domain": domain, "callee": user[:64],
+                                    **caps.call_room_params(destination_digits(dialled), stamp)}).first()
         base: dict[str, Any] = {
             "sip_call_id": sip_call_id, "started_at": stamp,
             "sip_username": caller[:64], "callee": (dialled or "")[:64],
@@ -230,10 +232,12 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
                     init_block=rate.init_block, billing_block=rate.billing_block,
                     direction="outbound", status=CallStatus.IN_PROGRESS)
 
-        available = me.balance + me.credit_limit - me.held
+        available = caps.available(me.balance + me.credit_limit - me.held, me.cap_room, me.held)
         fit = tariff.limit(available, settings.voice_max_call_seconds)
         if fit is None:
-            return _refuse(conn, base, PAYMENT_REQUIRED, "outbound", "not enough money for the first block")
+            capped = me.cap_room is not None and tariff.limit(me.balance + me.credit_limit - me.held, 1) is not None
+            return _refuse(conn, base, PAYMENT_REQUIRED, "outbound",
+                           "spend cap reached" if capped else "not enough money for the first block")
 
         routes = trunk_routing.candidates(conn, digits)
         if not routes:
@@ -258,7 +262,7 @@ def prime(conn: Connection) -> None:
     statement matches nothing: no SIP account is named "", and no account has id 0."""
     if conn.dialect.name != "postgresql":
         return  # calls run on PostgreSQL (Kamailio's database); SQLite's first call is cheap
-    conn.execute(_CALLER, {"caller": "", "domain": "", "callee": ""}).first()
+    conn.execute(_CALLER, {"caller": "", "domain": "", "callee": "", **caps.call_room_params("", now())}).first()
     params = {"c_" + name: None for name in _CALL_COLUMNS}
     conn.execute(_HOLD_AND_INSERT, {**params, "account": 0, "hold": Decimal(0)}).scalar()
     conn.execute(_AVAILABLE, {"account": 0}).first()

@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from uvox.billing import ledger
+from uvox.billing import alerts, caps, ledger
 from uvox.billing.money import show
 from uvox.clock import aware, now
 from uvox.config import Settings
@@ -227,6 +227,8 @@ class Owed:
         self._release: dict[int, Decimal] = {}
         self._charge: dict[int, Decimal] = {}
         self._ledger: list[dict[str, Any]] = []
+        #: (account, "calls", number, price) for the spend caps' counters.
+        self._spent: list[tuple[int, str, str, Decimal]] = []
 
     def add(self, call: Any, price: Decimal, *, release: bool) -> None:
         if release and call.hold:
@@ -235,21 +237,29 @@ class Owed:
             self._charge[call.account_id] = self._charge.get(call.account_id, Decimal(0)) + price
             self._ledger.append({"account_id": call.account_id, "kind": "call", "amount": -price,
                                  "call_id": call.id, "note": f"call to {call.callee}"[:500]})
+            self._spent.append((call.account_id, "calls", call.callee, price))
 
     def apply(self, conn: Connection) -> None:
         A = t.accounts
         # Ledger first: its unique call_id refuses a second charge before any balance moves.
         ledger.record(conn, self._ledger)
-        for account in sorted(self._release.keys() | self._charge.keys()):
+        touched = sorted(self._release.keys() | self._charge.keys())
+        for account in touched:
             change = {}
             if account in self._release:
                 change["held"] = A.c.held - self._release[account]
             if account in self._charge:
                 change["balance"] = A.c.balance - self._charge[account]
             conn.execute(sa.update(A).where(A.c.id == account).values(**change))
+        # With the accounts' rows locked until the commit: spend under caps, then
+        # low-balance alerts (a charge may alert, a released hold re-arm).
+        stamp = now()
+        caps.count(conn, self._spent, stamp)
+        alerts.recheck(conn, touched, stamp)
         self._release.clear()
         self._charge.clear()
         self._ledger = []
+        self._spent = []
 
 
 def _answered_hangup(call: Any, cdr: Any) -> str:

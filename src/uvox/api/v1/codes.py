@@ -80,6 +80,12 @@ _ALL = [
     Code("154", "Too many code requests to this number prefix, try again later", 429),
     Code("155", "Too many code requests from this client address, try again later", 429),
     Code("156", "Code requests to this number prefix are paused: few codes were verified", 429),
+    # Spend caps and low-balance alerts (billing.caps, billing.alerts).
+    Code("140", "Spend cap reached", 402),
+    Code("141", "Spend caps", 200, True, "1"),
+    Code("142", "Invalid spend cap", 400),
+    Code("143", "Low-balance alert", 200, True, "1"),
+    Code("144", "Invalid low-balance threshold", 400),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}

@@ -23,8 +23,8 @@ from uvox.api.v1 import envelope
 from uvox.api.v1.codes import CODES
 from uvox.api.v1.envelope import media_type
 from uvox.api.v1.params import Variables, token
-from uvox.billing import ledger, plans
-from uvox.billing.money import show
+from uvox.billing import alerts, caps, ledger, plans
+from uvox.billing.money import parse_amount, show
 from uvox.clock import aware, now
 from uvox.db.session import read
 from uvox.dispatch import outbox
@@ -186,6 +186,9 @@ def _sent(account: Account, s: Send, staged: tuple | None) -> Result:
     accepted: dict[int, intake.Accepted] = {}
     if staged is not None:
         priced, unroutable, done = staged
+        if isinstance(done, caps.Refused):
+            # A send that would pass a spend cap is refused whole: nothing stored or charged.
+            return _r("140", to=",".join(recipients), **_cap_refusal(done, account.currency))
         for i in unroutable:
             errors[i] = ("014", recipients[i])
         for (i, _), acc in zip(priced, done):
@@ -219,6 +222,12 @@ def _sent(account: Account, s: Send, staged: tuple | None) -> Result:
               accepted=str(len(ok)), rejected=str(len(results) - len(ok)), currency=account.currency, results=results)
 
 
+def _queued(staged: tuple) -> bool:
+    """Whether the intake stored messages (not refused whole by a spend cap)."""
+    done = staged[2]
+    return isinstance(done, list) and bool(done)
+
+
 async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
     if not v.has("to") or not v.has("text"):
         return _r("016", detail="sms-api needs the variables to and text")
@@ -236,7 +245,7 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
     job = intake.IntakeJob(s.out, s.valid)
     if req is None:
         staged = await p.writer.run(job)
-        if staged[2] and not account.test:  # test mode queues nothing for a dispatcher
+        if _queued(staged) and not account.test:  # test mode queues nothing for a dispatcher
             p.queued.notify()
         return _sent(account, s, staged)
 
@@ -245,7 +254,7 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
     def send_once(conn):
         def send() -> tuple[idempotency.Answer, bool]:
             staged = job(conn)
-            return _answer(_sent(account, s, staged), account.test), bool(staged[2])
+            return _answer(_sent(account, s, staged), account.test), _queued(staged)
 
         return idempotency.once(conn, keyed, send)
 
@@ -432,7 +441,10 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
             priced = intake.price(conn, out, phone)
         except intake.NoRate:
             return _r("014", to=raw_phone, phone_number=raw_phone), False
-        (msg,) = intake.accept(conn, out, [priced])
+        accepted = intake.accept(conn, out, [priced])
+        if isinstance(accepted, caps.Refused):
+            return _r("140", phone_number=phone, **_cap_refusal(accepted, account.currency)), False
+        (msg,) = accepted
         session_id = otp.open_session(conn, secret, account_id=account.id, template_id=template.id, phone=phone,
                                       code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds,
                                       prefix=guard.prefix_of(phone, s.otp_prefix_digits), address=address)
@@ -606,6 +618,75 @@ async def call_quote(p: Platform, account: Account, v: Variables) -> Result:
               billed=str(q.billed), price=show(q.price), currency=account.currency)
 
 
+# --- spend caps and the low-balance alert -------------------------------------------------
+
+def _cap_scope(cap: caps.Cap) -> str:
+    what = {"sms": "SMS", "calls": "calls", "all": "SMS and calls"}[cap.service]
+    where = f" to {cap.country}" if cap.country else ""
+    return f"the {cap.period} cap on {what}{where}"
+
+
+def _cap_refusal(r: caps.Refused, currency: str) -> dict:
+    """The fields of a 140 reply: which cap, what is spent under it, what the request costs."""
+    detail = (f"this request costs {show(r.price)} {currency}; {_cap_scope(r.cap)} is {show(r.cap.amount)} "
+              f"and {show(r.spent)} is already spent; it resets at {_iso(r.resets_at)}")
+    return {"price": show(r.price), "currency": currency, "detail": detail,
+            "cap": {"service": r.cap.service, "period": r.cap.period, "country": r.cap.country,
+                    "limit": show(r.cap.amount), "spent": show(r.spent),
+                    "remaining": show(max(r.cap.amount - r.spent, caps.ZERO)), "resets_at": _iso(r.resets_at)}}
+
+
+def _cap_wire(s: caps.CapStatus) -> dict:
+    return {"service": s.cap.service, "period": s.cap.period, "country": s.cap.country, "limit": show(s.cap.amount),
+            "spent": show(s.spent), "remaining": show(s.remaining), "resets_at": _iso(s.resets_at)}
+
+
+def _amount_or_none(raw: str | None) -> Decimal | None:
+    """An amount a person typed, or None for "none", "off" or empty (remove)."""
+    text = (raw or "").strip()
+    if text.lower() in ("", "none", "off"):
+        return None
+    return parse_amount(text)
+
+
+async def spend_caps(p: Platform, account: Account, v: Variables) -> Result:
+    """Read the account's spend caps, or set the day and/or month cap of one scope."""
+    if v.has("day") or v.has("month"):
+        try:
+            service, country = caps.parse_scope(v.get("service"), v.get("country"))
+        except caps.BadCap as exc:
+            return _r("142", detail=str(exc))
+        limits: dict[str, Decimal | None] = {}
+        for period in caps.PERIODS:
+            if v.has(period):
+                try:
+                    limits[period] = _amount_or_none(v.get(period))
+                except ValueError:
+                    return _r("142", detail=f"{period} must be an amount such as 25.00 (at most 6 decimals, not "
+                                            "negative), or none to remove the cap")
+        statuses = await run_in_threadpool(caps.set_caps, p.engine, account.id, service, country, limits)
+    else:
+        statuses = await run_in_threadpool(caps.statuses, p.engine, account.id)
+    return _r("141", accountnumber=account.number, currency=account.currency, caps=[_cap_wire(s) for s in statuses])
+
+
+async def balance_alert(p: Platform, account: Account, v: Variables) -> Result:
+    """Read the account's low-balance alert, or set its threshold (none removes it)."""
+    if v.has("threshold"):
+        try:
+            threshold = _amount_or_none(v.get("threshold"))
+        except ValueError:
+            return _r("144", detail="threshold must be an amount such as 5.00 (at most 6 decimals, not negative), "
+                                    "or none to remove the alert")
+        alert = await run_in_threadpool(alerts.set_threshold, p.engine, account.id, threshold)
+    else:
+        alert = await run_in_threadpool(alerts.get, p.engine, account.id)
+    return _r("143", accountnumber=account.number, currency=account.currency,
+              threshold=show(alert.threshold) if alert.threshold is not None else None,
+              available=show(alert.available), alerted=alert.alerted,
+              email=alert.email, callback_url=alert.callback_url)
+
+
 HANDLERS = {
     "sms-api": send_sms,
     "sms-api/status": sms_status,
@@ -616,5 +697,7 @@ HANDLERS = {
     "calls": calls,
     "calls/quote": call_quote,
     "countries": country_rules,
+    "spend-caps": spend_caps,
+    "balance-alert": balance_alert,
 }
 

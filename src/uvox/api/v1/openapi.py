@@ -147,6 +147,56 @@ def _calls_op(common: dict) -> dict:
     return {m: op for m in ("get", "post", "put")}
 
 
+CAP_EXAMPLE = {"service": "sms", "period": "day", "country": "", "limit": "5.00", "spent": "4.9925",
+               "remaining": "0.0075", "resets_at": "2026-12-06T00:00:00+00:00"}
+
+
+def _spending_ops(common: dict) -> dict[str, dict]:
+    """spend-caps and balance-alert (billing.caps, billing.alerts); see docs/spend.md."""
+    refused = {**CAP_EXAMPLE, "spent": "4.9925", "remaining": "0.0075"}
+    return {
+        "/api/get-api/v1/spend-caps": _op(
+            "Spend caps",
+            "Limits the account sets on its own spending, per UTC day and month, for `sms` (SMS and one-time "
+            "codes), `calls`, or `all` (both together), for every destination or one `country`. Without `day` or "
+            "`month` the reply lists the caps with what is spent under each (charged this period, plus money "
+            "held by calls in progress for `calls` and `all` caps). With them, it sets (an amount) or removes "
+            "(`none`) the day and/or month cap of one `service` and `country`, then lists them all. A send "
+            "(`sms-api`, `OTP-api`) that would pass a cap is refused whole with code 140 (HTTP 402) before "
+            "anything is charged, with `cap` naming the cap; a call is refused with SIP 402, or given a time "
+            "limit whose price fits under the caps.",
+            [_param("service", "sms, calls or all (default all).", "sms", False),
+             _param("country", "ISO 3166 two-letter code of the destination; empty for every destination.", "MX",
+                    False),
+             _param("day", "Cap for each UTC day, or none to remove it.", "5.00", False),
+             _param("month", "Cap for each UTC month, or none to remove it.", "100", False)],
+            {"ok": _envelope_example("141", accountnumber="12345678", currency="US$", caps=[CAP_EXAMPLE]),
+             "e142": _envelope_example("142", detail="country must be a two-letter ISO 3166 code such as MX or US, "
+                                                     "or empty for every destination"),
+             "e140": _envelope_example("140", to="+13058888888", price="0.0150", currency="US$",
+                                       detail="this request costs 0.015 US$; the day cap on SMS is 5.00 and 4.9925 "
+                                              "is already spent; it resets at 2026-12-06T00:00:00+00:00",
+                                       cap=refused),
+             **common},
+            "Account"),
+        "/api/get-api/v1/balance-alert": _op(
+            "Low-balance alert",
+            "When a charge takes the account's available money (balance + credit - held) below `threshold`, the "
+            "account is told once, by a status callback to its callback URL (`{\"event\":\"low_balance\",...}`) "
+            "and by e-mail, and again only after the money was back at or above it. Without `threshold` the "
+            "reply shows the alert; `threshold=none` removes it. `alerted` is true while the alert has fired and "
+            "not re-armed.",
+            [_param("threshold", "Alert when available money falls below this amount; none removes the alert.",
+                    "5.00", False)],
+            {"ok": _envelope_example("143", accountnumber="12345678", currency="US$", threshold="5.00",
+                                     available="12.40", alerted=False, email="ops@example.com"),
+             "e144": _envelope_example("144", detail="threshold must be an amount such as 5.00 (at most 6 decimals, "
+                                                     "not negative), or none to remove the alert"),
+             **common},
+            "Account"),
+    }
+
+
 def spec() -> dict:
     common = {
         "e001": _envelope_example("001"),
@@ -184,8 +234,12 @@ def spec() -> dict:
                                           currency="US$", test="1"), "summary": "005 with a test key (test mode)"},
              "e002": _envelope_example("002", to="13055454xx"), "e003": _envelope_example("003"),
              "e014": _envelope_example("014", to="999123"), "e101": _envelope_example("101"),
-             "e104": _envelope_example("104"), "e152": _envelope_example("152", to="2348031234567"), **idempotent,
-             **common},
+             "e104": _envelope_example("104"), "e152": _envelope_example("152", to="2348031234567"),
+             "e140": _envelope_example("140", to="+13058888888", price="0.0150", currency="US$",
+                                       detail="this request costs 0.015 US$; the day cap on SMS is 5.00 and 4.9925 "
+                                              "is already spent; it resets at 2026-12-06T00:00:00+00:00",
+                                       cap=CAP_EXAMPLE),
+             **idempotent, **common},
             "SMS"),
         "/api/get-api/v1/sms-api/quote": _op(
             "Price an SMS before sending it",
@@ -260,6 +314,10 @@ def spec() -> dict:
              "e156": _envelope_example("156", phone_number="+13058888888",
                                        detail="code requests to numbers starting +1305 are paused: too few of the "
                                               "codes sent there were verified; lift the pause in the portal, or wait"),
+             "e140": _envelope_example("140", phone_number="+13058888888", price="0.0075", currency="US$",
+                                       detail="this request costs 0.0075 US$; the day cap on SMS is 5.00 and 4.9925 "
+                                              "is already spent; it resets at 2026-12-06T00:00:00+00:00",
+                                       cap=CAP_EXAMPLE),
              **idempotent, **common},
             "OTP"),
         "/api/get-api/v1/OTP-api/verify": _op(
@@ -313,6 +371,7 @@ def spec() -> dict:
         "--data-urlencode 'text=Your code is 123456. Pay €5 at {shop}'")
     paths["/api/get-api/v1/calls/quote"]["get"]["x-codeSamples"] = _code_sample(
         "calls/quote", "--data-urlencode 'to=+1 305 555 0100'", "--data-urlencode 'minutes=5'")
+    paths.update(_spending_ops(common))
     rates = _op("Price list", "A bare JSON array of the account's rates (streamed).", [], common, "Account")
     rates_op = dict(rates["get"])
     rates_op["responses"] = {
@@ -350,13 +409,18 @@ def spec() -> dict:
                                              "credit", "available", "held", "next_cursor", "segments", "price",
                                              "accepted", "rejected", "encoding", "remaining", "total",
                                              "destination", "rate", "connectcharge", "initblock", "billingblock",
-                                             "minutes", "billed", "detail", "country", "allowed", "blocked")}
+                                             "minutes", "billed", "detail", "country", "allowed", "blocked", "threshold",
+                                             "email", "callback_url")}
                              | {"test": {"type": "string", "enum": ["1"],
                                          "description": "Present (\"1\") in replies to a test key and in the "
                                                         "status of a test message (test mode)."}}
                              | {"calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}},
                                 "results": {"type": "array", "items": {"type": "object", "additionalProperties":
-                                                                       {"type": "string"}}}}},
+                                                                       {"type": "string"}}},
+                                "caps": {"type": "array", "items": {"$ref": "#/components/schemas/SpendCap"}},
+                                "cap": {"$ref": "#/components/schemas/SpendCap"},
+                                "alerted": {"type": "boolean"}}},
+                "SpendCap": {"type": "object", "properties": {k: {"type": "string"} for k in CAP_EXAMPLE}},
                 "Call": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in CALL_FIELDS}},
                 "Rate": {"type": "object", "properties": {"dialprefix": {"type": "string"},
                                                           "destination": {"type": "string"},

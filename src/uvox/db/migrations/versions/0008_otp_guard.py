@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_otp_guard"
-down_revision = "0006_idempotency"
+down_revision = "0007_spend_caps"
 branch_labels = None
 depends_on = None
 
