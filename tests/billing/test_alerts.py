@@ -3,12 +3,14 @@ and by e-mail through a real SMTP server (aiosmtpd), from a real `uvox serve`.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -138,16 +140,23 @@ def test_a_charge_below_the_threshold_alerts_once_by_callback_and_email(uvox_ser
         receiver.server.shutdown()
 
 
-async def test_without_smtp_no_email_is_sent_and_that_is_logged_once(platform, caplog):
+def _run(coro):
+    """Run a coroutine on a loop of its own, in a thread: a worker that already ran
+    the Chromium tests has Playwright's loop running on its main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def test_without_smtp_no_email_is_sent_and_that_is_logged_once(platform, caplog):
     with write(platform.engine) as conn:
         for n in range(2):
             mail.enqueue(conn, recipient="owner@example.com", subject=f"s{n}", body="b")
     mailer = mail.Mailer(platform.engine, platform.settings.with_(smtp_host=""))
     with caplog.at_level(logging.WARNING, logger="uvox.mail"):
-        await mailer.once()
+        _run(mailer.once())
         with write(platform.engine) as conn:
             mail.enqueue(conn, recipient="owner@example.com", subject="later", body="b")
-        await mailer.once()
+        _run(mailer.once())
     said = [r.getMessage() for r in caplog.records if "UVOX_SMTP_HOST" in r.getMessage()]
     assert len(said) == 1 and "2 message(s) dropped" in said[0]
     with platform.engine.connect() as conn:
