@@ -224,7 +224,7 @@ def test_send_and_otp_with_an_idempotency_key_are_sent_once(client, base_url, cu
             two = await c.otp_request(template.ref_id, "+13055550100", idempotency_key="signin-1")
             return one, two
 
-    one, two = asyncio.run(otp_twice())
+    one, two = run_async(otp_twice())
     assert one.session_id == two.session_id
     with platform.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(schema.messages)).scalar_one() == 2
