@@ -138,3 +138,26 @@ class NodeSmsc:
         for f in (self.proc.stdout, self.proc.stderr):
             if f:
                 f.close()
+
+
+def serve_processes(pid: int) -> dict[str, set[int]]:
+    """The live children of a `uvox serve` supervisor by role, from the names they
+    give themselves (/proc/PID/comm: uvox-http, uvox-delivery, uvox-smsc-sim);
+    multiprocessing's resource tracker and zombies are left out."""
+    found: dict[str, set[int]] = {}
+    base = Path(f"/proc/{pid}/task")
+    kids: set[int] = set()
+    try:
+        for task in base.iterdir():
+            kids.update(int(x) for x in (task / "children").read_text().split())
+    except OSError:
+        return found
+    for kid in kids:
+        try:
+            name = Path(f"/proc/{kid}/comm").read_text().strip()
+            state = Path(f"/proc/{kid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if name.startswith("uvox-") and state != "Z":
+            found.setdefault(name.removeprefix("uvox-"), set()).add(kid)
+    return found

@@ -2,9 +2,10 @@
 
 Domain packages contribute their routes through small ``routes()`` functions, all
 listed in :func:`create_app`; what runs beside HTTP (delivery, the call settler) is
-listed once in :data:`BACKGROUND` and started by the lifespan, or by server.py's
-delivery process under ``--workers N``, so ``uvox serve`` is one process that does
-everything on a fresh install. Nothing registers itself by being imported.
+listed once in ``uvox.background`` and started by the lifespan when ``uvox serve``
+is one process, or by server.py's simulator and delivery processes when HTTP runs
+in worker processes (the default on a machine of several cores). Nothing
+registers itself by being imported.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -26,10 +26,9 @@ from starlette.types import Receive, Scope, Send
 from uvox import limits
 from uvox.api.v1 import openapi
 from uvox.api.v1.routes import api, next_request_id
+from uvox.background import BACKGROUND
 from uvox.db.engine import warm
-from uvox.dispatch.hooks import start_delivery
 from uvox.dispatch.wake import Announcer
-from uvox.mail import start_mailing
 from uvox.ops import routes as ops_routes
 from uvox.ops.metrics import endpoint_of, observe_http
 from uvox.platform import Platform
@@ -37,19 +36,8 @@ from uvox.portal import routes as portal_routes
 from uvox.softphone import routes as softphone_routes
 from uvox.voice import authorize as call_authorization
 from uvox.voice import http as voice_http
-from uvox.voice.hooks import start_settling
 
 log = logging.getLogger("uvox")
-
-#: An async callable run at start-up with the Platform; it may return an async
-#: callable run at shutdown.
-StartupHook = Callable[[Platform], Awaitable[Callable[[], Awaitable[None]] | None]]
-#: Everything `uvox serve` runs beside HTTP, in start order (stopped in reverse):
-#: delivery (the SMSC simulator when it is a route, then the dispatcher), the
-#: settling of call records, and the e-mail outbox. The one place that says so;
-#: server.py runs the same list in its delivery process when HTTP is in worker processes.
-BACKGROUND: tuple[StartupHook, ...] = (start_delivery, start_settling, start_mailing)
-
 
 async def _api_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     # Mounted as raw ASGI so that every method, even an unknown one, reaches our

@@ -2,7 +2,7 @@
 
 A row is written with :func:`enqueue` in the transaction that decides to send it
 (a low-balance alert is decided while charging), and sent afterwards by
-:class:`Mailer`, listed in ``uvox.app.BACKGROUND``: no SMTP conversation ever
+:class:`Mailer`, listed in ``uvox.background``: no SMTP conversation ever
 happens inside a transaction or while a request waits. The standard library's
 ``smtplib`` (in a thread) speaks SMTP; ``UVOX_SMTP_*`` (uvox.config) say where.
 Without ``UVOX_SMTP_HOST`` nothing is sent: the rows are marked dropped and that is
@@ -157,7 +157,7 @@ class Mailer:
 
 
 async def start_mailing(platform: Platform) -> Callable[[], Awaitable[None]] | None:
-    """Run the :class:`Mailer` beside HTTP (``uvox.app.BACKGROUND``)."""
+    """Run the :class:`Mailer` beside HTTP (``uvox.background``)."""
     stopping = asyncio.Event()
     mailer = Mailer(platform.engine, platform.settings)
     task = asyncio.create_task(mailer.run(stopping), name="uvox-mail")

@@ -1,4 +1,4 @@
-"""How `uvox serve` runs: N HTTP processes beside one delivery process, or one process.
+"""How `uvox serve` runs: HTTP processes beside delivery and simulator processes, or one process.
 
 Python runs one thread of Python at a time, so one process uses about one core
 however many the machine has. By default (``--workers`` / ``UVOX_WORKERS`` unset or
@@ -6,10 +6,14 @@ however many the machine has. By default (``--workers`` / ``UVOX_WORKERS`` unset
 or with ``--workers 1``, one process serves HTTP and runs delivery (the dispatcher,
 and the SMSC simulator when it is the route) on one event loop.
 
-With N > 1 HTTP processes, uvicorn's supervisor starts N processes that
-serve HTTP only, sharing one listening socket, and restarts any that dies; this
-process keeps delivery for itself, on an event loop in a thread of its own. Nothing
-else has to change for that, because every process already coordinates through the
+With N > 1 HTTP processes this process only supervises. uvicorn's supervisor starts
+N processes that serve HTTP only, sharing one listening socket, and restarts any
+that dies; beside them this process starts, in order, the SMSC simulator (when it
+is the route) and the delivery process (dispatcher, call settler, mail outbox), each
+in a process of its own that a thread here starts again when it dies. Every child
+asks the kernel to end it when this process dies (``supervised.die_with_parent``), so a
+SIGKILL of ``uvox serve`` never leaves a child working for nobody. Nothing else has
+to change for that, because every process already coordinates through the
 database alone: on SQLite each HTTP process's group-commit writer takes the
 database's write lock for its batch (``BEGIN IMMEDIATE``), and caches of keys, rate
 decks and the simulator banner expire or check a version in the database. Exactly
@@ -19,20 +23,23 @@ more delivery can be added with ``uvox worker`` as before.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import gc
 import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from uvox.config import Settings, get_settings
-from uvox.platform import Platform
+
+if TYPE_CHECKING:  # imported where used: the simulator's process never needs the database's modules
+    from uvox.platform import Platform
 
 log = logging.getLogger("uvox")
 
@@ -89,37 +96,56 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
 
     import uvicorn
 
-    from uvox.app import create_app
+    from uvox.platform import Platform
+
     platform = Platform.open(settings, migrate=True)
     options = _uvicorn_options(settings, host, port)
     if workers == 1:
+        from uvox.app import create_app
+
         uvicorn.run(create_app(platform), **options)
         return
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config("uvox.server:http_worker_app", factory=True, workers=workers, **options)
+    roles = (["smsc-sim"] if _simulator_is_route(platform) else []) + ["delivery"]
+    # The supervisor holds no connection while it sleeps: the children open their own.
+    platform.close()
     failed = False
-    delivery = _DeliveryThread(platform)
+    children = _Children(roles)
     try:
-        delivery.start_and_wait()
-        log.info("serving HTTP with %d worker processes; delivery runs in this one", workers)
+        children.start()
+        log.info("serving HTTP with %d worker processes; %s in processes of their own", workers, " and ".join(roles))
         supervisor = Multiprocess(config, sockets=[config.bind_socket()])
         supervisor.run()
         # uvicorn's supervisor gives up, and returns as if stopped, when a worker
         # cannot start at all; say so by the exit status, for systemd and friends.
         failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+        if failed:
+            log.error("an HTTP worker process could not start; stopping")
+    except _ChildFailed as exc:
+        log.error("%s; stopping", exc)
+        failed = True
     finally:
         # A second Ctrl+C while delivery drains ends the process at once.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        delivery.stop()
-        platform.close()
+        children.stop()
         if metrics_dir is not None and metrics_dir.temporary:
             shutil.rmtree(metrics_dir.path, ignore_errors=True)
     if failed:
-        log.error("an HTTP worker process could not start; stopping")
         sys.exit(STARTUP_FAILURE)
+
+
+def _simulator_is_route(platform: Platform) -> bool:
+    from uvox.db.session import read
+    from uvox.dispatch import routing
+
+    if not platform.settings.smsc_sim:
+        return False
+    with read(platform.engine) as conn:
+        return routing.simulator_is_route(conn, platform.settings)
 
 
 @dataclass
@@ -153,31 +179,6 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _die_with_parent() -> None:
-    """Have the kernel end this HTTP process when ``uvox serve`` (its supervisor) dies.
-
-    uvicorn's supervisor stops its workers when it is stopped, but a supervisor
-    killed outright (SIGKILL, the OOM killer) would leave them serving on the shared
-    socket with nobody to restart them, and a new ``uvox serve`` beside them. Linux
-    only (``prctl(PR_SET_PDEATHSIG)``, through libc: no package exposes it); elsewhere
-    the supervisor's own shutdown is all there is."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
-        return
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
 def http_worker_app():
     """The app of one HTTP worker process (``--workers N``): no delivery here.
 
@@ -185,74 +186,149 @@ def http_worker_app():
     the parent was started with, and the parent has already migrated the database.
     """
     from uvox.app import create_app
+    from uvox.platform import Platform
+    from uvox.supervised import die_with_parent, name_process
 
-    _die_with_parent()
+    die_with_parent()
+    name_process("uvox-http")
     settings = get_settings()
     configure_logging(settings)
     return create_app(Platform.open(settings), run_hooks=False)
 
 
-class _DeliveryThread:
-    """uvox.app.BACKGROUND (delivery, call settling) on an event loop in a thread.
+class _ChildFailed(RuntimeError):
+    """A simulator or delivery process could not start."""
 
-    The main thread belongs to uvicorn's supervisor, which handles signals and
-    watches the HTTP processes; it sleeps nearly all the time, so delivery has this
-    process's interpreter to itself.
+
+class _Child:
+    """One supervised process beside the HTTP ones: the SMSC simulator, or delivery.
+
+    ``python -m uvox.supervised ROLE`` (a fresh interpreter that imports what its
+    role runs and nothing else, so the simulator's process carries no database or
+    web modules); settings come from the environment, as in
+    :func:`http_worker_app`. :meth:`start` returns once the process says its hooks
+    have started, or raises if they could not; afterwards :meth:`watch` (called by
+    the supervising thread) starts it again whenever it dies: at once, or after a
+    pause that grows while it keeps dying soon after its start. A new delivery
+    process takes the dead one's connectors at once: on PostgreSQL its advisory
+    locks went with its connection, on SQLite its lease names a process that no
+    longer exists (dispatch/ownership.py).
     """
 
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="uvox-delivery", daemon=True)
+    #: How long a process must have lived for its next death to be restarted at once.
+    STEADY = 30.0
+    BACKOFF_MAX = 10.0
 
-    def start_and_wait(self) -> None:
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self.process: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
+        self._backoff = 0.0
+        self._quick_deaths = 0
+        self._retry_at = 0.0
+        self.restarts = 0
+
+    def start(self, timeout: float = 120.0) -> None:
+        import select
+
+        # The child writes one line on this pipe: "ready", or why it could not start.
+        ours, theirs = os.pipe()
+        try:
+            process = subprocess.Popen([sys.executable, "-m", "uvox.supervised", self.role, str(theirs)],
+                                       pass_fds=(theirs,))
+        finally:
+            os.close(theirs)
+        self.process = process
+        self._started_at = time.monotonic()
+        deadline = self._started_at + timeout
+        status = b""
+        try:
+            while not status.endswith(b"\n"):
+                if time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    raise _ChildFailed(f"the {self.role} process did not start within {timeout:.0f} s")
+                if select.select([ours], [], [], 0.1)[0]:
+                    chunk = os.read(ours, 512)
+                    if not chunk:  # it ended (or closed the pipe) before saying anything
+                        break
+                    status += chunk
+        finally:
+            os.close(ours)
+        said = status.decode(errors="replace").strip()
+        if said != "ready":
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
+            raise _ChildFailed(f"the {self.role} process could not start: "
+                               f"{said or f'it ended with exit code {process.poll()}'}")
+        log.info("%s process started (pid %d)", self.role, process.pid)
+
+    def watch(self) -> None:
+        """Start the process again if it has died (called about twice a second)."""
+        process = self.process
+        if process is None or process.poll() is None:
+            return
+        t = time.monotonic()
+        if self._retry_at == 0.0:
+            lived = t - self._started_at
+            # At once, unless it keeps dying soon after its start: then 0.5, 1, 2 … 10 s.
+            self._quick_deaths = 0 if lived >= self.STEADY else self._quick_deaths + 1
+            self._backoff = 0.0 if self._quick_deaths <= 1 else min(self.BACKOFF_MAX,
+                                                                     0.5 * 2 ** (self._quick_deaths - 2))
+            self._retry_at = t + self._backoff
+            log.error("the %s process (pid %d) died with exit code %s after %.1f s; starting it again%s",
+                      self.role, process.pid, process.returncode, lived,
+                      f" in {self._backoff:.1f} s" if self._backoff else "")
+        if t < self._retry_at:
+            return
+        self._retry_at = 0.0
+        self.restarts += 1
+        try:
+            self.start()
+        except Exception as exc:  # tried again at the next watch, after a longer pause
+            log.error("%s", exc)
+            self._started_at = time.monotonic()
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self._loop is not None and self._stopping is not None:
-            with contextlib.suppress(RuntimeError):  # the loop has already ended
-                self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
+        """SIGTERM, then SIGKILL if it has not drained within ``timeout``."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
         try:
-            import uvloop
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("the %s process did not stop within %.0f s; killing it", self.role, timeout)
+            process.kill()
+            process.wait(5)
 
-            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-        except ImportError:  # pragma: no cover - uvloop is a dependency
-            runner = asyncio.Runner()
-        with runner:
-            runner.run(self._main())
 
-    async def _main(self) -> None:
-        from uvox.app import BACKGROUND
+class _Children:
+    """The simulator and delivery processes, and the thread that keeps them running."""
 
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        stops = []
-        try:
-            for hook in BACKGROUND:
-                stop = await hook(self.platform)
-                if stop is not None:
-                    stops.append(stop)
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            raise
-        self._ready.set()
-        gc.collect()
-        gc.freeze()  # as app's lifespan does: start-up's objects out of the collector's sight
-        try:
-            await self._stopping.wait()
-        finally:
-            for stop in reversed(stops):
-                try:
-                    await stop()
-                except Exception:
-                    log.exception("delivery did not stop cleanly")
+    def __init__(self, roles: list[str]) -> None:
+        self.children = [_Child(role) for role in roles]
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="uvox-supervise", daemon=True)
+
+    def start(self) -> None:
+        # In order: the simulator listens before the dispatcher first binds.
+        for child in self.children:
+            child.start()
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            for child in self.children:
+                if self._stopping.is_set():
+                    return
+                child.watch()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        for child in reversed(self.children):  # delivery drains before the simulator goes
+            child.stop()
+
+

@@ -11,13 +11,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import free_port, uvox_env
 from tests.dispatch.conftest import poll
+from tests.helpers import serve_processes
 
 SEND = "/api/get-api/v1/sms-api"
 STATUS = "/api/get-api/v1/sms-api/status"
@@ -74,37 +74,8 @@ def test_a_configured_connector_takes_over_from_the_simulator(uvox_server):
         sim.wait(10)
 
 
-def _children(pid: int) -> set[int]:
-    """Child processes of ``pid`` (Linux /proc), as `ps --ppid` would list them."""
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.add(int(entry.name))
-    return out
-
-
 def _http_children(pid: int) -> set[int]:
-    # uvicorn's HTTP workers are multiprocessing children ("spawn_main" on their command line)
-    kids = set()
-    for c in _children(pid):
-        try:
-            if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes():
-                kids.add(c)
-        except OSError:
-            pass
-    return {k for k in kids if not _is_resource_tracker(k)}
-
-
-def _is_resource_tracker(pid: int) -> bool:
-    try:
-        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
+    return serve_processes(pid).get("http", set())
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
@@ -143,12 +114,25 @@ def test_workers_serve_http_in_several_processes_and_deliver_each_message_once(u
     assert r["code"] == "005"
     assert poll(lambda: (k := _http_children(srv.proc.pid)) and len(k) == 2 and victim not in k, timeout=30)
 
+    # So is the delivery process (a process of its own, beside the simulator's), and
+    # what is accepted while it is away is delivered by its successor.
+    roles = serve_processes(srv.proc.pid)
+    assert len(roles["delivery"]) == 1 and len(roles["smsc-sim"]) == 1, roles
+    (dead,) = roles["delivery"]
+    os.kill(dead, signal.SIGKILL)
+    r = httpx.post(srv.url + SEND, data={**auth, "to": "+13125559998", "text": "while delivery restarts"}).json()
+    assert r["code"] == "005"
+    assert poll(lambda: (d := serve_processes(srv.proc.pid).get("delivery")) and dead not in d, timeout=30)
+    assert delivered(srv.url, auth, r["id"])["code"] == "013"
+    sent = [m["destination_addr"] for m in httpx.get(f"http://127.0.0.1:{control}/messages").json()]
+    assert sent.count("13125559998") == 1 and len(sent) == len(set(sent)), sent
+
 
 VOICE_DECK = "dialprefix,destination,rateinitial,smsrate\n1,USA,0.6000,0.0075\n"
 
 
 def test_workers_still_settle_calls_in_the_delivery_process(uvox_server):
-    """uvox.app.BACKGROUND (delivery, call settling) runs in the parent of --workers N:
+    """uvox.app.DELIVERY (delivery, call settling) runs in the delivery process of --workers N:
     a call record Kamailio writes is charged without any HTTP request. Nothing else
     settles calls, so this fails if the settler is not wired into server.py."""
     import sqlalchemy as sa

@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import uvox_env
 from tests.dispatch.conftest import poll
+from tests.helpers import serve_processes
 from tests.robustness.harness import count, rss_mb, wait_settled
 
 pytestmark = pytest.mark.timeout(180)
@@ -63,8 +64,9 @@ def alive(pid: int) -> bool:
 @pytest.mark.parametrize("workers", ["1", "0"], ids=["one-process", "readme-default"])
 def test_sigkill_of_serve_on_sqlite(serve, node_smsc, figures, start_load, workers):
     """SIGKILL of `uvox serve`: as one process, and as the README runs it (one HTTP
-    process per core beside the delivering parent), where the HTTP processes must go
-    with their parent rather than serve on with nobody to deliver or restart them."""
+    process per core, a delivery process, all children of a supervisor), where the
+    children must go with their parent rather than serve on with nobody to restart
+    them, or deliver beside the next `uvox serve`."""
     smsc = node_smsc()
     srv, acct = serve("sqlite", smsc, UVOX_WORKERS=workers)
     load = start_load(url=srv.url, auth=acct.auth)
@@ -100,6 +102,41 @@ def test_sigkill_of_serve_on_sqlite(serve, node_smsc, figures, start_load, worke
     # interpreters importing on a busy machine) is not mistaken for a lease waited out.
     assert resumed is not None and resumed - started_s < 8, (resumed, started_s)
     assert not [k for k in load.answers if k.startswith("5")], load.answers
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_sigkill_of_the_delivery_process_under_the_readme_default(serve, node_smsc, figures, start_load, kind):
+    """As the README runs it, delivery is a process of its own beside the HTTP ones:
+    killed outright, it is started again by `uvox serve` and its successor takes
+    the connector at once (no lease waited out), while the API goes on accepting."""
+    smsc = node_smsc()
+    srv, acct = serve(kind, smsc, UVOX_WORKERS="0")
+    load = start_load(url=srv.url, auth=acct.auth)
+    assert poll(lambda: delivered_to([smsc]) > 100, timeout=30)
+    time.sleep(1)
+    roles = serve_processes(srv.proc.pid)
+    (dead,) = roles["delivery"]
+    rss = rss_mb(srv.proc.pid)
+    killed = time.monotonic()
+    os.kill(dead, signal.SIGKILL)
+    assert poll(lambda: not alive(dead), timeout=10, interval=0.01)
+    before = delivered_to([smsc])
+    restarted = poll(lambda: (d := serve_processes(srv.proc.pid).get("delivery")) and dead not in d and d,
+                     timeout=30, interval=0.02)
+    restarted_s = round(time.monotonic() - killed, 2)
+    resumed = resumed_after(killed, [smsc], before)
+    time.sleep(2)
+    load.stop()
+    c = wait_settled(srv.database_url, load.accepted, lambda: [smsc])
+    figures.update(accepted=c.accepted, lost=len(c.lost), duplicated=c.duplicated, unheard=c.unheard,
+                   delivery_restarted_s=restarted_s, delivery_back_s=resumed, answers=dict(load.answers),
+                   rss_mb=round(rss))
+    assert restarted, serve_processes(srv.proc.pid)
+    assert serve_processes(srv.proc.pid).get("http") == roles["http"]  # HTTP never noticed
+    assert not c.lost, c.lost[:10]
+    assert c.duplicated <= KILL_BOUND, c.doubled[:10]
+    assert resumed is not None and resumed < 8, resumed
+    assert set(load.answers) == {"200/005"}, load.answers
 
 
 def test_sigkill_of_worker_on_postgresql(serve, node_smsc, figures, tmp_path, start_load):

@@ -1,6 +1,6 @@
 """Settle call records inside ``uvox serve`` (PostgreSQL only).
 
-Listed in ``uvox.app.BACKGROUND``, beside delivery.
+Listed in ``uvox.background``, beside delivery.
 
 A thread waits on PostgreSQL's ``LISTEN uvox_cdr`` (the trigger of migration
 0004 notifies on every record Kamailio writes), so an ended call is charged
