@@ -12,10 +12,12 @@ for the carrier's SMSC, which in production is never inside our process.
     python bench/api_bench.py [--seconds 10] [--connections 32] [--database-url URL] [--with-delivery] [--workers N]
 
 With --as-readme it runs `uvox serve` exactly as the README's first command does
-(SQLite, dispatcher and SMSC simulator inside, every default) and sends single-
+(SQLite, every default: HTTP processes by core, delivery and the SMSC simulator in
+processes of their own) and sends single-
 recipient SMS for --seconds (default 60 there): accepted/s, delivered/s (handed to
 the SMSC and answered), the backlog at the start and the end, p50/p99, the server's
-CPU per message and the resident memory of all its processes, once a second, beside
+CPU per message and the memory of all its processes (RSS and PSS, and the largest
+RSS of each process name), once a second, beside
 the bare Starlette ceiling measured in the same run.
 
 Needs `wrk` (Debian: apt-get install wrk).
@@ -40,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import USA_DECK, funded_account  # noqa: E402
 from tests.conftest import free_port, uvox_env, wait_port  # noqa: E402
-from tests.robustness.harness import rss_mb  # noqa: E402
+from tests.robustness.harness import process_memory  # noqa: E402
 
 BARE_APP = textwrap.dedent(
     """
@@ -153,6 +155,8 @@ def as_readme(args) -> None:
     bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--no-access-log",
                              "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"], cwd=work)
     samples: list[tuple[float, int, int, float]] = []
+    pss: list[float] = []
+    by_name: dict[str, float] = {}
     try:
         wait_port(port)
         wait_port(bare_port)
@@ -169,7 +173,14 @@ def as_readme(args) -> None:
             t0 = time.monotonic()
             while not stop.wait(1.0):
                 waiting, sent = message_counts(db_path)
-                samples.append((time.monotonic() - t0, waiting, sent, rss_mb(server.pid)))
+                procs = process_memory(server.pid).values()
+                samples.append((time.monotonic() - t0, waiting, sent, sum(rss for _, rss, _ in procs)))
+                pss.append(sum(p for *_, p in procs))
+                now: dict[str, float] = {}
+                for name, rss, _ in procs:
+                    now[name] = now.get(name, 0.0) + rss
+                for name, rss in now.items():
+                    by_name[name] = max(by_name.get(name, 0.0), rss)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -189,8 +200,8 @@ def as_readme(args) -> None:
     mem = [m for *_, m in samples]
     after10 = [m for t, _, _, m in samples if t >= 10] or mem
     how = f"UVOX_WORKERS={args.workers}, every other default" if args.workers else "every default"
-    print(f"\nUVox as the README runs it (`uvox serve`, {how}: SQLite, dispatcher and SMSC simulator "
-          f"inside): single-recipient sends, {args.connections} keep-alive connections, {secs:.0f} s, "
+    print(f"\nUVox as the README runs it (`uvox serve`, {how}: SQLite, delivery and SMSC simulator "
+          f"in processes of their own): single-recipient sends, {args.connections} keep-alive connections, {secs:.0f} s, "
           f"{os.cpu_count()} cores")
     rows = [
         ("bare Starlette JSON endpoint, req/s (ceiling)", f"{bare_r['requests'] / bare_r['seconds']:.0f}"),
@@ -200,11 +211,12 @@ def as_readme(args) -> None:
         ("p50 / p99 ms", f"{single['p50']:.2f} / {single['p99']:.2f}"),
         ("errors", f"{single['errors'] + single['non2xx']}"),
         ("server CPU per accepted message, us", f"{cpu:.0f}"),
-        ("memory of all processes, max MB", f"{max(mem, default=0):.0f}"),
+        ("memory of all processes, max MB: RSS / PSS", f"{max(mem, default=0):.0f} / {max(pss, default=0):.0f}"),
         ("memory after 10 s, min / max MB", f"{min(after10, default=0):.0f} / {max(after10, default=0):.0f}"),
     ]
     for name, value in rows:
         print(f"{name:46} {value:>14}")
+    print("largest RSS by process name, MB: " + ", ".join(f"{n} {m:.0f}" for n, m in sorted(by_name.items())))
     print("backlog every 10 s: " + ", ".join(str(w) for t, w, _, _ in samples if int(t) % 10 == 0))
     shutil.rmtree(work, ignore_errors=True)
 

@@ -114,3 +114,16 @@ def test_set_plan_releases_messages_that_waited_for_a_plan(uvox_server):
     assert out["released"] == 1
     st = httpx.get(status, headers={"Api-Key": key}, params={"messageId": sent["id"]}).json()
     assert st["code"] == "011" and st["price"] == "0.0075"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_says_in_one_line_that_it_cannot_reach_the_database(workers):
+    """A wrong URL or a database that is down: exit status 1 and one line naming the
+    database (its password hidden), not a traceback; also when `uvox serve` prepares
+    the database in a process of its own before its HTTP processes (workers > 1)."""
+    url = "postgresql://bob:hunter2secret@127.0.0.1:1/nothing"
+    res = run_uvox(["serve", "--workers", workers], url, UVOX_PORT="1")
+    assert res.returncode == 1, res
+    out = res.stdout + res.stderr
+    assert "cannot start: the database at postgresql+psycopg://bob:***@127.0.0.1:1/nothing" in out, out
+    assert "Traceback" not in out and "hunter2secret" not in out, out

@@ -95,12 +95,18 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on (UVOX_HOST, default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (UVOX_PORT, default 8000).")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
-              help="HTTP processes (UVOX_WORKERS, default: one per core). With more than one, this "
-                   "process keeps delivery and N processes serve HTTP; 1 runs everything in one process.")
+              help="HTTP processes (UVOX_WORKERS, default: one per core). With more than one, delivery "
+                   "and the SMSC simulator run in processes of their own beside them, and this process "
+                   "supervises; 1 runs everything in one process.")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    from uvox.server import exec_supervisor, http_processes
     from uvox.server import serve as run
 
-    run(Settings.from_env(), host, port, workers)
+    settings = Settings.from_env()
+    n = http_processes(settings, workers)
+    if n > 1:
+        exec_supervisor(host, port, n)  # does not return
+    run(settings, host, port, n)
 
 
 @main.group(help="Database commands.")

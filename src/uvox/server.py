@@ -24,6 +24,7 @@ more delivery can be added with ``uvox worker`` as before.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -84,8 +85,13 @@ def _uvicorn_options(settings: Settings, host: str | None, port: int | None) -> 
     )
 
 
+def http_processes(settings: Settings, workers: int | None = None) -> int:
+    """How many HTTP processes: ``workers`` (``--workers``), else UVOX_WORKERS, else one per core."""
+    return max(1, workers or settings.workers or usable_cores())
+
+
 def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
-    workers = max(1, workers or settings.workers or usable_cores())
+    workers = http_processes(settings, workers)
     metrics_dir = None
     if workers > 1 or settings.metrics_dir:
         # Before prometheus-client is first imported (it picks its storage then): every
@@ -96,22 +102,28 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
 
     import uvicorn
 
-    from uvox.platform import Platform
-
-    platform = Platform.open(settings, migrate=True)
     options = _uvicorn_options(settings, host, port)
     if workers == 1:
         from uvox.app import create_app
+        from uvox.platform import Platform
 
+        try:
+            platform = Platform.open(settings, migrate=True)
+        except Exception as exc:
+            log_database_failure(settings, exc)
+            sys.exit(1)
         uvicorn.run(create_app(platform), **options)
         return
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config("uvox.server:http_worker_app", factory=True, workers=workers, **options)
-    roles = (["smsc-sim"] if _simulator_is_route(platform) else []) + ["delivery"]
-    # The supervisor holds no connection while it sleeps: the children open their own.
-    platform.close()
+    # The database is migrated, and the routes read, by a process that then ends:
+    # the supervisor holds no connection and none of the database's modules.
+    prepared = _prepare()
+    if prepared is None:
+        sys.exit(1)
+    roles = (["smsc-sim"] if prepared["simulator"] else []) + ["delivery"]
     failed = False
     children = _Children(roles)
     try:
@@ -138,7 +150,42 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         sys.exit(STARTUP_FAILURE)
 
 
-def _simulator_is_route(platform: Platform) -> bool:
+def log_database_failure(settings: Settings, exc: Exception) -> None:
+    """One line for a database `uvox serve` cannot open or migrate: an operator's
+    mistake (a wrong URL, a server down) deserves that rather than a traceback."""
+    from sqlalchemy.engine import make_url
+
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    log.error("cannot start: the database at %s: %s: %s", where, type(exc).__name__, exc)
+
+
+def _prepare() -> dict | None:
+    """Run ``python -m uvox.supervised prepare``: its answer, or None when it failed
+    (it has logged why)."""
+    done = subprocess.run([sys.executable, "-m", "uvox.supervised", "prepare"], stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        return None
+    answer: dict = json.loads(done.stdout)
+    return answer
+
+
+def exec_supervisor(host: str | None, port: int | None, workers: int) -> None:
+    """Become ``python -m uvox.server`` (same process id), with the options as settings.
+
+    The ``uvox`` command imports every command's modules; a supervisor that only
+    starts and watches processes needs none of them, and keeping them would cost
+    its memory (about 35 MB) for the life of the server."""
+    env = dict(os.environ, UVOX_WORKERS=str(workers))
+    if host:
+        env["UVOX_HOST"] = host
+    if port:
+        env["UVOX_PORT"] = str(port)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "uvox.server"], env)
+
+
+def simulator_is_route(platform: Platform) -> bool:
     from uvox.db.session import read
     from uvox.dispatch import routing
 
@@ -332,3 +379,12 @@ class _Children:
             child.stop()
 
 
+def main() -> None:
+    """``python -m uvox.server``: what ``uvox serve`` becomes with several HTTP processes."""
+    settings = get_settings()
+    configure_logging(settings)
+    serve(settings)
+
+
+if __name__ == "__main__":
+    main()

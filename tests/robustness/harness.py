@@ -222,6 +222,25 @@ def process_rss(pid: int) -> dict[int, float]:
     return out
 
 
+def process_memory(pid: int) -> dict[int, tuple[str, float, float]]:
+    """``pid`` and each descendant: (name, resident MB, proportional MB).
+
+    RSS counts every shared page (the interpreter, libraries) once per process, so
+    its sum overstates what several processes cost together; PSS splits each shared
+    page between the processes that map it, so its sum is what they take from the
+    machine. Both are reported: RSS because it is what ``ps`` shows."""
+    out: dict[int, tuple[str, float, float]] = {}
+    for p, rss in process_rss(pid).items():
+        try:
+            name = Path(f"/proc/{p}/comm").read_text().strip()
+            pss = next(int(line.split()[1]) / 1024 for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+                       if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            continue
+        out[p] = (name, rss, pss)
+    return out
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and all its descendants, in MB (0 when gone)."""
     return sum(process_rss(pid).values())

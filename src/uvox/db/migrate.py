@@ -9,25 +9,33 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from uvox.db import schema
+
+if TYPE_CHECKING:
+    # Alembic (with Mako and Pygments behind it) is imported where a migration runs,
+    # not by every process that merely opens the Platform: about 10 MB each.
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_KEY = 0x5576_6F78  # "Uvox"
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
     cfg = alembic_config()
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":

@@ -38,6 +38,10 @@ async def start_simulator(platform: Platform):
     return await open_simulator(settings)
 
 
+#: How many submit_sm the built-in simulator keeps for its control port's /messages.
+BUILT_IN_RECORDS = 100_000
+
+
 async def open_simulator(settings: Settings):
     """Start the simulator the settings describe; what it takes is the settings alone,
     so server.py's simulator process needs no database (nor its modules' memory)."""
@@ -45,7 +49,10 @@ async def open_simulator(settings: Settings):
 
     sim = SmscSimulator(settings.smsc_sim_host, settings.smsc_sim_port,
                         receipt_delay=settings.smsc_sim_receipt_delay,
-                        control_port=settings.smsc_sim_control_port or None)
+                        control_port=settings.smsc_sim_control_port or None,
+                        # Records are only read through the control port: without it they
+                        # were memory that grew with every text (about 1 kB each).
+                        max_records=BUILT_IN_RECORDS if settings.smsc_sim_control_port else 0)
     try:
         await sim.start()
     except OSError as e:

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import sqlalchemy as sa
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from uvox.db.migrate import alembic_config
 from uvox.platform import Platform
@@ -26,11 +24,17 @@ class Readiness:
 
 @lru_cache(maxsize=1)
 def migration_heads() -> frozenset[str]:
-    """The revisions this code expects (read from the migration scripts once)."""
+    """The revisions this code expects (read from the migration scripts once).
+
+    Alembic is imported here, at the first /ready, not by every HTTP process."""
+    from alembic.script import ScriptDirectory
+
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 def readiness(platform: Platform) -> Readiness:
+    from alembic.runtime.migration import MigrationContext
+
     from uvox.dispatch import ownership, routing  # delivery's own view of its routes
 
     checks: dict[str, str] = {}
