@@ -105,7 +105,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     settings = Settings.from_env()
     n = http_processes(settings, workers)
     if n > 1:
-        exec_supervisor(host, port, n)  # does not return
+        exec_supervisor(settings, host, port, n)  # does not return
     run(settings, host, port, n)
 
 

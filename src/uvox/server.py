@@ -24,7 +24,6 @@ more delivery can be added with ``uvox worker`` as before.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -34,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,7 +90,10 @@ def http_processes(settings: Settings, workers: int | None = None) -> int:
     return max(1, workers or settings.workers or usable_cores())
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
+def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None,
+          roles: list[str] | None = None) -> None:
+    """Serve until stopped. With several HTTP processes, ``roles`` are the supervised
+    processes to run beside them (:func:`prepare` says which); None prepares here."""
     workers = http_processes(settings, workers)
     metrics_dir = None
     if workers > 1 or settings.metrics_dir:
@@ -118,24 +121,22 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config("uvox.server:http_worker_app", factory=True, workers=workers, **options)
-    # The database is migrated, and the routes read, by a process that then ends:
-    # the supervisor holds no connection and none of the database's modules.
-    prepared = _prepare()
-    if prepared is None:
-        sys.exit(1)
-    roles = (["smsc-sim"] if prepared["simulator"] else []) + ["delivery"]
+    if roles is None:
+        roles = prepare(settings)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    # A delivery process that cannot start stops the whole server, as an HTTP one does.
+    children = _Children(roles, on_failure=supervisor.should_exit.set)
     failed = False
-    children = _Children(roles)
     try:
         children.start()
         log.info("serving HTTP with %d worker processes; %s in processes of their own", workers, " and ".join(roles))
-        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
         supervisor.run()
         # uvicorn's supervisor gives up, and returns as if stopped, when a worker
         # cannot start at all; say so by the exit status, for systemd and friends.
-        failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
-        if failed:
+        if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
             log.error("an HTTP worker process could not start; stopping")
+            failed = True
+        failed = failed or children.failed
     except _ChildFailed as exc:
         log.error("%s; stopping", exc)
         failed = True
@@ -159,22 +160,34 @@ def log_database_failure(settings: Settings, exc: Exception) -> None:
     log.error("cannot start: the database at %s: %s: %s", where, type(exc).__name__, exc)
 
 
-def _prepare() -> dict | None:
-    """Run ``python -m uvox.supervised prepare``: its answer, or None when it failed
-    (it has logged why)."""
-    done = subprocess.run([sys.executable, "-m", "uvox.supervised", "prepare"], stdout=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        return None
-    answer: dict = json.loads(done.stdout)
-    return answer
+def prepare(settings: Settings) -> list[str]:
+    """Migrate the database and say which processes run beside HTTP: ``smsc-sim``
+    when the simulator is a route, and ``delivery``. Exits with one log line when the
+    database cannot be opened."""
+    from uvox.platform import Platform
+
+    try:
+        platform = Platform.open(settings, migrate=True)
+        try:
+            simulator = simulator_is_route(platform)
+        finally:
+            platform.close()
+    except Exception as exc:
+        log_database_failure(settings, exc)
+        sys.exit(1)
+    return (["smsc-sim"] if simulator else []) + ["delivery"]
 
 
-def exec_supervisor(host: str | None, port: int | None, workers: int) -> None:
-    """Become ``python -m uvox.server`` (same process id), with the options as settings.
+def exec_supervisor(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
+    """Prepare the database here, then become ``python -m uvox.server ROLES`` (same
+    process id), with the options as settings.
 
-    The ``uvox`` command imports every command's modules; a supervisor that only
-    starts and watches processes needs none of them, and keeping them would cost
-    its memory (about 35 MB) for the life of the server."""
+    The ``uvox`` command has imported every command's modules, and migrating needs
+    the database's: a supervisor that only starts and watches processes needs none
+    of them, and keeping them would cost its memory (about 35 MB) for the life of
+    the server. Migrating before the exec, rather than in a process of its own,
+    spares the start-up one more interpreter."""
+    roles = prepare(settings)
     env = dict(os.environ, UVOX_WORKERS=str(workers))
     if host:
         env["UVOX_HOST"] = host
@@ -182,7 +195,7 @@ def exec_supervisor(host: str | None, port: int | None, workers: int) -> None:
         env["UVOX_PORT"] = str(port)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "uvox.server"], env)
+    os.execve(sys.executable, [sys.executable, "-m", "uvox.server", ",".join(roles)], env)
 
 
 def simulator_is_route(platform: Platform) -> bool:
@@ -353,18 +366,33 @@ class _Child:
 class _Children:
     """The simulator and delivery processes, and the thread that keeps them running."""
 
-    def __init__(self, roles: list[str]) -> None:
+    def __init__(self, roles: list[str], on_failure: Callable[[], None]) -> None:
         self.children = [_Child(role) for role in roles]
+        self.failed = False
+        self._on_failure = on_failure
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="uvox-supervise", daemon=True)
 
     def start(self) -> None:
-        # In order: the simulator listens before the dispatcher first binds.
+        """Start the simulator (when there is one) and wait until it listens, so that the
+        dispatcher's first bind finds it; delivery is started by the watching thread,
+        while the HTTP processes start: a restart of `uvox serve` serves again sooner.
+        A delivery process that cannot start calls ``on_failure``."""
         for child in self.children:
-            child.start()
+            if child.role == "smsc-sim":
+                child.start()
         self._thread.start()
 
     def _watch(self) -> None:
+        for child in self.children:
+            if child.process is None:
+                try:
+                    child.start()
+                except _ChildFailed as exc:
+                    log.error("%s; stopping", exc)
+                    self.failed = True
+                    self._on_failure()
+                    return
         while not self._stopping.wait(0.5):
             for child in self.children:
                 if self._stopping.is_set():
@@ -379,12 +407,16 @@ class _Children:
             child.stop()
 
 
-def main() -> None:
-    """``python -m uvox.server``: what ``uvox serve`` becomes with several HTTP processes."""
+def main(argv: list[str]) -> None:
+    """``python -m uvox.server ROLES``: what ``uvox serve`` becomes with several HTTP
+    processes (:func:`exec_supervisor`), the database already prepared."""
+    roles = argv[0].split(",") if len(argv) == 1 else []
+    if not roles or not set(roles) <= {"smsc-sim", "delivery"}:
+        sys.exit("usage: python -m uvox.server smsc-sim,delivery|delivery (started by `uvox serve`)")
     settings = get_settings()
     configure_logging(settings)
-    serve(settings)
+    serve(settings, roles=roles)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

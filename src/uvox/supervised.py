@@ -1,7 +1,5 @@
 """The processes `uvox serve` supervises beside its HTTP ones: ``python -m uvox.supervised ROLE FD``.
 
-(And ``python -m uvox.supervised prepare``, run once before them: see :func:`prepare`.)
-
 ROLE is ``smsc-sim`` (the SMSC simulator, when it is the route) or ``delivery``
 (uvox.background.DELIVERY: the dispatcher, call settling, the mail outbox). The
 process writes one line on the pipe FD: ``ready`` once its hooks have started, or
@@ -20,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import signal
@@ -130,33 +127,7 @@ async def _run(role: str, ready_fd: int) -> int:
     return 0
 
 
-def prepare() -> int:
-    """``python -m uvox.supervised prepare``: migrate the database and print, as one
-    JSON line, what the supervisor needs to know of it (``{"simulator": true}`` when
-    the SMSC simulator is a route). A process that ends, so that the supervisor never
-    holds the database's modules or a connection."""
-    from uvox.config import get_settings
-    from uvox.platform import Platform
-    from uvox.server import configure_logging, log_database_failure, simulator_is_route
-
-    settings = get_settings()
-    configure_logging(settings)
-    try:
-        platform = Platform.open(settings, migrate=True)
-        try:
-            simulator = simulator_is_route(platform)
-        finally:
-            platform.close()
-    except Exception as exc:
-        log_database_failure(settings, exc)
-        return 1
-    print(json.dumps({"simulator": simulator}), flush=True)
-    return 0
-
-
 def main(argv: list[str]) -> int:
-    if argv == ["prepare"]:
-        return prepare()
     if len(argv) != 2 or argv[0] not in ROLES or not argv[1].isdigit():
         print(f"usage: python -m uvox.supervised {{{','.join(ROLES)}}} READY_FD (started by `uvox serve`)",
               file=sys.stderr)
