@@ -120,16 +120,37 @@ def upgrade() -> None:
     from uvox.db.migrate import current_heads
     from uvox.db.migrate import upgrade as do_upgrade
 
-    engine = make_engine(Settings.from_env())
+    settings = Settings.from_env()
+    engine = make_engine(settings)
 
     def revision() -> str:
         return ", ".join(sorted(current_heads(engine))) or "empty"
 
     before = revision()
-    do_upgrade(engine)
+    do_upgrade(engine, secret_key=settings.secret_key)  # migrations that seal secrets need it
     after = revision()
     engine.dispose()
     click.echo(f"database is up to date ({after})" if before == after else f"database upgraded from {before} to {after}")
+
+
+@db.command(help="Seal every stored secret again under the current instance secret (UVOX_SECRET_KEY, or the "
+                 "database's generated one when it is unset), after changing it. The old key is read from a "
+                 "hidden prompt, or one line of standard input when it is not a terminal.")
+@click.option("--from-database", is_flag=True,
+              help="The old key is the one the platform generated and keeps in the database (moving to "
+                   "UVOX_SECRET_KEY for the first time): nothing is read.")
+@json_option
+def reseal(from_database: bool, as_json: bool) -> None:
+    from uvox.db import reseal as service
+    from uvox.prompt import NoSecret, read_secret
+
+    p = _platform()
+    try:
+        old = service.stored_secret(p.engine) if from_database else read_secret("old secret key", confirm=False).encode()
+        counts = service.reseal(p.engine, old, p.secret)
+    except (NoSecret, service.ResealError) as exc:
+        _fail(as_json, str(exc))
+    _emit(as_json, counts, "resealed: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
 
 
 @main.group(help="Operator commands.")

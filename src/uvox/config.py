@@ -55,8 +55,10 @@ class Settings:
     port: int = 8000
     #: Public base URL, used in the portal's documentation and provisioning links.
     public_url: str = ""
-    #: Secret for signing sessions and keying one-time code hashes. Empty: the
-    #: platform generates one and keeps it in the database, shared by every process.
+    #: The instance secret: keys one-time code hashes, CSRF tokens and Kamailio's shared
+    #: secret, and seals the carrier passwords and one-time code texts (uvox.secretbox).
+    #: Empty: the platform generates one and keeps it in the database, shared by every
+    #: process. Changing it needs ``uvox db reseal`` (SECURITY.md).
     secret_key: str = ""
     default_currency: str = "US$"
     #: Plan given to accounts that sign up in the portal (by name); empty for none.

@@ -57,7 +57,7 @@ class Platform:
     def open(cls, settings: Settings, migrate: bool = False) -> Platform:
         engine = make_engine(settings)
         if migrate:
-            upgrade(engine)
+            upgrade(engine, secret_key=settings.secret_key)
         return cls(settings, engine)
 
     @cached_property

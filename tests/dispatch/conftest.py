@@ -118,7 +118,8 @@ def connector_to(platform):
     def add(sim: SimulatorThread, name: str = "carrier", **kw):
         kw.setdefault("system_id", "uvox")
         kw.setdefault("password", "pw")
-        return registry.add(platform.engine, name, host="127.0.0.1", port=kw.pop("port", sim.sim.port), **kw)
+        return registry.add(platform.engine, name, host="127.0.0.1", port=kw.pop("port", sim.sim.port),
+                            secret=platform.secret, **kw)
 
     return add
 

@@ -70,7 +70,8 @@ class MemoryLink:
 
 def test_dispatcher_submits_through_any_link_and_records_its_answers(platform, http, customer, dispatcher,
                                                                      poll):
-    registry.add(platform.engine, "memory", host="127.0.0.1", port=9, system_id="uvox", password="pw")
+    registry.add(platform.engine, "memory", host="127.0.0.1", port=9, system_id="uvox", password="pw",
+                 secret=platform.secret)
     links: dict[str, MemoryLink] = {}
 
     def make_link(spec, on_receipt, on_bound):

@@ -20,6 +20,6 @@ def node_connector(platform):
     def add(smsc: NodeSmsc, name: str = "node", **kw):
         kw.setdefault("system_id", smsc.system_id)
         kw.setdefault("password", smsc.password)
-        return registry.add(platform.engine, name, host="127.0.0.1", port=smsc.port, **kw)
+        return registry.add(platform.engine, name, host="127.0.0.1", port=smsc.port, secret=platform.secret, **kw)
 
     return add

@@ -60,7 +60,7 @@ def provision(database_url: str, smsc=None, *, window: int = 64, email: str = "l
             plans.import_rates(p.engine, "retail", DECK)
         if smsc is not None and not registry.list_all(p.engine):
             registry.add(p.engine, "node", host="127.0.0.1", port=smsc.port, system_id=smsc.system_id,
-                         password=smsc.password, window=window)
+                         password=smsc.password, window=window, secret=p.secret)
         a = service.create_account(p.engine, email=email, password=password, plan="retail")
         topup(p.engine, a.id, Decimal(balance))
         key, _ = apikeys.create(p.engine, a.id, "robustness")

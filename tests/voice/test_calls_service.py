@@ -62,7 +62,7 @@ def test_outbound_call_is_authorized_with_a_limit_a_hold_and_the_trunks(platform
     c, user = voice("0.03")
     d = ask(platform, user, "+1 305-555-0100", "call-1")
     assert d.code == 200 and d.limit == 3 and not d.onnet
-    reply = kamailio_reply(d)
+    reply = kamailio_reply(d, platform.secret)
     assert reply.startswith(f"code=200;call={d.call_id};limit=3;onnet=0;n=1;t0_name=carrier;t0_host=127.0.0.1;t0_port=5090")
     assert "t0_ruser=13055550100" in reply
     assert funds(platform, c.id) == (D("0.03"), D("0"), D("0.03"))
@@ -101,7 +101,7 @@ def test_onnet_needs_no_rate_and_no_money(platform, voice):
     b, user_b = voice("0")
     d = ask(platform, user_a, user_b)
     assert d.code == 200 and d.onnet and d.callee_user == user_b
-    assert kamailio_reply(d).endswith(f"onnet=1;ruser={user_b};n=0")
+    assert kamailio_reply(d, platform.secret).endswith(f"onnet=1;ruser={user_b};n=0")
     assert funds(platform, a.id) == (D("0"), D("0"), D("0"))
 
 

@@ -8,6 +8,8 @@ Rates are 0.6 per minute in 1 s blocks, so a balance of 0.03 is a 3 s limit.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import datetime
 from decimal import Decimal
@@ -244,6 +246,26 @@ def test_trunk_that_challenges_gets_its_digest_credentials(voice):
     assert got.got_bye  # the caller's BYE reached the trunk with the CSeq it expects
     (rec,) = v.records(1)
     assert (rec["status"], rec["trunk"]) == ("answered", "secure")
+
+
+def test_trunk_password_set_from_stdin_is_sealed_and_answers_the_challenge(voice):
+    # Added with a password the trunk refuses, then given the right one by
+    # `set-password` on standard input (never on a command line): the database holds
+    # neither in clear, and the call goes through only if the platform opens the
+    # sealed password for Kamailio.
+    v = voice("10")
+    trunk = v.trunk("secure", "challenge", "--username", "uvoxtrunk", "--password", "wrong-pw",
+                    username="uvoxtrunk", password="s3cret-pw")
+    res = subprocess.run([sys.executable, "-m", "uvox", "admin", "trunk", "set-password", "secure", "--json"],
+                         input="s3cret-pw\n", env=v.server.env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    raw = " ".join(str(x) for row in v.sql("SELECT * FROM trunks") for x in row)
+    assert "s3cret-pw" not in raw and "wrong-pw" not in raw and "uvoxtrunk" in raw
+    caller = v.call(talk_ms=300)
+    assert caller.final_code() == 200, caller.log()
+    got = trunk.wait(10)
+    assert got.returncode == 0, got.log()
+    assert len(got.received_requests("INVITE")) == 2
 
 
 def test_trunk_channel_limit_sends_the_next_call_to_the_next_trunk(voice):

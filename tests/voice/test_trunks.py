@@ -71,13 +71,13 @@ def test_disabled_trunks_get_no_calls_until_enabled(platform):
 def test_candidates_carry_everything_kamailio_needs(platform):
     tr = trunks.add_trunk(platform.engine, "carrier", "SIP.Carrier.example", port=5080, transport="TCP",
                           prefixes=["+58"], priority=3, strip=2, add_prefix="0011", username="acme",
-                          password="s3cr:t!", max_channels=30)
+                          password="s3cr:t!", max_channels=30, secret=platform.secret)
     with read(platform.engine) as conn:
         [got] = trunks.candidates(conn, "584121234567")
     assert got == tr
     assert (got.host, got.port, got.transport, got.prefixes) == ("sip.carrier.example", 5080, "tcp", ("58",))
     assert (got.priority, got.strip, got.add_prefix, got.max_channels) == (3, 2, "0011", 30)
-    assert (got.username, got.password, got.auth, got.enabled) == ("acme", "s3cr:t!", True, True)
+    assert (got.username, got.password(platform.secret), got.auth, got.enabled) == ("acme", "s3cr:t!", True, True)
     assert "s3cr:t!" not in repr(got)  # a logged trunk never shows its password
 
 
@@ -99,7 +99,7 @@ def test_request_user_strips_then_adds_prefix(platform):
 def test_defaults(platform):
     tr = trunks.add_trunk(platform.engine, "d", "192.0.2.10")
     assert (tr.port, tr.transport, tr.prefixes, tr.priority, tr.strip, tr.add_prefix) == (5060, "udp", (), 10, 0, "")
-    assert (tr.username, tr.password, tr.auth, tr.max_channels, tr.enabled) == ("", "", False, 0, True)
+    assert (tr.username, tr.password(platform.secret), tr.auth, tr.max_channels, tr.enabled) == ("", "", False, 0, True)
     assert trunks.list_trunks(platform.engine) == [tr]
 
 
@@ -168,8 +168,9 @@ def test_every_setting_is_validated(platform, kwargs, message):
 
 def test_credentials_may_use_the_rest_of_printable_ascii(platform):
     pw = "!#$%&'()*+-./:<>?@[]^_`{|}~Az09"
-    tr = trunks.add_trunk(platform.engine, "t", "sip.example.com", username="acct@carrier", password=pw)
-    assert trunks.list_trunks(platform.engine)[0].password == pw == tr.password
+    tr = trunks.add_trunk(platform.engine, "t", "sip.example.com", username="acct@carrier", password=pw,
+                          secret=platform.secret)
+    assert trunks.list_trunks(platform.engine)[0].password(platform.secret) == pw == tr.password(platform.secret)
 
 
 def test_duplicate_name_is_a_conflict(platform):
@@ -209,7 +210,8 @@ def test_unknown_names_are_not_found(platform):
 
 
 def test_public_view_never_has_the_password(platform):
-    tr = trunks.add_trunk(platform.engine, "t", "a.example.com", username="acme", password="hunter2")
+    tr = trunks.add_trunk(platform.engine, "t", "a.example.com", username="acme", password="hunter2",
+                          secret=platform.secret)
     pub = tr.public()
     assert "password" not in pub and "hunter2" not in str(pub)
     assert pub["username"] == "acme" and pub["auth"] is True

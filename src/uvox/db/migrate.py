@@ -8,6 +8,7 @@ others wait, then find nothing to do.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,16 +34,32 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", secret_key: str = "") -> None:
+    """``secret_key`` is the configured instance secret (``Settings.secret_key``,
+    UVOX_SECRET_KEY): migrations that seal or open secrets (0010) use it, or the
+    database's generated one when it is empty, as the running platform does."""
     from alembic import command
 
+    _run(engine, secret_key, lambda cfg: command.upgrade(cfg, revision))
+
+
+def downgrade(engine: Engine, revision: str, secret_key: str = "") -> None:
+    """Back to ``revision`` (tests of a migration; an operator's way back)."""
+    from alembic import command
+
+    _run(engine, secret_key, lambda cfg: command.downgrade(cfg, revision), ensure_secret=False)
+
+
+def _run(engine: Engine, secret_key: str, step: Callable[[Config], None], ensure_secret: bool = True) -> None:
     cfg = alembic_config()
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-        _ensure_secret(conn)
+        cfg.attributes["secret_key"] = secret_key
+        step(cfg)
+        if ensure_secret:
+            _ensure_secret(conn)
         conn.commit()
 
 
@@ -59,6 +76,16 @@ def _ensure_secret(conn: Connection) -> None:
     found = conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "secret_key")).first()
     if found is None:
         conn.execute(sa.insert(schema.meta).values(key="secret_key", value=secrets.token_hex(32)))
+
+
+def migration_secret(conn: Connection, configured: str | None) -> bytes:
+    """The instance secret a migration seals and opens with: the configured one, else
+    the database's own (generated now if this database has none yet)."""
+    if configured:
+        return configured.encode()
+    _ensure_secret(conn)
+    value = conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "secret_key")).scalar()
+    return str(value).encode()
 
 
 def instance_secret(engine: Engine, configured: str = "") -> bytes:

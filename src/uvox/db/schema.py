@@ -232,8 +232,10 @@ connectors = sa.Table(
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("port", sa.Integer, nullable=False),
     sa.Column("system_id", sa.String(16), nullable=False),
-    # The SMSC needs the password itself at bind time, so it cannot be hashed.
-    sa.Column("password", sa.String(9), nullable=False),
+    # The SMSC needs the password itself at bind time, so it cannot be hashed: it is
+    # AES-GCM sealed under the instance secret (uvox.secretbox, purpose
+    # "smpp-password"; "" for none) and opened only to bind.
+    sa.Column("sealed_password", sa.String(255), nullable=False, default=""),
     sa.Column("system_type", sa.String(13), nullable=False, default=""),
     sa.Column("bind_mode", sa.String(16), nullable=False, default="transceiver"),
     sa.Column("tps", sa.Integer, nullable=False, default=0),
@@ -413,9 +415,11 @@ trunks = sa.Table(
     sa.Column("priority", sa.Integer, nullable=False, default=10),
     sa.Column("strip", sa.Integer, nullable=False, default=0),
     sa.Column("add_prefix", sa.String(20), nullable=False, default=""),
-    # Kamailio answers the trunk's digest challenge with these, so they cannot be hashed.
+    # Kamailio answers the trunk's digest challenge with these, so they cannot be
+    # hashed: the password is AES-GCM sealed under the instance secret (uvox.secretbox,
+    # purpose "trunk-password"; "" for none), opened only for the reply to Kamailio.
     sa.Column("username", sa.String(100), nullable=False, default=""),
-    sa.Column("password", sa.String(100), nullable=False, default=""),
+    sa.Column("sealed_password", sa.String(255), nullable=False, default=""),
     # 0: no limit.
     sa.Column("max_channels", sa.Integer, nullable=False, default=0),
     sa.Column("enabled", sa.Boolean, nullable=False, default=True),

@@ -34,6 +34,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.engine import Connection
 
+from uvox import secretbox
 from uvox.accounts import idempotency
 from uvox.db.session import write
 from uvox.dispatch import claims, expiry, ownership, results, routing, testmode, wake
@@ -130,9 +131,12 @@ class Dispatcher:
         self.retry_base = retry_base
         self.expire_interval = expire_interval
         self.test_interval = test_interval
-        self.links = links if links is not None else SmppLinks(connector_options)
         self.stats = DispatcherStats()
-        self._secret = platform.secret  # opens the sealed text of one-time code SMS
+        # Opens the sealed text of one-time code SMS and the connectors' bind passwords.
+        self._secret = platform.secret
+        self.links = links if links is not None else SmppLinks(connector_options, self._secret)
+        #: Connectors whose sealed password this instance secret cannot open (logged once).
+        self._unopenable: set[tuple[str, str]] = set()
         self.callbacks = CallbackSender(self.engine, base_backoff=callback_backoff) if callbacks else None
         self._own = ownership.make(self.engine, self.worker_id)
         self._held: dict[str, _Held] = {}
@@ -347,7 +351,25 @@ class Dispatcher:
         from uvox.db.session import read
 
         with read(self.engine) as conn:
-            return routing.load(conn, self.settings)
+            specs, table = routing.load(conn, self.settings)
+        return {n: s for n, s in specs.items() if self._openable(s)}, table
+
+    def _openable(self, spec: routing.ConnectorSpec) -> bool:
+        """False (and an error logged once) for a connector whose password was sealed
+        under another instance secret: binding it would only be refused by the SMSC,
+        and holding its lock would keep it from a dispatcher that has the right key.
+        The opened value is dropped at once; the link opens it again to bind."""
+        if not spec.sealed_password:
+            return True
+        try:
+            secretbox.open_(self._secret, spec.sealed_password, secretbox.SMPP_PASSWORD)
+            return True
+        except Exception:
+            if (spec.name, spec.sealed_password) not in self._unopenable:
+                self._unopenable.add((spec.name, spec.sealed_password))
+                log.error("dispatch: connector %s's password cannot be opened with this instance's secret "
+                          "(UVOX_SECRET_KEY changed without `uvox db reseal`?): not binding it", spec.name)
+            return False
 
     def _start_connector(self, spec: routing.ConnectorSpec) -> None:
         if self._stopping.is_set():

@@ -11,7 +11,7 @@ its own and the simulator is enabled. Messages it carries are marked simulated.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,7 +28,9 @@ class ConnectorSpec:
     host: str
     port: int
     system_id: str
-    password: str
+    #: The bind password as stored: sealed (uvox.secretbox, ``smpp-password``), "" for
+    #: none. The link opens it when it binds (smpp_link.SmppLinks).
+    sealed_password: str = field(repr=False)
     system_type: str = ""
     bind_mode: str = "transceiver"
     tps: int = 0
@@ -86,7 +88,7 @@ class RouteTable:
 def simulator_spec(settings: Settings) -> ConnectorSpec:
     return ConnectorSpec(
         name=SIM_NAME, host=settings.smsc_sim_host, port=settings.smsc_sim_port,
-        system_id="uvox", password="", window=64, simulated=True,
+        system_id="uvox", sealed_password="", window=64, simulated=True,
     )
 
 
@@ -97,7 +99,7 @@ def load(conn: Connection, settings: Settings) -> tuple[dict[str, ConnectorSpec]
     by_id: dict[int, str] = {}
     for c in conn.execute(sa.select(C).where(C.c.enabled.is_(True))):
         specs[c.name] = ConnectorSpec(
-            name=c.name, host=c.host, port=c.port, system_id=c.system_id, password=c.password,
+            name=c.name, host=c.host, port=c.port, system_id=c.system_id, sealed_password=c.sealed_password,
             system_type=c.system_type or "", bind_mode=c.bind_mode or "transceiver", tps=c.tps or 0,
             window=c.window or 64, accepts_alphanumeric=bool(c.accepts_alphanumeric),
             generic_sender=c.generic_sender,

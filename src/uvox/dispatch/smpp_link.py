@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from uvox import secretbox
 from uvox.dispatch.link import Link, Part, PartDone, ReceiptHandler
 from uvox.dispatch.routing import ConnectorSpec
 from uvox.smpp.connector import ConnectorConfig, SmppConnector
@@ -14,16 +15,24 @@ class SmppLinks:
     """A :class:`~uvox.dispatch.link.LinkFactory` of SMPP connectors.
 
     ``options`` are extra ``ConnectorConfig`` fields (timeouts, backoff) for every
-    connector, which the spec in the database does not hold.
+    connector, which the spec in the database does not hold. ``secret`` (the instance
+    secret) opens each connector's sealed bind password as its link is made: the
+    clear password lives only in that link's config (never in a repr or a log line).
     """
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, options: dict[str, Any] | None = None, secret: bytes | None = None) -> None:
         self.options = options or {}
+        self._secret = secret
 
     def __call__(self, spec: ConnectorSpec, on_receipt: ReceiptHandler,
                  on_bound: Callable[[bool], None]) -> Link:
+        password = ""
+        if spec.sealed_password:
+            if self._secret is None:
+                raise ValueError(f"connector {spec.name} has a sealed password and no secret was given to open it")
+            password = secretbox.open_(self._secret, spec.sealed_password, secretbox.SMPP_PASSWORD)
         cfg = ConnectorConfig(
-            host=spec.host, port=spec.port, system_id=spec.system_id, password=spec.password,
+            host=spec.host, port=spec.port, system_id=spec.system_id, password=password,
             system_type=spec.system_type, name=spec.name, bind_mode=spec.bind_mode,
             window=spec.window or 64, tps=float(spec.tps or 0), **self.options,
         )

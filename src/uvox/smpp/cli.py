@@ -16,6 +16,8 @@ from uvox.smpp.simulator import SIMULATOR_WARNING, SmscSimulator, run_forever
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from uvox.platform import Platform
+
 
 @click.command("smsc-sim")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -69,11 +71,15 @@ def _fail(as_json: bool, message: str) -> NoReturn:
     sys.exit(1)
 
 
-def _engine() -> Engine:
+def _platform() -> Platform:
     from uvox.config import get_settings
     from uvox.platform import Platform
 
-    return Platform.open(get_settings(), migrate=True).engine
+    return Platform.open(get_settings(), migrate=True)
+
+
+def _engine() -> Engine:
+    return _platform().engine
 
 
 @connector.command("add", help="Add an SMPP connector. Without --prefix it is the default route "
@@ -98,15 +104,37 @@ def connector_add(name: str, host: str, port: int, system_id: str, password: str
     from uvox.errors import Conflict
     from uvox.smpp import registry
 
+    p = _platform()
     try:
-        info = registry.add(_engine(), name, host=host, port=port, system_id=system_id, password=password,
+        info = registry.add(p.engine, name, host=host, port=port, system_id=system_id, password=password,
                             system_type=system_type, bind_mode=bind_mode, tps=tps, window=window,
                             prefixes=list(prefixes), priority=priority,
-                            accepts_alphanumeric=not no_alphanumeric, generic_sender=generic_sender)
+                            accepts_alphanumeric=not no_alphanumeric, generic_sender=generic_sender,
+                            secret=p.secret)
     except (Conflict, ValueError) as e:
         _fail(as_json, str(e))
     _json_out(as_json, info.public(), f"connector {info.name} added ({info.host}:{info.port}, "
                                       f"prefixes {', '.join(p or 'default' for p in info.prefixes)})")
+
+
+@connector.command("set-password", help="Change a connector's bind password, read from a hidden prompt "
+                                        "(or one line of standard input when it is not a terminal), so it "
+                                        "never appears on a command line; stored sealed. Dispatchers bind "
+                                        "again with it within a second or two.")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def connector_set_password(name: str, as_json: bool) -> None:
+    from uvox.errors import NotFound
+    from uvox.prompt import NoSecret, read_secret
+    from uvox.smpp import registry
+
+    p = _platform()
+    try:
+        registry.get(p.engine, name)  # before asking: an unknown name is told at once
+        registry.set_password(p.engine, name, read_secret("password"), p.secret)
+    except (NotFound, NoSecret, ValueError) as e:
+        _fail(as_json, str(e))
+    _json_out(as_json, {"name": name, "password": "changed"}, f"connector {name}: password changed")
 
 
 @connector.command("list", help="List connectors (never their passwords).")

@@ -80,7 +80,7 @@ class ConnectorConfig:
     host: str
     port: int
     system_id: str
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log line
     system_type: str = ""
     name: str = "smpp"
     #: transceiver; transmitter (submits only); receiver (receipts only: pairs with a transmitter)

@@ -1,4 +1,8 @@
-"""Connectors and their routes, as the operator configures them (CLI, portal)."""
+"""Connectors and their routes, as the operator configures them (CLI, portal).
+
+The bind password is stored sealed (uvox.secretbox, purpose ``smpp-password``) under
+the instance secret the caller passes (``Platform.secret``); nothing here returns it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from uvox import secretbox
 from uvox.clock import now
 from uvox.db import schema as t
 from uvox.db.session import read, write
@@ -37,17 +42,26 @@ class ConnectorInfo:
         return {k: v for k, v in self.__dict__.items()}
 
 
+def _password(password: str) -> str:
+    if len(password) > 8:
+        raise ValueError("SMPP limits system_id to 15 and password to 8 characters")
+    return password
+
+
 def add(engine: Engine, name: str, *, host: str, port: int, system_id: str, password: str,
         system_type: str = "", bind_mode: str = "transceiver", tps: int = 0, window: int = 64,
         prefixes: list[str] | tuple[str, ...] = (), priority: int = 0,
-        accepts_alphanumeric: bool = True, generic_sender: str | None = None) -> ConnectorInfo:
-    """Add a connector; without prefixes it becomes a default route (taking over from the simulator)."""
+        accepts_alphanumeric: bool = True, generic_sender: str | None = None,
+        secret: bytes | None = None) -> ConnectorInfo:
+    """Add a connector; without prefixes it becomes a default route (taking over from the simulator).
+    ``secret`` (the instance secret) seals the password; it is needed when there is one."""
     if bind_mode not in ("transceiver", "transmitter"):
         raise ValueError("bind mode must be transceiver or transmitter")
     if not name or len(name) > 100:
         raise ValueError("a connector needs a name of at most 100 characters")
-    if len(system_id) > 15 or len(password) > 8:
+    if len(system_id) > 15:
         raise ValueError("SMPP limits system_id to 15 and password to 8 characters")
+    sealed = secretbox.seal_optional(secret, _password(password), secretbox.SMPP_PASSWORD)
     if not 0 < port < 65536:
         raise ValueError("port must be between 1 and 65535")
     if tps < 0 or window < 1:
@@ -62,7 +76,7 @@ def add(engine: Engine, name: str, *, host: str, port: int, system_id: str, pass
         if conn.execute(sa.select(C.c.id).where(C.c.name == name)).first():
             raise Conflict(f"a connector named {name!r} exists")
         cid = conn.execute(sa.insert(C).values(
-            name=name, host=host, port=port, system_id=system_id, password=password,
+            name=name, host=host, port=port, system_id=system_id, sealed_password=sealed,
             system_type=system_type, bind_mode=bind_mode, tps=tps, window=window,
             accepts_alphanumeric=accepts_alphanumeric, generic_sender=generic_sender,
             enabled=True, created_at=now(),
@@ -89,6 +103,15 @@ def list_all(engine: Engine) -> list[ConnectorInfo]:
                           c.window, c.enabled, c.accepts_alphanumeric, c.generic_sender, routes.get(c.id, []))
             for c in conn.execute(sa.select(C).order_by(C.c.name))
         ]
+
+
+def set_password(engine: Engine, name: str, password: str, secret: bytes) -> None:
+    """A new bind password ("" for none), sealed. Dispatchers see the connector changed
+    at their next look at the routes and bind again with it."""
+    sealed = secretbox.seal_optional(secret, _password(password), secretbox.SMPP_PASSWORD)
+    with write(engine) as conn:
+        if not conn.execute(sa.update(C).where(C.c.name == name).values(sealed_password=sealed)).rowcount:
+            raise NotFound(f"no connector {name!r}")
 
 
 def set_enabled(engine: Engine, name: str, enabled: bool) -> None:

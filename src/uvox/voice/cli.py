@@ -12,13 +12,16 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from uvox.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from uvox.platform import Platform
 
 # Used when uvox.voice.records does not define VOICE_NEEDS_POSTGRES.
 _NEEDS_POSTGRES = ("voice calls need PostgreSQL (UVOX_DATABASE_URL=postgresql+psycopg://...): "
@@ -48,14 +51,17 @@ class _Out:
         self.notice: str | None = None
 
     def engine(self) -> Engine:
+        return self.platform().engine
+
+    def platform(self) -> Platform:
         from uvox.config import get_settings
         from uvox.platform import Platform
 
         with self.errors():
-            engine = Platform.open(get_settings(), migrate=True).engine
-        if engine.dialect.name == "sqlite":
+            platform = Platform.open(get_settings(), migrate=True)
+        if platform.engine.dialect.name == "sqlite":
             self.notice = _notice_text()
-        return engine
+        return platform
 
     def _with_notice(self, data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "notice": self.notice} if self.notice else data
@@ -80,11 +86,12 @@ class _Out:
     @contextmanager
     def errors(self) -> Iterator[None]:
         """Refusals a user can act on become one clear line, never a traceback."""
+        from uvox.prompt import NoSecret
         from uvox.voice.trunks import InvalidTrunk
 
         try:
             yield
-        except (InvalidTrunk, Conflict, NotFound) as exc:
+        except (InvalidTrunk, Conflict, NotFound, NoSecret) as exc:
             self.fail(str(exc))
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -124,13 +131,31 @@ def trunk_add(name: str, host: str, port: int, transport: str, prefixes: tuple[s
     from uvox.voice import trunks
 
     out = _Out(as_json)
-    engine = out.engine()
+    platform = out.platform()
     with out.errors():
-        tr = trunks.add_trunk(engine, name, host, port=port, transport=transport, prefixes=prefixes,
+        tr = trunks.add_trunk(platform.engine, name, host, port=port, transport=transport, prefixes=prefixes,
                               priority=priority, strip=strip, add_prefix=add_prefix, username=username,
-                              password=password, max_channels=max_channels)
+                              password=password, max_channels=max_channels, secret=platform.secret)
     out.emit(tr.public(), f"trunk {tr.name} added ({tr.transport} {tr.uri_host}:{tr.port}, "
                           f"prefixes {_prefixes_text(tr.prefixes)}, priority {tr.priority})")
+
+
+@trunk.command("set-password", help="Change a trunk's digest password, read from a hidden prompt (or one "
+                                    "line of standard input when it is not a terminal), so it never appears "
+                                    "on a command line; stored sealed. The next call uses it.")
+@click.argument("name")
+@click.option("--username", default=None, help="A new digest user name too (needed if the trunk has none).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def trunk_set_password(name: str, username: str | None, as_json: bool) -> None:
+    from uvox.prompt import read_secret
+    from uvox.voice import trunks
+
+    out = _Out(as_json)
+    platform = out.platform()
+    with out.errors():
+        trunks.get_trunk(platform.engine, name)  # before asking: an unknown name is told at once
+        tr = trunks.set_password(platform.engine, name, read_secret("password"), platform.secret, username=username)
+    out.emit(tr.public(), f"trunk {tr.name}: digest credentials changed (user {tr.username or '-'})")
 
 
 @trunk.command("list", help="List trunks (never their passwords).")

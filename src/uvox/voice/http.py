@@ -50,19 +50,33 @@ def kamailio_secret(platform: Platform) -> str:
     return hmac.new(platform.secret, b"uvox:kamailio-authorize", hashlib.sha256).hexdigest()[:40]
 
 
-def kamailio_reply(d: Decision) -> str:
+def kamailio_reply(d: Decision, secret: bytes) -> str:
+    """The reply line. A trunk's digest password is opened here, and only here, from
+    its sealed form (uvox.secretbox): Kamailio gets it over this local hop (loopback
+    or the operator's private network, with the shared secret) and keeps it in the
+    transaction's AVPs for ``uac_auth()``; it reads no trunk table, so the database
+    never holds a clear password for it to read."""
     if d.code != 200:
         return f"code={d.code}"
     parts = ["code=200", f"call={d.call_id}", f"limit={d.limit}", f"onnet={1 if d.onnet else 0}"]
     if d.onnet:
         parts += [f"ruser={d.callee_user}", "n=0"]
         return ";".join(parts)
-    parts.append(f"n={len(d.trunks)}")
-    for k, tr in enumerate(d.trunks):
-        parts += [f"t{k}_name={tr.name}", f"t{k}_host={tr.uri_host}", f"t{k}_port={tr.port}",
-                  f"t{k}_proto={tr.transport}", f"t{k}_ruser={tr.request_user(d.digits)}",
-                  f"t{k}_max={tr.max_channels}", f"t{k}_user={tr.username}", f"t{k}_pass={tr.password}"]
-    return ";".join(parts)
+    listed: list[str] = []
+    k = 0
+    for tr in d.trunks:
+        try:
+            password = tr.password(secret)
+        except Exception:  # sealed under another instance secret: its carrier would refuse us
+            log.error("trunk %s's password cannot be opened with this instance's secret (UVOX_SECRET_KEY "
+                      "changed without `uvox db reseal`?): the call skips it", tr.name)
+            continue
+        listed += [f"t{k}_name={tr.name}", f"t{k}_host={tr.uri_host}", f"t{k}_port={tr.port}",
+                   f"t{k}_proto={tr.transport}", f"t{k}_ruser={tr.request_user(d.digits)}",
+                   f"t{k}_max={tr.max_channels}", f"t{k}_user={tr.username}", f"t{k}_pass={password}"]
+        k += 1
+    parts.append(f"n={k}")
+    return ";".join(parts + listed)
 
 
 def lane(platform: Platform) -> Lane:
@@ -74,6 +88,7 @@ def lane(platform: Platform) -> Lane:
     the few form fields and writes the one-line reply itself. Returns the HTTP status
     for the request metrics."""
     expected = kamailio_secret(platform).encode()
+    secret = platform.secret
 
     async def authorize_call(scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
         async def reply(status: int, text: str) -> int:
@@ -113,7 +128,7 @@ def lane(platform: Platform) -> Lane:
         except Exception:
             log.exception("call authorization failed for %s", caller)
             return await reply(500, "code=500")
-        return await reply(200, kamailio_reply(decision))
+        return await reply(200, kamailio_reply(decision, secret))
 
     return authorize_call
 

@@ -10,9 +10,14 @@ priority, then the name, so the order is always the same. A trunk without prefix
 serves every number, as the shortest (empty) prefix. A trunk appears once, at its
 longest matching prefix.
 
-Every value of a trunk but the password travels to Kamailio in a reply of
-``name=value`` pairs separated by ``;`` (voice-contract.md), so nothing stored here may
+Every value of a trunk travels to Kamailio in a reply of ``name=value`` pairs
+separated by ``;`` (voice-contract.md, uvox.voice.http), so nothing stored here may
 contain ``;``, ``=``, ``,``, spaces, quotes or backslashes.
+
+The digest password is stored sealed (uvox.secretbox, purpose ``trunk-password``)
+under the instance secret, and a :class:`Trunk` only carries the sealed token:
+:meth:`Trunk.password` opens it for the one reply to Kamailio that needs it.
+Kamailio never reads the ``trunks`` table.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from uvox import secretbox
 from uvox.accounts import authcache
 from uvox.clock import now
 from uvox.db import schema as t
@@ -61,7 +67,8 @@ class Trunk:
     strip: int
     add_prefix: str
     username: str
-    password: str = field(repr=False)  # never in a log line
+    #: The digest password as stored: sealed, "" for none (never in a log line).
+    sealed_password: str = field(repr=False)
     max_channels: int  # 0 = no limit
     enabled: bool
 
@@ -69,6 +76,10 @@ class Trunk:
     def auth(self) -> bool:
         """True when the trunk has digest credentials for a 401/407 challenge."""
         return bool(self.username)
+
+    def password(self, secret: bytes) -> str:
+        """The digest password in clear ("" for none), for the reply to Kamailio only."""
+        return secretbox.open_optional(secret, self.sealed_password, secretbox.TRUNK_PASSWORD)
 
     @property
     def uri_host(self) -> str:
@@ -173,9 +184,11 @@ def _credential(what: str, value: str) -> str:
 
 def add_trunk(engine: Engine, name: str, host: str, port: int = 5060, transport: str = "udp",
               prefixes: str | Iterable[str] = (), priority: int = 10, strip: int = 0, add_prefix: str = "",
-              username: str = "", password: str = "", max_channels: int = 0) -> Trunk:
+              username: str = "", password: str = "", max_channels: int = 0,
+              secret: bytes | None = None) -> Trunk:
     """Add an enabled trunk. Raises InvalidTrunk for a setting that cannot work and
-    Conflict when a trunk of that name exists."""
+    Conflict when a trunk of that name exists. ``secret`` (the instance secret) seals
+    the password; it is needed when there is one."""
     name = _name(name)
     host = _host(host)
     port = _int("port", port, 1, 65535)
@@ -189,6 +202,7 @@ def add_trunk(engine: Engine, name: str, host: str, port: int = 5060, transport:
     if bool(username) != bool(password):
         raise InvalidTrunk("give both username and password (digest credentials), or neither")
     max_channels = _int("max-channels", max_channels, 0)
+    sealed = secretbox.seal_optional(secret, password, secretbox.TRUNK_PASSWORD)
 
     T, P = t.trunks, t.trunk_prefixes
     try:
@@ -197,21 +211,21 @@ def add_trunk(engine: Engine, name: str, host: str, port: int = 5060, transport:
                 raise Conflict(f"a trunk named {name!r} exists")
             tid = conn.execute(sa.insert(T).values(
                 name=name, host=host, port=port, transport=transport, priority=priority, strip=strip,
-                add_prefix=add_prefix, username=username, password=password, max_channels=max_channels,
+                add_prefix=add_prefix, username=username, sealed_password=sealed, max_channels=max_channels,
                 enabled=True, created_at=now(),
             ).returning(T.c.id)).scalar_one()
             conn.execute(sa.insert(P), [{"trunk_id": tid, "prefix": p} for p in clean or ("",)])
             authcache.invalidate(conn)
     except IntegrityError as exc:  # another operator added the same name at the same moment
         raise Conflict(f"a trunk named {name!r} exists") from exc
-    return Trunk(tid, name, host, port, transport, clean, priority, strip, add_prefix, username, password,
+    return Trunk(tid, name, host, port, transport, clean, priority, strip, add_prefix, username, sealed,
                  max_channels, True)
 
 
 def _trunks_query() -> sa.Select[Any]:
     T, P = t.trunks, t.trunk_prefixes
     return (sa.select(T.c.id, T.c.name, T.c.host, T.c.port, T.c.transport, T.c.priority, T.c.strip,
-                      T.c.add_prefix, T.c.username, T.c.password, T.c.max_channels, T.c.enabled, P.c.prefix)
+                      T.c.add_prefix, T.c.username, T.c.sealed_password, T.c.max_channels, T.c.enabled, P.c.prefix)
             .select_from(T.outerjoin(P, P.c.trunk_id == T.c.id)).order_by(T.c.name, P.c.prefix))
 
 
@@ -232,7 +246,7 @@ def _load(conn: Connection, enabled_only: bool) -> list[Trunk]:
             entry[1].append(r.prefix)
     return [
         Trunk(r.id, r.name, r.host, r.port, r.transport, tuple(ps), r.priority or 0, r.strip or 0,
-              r.add_prefix or "", r.username or "", r.password or "", r.max_channels or 0, bool(r.enabled))
+              r.add_prefix or "", r.username or "", r.sealed_password or "", r.max_channels or 0, bool(r.enabled))
         for r, ps in rows.values()
     ]
 
@@ -273,6 +287,26 @@ def get_trunk(engine: Engine, name: str) -> Trunk:
         if tr.name == name:
             return tr
     raise NotFound(f"no trunk {name!r}")
+
+
+def set_password(engine: Engine, name: str, password: str, secret: bytes, username: str | None = None) -> Trunk:
+    """New digest credentials for a trunk: the password (sealed), and the username when
+    given. Both or neither: a password without a username (or the reverse) is refused,
+    as in :func:`add_trunk`. The next call set-up on every process uses them."""
+    password = _credential("password", password)
+    with write(engine) as conn:
+        T = t.trunks
+        row = conn.execute(sa.select(T.c.id, T.c.username).where(T.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"no trunk {name!r}")
+        user = _credential("username", username) if username is not None else (row.username or "")
+        if bool(user) != bool(password):
+            raise InvalidTrunk("give both username and password (digest credentials), or neither"
+                               + ("" if user else ": this trunk has no username, give --username"))
+        conn.execute(sa.update(T).where(T.c.id == row.id).values(
+            username=user, sealed_password=secretbox.seal_optional(secret, password, secretbox.TRUNK_PASSWORD)))
+        authcache.invalidate(conn)
+    return get_trunk(engine, name)
 
 
 def set_enabled(engine: Engine, name: str, enabled: bool) -> None:

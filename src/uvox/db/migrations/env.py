@@ -16,7 +16,9 @@ def run() -> None:
         from uvox.config import get_settings
         from uvox.db.engine import make_engine
 
-        engine = make_engine(get_settings())
+        settings = get_settings()
+        config.attributes.setdefault("secret_key", settings.secret_key)  # 0010 seals with it
+        engine = make_engine(settings)
         with engine.connect() as conn:
             _run_with(conn)
             conn.commit()
