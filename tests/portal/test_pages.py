@@ -225,7 +225,7 @@ def test_operator_area(client, make_customer, platform):
         from uvox.db import schema as t
 
         conn.execute(sa.insert(t.connectors).values(name="carrier-a", host="smsc.example", port=2775, system_id="uvox",
-                                                    password="pw", system_type="", bind_mode="transceiver", tps=50,
+                                                    sealed_password="", system_type="", bind_mode="transceiver", tps=50,
                                                     window=64, accepts_alphanumeric=True, enabled=True,
                                                     created_at=now()))
     r = staff.c.get("/operator/connectors").text
