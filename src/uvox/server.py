@@ -108,14 +108,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     options = _uvicorn_options(settings, host, port)
     if workers == 1:
         from uvox.app import create_app
-        from uvox.platform import Platform
 
-        try:
-            platform = Platform.open(settings, migrate=True)
-        except Exception as exc:
-            log_database_failure(settings, exc)
-            sys.exit(1)
-        uvicorn.run(create_app(platform), **options)
+        uvicorn.run(create_app(open_migrated(settings)), **options)
         return
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
@@ -151,30 +145,36 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         sys.exit(STARTUP_FAILURE)
 
 
-def log_database_failure(settings: Settings, exc: Exception) -> None:
-    """One line for a database `uvox serve` cannot open or migrate: an operator's
-    mistake (a wrong URL, a server down) deserves that rather than a traceback."""
+def open_migrated(settings: Settings) -> Platform:
+    """The platform on a migrated database, or one log line and exit status 1.
+
+    A database `uvox serve` cannot open or migrate is an operator's mistake (a wrong
+    URL, a server down): it deserves one line, with the password hidden, rather
+    than a traceback."""
     from sqlalchemy.engine import make_url
 
-    where = make_url(settings.database_url).render_as_string(hide_password=True)
-    log.error("cannot start: the database at %s: %s: %s", where, type(exc).__name__, exc)
+    from uvox.platform import Platform
+
+    try:
+        return Platform.open(settings, migrate=True)
+    except Exception as exc:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        log.error("cannot start: the database at %s: %s: %s", where, type(exc).__name__, exc)
+        sys.exit(1)
 
 
 def prepare(settings: Settings) -> list[str]:
     """Migrate the database and say which processes run beside HTTP: ``smsc-sim``
     when the simulator is a route, and ``delivery``. Exits with one log line when the
     database cannot be opened."""
-    from uvox.platform import Platform
-
+    platform = open_migrated(settings)
     try:
-        platform = Platform.open(settings, migrate=True)
-        try:
-            simulator = simulator_is_route(platform)
-        finally:
-            platform.close()
+        simulator = simulator_is_route(platform)
     except Exception as exc:
-        log_database_failure(settings, exc)
+        log.error("cannot start: reading the SMS routes: %s: %s", type(exc).__name__, exc)
         sys.exit(1)
+    finally:
+        platform.close()
     return (["smsc-sim"] if simulator else []) + ["delivery"]
 
 

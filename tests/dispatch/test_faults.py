@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from tests.conftest import uvox_env
 from uvox.db import schema as t
+from uvox.dispatch.ownership import LocalOwnership
 
 SEND = "/api/get-api/v1/sms-api"
 WINDOW = 64
@@ -230,7 +231,7 @@ def test_a_second_dispatcher_on_sqlite_waits_instead_of_sending_twice(platform, 
     assert len(ids) == len(more) == 50
 
 
-def test_a_restart_after_sigkill_on_sqlite_sends_within_two_seconds(platform, http, make_customer, smsc,
+def test_a_restart_after_sigkill_on_sqlite_sends_before_the_lease_runs_out(platform, http, make_customer, smsc,
                                                                    connector_to, poll, tmp_path):
     """The SQLite lease of a dispatcher killed with SIGKILL is taken at once by the next
     one on this machine (its process is gone), not after the lease's 10 s; a live
@@ -256,7 +257,11 @@ def test_a_restart_after_sigkill_on_sqlite_sends_within_two_seconds(platform, ht
             _stop(b)
     finally:
         _stop(a)
-    # From the new process's start, interpreter start-up included.
-    assert took < 2.5, f"delivery resumed {took:.1f} s after the restart"  # 0.6 s alone; 10.6 s with the lease
+    # From the new process's start, interpreter start-up included: 0.6 s on a quiet
+    # machine, 10.6 s when the lease is waited out. Half the lease tells the two apart
+    # without making a loaded machine's start-up a failure; the figure is printed.
+    lease = LocalOwnership.LEASE.total_seconds()
+    print(f"delivery resumed {took:.2f} s after the restart (lease {lease:.0f} s)")
+    assert took < lease / 2, f"delivery resumed {took:.1f} s after the restart: the dead holder's lease was waited out"
     counts, recs = accepted_by_dest(smsc)
     assert len(recs) == 40 and len(counts) == 40
