@@ -17,6 +17,28 @@ def _at_second_start() -> None:
     time.sleep(1 - (time.time() % 1) + 0.02)
 
 
+def _burst_in_one_second(ask, keys: list[str]) -> list[httpx.Response]:
+    """The replies to one burst that began and ended within one second, so one window
+    counted all of it. A loaded machine can stretch a burst over a second's end,
+    where the next window rightly lets more through: such a burst is tried again
+    (a second later, in a fresh window), never judged."""
+    for _ in range(5):
+        # A client each (a connection each, so both HTTP processes get some), made
+        # before the burst: making one costs more than its request.
+        clients = [httpx.Client(timeout=10) for _ in keys]
+        try:
+            _at_second_start()
+            started = time.time()
+            with ThreadPoolExecutor(8) as pool:
+                replies = list(pool.map(ask, clients, keys))
+            if int(time.time()) == int(started):
+                return replies
+        finally:
+            for c in clients:
+                c.close()
+    pytest.fail("no burst of requests fitted in one second in five tries: the machine is too slow for this test")
+
+
 @pytest.mark.parametrize("kind, workers", [("sqlite", "1"), ("postgresql", "2")])
 def test_requests_over_the_limit_get_107_and_retry_after_and_others_are_not_limited(uvox_server, kind, workers):
     server = uvox_server(kind, UVOX_WORKERS=workers, UVOX_SMSC_SIM="0", UVOX_DISPATCHER="0")
@@ -26,13 +48,13 @@ def test_requests_over_the_limit_get_107_and_retry_after_and_others_are_not_limi
     assert server.admin("account", "set-limit", limited["accountnumber"], "--per-second", "5")["per_second"] == 5
     assert server.admin("account", "show", limited["accountnumber"])["per_second"] == 5
 
-    def ask(key: str) -> httpx.Response:
-        with httpx.Client(timeout=10) as c:  # a connection each: both HTTP processes get some
-            return c.get(server.url + "/api/get-api/v1/balance", headers={"Api-Key": key})
+    def ask(client: httpx.Client | None, key: str) -> httpx.Response:
+        if client is None:
+            with httpx.Client(timeout=10) as c:
+                return c.get(server.url + "/api/get-api/v1/balance", headers={"Api-Key": key})
+        return client.get(server.url + "/api/get-api/v1/balance", headers={"Api-Key": key})
 
-    _at_second_start()
-    with ThreadPoolExecutor(8) as pool:
-        replies = list(pool.map(ask, [limited["apikey"]] * 12 + [other_key] * 12))
+    replies = _burst_in_one_second(ask, [limited["apikey"]] * 12 + [other_key] * 12)
     mine, theirs = replies[:12], replies[12:]
     codes = sorted(r.json()["code"] for r in mine)
     assert codes == ["015"] * 5 + ["107"] * 7, codes
@@ -42,8 +64,8 @@ def test_requests_over_the_limit_get_107_and_retry_after_and_others_are_not_limi
     assert all(r.json()["code"] == "015" for r in theirs)
 
     time.sleep(1.1)  # the next second: allowed again
-    assert ask(limited["apikey"]).json()["code"] == "015"
+    assert ask(None, limited["apikey"]).json()["code"] == "015"
     server.admin("account", "set-limit", limited["accountnumber"], "--per-second", "0")
     _at_second_start()
     with ThreadPoolExecutor(8) as pool:
-        assert {r.json()["code"] for r in pool.map(ask, [limited["apikey"]] * 12)} == {"015"}
+        assert {r.json()["code"] for r in pool.map(ask, [None] * 12, [limited["apikey"]] * 12)} == {"015"}
