@@ -35,6 +35,18 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
     for _ in $(seq 1 30); do (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 1; done
   fi
+  # Two test workers each run `uvox serve` processes (with their pools), Kamailio and
+  # `uvox worker`s against it at once: PostgreSQL's default of 100 connections runs
+  # out ("too many clients already"). Raised once, on a local cluster we may restart.
+  if command -v psql >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
+    max=$(psql -h 127.0.0.1 -U postgres -d test -Atc "show max_connections" 2>/dev/null || echo 0)
+    if [ "${max:-0}" -gt 0 ] && [ "$max" -lt 400 ]; then
+      echo "raising PostgreSQL's max_connections from $max to 400 (restarts the local cluster)"
+      psql -h 127.0.0.1 -U postgres -d test -qc "ALTER SYSTEM SET max_connections = 400"
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main restart
+      for _ in $(seq 1 30); do (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 1; done
+    fi
+  fi
 fi
 
 # The interop tests deliver to node-smpp, an SMPP server that is not ours (npm package "smpp").
