@@ -542,7 +542,7 @@ spend_caps = sa.Table(
 
 # What an account with caps was charged, per UTC day ("D2026-12-05") and month
 # ("M2026-12"), per service ("sms" or "calls") and destination country ("" for
-# all), kept up to date in the transaction of each charge (billing/caps.py).
+# all), kept up to date in the transaction of each charge and refund (billing/caps.py).
 spend_counters = sa.Table(
     "spend_counters",
     metadata,
