@@ -372,6 +372,31 @@ def test_calls_at_once_on_a_balance_for_one_let_exactly_one_through(voice, calle
     assert Decimal(bal["available"]) == Decimal(bal["balance"])  # no hold left behind
 
 
+def test_calls_at_once_under_a_call_cap_for_one_let_exactly_one_through(voice):
+    """The same with money for hours and a day cap on calls with room for one 3 s call:
+    the cap is checked in each hold's own statement, so nine get 402, charged nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    v = voice("10")
+    r = httpx.post(f"{v.server.url}/api/get-api/v1/spend-caps", headers={"Api-Key": v.cust["apikey"]},
+                   data={"service": "calls", "day": "0.03"})
+    assert r.status_code == 200 and r.json()["code"] == "141", r.text
+    trunk = v.trunk("carrier", "answer")
+    with ThreadPoolExecutor(10) as pool:
+        runs = list(pool.map(lambda _: v.start_call(talk_ms=1500), range(10)))
+    codes = sorted(r.wait(30).final_code() for r in runs)
+    assert codes == [200] + [402] * 9, [r.log() for r in runs if r.final_code() != 402]
+    assert len(trunk.wait(10).received_requests("INVITE")) == 1
+    recs = v.records(10)
+    assert sorted((r["status"], Decimal(r["price"]) > 0) for r in recs) == [("answered", True)] + [
+        ("refused", False)] * 9
+    price = sum(Decimal(r["price"]) for r in recs)
+    assert Decimal("0.01") <= price <= Decimal("0.03")
+    bal = v.balance()
+    assert Decimal(bal["balance"]) == Decimal("10") - price
+    assert Decimal(bal["available"]) == Decimal(bal["balance"])  # no hold left behind
+
+
 def test_a_call_that_ends_while_uvox_serve_is_down_is_charged_once_when_it_is_back(voice):
     v = voice("10")
     trunk = v.trunk("carrier", "answer")

@@ -3,25 +3,36 @@
 A cap has a ``service`` ("sms": SMS and one-time codes; "calls"; "all": both
 together), a ``period`` ("day" or "month", UTC) and a ``country`` (the ISO 3166 code
 of the destination, or "" for every destination). Spend under a cap is what the
-ledger charged the account in the current period for that service and country, plus,
-for "calls" and "all" caps, the money held by its calls in progress (whatever their
-destination: a hold is not yet a charge of any day, so it counts against every call
-cap until the call ends).
+ledger charged the account in the current period for that service and country, less
+what was refunded of those charges, plus, for "calls" and "all" caps, the money held
+by its calls in progress (whatever their destination: a hold is not yet a charge of
+any day, so it counts against every call cap until the call ends).
 
 Spend is kept in ``spend_counters`` (one row per account, period, service and
 country), added to in the transaction of each charge, for accounts that have caps;
 saving caps recounts the current day and month from the ledger, so caps set in the
 middle of a month see what was spent before. A refund (a message no carrier accepted)
-gives the money back but not the room under the cap.
+gives the money back and the room under the cap too (:func:`give_back`): it is taken
+off the counters of the day and month of the original charge, so a refund today of
+a charge made yesterday gives back month room only (yesterday is over).
 
-Checks happen in the charging transaction with the account's row locked (``FOR
-UPDATE`` on PostgreSQL, the write lock on SQLite), so two sends at once cannot both
-pass a cap. A request that would pass any cap is refused whole, before anything is
-charged; the requests before it are not affected.
+SMS checks happen in the charging transaction with the account's row locked (``FOR
+UPDATE`` on PostgreSQL, the write lock on SQLite), and the caps themselves are read
+after that lock (:func:`lock_caps`), so two sends at once cannot both pass a cap and
+a cap saved before a send's charge is seen by it. A request that would pass any cap
+is refused whole, before anything is charged; the requests before it are not affected.
+
+Calls are authorized optimistically (uvox.voice.authorize): the caps, the counters
+and ``accounts.cap_version`` are read in one statement without a lock, and the hold's
+conditional UPDATE then requires the version unchanged and held money plus the new
+hold within the cap room that was read. Every transaction that changes spend under
+caps (a cap saved, a charge or a refund counted) adds one to ``cap_version`` (with
+the account's row locked until its commit), so a hold never passes a cap whatever
+was charged, held or saved between the read and the hold.
 
 The rules themselves (:func:`first_passed`, :func:`room`, :func:`available`) are pure
-functions on what was read, so call authorization (uvox.voice.authorize) reads the
-caps in its one query and applies the same rule.
+functions on what was read, so call authorization reads the caps in its one query and
+applies the same rule.
 """
 
 from __future__ import annotations
@@ -253,6 +264,31 @@ def caps_of(conn: Connection, account_ids: Iterable[int]) -> dict[int, list[Cap]
     return out
 
 
+_LOCK_ALL = (sa.select(A.c.id).where(A.c.id.in_(sa.bindparam("ids", expanding=True))).order_by(A.c.id)
+             .with_for_update())
+
+
+def lock_caps(conn: Connection, account_ids: Iterable[int]) -> dict[int, list[Cap]]:
+    """:func:`caps_of`, read after the accounts' rows are locked (in id order, so two
+    batches cannot deadlock on them): a cap saved by a transaction that committed
+    before the lock was granted is seen. On PostgreSQL a statement that had to wait for
+    a row lock still reads the other tables as of its start, so the lock and the read
+    are two statements. SQLite: the caller's write transaction already excludes every
+    other writer."""
+    ids = sorted(set(account_ids))
+    if ids and conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_ALL, {"ids": ids}).all()
+    return caps_of(conn, ids)
+
+
+def bump(conn: Connection, account_ids: Iterable[int]) -> None:
+    """Add one to the accounts' ``cap_version``: spend under their caps changed in this
+    transaction (a call hold read before it must read again; see the module's text)."""
+    ids = sorted(set(account_ids))
+    if ids:
+        conn.execute(sa.update(A).where(A.c.id.in_(ids)).values(cap_version=A.c.cap_version + 1))
+
+
 @dataclass
 class Usage:
     """An account's caps and spend, read with its row locked, in a charging transaction."""
@@ -311,8 +347,28 @@ def add_counted(conn: Connection, charges: Iterable[tuple[int, str, str, Decimal
                 k = (account_id, key, service, country)
                 total[k] = total.get(k, ZERO) + amount
     if total:
+        bump(conn, (a for a, _, _, _ in total))
         upsert_counters(conn, [{"account_id": a, "period": p, "service": s, "country": c, "amount": v}
                                for (a, p, s, c), v in sorted(total.items())])
+
+
+def give_back(conn: Connection, account_id: int, service: str, number: str, amount: Decimal,
+              charged_at: datetime, at: datetime | None = None) -> None:
+    """A refund's room under the caps: take ``amount`` (a charge of ``service`` to
+    ``number`` made at ``charged_at``) off the counters of the day and month of that
+    charge, where they are still the current ones (a period that is over is not
+    counted any more). In the refund's transaction, after the account's row was
+    updated (so locked until the commit), for an account that has caps (one without
+    has no counters)."""
+    if amount <= 0:
+        return
+    then, current = period_keys(charged_at), period_keys(at or now())
+    periods = [key for period, key in then.items() if current[period] == key]
+    if not periods:
+        return
+    bump(conn, [account_id])
+    upsert_counters(conn, [{"account_id": account_id, "period": p, "service": service, "country": c, "amount": -v}
+                           for p in periods for c, v in sorted(amounts([(number, amount)]).items())])
 
 
 def upsert_counters(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -370,21 +426,31 @@ def set_caps(engine: Engine, account_id: int, service: str, country: str,
                     raise BadCap("a cap cannot be negative")
                 conn.execute(sa.insert(CAPS).values(account_id=account_id, service=service, period=period,
                                                     country=country, amount=amount, updated_at=stamp))
+        bump(conn, [account_id])
         recount(conn, account_id, stamp)
         return _statuses(conn, account_id, stamp)
 
 
 def recount(conn: Connection, account_id: int, at: datetime) -> None:
-    """Count the current day's and month's charges again from the ledger (nothing is
-    kept for an account without caps)."""
+    """Count the current day's and month's charges again from the ledger, less the
+    refunds of those charges, each in the period of its charge (nothing is kept for an
+    account without caps)."""
     conn.execute(sa.delete(COUNTERS).where(COUNTERS.c.account_id == account_id))
     if not caps_of(conn, [account_id]):
         return
     L, M, C = t.ledger, t.messages, t.calls
+    since = month_start(at)
+    charge = L.alias("charge")
     rows = conn.execute(
         sa.select(L.c.kind, L.c.amount, L.c.created_at, M.c.recipient, C.c.callee)
         .select_from(L.outerjoin(M, M.c.id == L.c.message_id).outerjoin(C, C.c.id == L.c.call_id))
-        .where(L.c.account_id == account_id, L.c.kind.in_(("charge", "call")), L.c.created_at >= month_start(at))
+        .where(L.c.account_id == account_id, L.c.kind.in_(("charge", "call")), L.c.created_at >= since)
+        .union_all(
+            # A refund counts in its charge's period (give_back), so it is dated by the charge.
+            sa.select(L.c.kind, L.c.amount, charge.c.created_at, M.c.recipient, sa.null())
+            .select_from(L.join(charge, sa.and_(charge.c.message_id == L.c.message_id, charge.c.kind == "charge"))
+                         .join(M, M.c.id == L.c.message_id))
+            .where(L.c.account_id == account_id, L.c.kind == "refund", charge.c.created_at >= since))
     ).all()
     day = period_keys(at)["day"]
     total: dict[tuple[str, str, str], Decimal] = {}
@@ -392,9 +458,12 @@ def recount(conn: Connection, account_id: int, at: datetime) -> None:
         service = "calls" if r.kind == "call" else "sms"
         keys = period_keys(r.created_at)
         periods = [keys["month"]] + ([day] if keys["day"] == day else [])
-        for country, amount in amounts([((r.callee if service == "calls" else r.recipient) or "", -r.amount)]).items():
+        spent = -r.amount  # a charge is negative in the ledger, its refund positive
+        number = (r.callee if service == "calls" else r.recipient) or ""
+        for country, amount in amounts([(number, abs(spent))]).items():
             for p in periods:
-                total[(p, service, country)] = total.get((p, service, country), ZERO) + amount
+                total[(p, service, country)] = total.get((p, service, country), ZERO) + (
+                    amount if spent > 0 else -amount)
     upsert_counters(conn, [{"account_id": account_id, "period": p, "service": s, "country": c, "amount": v}
                            for (p, s, c), v in sorted(total.items())])
 

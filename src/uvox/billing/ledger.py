@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from uvox.billing import alerts
+from uvox.billing import alerts, caps
 from uvox.clock import now
 from uvox.db import bulk, timeline
 from uvox.db import schema as t
@@ -67,9 +67,12 @@ def credit(conn: Connection, account_id: int, amount: Decimal, kind: str, note: 
 
 
 def refund_message(conn: Connection, message_id: int, note: str = "refund: not accepted by the carrier") -> bool:
-    """Give back a message's charge, once. Returns whether a refund happened."""
+    """Give back a message's charge, once, and its room under the account's spend caps
+    (in the day and month of the charge: billing.caps.give_back). Returns whether a
+    refund happened."""
     m = t.messages
-    row = conn.execute(sa.select(m.c.account_id, m.c.price, m.c.charged).where(m.c.id == message_id)).first()
+    row = conn.execute(sa.select(m.c.account_id, m.c.price, m.c.charged, m.c.recipient)
+                       .where(m.c.id == message_id)).first()
     if row is None or not row.charged:
         return False
     done = conn.execute(
@@ -78,7 +81,15 @@ def refund_message(conn: Connection, message_id: int, note: str = "refund: not a
     if done != 1:
         return False
     if row.price > 0:
-        credit(conn, row.account_id, row.price, "refund", note, message_id)
+        credit(conn, row.account_id, row.price, "refund", note, message_id)  # locks the account's row
+        if caps.caps_of(conn, [row.account_id]):
+            charged_at = conn.execute(
+                sa.select(t.ledger.c.created_at)
+                .where(t.ledger.c.message_id == message_id, t.ledger.c.kind == "charge")
+                .order_by(t.ledger.c.id.desc()).limit(1)
+            ).scalar()
+            if charged_at is not None:
+                caps.give_back(conn, row.account_id, "sms", row.recipient, row.price, charged_at)
     return True
 
 

@@ -41,7 +41,7 @@ def release_waiting(conn: Connection, account_id: int, limit: int = 10_000) -> i
     ).all()
     released = 0
     stamp = now()
-    account_caps = caps.caps_of(conn, [account_id]).get(account_id) if waiting else None
+    account_caps = caps.lock_caps(conn, [account_id]).get(account_id) if waiting else None
     usage = caps.Usage.locked(conn, account_id, account_caps, stamp) if account_caps else None
     for w in waiting:
         rate = plans.lookup(conn, acct.plan_id, w.recipient)

@@ -110,6 +110,10 @@ accounts = sa.Table(
     sa.Column("credit_limit", Money, nullable=False, default=Decimal(0)),
     # Money held by calls in progress (uvox.voice): available = balance + credit_limit - held.
     sa.Column("held", Money, nullable=False, default=Decimal(0), server_default="0"),
+    # Bumped in every transaction that changes spend under the account's caps (a cap
+    # saved, a charge or refund counted; migration 0011): call authorization reads it
+    # with the caps and holds only while it is unchanged (billing/caps.py).
+    sa.Column("cap_version", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("callback_url", sa.String(2000)),
     sa.Column("callback_secret", sa.String(128)),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
@@ -538,7 +542,7 @@ spend_caps = sa.Table(
 
 # What an account with caps was charged, per UTC day ("D2026-12-05") and month
 # ("M2026-12"), per service ("sms" or "calls") and destination country ("" for
-# all), kept up to date in the transaction of each charge (billing/caps.py).
+# all), kept up to date in the transaction of each charge and refund (billing/caps.py).
 spend_counters = sa.Table(
     "spend_counters",
     metadata,

@@ -131,7 +131,9 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]
             by_account.setdefault(out.account_id, []).append((ri, pi))
     charged: list[list[bool]] = [[False] * len(r) for _, r in requests]
     refused: dict[int, caps.Refused] = {}
-    capped = caps.caps_of(conn, by_account) if by_account else {}
+    # The caps are read after the accounts' rows are locked, so a cap saved before
+    # this charge is seen (not one read before a save committed and charged after it).
+    capped = caps.lock_caps(conn, by_account) if by_account else {}
     counted: list[tuple[int, str, str, Decimal]] = []
     # Accounts in id order: two batches (two processes on PostgreSQL) then lock
     # balance rows in one order and cannot deadlock on them.

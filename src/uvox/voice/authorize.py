@@ -123,24 +123,44 @@ def _caller_query() -> sa.Select[Any]:
     )
     return (sa.select(S.c.id.label("sip_id"), S.c.username, S.c.caller_id, A.c.id.label("account_id"),
                       A.c.disabled, A.c.plan_id, A.c.currency, A.c.balance, A.c.credit_limit, A.c.held,
-                      onnet_user.label("onnet"), caps.call_room_column(A.c.id).label("cap_room"))
+                      onnet_user.label("onnet"), caps.call_room_column(A.c.id).label("cap_room"),
+                      A.c.cap_version)
             .join(A, A.c.id == S.c.account_id)
             .where(S.c.username == sa.bindparam("caller"), S.c.domain == sa.bindparam("domain")))
 
 
 _CALLER = _caller_query()
-# The hold: conditional, so it never makes available money negative whatever
-# happened since the money was read.
-_HOLD = (
-    sa.update(t.accounts)
-    .where(t.accounts.c.id == sa.bindparam("account"),
-           t.accounts.c.balance + t.accounts.c.credit_limit - t.accounts.c.held >= sa.bindparam("hold"))
-    .values(held=t.accounts.c.held + sa.bindparam("hold"))
-)
-_AVAILABLE = sa.select(t.accounts.c.balance + t.accounts.c.credit_limit - t.accounts.c.held).where(
-    t.accounts.c.id == sa.bindparam("account"))
-#: Attempts to fit a hold in money other calls of the account keep taking; each one
-#: sees less money, so this ends well before it in practice.
+
+
+def _hold(capped: bool) -> sa.Update:
+    """The hold: conditional, so it never makes available money negative nor passes a
+    spend cap, whatever happened since the money and the caps were read.
+
+    ``version`` is the account's ``cap_version`` as read: every transaction that
+    changed spend under its caps since (a cap saved, a charge or refund counted)
+    changed it, and the hold fails. With caps (``capped``), ``room`` is the least of
+    (cap - charged this period) as read (billing.caps.call_room_column): the money held
+    by the account's calls, including this hold, must stay within it. The parameters
+    are named like no column of ``accounts`` (see _hold_and_insert)."""
+    A = t.accounts
+    money = A.c.held.type
+    hold = sa.bindparam("hold", type_=money)
+    where = [A.c.id == sa.bindparam("account"), A.c.balance + A.c.credit_limit - A.c.held >= hold,
+             A.c.cap_version == sa.bindparam("version", type_=sa.Integer)]
+    if capped:
+        where.append(A.c.held + hold <= sa.bindparam("room", type_=money))
+    return sa.update(A).where(*where).values(held=A.c.held + hold)
+
+
+_HOLD = {capped: _hold(capped) for capped in (False, True)}
+#: What a failed hold reads again, in one statement (one snapshot: the counters
+#: under the caps are those of the version read with them).
+_RECHECK = sa.select(
+    (t.accounts.c.balance + t.accounts.c.credit_limit - t.accounts.c.held).label("money"), t.accounts.c.held,
+    caps.call_room_column(t.accounts.c.id).label("cap_room"), t.accounts.c.cap_version,
+).where(t.accounts.c.id == sa.bindparam("account"))
+#: Attempts to fit a hold in money and cap room other calls (and charges) of the
+#: account keep taking; each one sees less, so this ends well before it in practice.
 HOLD_ATTEMPTS = 20
 _EXISTING = sa.select(t.calls).where(t.calls.c.sip_call_id == sa.bindparam("sip_call_id"))
 _INSERT = sa.insert(t.calls).returning(t.calls.c.id)
@@ -151,19 +171,20 @@ _CALL_COLUMNS = ("sip_call_id", "started_at", "sip_username", "callee", "account
                  "direction", "status", "limit_seconds", "hold", "duration", "billed", "price")
 
 
-def _hold_and_insert() -> sa.Insert:
+def _hold_and_insert(capped: bool) -> sa.Insert:
     # The same conditional hold as SQLite's (_HOLD), as the WITH's data-modifying part.
-    held = _HOLD.returning(t.accounts.c.id).cte("held")
+    held = _HOLD[capped].returning(t.accounts.c.id).cte("held")
     # The row's parameters are prefixed: an UPDATE takes any parameter named like one
     # of its table's columns as a value to SET (a call's "currency" would rewrite the
-    # account's); _HOLD's own are "account" and "hold", which no accounts column is.
+    # account's); _HOLD's own are "account", "hold", "version" and "room", which no
+    # accounts column is.
     values = sa.select(*[sa.bindparam("c_" + name, type_=t.calls.c[name].type) for name in _CALL_COLUMNS]
                        ).select_from(held)
     return sa.insert(t.calls).from_select(list(_CALL_COLUMNS), values, include_defaults=False).returning(
         t.calls.c.id)
 
 
-_HOLD_AND_INSERT = _hold_and_insert()
+_HOLD_AND_INSERT = {capped: _hold_and_insert(capped) for capped in (False, True)}
 
 
 def dialable_digits(dialled: str) -> str | None:
@@ -232,23 +253,53 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
                     init_block=rate.init_block, billing_block=rate.billing_block,
                     direction="outbound", status=CallStatus.IN_PROGRESS)
 
-        available = caps.available(me.balance + me.credit_limit - me.held, me.cap_room, me.held)
-        fit = tariff.limit(available, settings.voice_max_call_seconds)
+        funds = Funds(me.balance + me.credit_limit - me.held, me.held, me.cap_room, me.cap_version)
+        fit = funds.fit(tariff, settings)
         if fit is None:
-            capped = me.cap_room is not None and tariff.limit(me.balance + me.credit_limit - me.held, 1) is not None
-            return _refuse(conn, base, PAYMENT_REQUIRED, "outbound",
-                           "spend cap reached" if capped else "not enough money for the first block")
+            return _refuse(conn, base, PAYMENT_REQUIRED, "outbound", funds.why_not(tariff))
 
         routes = trunk_routing.candidates(conn, digits)
         if not routes:
             return _refuse(conn, base, UNAVAILABLE, "outbound", "no trunk for this destination")
 
-        held = _hold_postgres(conn, base, tariff, fit, settings) if postgres else \
-            _hold_sqlite(conn, base, tariff, fit, settings)
-        if held is not None:
+        held = _hold_postgres(conn, base, tariff, funds, settings) if postgres else \
+            _hold_sqlite(conn, base, funds, fit)
+        if isinstance(held, tuple):
             call_id, limit = held
             return Decision(200, call_id, limit, digits=digits, trunks=routes)
-        return _refuse(conn, base, PAYMENT_REQUIRED, "outbound", "not enough money for the first block")
+        return _refuse(conn, base, PAYMENT_REQUIRED, "outbound", held)
+
+
+@dataclass(frozen=True)
+class Funds:
+    """What a call may hold, as read: available money, money held by the account's
+    calls, the cap room (billing.caps.call_room_column; None: no cap applies) and the
+    ``cap_version`` read with them."""
+
+    money: Decimal
+    held: Decimal
+    cap_room: Decimal | None
+    version: int
+
+    def fit(self, tariff: Tariff, settings: Settings) -> tuple[int, Decimal] | None:
+        """The limit and hold: the longest call whose price fits in the least of the
+        money and the room under the caps (billing.caps.available)."""
+        return tariff.limit(caps.available(self.money, self.cap_room, self.held), settings.voice_max_call_seconds)
+
+    def why_not(self, tariff: Tariff) -> str:
+        capped = self.cap_room is not None and tariff.limit(self.money, 1) is not None
+        return "spend cap reached" if capped else "not enough money for the first block"
+
+    def params(self, account_id: int, hold: Decimal) -> dict[str, Any]:
+        """The conditional hold's parameters (_HOLD[self.capped])."""
+        out: dict[str, Any] = {"account": account_id, "hold": hold, "version": self.version}
+        if self.cap_room is not None:
+            out["room"] = self.cap_room
+        return out
+
+    @property
+    def capped(self) -> bool:
+        return self.cap_room is not None
 
 
 def prime(conn: Connection) -> None:
@@ -262,10 +313,13 @@ def prime(conn: Connection) -> None:
     statement matches nothing: no SIP account is named "", and no account has id 0."""
     if conn.dialect.name != "postgresql":
         return  # calls run on PostgreSQL (Kamailio's database); SQLite's first call is cheap
-    conn.execute(_CALLER, {"caller": "", "domain": "", "callee": "", **caps.call_room_params("", now())}).first()
+    room = caps.call_room_params("", now())
+    conn.execute(_CALLER, {"caller": "", "domain": "", "callee": "", **room}).first()
     params = {"c_" + name: None for name in _CALL_COLUMNS}
-    conn.execute(_HOLD_AND_INSERT, {**params, "account": 0, "hold": Decimal(0)}).scalar()
-    conn.execute(_AVAILABLE, {"account": 0}).first()
+    for capped, stmt in _HOLD_AND_INSERT.items():
+        conn.execute(stmt, {**params, **Funds(Decimal(0), Decimal(0), Decimal(0) if capped else None, 0).params(
+            0, Decimal(0))}).scalar()
+    conn.execute(_RECHECK, {"account": 0, **room}).first()
     trunk_routing.candidates(conn, "1")
     conn.rollback()
 
@@ -290,38 +344,44 @@ def _autocommit(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _hold_postgres(conn: Connection, base: dict[str, Any], tariff: Tariff, fit: tuple[int, Decimal],
-                   settings: Settings) -> tuple[int, int] | None:
-    """Hold the limit's price and insert the call's row in one autocommitted statement;
-    where other calls of the account took the money meanwhile, fit the limit to what
-    is left and try again. Returns (call id, limit), or None: not even the first block."""
-    found: tuple[int, Decimal] | None = fit
+def _hold_postgres(conn: Connection, base: dict[str, Any], tariff: Tariff, funds: Funds,
+                   settings: Settings) -> tuple[int, int] | str:
+    """Hold the limit's price and insert the call's row in one autocommitted statement
+    whose WHERE checks the money and the caps (_HOLD); where other calls or charges of
+    the account took money or cap room meanwhile (or a cap was saved), read again, fit
+    the limit to what is left and try again, at most HOLD_ATTEMPTS times. Returns
+    (call id, limit), or why not even the first block fits."""
+    room = caps.call_room_params(base["callee"], base["started_at"])
     for _ in range(HOLD_ATTEMPTS):
+        found = funds.fit(tariff, settings)
         if found is None:
-            return None
+            return funds.why_not(tariff)
         limit, hold = found
         row = {**base, "limit_seconds": limit, "hold": hold, "duration": 0, "billed": 0, "price": Decimal(0)}
         params = {"c_" + name: row[name] for name in _CALL_COLUMNS}
-        call_id = conn.execute(_HOLD_AND_INSERT, {**params, "account": base["account_id"], "hold": hold}).scalar()
+        call_id = conn.execute(_HOLD_AND_INSERT[funds.capped],
+                               {**params, **funds.params(base["account_id"], hold)}).scalar()
         if call_id is not None:
             return int(call_id), limit
-        available = conn.execute(_AVAILABLE, {"account": base["account_id"]}).scalar_one()
-        found = tariff.limit(available, settings.voice_max_call_seconds)
-    return None
+        r = conn.execute(_RECHECK, {"account": base["account_id"], **room}).one()
+        funds = Funds(r.money, r.held, r.cap_room, r.cap_version)
+    log.warning("call from %s to %s: no hold after %d attempts (the account's money or caps kept changing)",
+                base.get("sip_username"), base.get("callee"), HOLD_ATTEMPTS)
+    return funds.why_not(tariff)
 
 
-def _hold_sqlite(conn: Connection, base: dict[str, Any], tariff: Tariff, fit: tuple[int, Decimal],
-                 settings: Settings) -> tuple[int, int] | None:
+def _hold_sqlite(conn: Connection, base: dict[str, Any], funds: Funds,
+                 fit: tuple[int, Decimal]) -> tuple[int, int] | str:
     """The same inside the caller's BEGIN IMMEDIATE transaction: the row first, then the
     hold (SQLite has no UPDATE inside WITH); nothing else writes meanwhile."""
     limit, hold = fit
     call_id = _insert(conn, {**base, "limit_seconds": limit, "hold": hold})
-    if conn.execute(_HOLD, {"account": base["account_id"], "hold": hold}).rowcount == 1:
+    if conn.execute(_HOLD[funds.capped], funds.params(base["account_id"], hold)).rowcount == 1:
         return call_id, limit
     # Not reachable while BEGIN IMMEDIATE holds the write lock; kept so that a change
     # of locking can never let a call through without its hold.
     conn.execute(sa.delete(t.calls).where(t.calls.c.id == call_id))
-    return None
+    return "not enough money for the first block"
 
 
 def _insert(conn: Connection, values: dict[str, Any]) -> int:
