@@ -107,3 +107,42 @@ def test_a_test_keys_retry_with_an_idempotency_key_replays_its_test_mark(http, p
     assert first.json()["code"] == "005" and first.json()["test"] == "1"
     assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
     assert again.headers["x-uvox-test"] == "1"
+
+
+def test_a_test_key_reads_settings_but_cannot_change_them(http, platform, customer):
+    """A test key given to CI must not weaken the live account: setting spend caps,
+    country rules or the low-balance alert with it is refused (108) and changes nothing."""
+    test = _test_auth(platform, customer)
+    live_set = [("spend-caps", {"service": "sms", "day": "5.00"}, "141"),
+                ("countries", {"blocked": "NG"}, "150"),
+                ("balance-alert", {"threshold": "3.00"}, "143")]
+    for path, variables, code in live_set:
+        assert call(http, path, "form", {**customer.auth, **variables}).json()["code"] == code, path
+    before = {path: call(http, path, "get", customer.auth).json() for path, _, _ in live_set}
+    writes = [("spend-caps", {"service": "sms", "day": "none"}), ("spend-caps", {"month": "1000"}),
+              ("countries", {"blocked": ""}), ("countries", {"allowed": "NG"}),
+              ("balance-alert", {"threshold": "none"}), ("balance-alert", {"threshold": "x"})]
+    for path, variables in writes:
+        for how in ("form", "get", "json"):
+            r = call(http, path, how, {**test, **variables})
+            body = r.json()
+            assert (r.status_code, body["code"], body["test"]) == (403, "108", "1"), (path, variables, how, body)
+            assert body["statusmessage"] == "Not allowed with a test key" and "live key" in body["detail"]
+    # Nothing changed; and reading with the test key shows what the live key set.
+    for path, _, code in live_set:
+        assert call(http, path, "get", customer.auth).json() == before[path], path
+        as_test = call(http, path, "get", test).json()
+        assert as_test["code"] == code and as_test == {**before[path], "test": "1"}, path
+    # The live key still may.
+    assert call(http, "spend-caps", "form", {**customer.auth, "service": "sms", "day": "none"}).json()["caps"] == []
+
+
+def test_the_test_key_refusal_is_documented(http):
+    spec = http.get("/openapi.json").json()
+    assert spec["x-codes"]["108"] == {"message": "Not allowed with a test key", "http": 403}
+    for path in ("spend-caps", "countries", "balance-alert"):
+        examples = spec["paths"][f"/api/get-api/v1/{path}"]["post"]["responses"]["4XX"]["content"][
+            "application/json"]["examples"]
+        assert examples["e108"]["value"]["code"] == "108", path
+    assert "108" in spec["info"]["description"]
+    assert 'id="code-108"' in http.get("/docs").text

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 
 from uvox import markup
 from uvox.api.v1.codes import CODES
+from uvox.api.v1.endpoints import TEST_KEY_READS_ONLY
 from uvox.api.v1.envelope import body
 from uvox.voice.records import CSV_COLUMNS
 
@@ -42,8 +43,11 @@ TEST_MODE = (
     "+15005550001 delivered (110), +15005550002 undelivered (111), +15005550003 rejected (113), +15005550004 "
     "expired (112), any other number delivered. The magic numbers are accepted whatever the plan covers. "
     "OTP-api with a test key sends nothing and its code is always 000000 (as many zeros as a live code has "
-    "digits); OTP-api/verify checks it as a live code."
+    "digits); OTP-api/verify checks it as a live code. A test key reads (balance, rates, statuses, spend caps, "
+    "country rules, the low-balance alert) but cannot change the account's settings: setting spend caps, "
+    "countries or the low-balance alert with one is refused with 108 (HTTP 403)."
 )
+TEST_KEY_EXAMPLE = _envelope_example("108", detail=TEST_KEY_READS_ONLY, test="1")
 TEST_HEADER = {"X-UVox-Test": {"description": "1 when the request came with a test key (test mode).",
                                "schema": {"type": "string", "enum": ["1"]}}}
 
@@ -173,6 +177,7 @@ def _spending_ops(common: dict) -> dict[str, dict]:
             {"ok": _envelope_example("141", accountnumber="12345678", currency="US$", caps=[CAP_EXAMPLE]),
              "e142": _envelope_example("142", detail="country must be a two-letter ISO 3166 code such as MX or US, "
                                                      "or empty for every destination"),
+             "e108": TEST_KEY_EXAMPLE,
              "e140": _envelope_example("140", to="+13058888888", price="0.0150", currency="US$",
                                        detail="this request costs 0.015 US$; the day cap on SMS is 5.00 and 4.9925 "
                                               "is already spent; it resets at 2026-12-06T00:00:00+00:00",
@@ -192,7 +197,7 @@ def _spending_ops(common: dict) -> dict[str, dict]:
                                      available="12.40", alerted=False, email="ops@example.com"),
              "e144": _envelope_example("144", detail="threshold must be an amount such as 5.00 (at most 6 decimals, "
                                                      "not negative), or none to remove the alert"),
-             **common},
+             "e108": TEST_KEY_EXAMPLE, **common},
             "Account"),
     }
 
@@ -235,6 +240,7 @@ def spec() -> dict:
              "e002": _envelope_example("002", to="13055454xx"), "e003": _envelope_example("003"),
              "e014": _envelope_example("014", to="999123"), "e101": _envelope_example("101"),
              "e104": _envelope_example("104"), "e152": _envelope_example("152", to="2348031234567"),
+             "e108": TEST_KEY_EXAMPLE,
              "e140": _envelope_example("140", to="+13058888888", price="0.0150", currency="US$",
                                        detail="this request costs 0.015 US$; the day cap on SMS is 5.00 and 4.9925 "
                                               "is already spent; it resets at 2026-12-06T00:00:00+00:00",
@@ -346,7 +352,8 @@ def spec() -> dict:
         [_param("allowed", "ISO codes separated by commas; only these countries (empty: any).", "ES,VE,US", False),
          _param("blocked", "ISO codes separated by commas; never these countries.", "NG", False)],
         {"ok": _envelope_example("150", allowed="ES,US,VE", blocked="NG"),
-         "e151": _envelope_example("151", detail="not ISO 3166 country codes: XX"), **common},
+         "e151": _envelope_example("151", detail="not ISO 3166 country codes: XX"), "e108": TEST_KEY_EXAMPLE,
+         **common},
         "Account")
     paths["/api/get-api/v1/calls"] = _calls_op(common)
     paths["/api/get-api/v1/calls/quote"] = _op(
