@@ -90,6 +90,8 @@ def test_test_sends_answer_like_live_ones_but_never_wait_or_charge(http, platfor
 def test_openapi_and_docs_describe_test_mode(http):
     spec = http.get("/openapi.json").json()
     assert all(n in spec["info"]["description"] for n in ("+15005550001", "+15005550004", "000000", "X-UVox-Test"))
+    # Its callbacks are marked, and say no phone got the message.
+    assert all(n in spec["info"]["description"] for n in ('`"test":"1"`', '`"simulated":true`'))
     send = spec["paths"]["/api/get-api/v1/sms-api"]["post"]["responses"]["200"]
     assert "X-UVox-Test" in send["headers"] and send["content"]["application/json"]["examples"]["test"]["value"]["test"] == "1"
     assert spec["components"]["schemas"]["Envelope"]["properties"]["test"]["enum"] == ["1"]
