@@ -448,7 +448,8 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
         session_id = otp.open_session(conn, secret, account_id=account.id, template_id=template.id, phone=phone,
                                       code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds,
                                       prefix=guard.prefix_of(phone, s.otp_prefix_digits), address=address)
-        pause = guard.after_request(conn, s, account.id, phone)
+        # A test request trips no alarm (and, otp/guard.py, counts towards none).
+        pause = None if account.test else guard.after_request(conn, s, account.id, phone)
         if pause is not None:
             outbox.enqueue_event(conn, account.id, pause.event(account.number, s.otp_alarm_window_seconds), now())
         if msg.state == intake.WAITING_BALANCE:
