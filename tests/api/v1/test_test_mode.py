@@ -148,3 +148,18 @@ def test_the_test_key_refusal_is_documented(http):
         assert examples["e108"]["value"]["code"] == "108", path
     assert "108" in spec["info"]["description"]
     assert 'id="code-108"' in http.get("/docs").text
+
+
+def test_test_sends_are_checked_against_neither_balance_nor_caps_and_the_docs_say_so(http, platform, customer):
+    """What a live send gets 140 for, a test send gets 005 for (nothing is charged, so
+    nothing counts under the cap); the documentation says exactly that."""
+    test = _test_auth(platform, customer)
+    assert call(http, "spend-caps", "form", {**customer.auth, "service": "sms", "day": "0.01"}).json()["code"] == "141"
+    many = {"to": "13055550100,13055550101", "text": "over the cap"}  # 2 x 0.0080 > 0.01
+    assert call(http, "sms-api", "form", {**customer.auth, **many}).json()["code"] == "140"
+    sent = call(http, "sms-api", "form", {**test, **many}).json()
+    assert sent["code"] == "005" and sent["test"] == "1"
+    caps = call(http, "spend-caps", "get", customer.auth).json()["caps"]
+    assert [c["spent"] for c in caps] == ["0.00"]  # counted under no cap
+    description = http.get("/openapi.json").json()["info"]["description"]
+    assert "checked against neither the balance nor the spend caps" in description and "never 140" in description

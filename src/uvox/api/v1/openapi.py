@@ -34,9 +34,11 @@ def _envelope_example(code: str, **fields) -> dict:
 #: Test mode (sms/testmode.py), as /docs and the portal's documentation explain it.
 TEST_MODE = (
     "Test mode: an API key created as a test key (the portal's \"Test key\", or `uvox admin apikey create "
-    "ACCOUNT --test`) is answered exactly like a live key (same validation, codes, reply fields, message ids, "
-    "status and history) but nothing it sends reaches a carrier and nothing is charged; a test send never waits "
-    "for balance (005, never 009), and balance and rates show the real figures. Every reply to a test key adds "
+    "ACCOUNT --test`) is answered like a live key (same validation of variables and numbers, codes, reply "
+    "fields, message ids, status and history) but nothing it sends reaches a carrier and nothing is charged. "
+    "A test send is checked against neither the balance nor the spend caps: it never waits for balance (005, "
+    "never 009) and no cap refuses it (never 140, whatever a live send would get); balance and rates show the "
+    "real figures. Every reply to a test key adds "
     "`\"test\":\"1\"` and the header `X-UVox-Test: 1` (rates, a bare array, the header only), and the status of "
     "a test message adds `\"test\":\"1\"`. About 2 seconds after the send (UVOX_TEST_MODE_DELAY_SECONDS) a test "
     "message ends in the state its number chooses, with the status callbacks a live message fires (their body "
