@@ -80,7 +80,8 @@ def test_test_key_reaches_each_final_state_with_live_callbacks_and_nothing_leave
     assert http.post(API + "OTP-api/verify", data={**test_auth, "sessionid": o["sessionID"],
                                                    "otp_code": "000000"}).json()["code"] == "027"
 
-    # Callbacks: "submitted" then the final state, for each test message, with a live message's body.
+    # Callbacks: "submitted" then the final state, for each test message, with a live message's body
+    # marked as a test one.
     def bodies():
         return [json.loads(raw) for _, raw in hook.seen]
     every = set(ids.values()) | {o["id"], live["id"]}
@@ -89,7 +90,11 @@ def test_test_key_reaches_each_final_state_with_live_callbacks_and_nothing_leave
     for to, (state, statecode, error) in MAGIC.items():
         mine = [b for b in bodies() if b["messageId"] == ids[to]]
         assert [(b["state"], b["code"]) for b in mine] == [("submitted", "013"), (state, statecode)], to
-        assert all(set(b) == live_keys for b in mine) and mine[-1]["error"] == error and mine[-1]["to"] == to
+        # A live message's fields, plus the test mark; and no phone got it: simulated.
+        assert all(set(b) == live_keys | {"test"} for b in mine) and mine[-1]["error"] == error and mine[-1]["to"] == to
+        assert all(b["test"] == "1" and b["simulated"] is True for b in mine), mine
+    live_bodies = [b for b in bodies() if b["messageId"] == live["id"]]
+    assert all("test" not in b and b["simulated"] is False for b in live_bodies), live_bodies
 
     # The SMSC got the live message only, the ledger charged the live message only.
     assert [m["destination_addr"] for m in smsc.call(lambda: smsc.sim.messages())] == ["13125550100"]

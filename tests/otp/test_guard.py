@@ -325,3 +325,38 @@ def test_limits_pauses_and_countries_hold_across_two_processes_and_the_operators
     assert server.admin("account", "countries", acct.number, "--block", "cl,ng") == {
         "accountnumber": acct.number, "allowed": [], "blocked": ["CL", "NG"]}
     assert {ask_once(i, "5622").json()["code"] for i in range(4)} == {"152"}
+
+
+# --- test mode: counted by no limit and no alarm ---------------------------------------
+
+def _test_key(platform, customer):
+    from tests.conftest import Customer
+    from uvox.accounts import apikeys
+
+    key, _ = apikeys.create(platform.engine, customer.id, "ci", test=True)
+    return Customer(customer.id, customer.number, key, customer.email)
+
+
+def test_test_mode_codes_use_up_no_limit_of_the_live_account(http, platform, customer, template):
+    test = _test_key(platform, customer)
+    limit(platform, customer, per_prefix=3, per_account=5)
+    assert [ask(http, test, template, number(i)).json()["code"] for i in range(6)] == ["022"] * 6
+    # A test key is checked like a live one, but its own codes were not counted either.
+    assert [ask(http, customer, template, number(10 + i)).json()["code"] for i in range(3)] == ["022"] * 3
+    refused(ask(http, customer, template, number(13)), "154", 3600)
+
+
+def test_verified_test_codes_do_not_hide_live_pumping(http, platform, customer, template):
+    """20 test codes verified with the fixed 000000 beside 20 unverified live codes to the
+    same prefix: the live conversion rate is 0 %, and the alarm trips as without them."""
+    test = _test_key(platform, customer)
+    for i in range(20):
+        reply = ask(http, test, template, number(i)).json()
+        assert reply["code"] == "022" and reply["test"] == "1", reply
+        assert http.post(API + "OTP-api/verify", data={**test.auth, "sessionid": reply["sessionID"],
+                                                        "otp_code": "000000"}).json()["code"] == "027"
+    assert guard.active_pauses(platform.engine, customer.id) == []  # test codes trip nothing
+    assert [ask(http, customer, template, number(100 + i)).json()["code"] for i in range(20)] == ["022"] * 20
+    refused(ask(http, customer, template, number(120)), "156", 3600)
+    assert [(p.prefix, p.requested, p.verified) for p in guard.active_pauses(platform.engine, customer.id)] == [
+        ("+1305", 20, 0)]

@@ -30,7 +30,7 @@ class Change(NamedTuple):
 
 
 _CALLBACK_TARGETS = (
-    sa.select(M.c.id, M.c.account_id, M.c.recipient, M.c.segments, M.c.simulated, M.c.sender_used,
+    sa.select(M.c.id, M.c.account_id, M.c.recipient, M.c.segments, M.c.simulated, M.c.test, M.c.sender_used,
               M.c.sender, M.c.callback_url.label("m_url"), A.c.callback_url.label("a_url"))
     .select_from(M.join(A, A.c.id == M.c.account_id))
     .where(M.c.id.in_(sa.bindparam("ids", expanding=True)),
@@ -63,9 +63,12 @@ def enqueue(conn: Connection, changes: list[Change], stamp: datetime) -> int:
             "statusmessage": text,
             "segments": str(m.segments),
             "error": error,
-            "simulated": bool(m.simulated),
+            # A test message (test mode, sms/testmode.py) reached no phone either.
+            "simulated": bool(m.simulated or m.test),
             "timestamp": stamp.isoformat(),
         }
+        if m.test:
+            body["test"] = "1"  # as in every reply to a test key
         rows.append({"account_id": m.account_id, "message_id": mid, "url": url,
                      "body": json.dumps(body, separators=(",", ":")), "attempts": 0,
                      "created_at": stamp, "next_attempt_at": stamp})

@@ -94,7 +94,8 @@ class ConnectorTraffic:
 
 
 def traffic_by_connector(engine: Engine, days: int = 30) -> list[ConnectorTraffic]:
-    """Messages of the last ``days`` UTC days by the connector that took them, busiest first."""
+    """Live messages of the last ``days`` UTC days by the connector that took them,
+    busiest first (test-mode messages never reach a connector: left out)."""
     M = t.messages
     _, since = timeline.window(days)
     name = sa.func.coalesce(M.c.connector, "").label("connector")
@@ -104,7 +105,7 @@ def traffic_by_connector(engine: Engine, days: int = 30) -> list[ConnectorTraffi
         rows = conn.execute(
             sa.select(name, n, n.filter(M.c.state == MessageState.DELIVERED),
                       n.filter(M.c.state.in_([s.value for s in NOT_DELIVERED])))
-            .where(M.c.created_at >= since, M.c.id >= bound).group_by(name).order_by(n.desc(), name)).all()
+            .where(M.c.created_at >= since, M.c.id >= bound, M.c.test.is_(False)).group_by(name).order_by(n.desc(), name)).all()
     return [ConnectorTraffic(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
 
@@ -121,11 +122,13 @@ class Queue:
 
 
 def queue(engine: Engine) -> Queue:
-    """How many messages wait in each state, counted on the ``(state, id)`` index."""
+    """How many live messages wait in each state, counted on the ``(state, id)`` index
+    (test-mode messages wait for their timer, not a connector: left out)."""
     M = t.messages
     with read(engine) as conn:
         counts: dict[str, int] = dict(conn.execute(sa.select(M.c.state, sa.func.count())
-                                   .where(M.c.state.in_([s.value for s in QUEUE_STATES])).group_by(M.c.state)).all())
+                                   .where(M.c.state.in_([s.value for s in QUEUE_STATES]), M.c.test.is_(False))
+                                   .group_by(M.c.state)).all())
         oldest = conn.execute(sa.select(M.c.created_at).where(M.c.state == MessageState.QUEUED)
                               .order_by(M.c.id).limit(1)).scalar()
     return Queue({s: int(counts.get(s.value, 0)) for s in QUEUE_STATES}, aware(oldest))

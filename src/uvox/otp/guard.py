@@ -23,6 +23,11 @@ prefix is paused for the account for ``otp_alarm_pause_seconds``: further reques
 to it get 156 until the pause ends, or the account (portal) or the operator (CLI)
 lifts it. After a pause, the alarm counts only codes requested since it ended.
 
+Test mode (sms/testmode.py) is left out of every count: a code a test key requested
+(its message is ``messages.test``) or verified (always 000000) counts towards no
+limit and no conversion rate, so a test key can neither use up an account's limits
+nor hide real pumping behind verified test codes.
+
 Counts are of ``otp_sessions`` rows (one per code sent), inside the transaction
 that opens the session. Every check and the session's insert run under a lock per
 account (SQLite: its one writer; PostgreSQL: a transaction-level advisory lock), so
@@ -47,6 +52,10 @@ from uvox.db import schema as t
 from uvox.db.session import read, write
 
 S, L, P = t.otp_sessions, t.otp_limits, t.otp_pauses
+M = t.messages
+
+#: A session of a live key: not one whose message is a test-mode one (by its primary key).
+LIVE = ~sa.exists().where(M.c.id == S.c.message_id, M.c.test.is_(True))
 
 #: First key of the two-int advisory lock ("UOG": uvox OTP guard); the second is the account id.
 _LOCK_NS = 0x55_4F_47
@@ -182,7 +191,7 @@ def check(conn: Connection, settings: Settings, account_id: int, phone: str, add
                               "there were verified; lift the pause in the portal, or wait", left)
     row = conn.execute(sa.select(L).where(L.c.account_id == account_id)).first()
     lim = _effective(settings, row)
-    mine = S.c.account_id == account_id
+    mine = sa.and_(S.c.account_id == account_id, LIVE)
     window = max(1, settings.otp_limit_window_seconds)
     checks = [
         ("102", lim.per_number, max(1, settings.otp_send_window_seconds), (S.c.phone == phone,),
@@ -218,7 +227,7 @@ def after_request(conn: Connection, settings: Settings, account_id: int, phone: 
         since = aware(ended)  # count only what was requested since the last pause ended
     requested, verified = conn.execute(
         sa.select(sa.func.count(), sa.func.count(S.c.used_at))
-        .where(S.c.account_id == account_id, S.c.prefix == prefix, S.c.created_at >= since)
+        .where(S.c.account_id == account_id, S.c.prefix == prefix, S.c.created_at >= since, LIVE)
     ).one()
     if requested < threshold or verified * 100 >= requested * settings.otp_alarm_min_verified_percent:
         return None

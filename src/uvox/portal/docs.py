@@ -149,11 +149,13 @@ INTROS = {
                       "and following billing blocks, and the price of the given minutes (code 133). Nothing is "
                       "charged."),
     "test": N_("Write and test your integration without sending or paying: with a test key every endpoint validates "
-               "and answers exactly as with a live key (same codes, message IDs, status and history), but no message "
-               "reaches a carrier or a phone and nothing is charged. The numbers below choose each final state, with "
-               "the status callbacks a live message fires. A test send never waits for balance (005, never 009); "
-               "balance and rates show your real balance and prices. Test messages are marked “test” in your "
-               "history."),
+               "and answers as with a live key (same codes, message IDs, status and history), but no message reaches "
+               "a carrier or a phone and nothing is charged. The numbers below choose each final state, with the "
+               "status callbacks a live message fires (marked \"test\":\"1\"). A test send is checked against "
+               "neither your balance nor your spend caps: it never waits for balance (005, never 009) and is never "
+               "refused by a cap (140); balance and rates show your real balance and prices. A test key cannot "
+               "change your settings (spend caps, countries, low-balance alert: 108). Test messages are marked "
+               "“test” in your history."),
 }
 
 

@@ -112,7 +112,8 @@ class Day:
 
 def per_day(engine: Engine, account_id: int | None, days: int = 30) -> list[Day]:
     """Messages and segments created on each of the last ``days`` UTC days (today
-    last, days without messages as zeros); ``account_id=None``: every account's."""
+    last, days without messages as zeros); ``account_id=None``: every account's.
+    Test-mode messages are left out, as from every console figure."""
     dates, since = timeline.window(days)
     day = timeline.utc_day(M.c.created_at).label("day")
     with read(engine) as conn:
@@ -149,7 +150,8 @@ class Destination:
 
 
 def by_destination(engine: Engine, account_id: int, days: int = 30, limit: int = 8) -> list[Destination]:
-    """The account's ``limit`` busiest destinations of the last ``days`` days, busiest first."""
+    """The account's ``limit`` busiest destinations of the last ``days`` days, busiest
+    first; test-mode messages left out (their outcome is chosen, not a carrier's)."""
     _, since = timeline.window(days)
     dest = M.c.destination.label("destination")
     n = sa.func.count()
@@ -163,7 +165,10 @@ def by_destination(engine: Engine, account_id: int, days: int = 30, limit: int =
 
 
 def _since(conn: Connection, account_id: int | None, since: datetime) -> list[Any]:
-    cond: list[Any] = [M.c.created_at >= since, M.c.id >= timeline.first_id_since(conn, M, M.c.created_at, since)]
+    """The console's window: messages since ``since``, live ones only (a test key's
+    messages never reach a carrier and are never charged, so they are no traffic)."""
+    cond: list[Any] = [M.c.created_at >= since, M.c.id >= timeline.first_id_since(conn, M, M.c.created_at, since),
+                       M.c.test.is_(False)]
     if account_id is not None:
         cond.append(M.c.account_id == account_id)
     return cond

@@ -1,9 +1,10 @@
 """Test mode: what a send made with a test key becomes, instead of an SMS.
 
 A test key (``uvox admin apikey create ACCOUNT --test``, or the portal's "test key")
-is accepted exactly like a live one: same validation, same codes, same reply, a
-real message id, status and history. But its messages are never given to a
-dispatcher or a carrier and nothing is charged: intake stores them already
+is accepted like a live one: same validation of variables and numbers, same codes,
+same reply, a real message id, status and history. But its messages are never given
+to a dispatcher or a carrier and nothing is charged, so they are checked against
+neither the balance (005, never 009) nor the spend caps (never 140): intake stores them already
 ``submitted``, uncharged, with a ``test_deliveries`` row, and the dispatcher's
 test-mode round (``uvox.dispatch.testmode``) ends them on a short timer, firing
 the status callbacks a live message would.

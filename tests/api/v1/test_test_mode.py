@@ -90,6 +90,8 @@ def test_test_sends_answer_like_live_ones_but_never_wait_or_charge(http, platfor
 def test_openapi_and_docs_describe_test_mode(http):
     spec = http.get("/openapi.json").json()
     assert all(n in spec["info"]["description"] for n in ("+15005550001", "+15005550004", "000000", "X-UVox-Test"))
+    # Its callbacks are marked, and say no phone got the message.
+    assert all(n in spec["info"]["description"] for n in ('`"test":"1"`', '`"simulated":true`'))
     send = spec["paths"]["/api/get-api/v1/sms-api"]["post"]["responses"]["200"]
     assert "X-UVox-Test" in send["headers"] and send["content"]["application/json"]["examples"]["test"]["value"]["test"] == "1"
     assert spec["components"]["schemas"]["Envelope"]["properties"]["test"]["enum"] == ["1"]
@@ -107,3 +109,57 @@ def test_a_test_keys_retry_with_an_idempotency_key_replays_its_test_mark(http, p
     assert first.json()["code"] == "005" and first.json()["test"] == "1"
     assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
     assert again.headers["x-uvox-test"] == "1"
+
+
+def test_a_test_key_reads_settings_but_cannot_change_them(http, platform, customer):
+    """A test key given to CI must not weaken the live account: setting spend caps,
+    country rules or the low-balance alert with it is refused (108) and changes nothing."""
+    test = _test_auth(platform, customer)
+    live_set = [("spend-caps", {"service": "sms", "day": "5.00"}, "141"),
+                ("countries", {"blocked": "NG"}, "150"),
+                ("balance-alert", {"threshold": "3.00"}, "143")]
+    for path, variables, code in live_set:
+        assert call(http, path, "form", {**customer.auth, **variables}).json()["code"] == code, path
+    before = {path: call(http, path, "get", customer.auth).json() for path, _, _ in live_set}
+    writes = [("spend-caps", {"service": "sms", "day": "none"}), ("spend-caps", {"month": "1000"}),
+              ("countries", {"blocked": ""}), ("countries", {"allowed": "NG"}),
+              ("balance-alert", {"threshold": "none"}), ("balance-alert", {"threshold": "x"})]
+    for path, variables in writes:
+        for how in ("form", "get", "json"):
+            r = call(http, path, how, {**test, **variables})
+            body = r.json()
+            assert (r.status_code, body["code"], body["test"]) == (403, "108", "1"), (path, variables, how, body)
+            assert body["statusmessage"] == "Not allowed with a test key" and "live key" in body["detail"]
+    # Nothing changed; and reading with the test key shows what the live key set.
+    for path, _, code in live_set:
+        assert call(http, path, "get", customer.auth).json() == before[path], path
+        as_test = call(http, path, "get", test).json()
+        assert as_test["code"] == code and as_test == {**before[path], "test": "1"}, path
+    # The live key still may.
+    assert call(http, "spend-caps", "form", {**customer.auth, "service": "sms", "day": "none"}).json()["caps"] == []
+
+
+def test_the_test_key_refusal_is_documented(http):
+    spec = http.get("/openapi.json").json()
+    assert spec["x-codes"]["108"] == {"message": "Not allowed with a test key", "http": 403}
+    for path in ("spend-caps", "countries", "balance-alert"):
+        examples = spec["paths"][f"/api/get-api/v1/{path}"]["post"]["responses"]["4XX"]["content"][
+            "application/json"]["examples"]
+        assert examples["e108"]["value"]["code"] == "108", path
+    assert "108" in spec["info"]["description"]
+    assert 'id="code-108"' in http.get("/docs").text
+
+
+def test_test_sends_are_checked_against_neither_balance_nor_caps_and_the_docs_say_so(http, platform, customer):
+    """What a live send gets 140 for, a test send gets 005 for (nothing is charged, so
+    nothing counts under the cap); the documentation says exactly that."""
+    test = _test_auth(platform, customer)
+    assert call(http, "spend-caps", "form", {**customer.auth, "service": "sms", "day": "0.01"}).json()["code"] == "141"
+    many = {"to": "13055550100,13055550101", "text": "over the cap"}  # 2 x 0.0080 > 0.01
+    assert call(http, "sms-api", "form", {**customer.auth, **many}).json()["code"] == "140"
+    sent = call(http, "sms-api", "form", {**test, **many}).json()
+    assert sent["code"] == "005" and sent["test"] == "1"
+    caps = call(http, "spend-caps", "get", customer.auth).json()["caps"]
+    assert [c["spent"] for c in caps] == ["0.00"]  # counted under no cap
+    description = http.get("/openapi.json").json()["info"]["description"]
+    assert "checked against neither the balance nor the spend caps" in description and "never 140" in description

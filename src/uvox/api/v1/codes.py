@@ -60,6 +60,7 @@ _ALL = [
     Code("105", "Request body too large", 413),
     Code("106", "Request headers too large", 431),
     Code("107", "Too many requests for this account, try again in a second", 429),
+    Code("108", "Not allowed with a test key", 403),
     Code("110", "Delivered", 200, True, "1"),
     Code("111", "Undelivered", 200, True, "1"),
     Code("112", "Expired", 200, True, "1"),

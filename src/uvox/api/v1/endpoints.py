@@ -448,7 +448,8 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
         session_id = otp.open_session(conn, secret, account_id=account.id, template_id=template.id, phone=phone,
                                       code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds,
                                       prefix=guard.prefix_of(phone, s.otp_prefix_digits), address=address)
-        pause = guard.after_request(conn, s, account.id, phone)
+        # A test request trips no alarm (and, otp/guard.py, counts towards none).
+        pause = None if account.test else guard.after_request(conn, s, account.id, phone)
         if pause is not None:
             outbox.enqueue_event(conn, account.id, pause.event(account.number, s.otp_alarm_window_seconds), now())
         if msg.state == intake.WAITING_BALANCE:
@@ -488,9 +489,22 @@ async def otp_verify(p: Platform, account: Account, v: Variables) -> Result:
 
 # --- countries (extension) ----------------------------------------------------
 
+#: What a test key gets when it tries to change the account's settings (108).
+TEST_KEY_READS_ONLY = ("a test key sends in test mode and reads; it cannot change the account's settings "
+                       "(spend caps, countries, low-balance alert): use a live key")
+
+
+def _settings_change(account: Account) -> Result | None:
+    """None when ``account``'s key may change settings; 108 for a test key, which must
+    not weaken the live account's protections (a leaked CI key could lift its caps)."""
+    return _r("108", detail=TEST_KEY_READS_ONLY) if account.test else None
+
+
 async def country_rules(p: Platform, account: Account, v: Variables) -> Result:
     """Read the account's country rules, or replace the list(s) given: ``allowed`` and
     ``blocked``, ISO codes separated by commas (empty: clear the list)."""
+    if (v.has("allowed") or v.has("blocked")) and (refused := _settings_change(account)):
+        return refused
     changes = {}
     for name in ("allowed", "blocked"):
         if v.has(name):
@@ -652,6 +666,8 @@ def _amount_or_none(raw: str | None) -> Decimal | None:
 async def spend_caps(p: Platform, account: Account, v: Variables) -> Result:
     """Read the account's spend caps, or set the day and/or month cap of one scope."""
     if v.has("day") or v.has("month"):
+        if refused := _settings_change(account):
+            return refused
         try:
             service, country = caps.parse_scope(v.get("service"), v.get("country"))
         except caps.BadCap as exc:
@@ -673,6 +689,8 @@ async def spend_caps(p: Platform, account: Account, v: Variables) -> Result:
 async def balance_alert(p: Platform, account: Account, v: Variables) -> Result:
     """Read the account's low-balance alert, or set its threshold (none removes it)."""
     if v.has("threshold"):
+        if refused := _settings_change(account):
+            return refused
         try:
             threshold = _amount_or_none(v.get("threshold"))
         except ValueError:

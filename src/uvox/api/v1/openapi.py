@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 
 from uvox import markup
 from uvox.api.v1.codes import CODES
+from uvox.api.v1.endpoints import TEST_KEY_READS_ONLY
 from uvox.api.v1.envelope import body
 from uvox.voice.records import CSV_COLUMNS
 
@@ -33,17 +34,108 @@ def _envelope_example(code: str, **fields) -> dict:
 #: Test mode (sms/testmode.py), as /docs and the portal's documentation explain it.
 TEST_MODE = (
     "Test mode: an API key created as a test key (the portal's \"Test key\", or `uvox admin apikey create "
-    "ACCOUNT --test`) is answered exactly like a live key (same validation, codes, reply fields, message ids, "
-    "status and history) but nothing it sends reaches a carrier and nothing is charged; a test send never waits "
-    "for balance (005, never 009), and balance and rates show the real figures. Every reply to a test key adds "
+    "ACCOUNT --test`) is answered like a live key (same validation of variables and numbers, codes, reply "
+    "fields, message ids, status and history) but nothing it sends reaches a carrier and nothing is charged. "
+    "A test send is checked against neither the balance nor the spend caps: it never waits for balance (005, "
+    "never 009) and no cap refuses it (never 140, whatever a live send would get); balance and rates show the "
+    "real figures. Every reply to a test key adds "
     "`\"test\":\"1\"` and the header `X-UVox-Test: 1` (rates, a bare array, the header only), and the status of "
     "a test message adds `\"test\":\"1\"`. About 2 seconds after the send (UVOX_TEST_MODE_DELAY_SECONDS) a test "
-    "message ends in the state its number chooses, with the status callbacks a live message fires: "
+    "message ends in the state its number chooses, with the status callbacks a live message fires (their body "
+    "adds `\"test\":\"1\"` and says `\"simulated\":true`: no phone got it): "
     "+15005550001 delivered (110), +15005550002 undelivered (111), +15005550003 rejected (113), +15005550004 "
     "expired (112), any other number delivered. The magic numbers are accepted whatever the plan covers. "
     "OTP-api with a test key sends nothing and its code is always 000000 (as many zeros as a live code has "
-    "digits); OTP-api/verify checks it as a live code."
+    "digits); OTP-api/verify checks it as a live code. A test key reads (balance, rates, statuses, spend caps, "
+    "country rules, the low-balance alert) but cannot change the account's settings: setting spend caps, "
+    "countries or the low-balance alert with one is refused with 108 (HTTP 403)."
 )
+#: The /docs page's "Test mode" section (Markdown; SAMPLE_BASE becomes the server's address):
+#: commands that work when pasted with a test key, and what they answer.
+TEST_MODE_GUIDE = """\
+Write and run your integration tests without sending or paying. Create a **test key**: in the portal,
+*API keys*, choose *Test key* (operators: `uvox admin apikey create ACCOUNT --test`). Use it as a live
+key; nothing it sends reaches a carrier and nothing is charged.
+
+**1. Send to a magic number.** The number chooses the final state: `+15005550001` delivered (statecode
+110), `+15005550002` undelivered (111), `+15005550003` rejected (113), `+15005550004` expired (112); any
+other number is delivered.
+
+```sh
+API_KEY='your-test-key'
+curl -sS "https://uvox.example.com/api/get-api/v1/sms-api" \\
+  -H "Api-Key: $API_KEY" \\
+  --data-urlencode 'to=+15005550002' \\
+  --data-urlencode 'text=Hello from CI'
+```
+
+The reply is a live send's, with `"test":"1"` (and the header `X-UVox-Test: 1`):
+
+```json
+{"version":"1","code":"005","status":"success","resultstring":"Success","to":"+15005550002","id":"1",
+ "segments":"1","price":"0.0075","currency":"US$","test":"1","statusmessage":"Message sent successfully"}
+```
+
+`price` is what a live send would cost; nothing is charged. A test send is checked against neither the
+balance nor the spend caps: it never waits for balance (005, never 009) and no cap refuses it (never 140).
+
+**2. About 2 seconds later, its status** (use the `id` of the reply):
+
+```sh
+curl -sS -G "https://uvox.example.com/api/get-api/v1/sms-api/status" \\
+  -H "Api-Key: $API_KEY" \\
+  --data-urlencode 'messageId=1'
+```
+
+```json
+{"version":"1","code":"013","status":"success","resultstring":"Success","id":"1","to":"+15005550002",
+ "from":"","state":"undelivered","segments":"1","price":"0.0075","currency":"US$",
+ "created_at":"2026-12-06T03:45:39.664909+00:00","submitted_at":"2026-12-06T03:45:39.664909+00:00",
+ "done_at":"2026-12-06T03:45:41.699395+00:00","statecode":"111","statetext":"Undelivered",
+ "error":"stat:UNDELIV err:000","test":"1",
+ "notice":"Sent with a test key: no carrier received this message and nothing was charged.",
+ "statusmessage":"SMS Sent"}
+```
+
+**3. The status callbacks** a live message fires go to your callback URL: `submitted`, then the final
+state. Their body is a live callback's, plus `"test":"1"`, and `simulated` is `true` (no phone got it):
+
+```json
+{"messageId":"1","to":"+15005550002","from":"","state":"undelivered","code":"111",
+ "statusmessage":"Undelivered","segments":"1","error":"stat:UNDELIV err:000","simulated":true,
+ "timestamp":"2026-12-06T03:45:41.699395+00:00","test":"1"}
+```
+
+**4. One-time codes.** With a test key `OTP-api` sends nothing and the code is always `000000`:
+
+```sh
+curl -sS "https://uvox.example.com/api/get-api/v1/OTP-api" \\
+  -H "Api-Key: $API_KEY" \\
+  --data-urlencode 'ref_id=YOUR_TEMPLATE_REF_ID' \\
+  --data-urlencode 'phone_number=+15005550001'
+# {"version":"1.00","code":"022",...,"sessionID":"8Sy1...","id":"2","test":"1",...}
+curl -sS "https://uvox.example.com/api/get-api/v1/OTP-api/verify" \\
+  -H "Api-Key: $API_KEY" \\
+  --data-urlencode 'sessionid=8Sy1...' \\
+  --data-urlencode 'otp_code=000000'
+# {"version":"1.00","code":"027","status":"success",...,"test":"1","statusmessage":"OTP Matched"}
+```
+
+Test codes count towards no pumping limit and no conversion rate.
+
+**5. What a test key cannot do.** It reads (balance, rates, statuses, spend caps, country rules, the
+low-balance alert) but cannot change the account's settings: `spend-caps` with `day` or `month`,
+`countries` with `allowed` or `blocked` and `balance-alert` with `threshold` answer 108:
+
+```json
+{"version":"1.00","code":"108","status":"error","resultstring":"Failure",
+ "detail":"a test key sends in test mode and reads; it cannot change the account's settings (spend caps, countries, low-balance alert): use a live key",
+ "test":"1","statusmessage":"Not allowed with a test key"}
+```
+"""
+
+
+TEST_KEY_EXAMPLE = _envelope_example("108", detail=TEST_KEY_READS_ONLY, test="1")
 TEST_HEADER = {"X-UVox-Test": {"description": "1 when the request came with a test key (test mode).",
                                "schema": {"type": "string", "enum": ["1"]}}}
 
@@ -147,6 +239,13 @@ def _calls_op(common: dict) -> dict:
     return {m: op for m in ("get", "post", "put")}
 
 
+def _quoted(to: str, destination: str, price: str) -> dict:
+    """One recipient of the quote example (one GSM-7 segment, 120 units left)."""
+    return {"to": to, "destination": destination, "encoding": "GSM-7", "segments": "1", "remaining": "120",
+            "unitprice": price, "price": price, "code": "132", "status": "success",
+            "statusmessage": CODES["132"].message}
+
+
 CAP_EXAMPLE = {"service": "sms", "period": "day", "country": "", "limit": "5.00", "spent": "4.9925",
                "remaining": "0.0075", "resets_at": "2026-12-06T00:00:00+00:00"}
 
@@ -173,6 +272,7 @@ def _spending_ops(common: dict) -> dict[str, dict]:
             {"ok": _envelope_example("141", accountnumber="12345678", currency="US$", caps=[CAP_EXAMPLE]),
              "e142": _envelope_example("142", detail="country must be a two-letter ISO 3166 code such as MX or US, "
                                                      "or empty for every destination"),
+             "e108": TEST_KEY_EXAMPLE,
              "e140": _envelope_example("140", to="+13058888888", price="0.0150", currency="US$",
                                        detail="this request costs 0.015 US$; the day cap on SMS is 5.00 and 4.9925 "
                                               "is already spent; it resets at 2026-12-06T00:00:00+00:00",
@@ -192,7 +292,7 @@ def _spending_ops(common: dict) -> dict[str, dict]:
                                      available="12.40", alerted=False, email="ops@example.com"),
              "e144": _envelope_example("144", detail="threshold must be an amount such as 5.00 (at most 6 decimals, "
                                                      "not negative), or none to remove the alert"),
-             **common},
+             "e108": TEST_KEY_EXAMPLE, **common},
             "Account"),
     }
 
@@ -235,6 +335,7 @@ def spec() -> dict:
              "e002": _envelope_example("002", to="13055454xx"), "e003": _envelope_example("003"),
              "e014": _envelope_example("014", to="999123"), "e101": _envelope_example("101"),
              "e104": _envelope_example("104"), "e152": _envelope_example("152", to="2348031234567"),
+             "e108": TEST_KEY_EXAMPLE,
              "e140": _envelope_example("140", to="+13058888888", price="0.0150", currency="US$",
                                        detail="this request costs 0.015 US$; the day cap on SMS is 5.00 and 4.9925 "
                                               "is already spent; it resets at 2026-12-06T00:00:00+00:00",
@@ -250,15 +351,15 @@ def spec() -> dict:
             "extension character such as € or { counts two; UTF-16 units for UCS-2), `unitprice` (one segment) "
             "and `price`; then `total` and `currency`. A number sms-api would refuse is listed with its code "
             "(002, 014). Priced by the very functions a send uses, on the same rates.",
-            [_param("to", "Destination(s), as for sms-api.", "13058888888,34600000000"),
+            [_param("to", "Destination(s), as for sms-api.", "13058888888,584121234567"),
              _param("text", "Message text, as for sms-api.", "Your code is 123456"),
              _param("from", "Sender, as for sms-api (checked, it does not change the price).", "UVox", False)],
-            {"ok": _envelope_example("132", to="+13058888888", encoding="GSM-7", segments="1", remaining="141",
-                                     total="0.008", currency="US$", accepted="1", rejected="0",
-                                     results=[{"to": "+13058888888", "destination": "USA Miami", "encoding": "GSM-7",
-                                               "segments": "1", "remaining": "141", "unitprice": "0.008",
-                                               "price": "0.008", "code": "132", "status": "success",
-                                               "statusmessage": CODES["132"].message}]),
+            # The worked example below, priced by the README's deck (1 USA 0.0075, 58 Venezuela 0.05):
+            # "€" and "{" are GSM extension characters (two units each), so 40 of 160 are used.
+            {"ok": _envelope_example("132", to="+13058888888,+584121234567", encoding="GSM-7", segments="1",
+                                     remaining="120", total="0.0575", currency="US$", accepted="2", rejected="0",
+                                     results=[_quoted("+13058888888", "USA", "0.0075"),
+                                              _quoted("+584121234567", "Venezuela", "0.05")]),
              "e002": _envelope_example("002", to="13055454xx"), "e003": _envelope_example("003"),
              "e014": _envelope_example("014", to="999123"),
              "e021": _envelope_example("021", detail="the account has no plan yet: nothing can be priced"), **common},
@@ -346,7 +447,8 @@ def spec() -> dict:
         [_param("allowed", "ISO codes separated by commas; only these countries (empty: any).", "ES,VE,US", False),
          _param("blocked", "ISO codes separated by commas; never these countries.", "NG", False)],
         {"ok": _envelope_example("150", allowed="ES,US,VE", blocked="NG"),
-         "e151": _envelope_example("151", detail="not ISO 3166 country codes: XX"), **common},
+         "e151": _envelope_example("151", detail="not ISO 3166 country codes: XX"), "e108": TEST_KEY_EXAMPLE,
+         **common},
         "Account")
     paths["/api/get-api/v1/calls"] = _calls_op(common)
     paths["/api/get-api/v1/calls/quote"] = _op(
@@ -367,11 +469,18 @@ def spec() -> dict:
         "sms-api", "--data-urlencode 'to=13058888888'", "--data-urlencode 'text=Your order 4711 has shipped'",
         extra_headers=("Idempotency-Key: order-4711-shipped",))
     paths["/api/get-api/v1/sms-api/quote"]["get"]["x-codeSamples"] = _code_sample(
-        "sms-api/quote", "--data-urlencode 'to=13058888888,34600000000'",
+        "sms-api/quote", "--data-urlencode 'to=13058888888,584121234567'",
         "--data-urlencode 'text=Your code is 123456. Pay €5 at {shop}'")
     paths["/api/get-api/v1/calls/quote"]["get"]["x-codeSamples"] = _code_sample(
         "calls/quote", "--data-urlencode 'to=+1 305 555 0100'", "--data-urlencode 'minutes=5'")
     paths.update(_spending_ops(common))
+    # The settings endpoints only read without variables: their worked examples set values (docs/spend.md).
+    paths["/api/get-api/v1/spend-caps"]["get"]["x-codeSamples"] = _code_sample(
+        "spend-caps", "--data-urlencode 'service=sms'", "--data-urlencode 'day=5.00'", "--data-urlencode 'month=100'")
+    paths["/api/get-api/v1/countries"]["get"]["x-codeSamples"] = _code_sample(
+        "countries", "--data-urlencode 'allowed=ES,US,VE'", "--data-urlencode 'blocked=NG'")
+    paths["/api/get-api/v1/balance-alert"]["get"]["x-codeSamples"] = _code_sample(
+        "balance-alert", "--data-urlencode 'threshold=5.00'")
     rates = _op("Price list", "A bare JSON array of the account's rates (streamed).", [], common, "Account")
     rates_op = dict(rates["get"])
     rates_op["responses"] = {
@@ -390,8 +499,8 @@ def spec() -> dict:
             "version": "1.0.0",
             "description": "The UVox HTTP API, wire-compatible with the public manual. Every method accepts GET, "
                            "POST and PUT; variables may come from the query string, a form or a JSON body. Every "
-                           "reply carries `code`; the table of every code, with its HTTP status, ends the API "
-                           "reference at /docs. " + TEST_MODE,
+                           "reply carries `code`; every code, with its HTTP status, is in the table of codes that "
+                           "ends this reference. " + TEST_MODE,
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -530,5 +639,6 @@ async def docs_page(request: Request) -> HTMLResponse:
     codes = [_CodeRow(c.code, c.message, c.http, c.status_text, not (c.code < "100" or c.code == "500"))
              for c in sorted(CODES.values(), key=lambda c: c.code)]
     html = _PAGE.get_template("docs.html").render(spec=s, operations=_operations(s, base), codes=codes, base=base,
+                                                  test_mode=TEST_MODE_GUIDE.replace(SAMPLE_BASE, base),
                                                   md=markup.block, inline=markup.inline)
     return HTMLResponse(html)
