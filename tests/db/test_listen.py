@@ -174,3 +174,9 @@ def test_the_api_key_cache_remembers_nothing_while_its_listener_is_cut(platform,
     assert apikeys.cached(platform.engine, key) is None
     assert apikeys.authenticate(platform.engine, key) == a
     assert apikeys.cached(platform.engine, key) == a
+
+
+def test_stop_without_start(platform):
+    listener = ListenThread(platform.engine, [CHANNEL], lambda n: None, name="test-listen")
+    listener.stop()
+    assert listener._wake_r == listener._wake_w == -1

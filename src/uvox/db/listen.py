@@ -85,6 +85,7 @@ class ListenThread:
         self.connections = 0
         self._stopped = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
+        self._pipe_lock = threading.Lock()  # never write to the pipe's numbers once closed (reused)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> ListenThread:
@@ -96,11 +97,15 @@ class ListenThread:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        with self._pipe_lock:
+            if self._wake_w >= 0:
+                try:
+                    os.write(self._wake_w, b"x")
+                except OSError:
+                    pass
+        if self._thread.ident is None:  # never started
+            self._close_pipe()
+        elif self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     @property
@@ -142,11 +147,14 @@ class ListenThread:
         finally:
             self.listening.clear()
             self._lost()
+            self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        with self._pipe_lock:
             for fd in (self._wake_r, self._wake_w):
-                try:
+                if fd >= 0:
                     os.close(fd)
-                except OSError:
-                    pass
+            self._wake_r = self._wake_w = -1
 
     def _lost(self) -> None:
         try:
