@@ -47,13 +47,13 @@ def main() -> None:
     count = sum(1 for _ in plans.iter_rates(p.engine, pid))
     t_iter = time.perf_counter() - t0
     numbers = [f"+{rng.randint(1, 99)}{rng.randint(10**8, 10**9)}" for _ in range(20_000)]
-    plans.clear_cache()
+    plans.clear_cache(p.engine)
     t0 = time.perf_counter()
     with read(p.engine) as conn:
         for num in numbers:
             plans._lookup_db(conn, pid, num)
     t_lookup = time.perf_counter() - t0
-    plans.clear_cache()
+    plans.clear_cache(p.engine)
     t0 = time.perf_counter()
     with read(p.engine) as conn:
         plans.lookup(conn, pid, numbers[0])

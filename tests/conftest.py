@@ -134,14 +134,8 @@ def _empty_tables(p: Platform) -> None:
                 c.execute(sa.text(f'DELETE FROM "{n}"'))
             c.execute(sa.text("DELETE FROM sqlite_sequence")) if c.execute(
                 sa.text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first() else None
-    from uvox.accounts import authcache
-
-    authcache.clear()
-    from uvox.billing import plans
-    from uvox.voice import trunks
-
-    plans.clear_cache()
-    trunks.clear_cache()
+    p.caches.clear()
+    p.simulator_route.clear()
 
 
 @pytest.fixture

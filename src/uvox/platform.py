@@ -13,6 +13,7 @@ from functools import cached_property
 from sqlalchemy.engine import Engine
 
 from uvox.config import Settings
+from uvox.db.caches import Caches, TimedValue
 from uvox.db.engine import autocommit_engine, make_engine
 from uvox.db.migrate import instance_secret, upgrade
 from uvox.db.writer import Writer
@@ -47,11 +48,26 @@ class QueuedSignal:
                 pass
 
 
+#: How long the portal trusts its answer to "is the SMSC simulator a route?".
+SIMULATOR_ROUTE_SECONDS = 2.0
+
+
 @dataclass
 class Platform:
     settings: Settings
     engine: Engine
     queued: QueuedSignal = field(default_factory=QueuedSignal)
+    #: What this process remembers of the database (db/caches.py): the API keys,
+    #: the enabled trunks, the rate decks. Shared with another Platform only on the
+    #: same engine (tests that change a setting), i.e. the same database.
+    caches: Caches = field(init=False)
+    #: The portal's banner question (portal/web.simulator_route), which depends on
+    #: this Platform's settings: its own, even beside another on the same engine.
+    simulator_route: TimedValue = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.caches = Caches.of(self.engine)
+        self.simulator_route = TimedValue(SIMULATOR_ROUTE_SECONDS)
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = False) -> Platform:
@@ -72,9 +88,12 @@ class Platform:
     def calls_engine(self) -> Engine:
         """The pool Kamailio's call authorizations use (db.engine.autocommit_engine);
         opened by the first call or ``app``'s start-up, not by every command."""
-        return autocommit_engine(self.engine, self.settings.db_pool_size)
+        engine = autocommit_engine(self.engine, self.settings.db_pool_size)
+        self.caches.attach(engine)  # the trunks a call set-up reads through it are this database's
+        return engine
 
     def close(self) -> None:
+        self.caches.close()
         if "calls_engine" in self.__dict__ and self.calls_engine is not self.engine:
             self.calls_engine.dispose()
         self.engine.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.portal.conftest import PASSWORD
-from uvox.portal import web
 
 BANNER_ES = "Entrega simulada"
 BANNER_EN = "Simulated delivery"
@@ -15,10 +14,10 @@ BANNER_EN = "Simulated delivery"
 def simulator_on(platform):
     before = platform.settings
     platform.settings = before.with_(smsc_sim=True)
-    web._sim_cache.clear()
+    platform.simulator_route.clear()
     yield platform
     platform.settings = before
-    web._sim_cache.clear()
+    platform.simulator_route.clear()
 
 
 def test_banner_while_simulated_gone_with_a_connector(simulator_on, client, make_customer):
@@ -33,12 +32,12 @@ def test_banner_while_simulated_gone_with_a_connector(simulator_on, client, make
         BANNER_EN in b.c.get("/dashboard?lang=en").text
     registry.add(simulator_on.engine, "carrier", host="127.0.0.1", port=2775, system_id="x", password="y",
                  secret=simulator_on.secret)
-    web._sim_cache.clear()
+    simulator_on.simulator_route.clear()
     assert BANNER_ES not in b.c.get("/dashboard").text
 
 
 def test_no_banner_when_simulator_disabled(platform, client, make_customer):
-    web._sim_cache.clear()
+    platform.simulator_route.clear()
     c = make_customer(password=PASSWORD)
     b = client()
     b.sign_in(c.email)

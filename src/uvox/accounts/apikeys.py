@@ -119,10 +119,10 @@ def authenticate(engine: Engine, key: str) -> Account | None:
             .where(t.api_keys.c.key_hash == digest, t.api_keys.c.revoked_at.is_(None))
         ).first()
     if row is None or row.disabled:
-        authcache.forget(digest)
+        authcache.forget(engine, digest)
         return None
     account = Account.from_row(row)
     if row.key_test:
         account = replace(account, test=True)
-    authcache.put(digest, read_in, account)
+    authcache.put(engine, digest, read_in, account)
     return account

@@ -16,30 +16,27 @@ the next request of every process sees it:
 
 ``CACHE_SECONDS`` still bounds an entry's life, in case a notification is lost.
 
+What is remembered lives in the Platform's caches (db/caches.py ``AuthCache``, one
+per database; its LISTEN is a db/listen.py ``ListenThread``), reached from the engine.
+
 The trunks call set-up routes to (voice/trunks.py) are remembered by the same
 epochs: a trunk change calls :func:`invalidate` too.
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
-import threading
-import time
-import weakref
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from uvox.db import schema as t
-from uvox.db.engine import autocommit_connection
+from uvox.db.caches import AUTH_CHANNEL, AUTH_TOKEN_KEY, CACHE_SECONDS, caches_of
 
-log = logging.getLogger(__name__)
-CACHE_SECONDS = 30.0
-TOKEN_KEY = "auth:generation"
-CHANNEL = "uvox_auth"
-MAX_ENTRIES = 10_000
+__all__ = ["CACHE_SECONDS", "CHANNEL", "TOKEN_KEY", "clear", "epoch", "forget", "get", "invalidate", "put"]
+TOKEN_KEY = AUTH_TOKEN_KEY
+CHANNEL = AUTH_CHANNEL
 
 
 def invalidate(conn: Connection) -> None:
@@ -56,111 +53,26 @@ def invalidate(conn: Connection) -> None:
     if dialect == "postgresql":
         conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
     # This process's own change is seen at once, before its notification comes back.
-    _entries.clear()
-    for listener in list(_listeners.values()):
-        listener.bump()
-
-
-class _Listener:
-    """LISTEN uvox_auth on a connection of its own; ``epoch`` changes on every
-    notification and every reconnection, and is ``None`` while not listening."""
-
-    def __init__(self, engine: Engine) -> None:
-        # Weak: the thread ends (within 5 s) once the engine is gone, as in tests
-        # that open and close many platforms.
-        self._engine = weakref.ref(engine)
-        self.epoch: int | None = None
-        self._counter = 0
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="uvox-auth-listen", daemon=True)
-        self._thread.start()
-
-    def bump(self, listening: bool = False) -> None:
-        with self._lock:
-            if self.epoch is not None or listening:
-                self._counter += 1
-                self.epoch = self._counter
-
-    def _run(self) -> None:
-        warned = False
-        while (engine := self._engine()) is not None:
-            try:
-                with autocommit_connection(engine) as driver:
-                    del engine
-                    driver.execute(f"LISTEN {CHANNEL}")
-                    self.bump(listening=True)
-                    warned = False
-                    while self._engine() is not None:
-                        for _ in driver.notifies(timeout=5.0):
-                            self.bump()
-                return
-            except Exception as exc:  # the database went away: remember nothing until back
-                self.epoch = None
-                if not warned:  # once an outage, not every second of it
-                    log.warning("API key cache: not listening for changes (%s); caching nothing meanwhile", exc)
-                    warned = True
-                time.sleep(1.0)
-
-
-_listeners: weakref.WeakKeyDictionary[Engine, _Listener] = weakref.WeakKeyDictionary()
-_listeners_lock = threading.Lock()
-_entries: dict[str, tuple[float, object, Any]] = {}
+    caches_of(conn.engine).auth.changed()
 
 
 def epoch(engine: Engine) -> object | None:
     """What an entry must have been stored under to be good now; None: remember nothing."""
-    if engine.dialect.name == "postgresql":
-        listener = _listeners.get(engine)
-        if listener is None:
-            with _listeners_lock:
-                listener = _listeners.get(engine)
-                if listener is None:
-                    listener = _listeners[engine] = _Listener(engine)
-        return listener.epoch
-    return _sqlite_token(engine)
-
-
-_sqlite_readers: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, Any]] = weakref.WeakKeyDictionary()
-
-
-def _sqlite_token(engine: Engine) -> str:
-    # One DBAPI connection of the pool kept for this one statement: through the
-    # engine (a checkout, a Core statement) it cost a third of a request's CPU; raw,
-    # a few microseconds. Autocommit (see db/engine.py): each read sees the last commit.
-    reader = _sqlite_readers.get(engine)
-    if reader is None:
-        with _listeners_lock:
-            reader = _sqlite_readers.get(engine)
-            if reader is None:
-                reader = _sqlite_readers[engine] = (threading.Lock(), engine.raw_connection())
-    lock, raw = reader
-    with lock:
-        row = raw.cursor().execute("SELECT value FROM meta WHERE key = ?", (TOKEN_KEY,)).fetchone()
-    return row[0] if row else ""
+    return caches_of(engine).auth.epoch()
 
 
 def get(engine: Engine, digest: str) -> Any | None:
-    hit = _entries.get(digest)
-    if hit is None or hit[0] <= time.monotonic():
-        return None
-    now_epoch = epoch(engine)
-    if now_epoch is None or hit[1] != now_epoch:
-        return None
-    return hit[2]
+    return caches_of(engine).auth.get(digest)
 
 
-def put(digest: str, read_in: object | None, value: Any) -> None:
+def put(engine: Engine, digest: str, read_in: object | None, value: Any) -> None:
     """Remember ``value``, read after :func:`epoch` returned ``read_in``."""
-    if read_in is None:
-        return
-    if len(_entries) > MAX_ENTRIES:
-        _entries.clear()
-    _entries[digest] = (time.monotonic() + CACHE_SECONDS, read_in, value)
+    caches_of(engine).auth.put(digest, read_in, value)
 
 
-def forget(digest: str) -> None:
-    _entries.pop(digest, None)
+def forget(engine: Engine, digest: str) -> None:
+    caches_of(engine).auth.forget(digest)
 
 
-def clear() -> None:
-    _entries.clear()
+def clear(engine: Engine) -> None:
+    caches_of(engine).auth.clear()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from uvox.billing.money import parse_amount
 from uvox.clock import now
 from uvox.db import schema as t
+from uvox.db.caches import caches_of
 from uvox.db.session import read, write
 from uvox.errors import Conflict, NotFound
 from uvox.strings import is_digits
@@ -162,7 +162,7 @@ def import_rates(engine: Engine, plan_name: str, stream: IO[str] | str) -> int:
         key = _version_key(plan.id)
         conn.execute(sa.delete(t.meta).where(t.meta.c.key == key))
         conn.execute(sa.insert(t.meta).values(key=key, value=secrets.token_hex(8)))
-    clear_cache()
+    clear_cache(engine)
     return len(rows)
 
 
@@ -179,13 +179,14 @@ def _rate(r: Any) -> Rate:  # a row with the rate columns, whatever else it hold
 # dict probes. Every import writes a new version token in `meta`; a process checks
 # that token at most every CHECK_SECONDS and reloads the deck when it changed, so an
 # import is seen everywhere within CHECK_SECONDS (at once in the importing process).
+# The decks are the Platform's (db/caches.py ``Caches.decks``: plan id -> (next
+# check, version, deck)), reached from the connection's engine.
 CHECK_SECONDS = 2.0
-_decks: dict[int, tuple[float, str | None, dict[str, Rate]]] = {}
-_deck_lock = threading.Lock()
 
 
-def clear_cache() -> None:
-    _decks.clear()
+def clear_cache(engine: Engine) -> None:
+    """Forget every deck read from ``engine``'s database (tests, benches)."""
+    caches_of(engine).decks.clear()
 
 
 def _version_key(plan_id: int) -> str:
@@ -193,20 +194,22 @@ def _version_key(plan_id: int) -> str:
 
 
 def _deck(conn: Connection, plan_id: int) -> dict[str, Rate]:
+    decks = caches_of(conn.engine).decks
+    entries: dict[int, tuple[float, str | None, dict[str, Rate]]] = decks.entries
     clock = time.monotonic()
-    entry = _decks.get(plan_id)
+    entry = entries.get(plan_id)
     if entry is not None and entry[0] > clock:
         return entry[2]
     version = conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == _version_key(plan_id))).scalar()
     if entry is not None and entry[1] == version:
-        _decks[plan_id] = (clock + CHECK_SECONDS, version, entry[2])
+        entries[plan_id] = (clock + CHECK_SECONDS, version, entry[2])
         return entry[2]
-    with _deck_lock:
+    with decks.lock:
         deck = {
             r.prefix: _rate(r)
             for r in conn.execute(sa.select(*_lookup_cols).where(t.rates.c.plan_id == plan_id))
         }
-        _decks[plan_id] = (clock + CHECK_SECONDS, version, deck)
+        entries[plan_id] = (clock + CHECK_SECONDS, version, deck)
     return deck
 
 

@@ -23,6 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 _Compiled = tuple[str, list[str], list[Any]]  # SQL, bind names, bind processors (or None)
+# Module-level on purpose, unlike the Platform's caches (db/caches.py): a memo of
+# compiling our own static schema for a dialect, a pure function of its key (dialect,
+# table, columns) that reads no rows, so it is the same for every Platform, never
+# goes stale and needs no invalidation; bounded by the (table, columns) pairs the
+# code inserts. Racing threads at worst compile the same statement twice.
 _compiled: dict[tuple[str, str, tuple[str, ...]], _Compiled] = {}
 
 

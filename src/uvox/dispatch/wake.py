@@ -12,7 +12,9 @@ message only at their next poll; on PostgreSQL they are woken at once instead:
   group commit that intake's throughput rests on. Announcements are coalesced: while
   one is on its way, any number of sends ask for just one more.
 - :class:`Listener`, in every dispatcher, LISTENs on ``uvox_queued`` and calls its
-  callback (the claim loop's wake-up) on every notification.
+  callback (the claim loop's wake-up) on every notification, and on every
+  (re)connection, since what was announced meanwhile went unheard: a
+  db/listen.py ``ListenThread``.
 
 Both only make delivery prompter: the dispatcher's poll still finds everything
 (a notification lost in a reconnection is at most one poll late), so nothing here
@@ -31,6 +33,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from uvox.db.engine import autocommit_connection
+from uvox.db.listen import ListenThread
 
 log = logging.getLogger("uvox.dispatch")
 CHANNEL = "uvox_queued"
@@ -40,7 +43,8 @@ RECONNECT_SECONDS = 1.0
 class _Session:
     """A thread that keeps a connection of its own (autocommit) and runs ``_use`` on
     it until stopped, connecting again every RECONNECT_SECONDS while the database is
-    away, with one warning an outage. Ends once its engine is garbage."""
+    away, with one warning an outage. Ends once its engine is garbage. The
+    :class:`Announcer`'s (it NOTIFYs); listening is db/listen.py's ``ListenThread``."""
 
     #: The warning when the connection is lost; ``%s`` is the error.
     trouble = "%s"
@@ -113,24 +117,12 @@ class Announcer(_Session):
             driver.execute(f"NOTIFY {CHANNEL}")
 
 
-class Listener(_Session):
-    """Calls ``wake()`` on every ``uvox_queued`` notification, from a thread of its own."""
-
-    trouble = "not listening for queued messages (%s); polling meanwhile"
+class Listener(ListenThread):
+    """Calls ``wake()`` on every ``uvox_queued`` notification, from a thread of its own
+    (started at once); ``listening`` is set while it listens."""
 
     def __init__(self, engine: Engine, wake: Callable[[], None]) -> None:
-        self._wake = wake
-        self.listening = threading.Event()
-        super().__init__(engine, "uvox-queued-listen")
-
-    def _use(self, driver: Any) -> None:
-        driver.execute(f"LISTEN {CHANNEL}")
-        self.listening.set()
-        self._warned = False
-        while not self._stopped.is_set():
-            # A short timeout only to notice stop(); waking is by notification.
-            for _ in driver.notifies(timeout=1.0):
-                self._wake()
-
-    def _lost(self) -> None:
-        self.listening.clear()
+        super().__init__(engine, [CHANNEL], lambda _notifications: wake(), wake, name="uvox-queued-listen",
+                         reconnect_seconds=RECONNECT_SECONDS,
+                         trouble="not listening for queued messages (%s); polling meanwhile", logger=log)
+        self.start()

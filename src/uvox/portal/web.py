@@ -54,21 +54,15 @@ def is_secure(p: Platform, request: Request) -> bool:
             or request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https")
 
 
-_SIM_SECONDS = 2.0
-_sim_cache: dict[int, tuple[float, bool]] = {}
-
-
 def simulator_route(platform: Platform) -> bool:
-    """uvox.dispatch.status.simulator_active, asked at most every 2 s per process."""
-    import time
-
-    hit = _sim_cache.get(id(platform))
-    clock = time.monotonic()
-    if hit is not None and hit[0] > clock:
-        return hit[1]
-    active = status.simulator_active(platform)
-    _sim_cache[id(platform)] = (clock + _SIM_SECONDS, active)
-    return active
+    """uvox.dispatch.status.simulator_active, asked at most every 2 s per platform
+    (``platform.simulator_route`` remembers the answer)."""
+    remembered = platform.simulator_route
+    active = remembered.get()
+    if active is None:
+        active = status.simulator_active(platform)
+        remembered.put(active)
+    return bool(active)
 
 
 @dataclass

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +36,7 @@ from uvox import secretbox
 from uvox.accounts import authcache
 from uvox.clock import now
 from uvox.db import schema as t
+from uvox.db.caches import caches_of
 from uvox.db.session import read, write
 from uvox.errors import Conflict, NotFound
 
@@ -256,23 +256,18 @@ def _load(conn: Connection, enabled_only: bool) -> list[Trunk]:
 # key cache (accounts/authcache.py: LISTEN/NOTIFY on PostgreSQL, a token row on
 # SQLite), whose invalidate() every change here calls: a trunk disabled or removed
 # is out of the next call's routes on every process. One round trip fewer a call.
-_enabled_cache: weakref.WeakKeyDictionary[Engine, tuple[object, list[Trunk]]] = weakref.WeakKeyDictionary()
-
-
-def clear_cache() -> None:
-    """Forget the trunks (tests that empty tables behind the services' back)."""
-    _enabled_cache.clear()
+# Kept in the Platform's caches (db/caches.py), under the key cache's epochs.
+_ENABLED = "trunks:enabled"
 
 
 def _enabled(conn: Connection) -> list[Trunk]:
-    engine = conn.engine
-    epoch = authcache.epoch(engine)  # before the read, as authcache.put wants
-    hit = _enabled_cache.get(engine)
-    if epoch is not None and hit is not None and hit[0] == epoch:
-        return hit[1]
+    auth = caches_of(conn.engine).auth
+    epoch = auth.epoch()  # before the read, as authcache.put wants
+    found: list[Trunk] | None = auth.recall(_ENABLED, epoch)
+    if found is not None:
+        return found
     found = _load(conn, enabled_only=True)
-    if epoch is not None:
-        _enabled_cache[engine] = (epoch, found)
+    auth.remember(_ENABLED, epoch, found)
     return found
 
 
