@@ -146,3 +146,49 @@ def test_packages_import_only_their_layer_or_below():
 def test_the_message_vocabulary_imports_nothing_of_ours():
     assert "sms.states" not in graph()
     assert not list(imported("uvox.sms", MODULES["uvox.sms"]))  # importing uvox.sms.states runs it
+
+
+#: Methods of ``os.environ`` that read it (``update`` and item assignment only write).
+_READS = {"get", "items", "keys", "values", "copy", "setdefault", "pop", "popitem", "__getitem__", "__contains__"}
+
+
+def environment_reads(tree: ast.AST) -> Iterator[int]:
+    """Lines that read the environment: ``os.getenv``, ``os.environ.get(...)`` and its
+    other reading methods, ``os.environ[...]`` as a value, ``... in os.environ``, a loop
+    over it, and ``from os import environ/getenv``. Writing it for a child process
+    (``os.environ[k] = v``, ``os.environ.update``) and handing all of it on
+    (``dict(os.environ, X=...)``) are not reads of a setting."""
+    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ImportFrom) and n.module == "os" and not n.level:
+            if {a.name for a in n.names} & {"environ", "environb", "getenv", "getenvb"}:
+                yield n.lineno
+        if not (isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "os"):
+            continue
+        if n.attr in ("getenv", "getenvb"):
+            yield n.lineno
+        if n.attr not in ("environ", "environb"):
+            continue
+        parent = parents.get(n)
+        if isinstance(parent, ast.Attribute) and parent.attr in _READS:
+            yield n.lineno
+        elif isinstance(parent, ast.Subscript) and parent.value is n and isinstance(parent.ctx, ast.Load):
+            yield n.lineno
+        elif isinstance(parent, ast.Compare) and n in parent.comparators and any(
+                isinstance(op, (ast.In, ast.NotIn)) for op in parent.ops):
+            yield n.lineno
+        elif isinstance(parent, (ast.For, ast.comprehension)) and parent.iter is n:
+            yield n.lineno
+
+
+def test_environment_reads_are_seen():
+    # Guards the detector: each of these is a read, the last two lines are not.
+    source = ("import os\nfrom os import getenv\nos.getenv('A')\nos.environ.get('A')\nos.environ['A']\n"
+              "'A' in os.environ\n[k for k in os.environ]\nos.environ['A'] = '1'\nenv = dict(os.environ, A='1')\n")
+    assert sorted(set(environment_reads(ast.parse(source)))) == [2, 3, 4, 5, 6, 7]
+
+
+def test_only_config_reads_the_environment():
+    found = [f"{path.relative_to(SRC.parent)}:{line}" for module, path in MODULES.items() if module != "uvox.config"
+             for line in environment_reads(ast.parse(path.read_text(), str(path)))]
+    assert not found, "settings are read in uvox/config.py only (Settings, ClientSettings): " + ", ".join(found)

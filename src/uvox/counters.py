@@ -4,17 +4,18 @@ submits to the SMSC, with ``prometheus-client``.
 Kept by the process; with ``uvox serve --workers N`` every process writes them to
 ``PROMETHEUS_MULTIPROC_DIR`` and /metrics (uvox.ops.metrics) adds them up. Here,
 below every package that counts (the API, the dispatcher) and imports nothing of
-ours, so counting never pulls in the code that reports it.
+ours but config.py, so counting never pulls in the code that reports it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prometheus_client import Counter, Histogram, disable_created_metrics
+
+from uvox.config import metrics_dir
 
 log = logging.getLogger("uvox.ops.metrics")
 disable_created_metrics()  # one *_created series per counter is noise for our users
@@ -61,4 +62,4 @@ def _never_raise() -> Iterator[None]:
         if not _warned:
             _warned = True
             log.exception("metrics cannot be recorded (PROMETHEUS_MULTIPROC_DIR=%s); requests go on without them",
-                          os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""))
+                          metrics_dir())
