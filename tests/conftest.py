@@ -279,9 +279,9 @@ class UvoxProcess:
 
     def start(self) -> UvoxProcess:
         for attempt in range(3):
-            self._fh = self.log.open("ab")
-            self.proc = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(self.port)],
-                                         env=self.env, cwd=self.cwd, stdout=self._fh, stderr=subprocess.STDOUT)
+            with self.log.open("ab") as fh:  # the server keeps its own copy
+                self.proc = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(self.port)],
+                                             env=self.env, cwd=self.cwd, stdout=fh, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
@@ -328,8 +328,6 @@ class UvoxProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        if getattr(self, "_fh", None):
-            self._fh.close()
 
 
 @pytest.fixture

@@ -27,10 +27,11 @@ from uvox import limits
 from uvox.api.v1 import openapi
 from uvox.api.v1.routes import api, next_request_id
 from uvox.background import BACKGROUND
+from uvox.counters import observe_http
 from uvox.db.engine import warm
 from uvox.dispatch.wake import Announcer
 from uvox.ops import routes as ops_routes
-from uvox.ops.metrics import endpoint_of, observe_http
+from uvox.ops.metrics import endpoint_of
 from uvox.platform import Platform
 from uvox.portal import routes as portal_routes
 from uvox.softphone import routes as softphone_routes

@@ -86,7 +86,7 @@ class _Main(click.Group):
 @click.group(cls=_Main, help="UVox: SMS and OTP API, prepaid billing, SMPP delivery, softphone provisioning.")
 @click.version_option(package_name="uvox")
 def main() -> None:
-    from uvox.server import configure_logging
+    from uvox.process import configure_logging
 
     configure_logging(Settings.from_env())
 

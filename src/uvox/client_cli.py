@@ -19,7 +19,6 @@ wins over the file. Exit status: 0 done, 1 the API refused (the code is printed)
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 import tomllib
@@ -32,6 +31,7 @@ from typing import Any
 import click
 
 from uvox.client import Client, UVoxConnectionError, UVoxError, best_rate
+from uvox.config import client_settings
 
 __all__ = ["ClientConfig", "customer_commands", "load_config", "main", "register"]
 
@@ -48,16 +48,13 @@ class ClientConfig:
 
 
 def config_path() -> Path:
-    explicit = os.environ.get("UVOX_CONFIG")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "uvox" / "client.toml"
+    return client_settings().config_path
 
 
 def load_config() -> ClientConfig:
     """Environment first, then the config file; a clear message when neither has a key."""
-    path = config_path()
+    env = client_settings()
+    path = env.config_path
     file_values: dict[str, Any] = {}
     if path.is_file():
         try:
@@ -68,11 +65,10 @@ def load_config() -> ClientConfig:
         mode = path.stat().st_mode
         if mode & (stat.S_IRGRP | stat.S_IROTH) and file_values.get("api_key"):
             click.echo(f"warning: {path} holds an API key and others can read it (chmod 600 {path})", err=True)
-    elif os.environ.get("UVOX_CONFIG"):
+    elif env.config_file:
         raise click.UsageError(f"UVOX_CONFIG names {path}, which does not exist")
 
-    def pick(env_name: str, *keys: str) -> str | None:
-        value = os.environ.get(env_name)
+    def pick(value: str, *keys: str) -> str | None:
         if value:
             return value.strip()
         for key in keys:
@@ -80,16 +76,16 @@ def load_config() -> ClientConfig:
                 return str(file_values[key]).strip()
         return None
 
-    api_key = pick("UVOX_API_KEY", "api_key", "apikey")
+    api_key = pick(env.api_key, "api_key", "apikey")
     if not api_key:
         raise click.UsageError(
             f"no API key: set UVOX_API_KEY (and UVOX_ACCOUNT), or write api_key and account in {path}"
         )
-    source = "environment" if os.environ.get("UVOX_API_KEY") else str(path)
+    source = "environment" if env.api_key else str(path)
     return ClientConfig(
         api_key=api_key,
-        account=pick("UVOX_ACCOUNT", "account", "accountnumber"),
-        url=pick("UVOX_URL", "url"),
+        account=pick(env.account, "account", "accountnumber"),
+        url=pick(env.url, "url"),
         source=source,
     )
 

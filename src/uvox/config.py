@@ -2,7 +2,9 @@
 
 Nothing else in the code reads the environment: a component takes a ``Settings``
 (or calls :func:`get_settings`), so tests can build their own without touching
-process state.
+process state. The customer's commands (client_cli.py) take a ``ClientSettings``
+from :func:`client_settings`; the server's processes may write the environment
+of the children they start, never read it elsewhere.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -201,3 +204,49 @@ class Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+def metrics_dir() -> str:
+    """``PROMETHEUS_MULTIPROC_DIR`` as it is now (``uvox serve`` sets it for the HTTP
+    processes it starts after this process's settings were read)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the customer's ``uvox`` commands (client_cli.py) take from the
+    environment; an empty string is a variable unset (or set empty)."""
+
+    #: UVOX_CONFIG: the client's TOML file, instead of the default one.
+    config_file: str = ""
+    #: XDG_CONFIG_HOME: where the default file is (``~/.config`` if unset).
+    config_home: str = ""
+    #: UVOX_API_KEY, UVOX_ACCOUNT, UVOX_URL: win over the file's values.
+    api_key: str = field(default="", repr=False)  # never in a log line
+    account: str = ""
+    url: str = ""
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ClientSettings:
+        e = dict(os.environ if env is None else env)
+        return cls(
+            config_file=e.get("UVOX_CONFIG", ""),
+            config_home=e.get("XDG_CONFIG_HOME", ""),
+            api_key=e.get("UVOX_API_KEY", ""),
+            account=e.get("UVOX_ACCOUNT", ""),
+            url=e.get("UVOX_URL", ""),
+        )
+
+    @property
+    def config_path(self) -> Path:
+        """UVOX_CONFIG, else ``$XDG_CONFIG_HOME/uvox/client.toml`` (``~/.config`` by default)."""
+        if self.config_file:
+            return Path(self.config_file).expanduser()
+        base = self.config_home or str(Path.home() / ".config")
+        return Path(base) / "uvox" / "client.toml"
+
+
+def client_settings() -> ClientSettings:
+    """Read at each call, not cached: a command runs once per process, and tests
+    change the environment between calls."""
+    return ClientSettings.from_env()

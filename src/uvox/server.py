@@ -11,7 +11,7 @@ N processes that serve HTTP only, sharing one listening socket, and restarts any
 that dies; beside them this process starts, in order, the SMSC simulator (when it
 is the route) and the delivery process (dispatcher, call settler, mail outbox), each
 in a process of its own that a thread here starts again when it dies. Every child
-asks the kernel to end it when this process dies (``supervised.die_with_parent``), so a
+asks the kernel to end it when this process dies (``process.die_with_parent``), so a
 SIGKILL of ``uvox serve`` never leaves a child working for nobody. Nothing else has
 to change for that, because every process already coordinates through the
 database alone: on SQLite each HTTP process's group-commit writer takes the
@@ -38,34 +38,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from uvox.config import Settings, get_settings
+from uvox.process import configure_logging, die_with_parent, name_process
 
 if TYPE_CHECKING:  # imported where used: the simulator's process never needs the database's modules
     from uvox.platform import Platform
 
 log = logging.getLogger("uvox")
-
-
-def configure_logging(settings: Settings) -> None:
-    if settings.log_format == "json":
-        # One object a line for a log shipper; API lines carry ``request_id``, the id
-        # the client got in its reply.
-        from pythonjsonlogger.json import JsonFormatter
-
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
-        root = logging.getLogger()
-        root.handlers[:] = [handler]
-        root.setLevel(settings.log_level)
-    else:
-        logging.basicConfig(
-            level=settings.log_level,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # httpx logs every request at INFO: noise on the customer commands' stderr.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _uvicorn_options(settings: Settings, host: str | None, port: int | None) -> dict:
@@ -247,7 +225,6 @@ def http_worker_app():
     """
     from uvox.app import create_app
     from uvox.platform import Platform
-    from uvox.supervised import die_with_parent, name_process
 
     die_with_parent()
     name_process("uvox-http")

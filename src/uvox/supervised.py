@@ -9,8 +9,9 @@ interpreter rather than multiprocessing's spawn, which would import the ``uvox``
 command's whole CLI first: the simulator's process imports no database or web
 modules at all.
 
-Also the two process-level calls every child of `uvox serve` makes, HTTP
-processes included: :func:`die_with_parent` and :func:`name_process`.
+The process-level calls every child of `uvox serve` makes, HTTP processes
+included (:func:`~uvox.process.die_with_parent`, :func:`~uvox.process.name_process`,
+:func:`~uvox.process.configure_logging`), are in uvox.process.
 """
 
 from __future__ import annotations
@@ -24,47 +25,11 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from uvox.process import configure_logging, die_with_parent, name_process
+
 log = logging.getLogger("uvox")
 
 ROLES = ("smsc-sim", "delivery")
-
-_PR_SET_PDEATHSIG = 1
-_PR_SET_NAME = 15
-
-
-def die_with_parent() -> None:
-    """Have the kernel end this process when ``uvox serve`` (its supervisor) dies.
-
-    The supervisor stops its children when it is stopped, but a supervisor killed
-    outright (SIGKILL, the OOM killer) would leave them serving on the shared socket
-    or holding connectors with nobody to restart them, beside the next ``uvox
-    serve``. Linux only (``prctl(PR_SET_PDEATHSIG)``, through libc: no package
-    exposes it); elsewhere the supervisor's own shutdown is all there is."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
-        return
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def name_process(name: str) -> None:
-    """Give this process a name ``ps``, ``top`` and ``pkill -x`` show (Linux's comm,
-    15 bytes), so an operator can tell the HTTP, delivery and simulator processes
-    apart. Through libc's prctl, like :func:`die_with_parent`; elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-
 
 Stop = Callable[[], Awaitable[None]]
 
@@ -139,7 +104,6 @@ def main(argv: list[str]) -> int:
     # when this one stops (after the HTTP processes), by SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from uvox.config import get_settings
-    from uvox.server import configure_logging
 
     configure_logging(get_settings())
     try:

@@ -202,7 +202,7 @@ def test_a_call_cap_limits_the_time_and_refuses_what_cannot_fit_the_first_block(
 def test_a_settled_call_counts_under_its_country_cap_and_can_alert(platform, http, make_customer):
     from datetime import UTC, datetime, timedelta
 
-    from uvox.voice.kamailio_tables import acc_cdrs
+    from uvox.db.kamailio_tables import acc_cdrs
 
     with platform.engine.begin() as conn:
         conn.execute(sa.delete(acc_cdrs))

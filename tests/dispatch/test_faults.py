@@ -87,10 +87,10 @@ def test_smsc_outage_throttling_and_a_rejection_mid_stream(platform, http, make_
 
 
 def _worker(database_url, log_path, **env):
-    fh = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "uvox", "worker"],
-                            env=uvox_env(database_url, UVOX_SMSC_SIM="0", **env),
-                            stdout=fh, stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as fh:  # the worker keeps its own copy
+        return subprocess.Popen([sys.executable, "-m", "uvox", "worker"],
+                                env=uvox_env(database_url, UVOX_SMSC_SIM="0", **env),
+                                stdout=fh, stderr=subprocess.STDOUT)
 
 
 def _stop(proc):

@@ -140,11 +140,11 @@ def test_workers_still_settle_calls_in_the_delivery_process(uvox_server):
     from uvox.accounts import service as accounts
     from uvox.billing import ledger, plans
     from uvox.config import Settings
+    from uvox.db.kamailio_tables import acc_cdrs
     from uvox.platform import Platform
     from uvox.softphone import service as sip
     from uvox.voice import trunks
     from uvox.voice.authorize import authorize
-    from uvox.voice.kamailio_tables import acc_cdrs
 
     srv = uvox_server("postgresql", UVOX_WORKERS="2", UVOX_SIP_DOMAIN="sip.uvox.test")
     p = Platform.open(Settings.from_env(srv.env))

@@ -40,7 +40,7 @@ DECK = """dialprefix,destination,rateinitial,smsrate,connectcharge,initblock,bil
 def voice(platform, make_customer, client):
     """Factory: (customer, SIP username, signed-in portal client) on a voice plan with a trunk."""
     if platform.engine.dialect.name == "postgresql":
-        from uvox.voice.kamailio_tables import acc_cdrs
+        from uvox.db.kamailio_tables import acc_cdrs
 
         with platform.engine.begin() as conn:
             conn.execute(sa.delete(acc_cdrs))
@@ -67,7 +67,7 @@ def answer(platform, call_id: int, seconds: float, hangup: str = "caller") -> No
     """The call was answered and lasted ``seconds``: its record is settled."""
     end = datetime.now(UTC).replace(tzinfo=None)
     if platform.engine.dialect.name == "postgresql":
-        from uvox.voice.kamailio_tables import acc_cdrs
+        from uvox.db.kamailio_tables import acc_cdrs
 
         with platform.engine.begin() as conn:
             conn.execute(sa.insert(acc_cdrs).values(

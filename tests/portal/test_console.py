@@ -146,10 +146,10 @@ def test_call_minutes_and_call_spend(platform, new_page, base_url, make_customer
     if not platform.settings.is_postgres:
         pytest.skip("calls need PostgreSQL (Kamailio writes their records there)")
     from uvox.billing import plans
+    from uvox.db.kamailio_tables import acc_cdrs
     from uvox.softphone import service as sip
     from uvox.voice import records, trunks
     from uvox.voice.authorize import authorize
-    from uvox.voice.kamailio_tables import acc_cdrs
 
     with platform.engine.begin() as conn:
         conn.execute(sa.delete(acc_cdrs))

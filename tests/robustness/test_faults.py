@@ -144,10 +144,10 @@ def test_sigkill_of_worker_on_postgresql(serve, node_smsc, figures, tmp_path, st
     srv, acct = serve("postgresql", smsc, UVOX_DISPATCHER="0")
 
     def worker(name):
-        fh = (tmp_path / f"{name}.log").open("ab")
-        return subprocess.Popen([sys.executable, "-m", "uvox", "worker"],
-                                env=uvox_env(srv.database_url, UVOX_SMSC_SIM="0"), stdout=fh,
-                                stderr=subprocess.STDOUT)
+        with (tmp_path / f"{name}.log").open("ab") as fh:  # the worker keeps its own copy
+            return subprocess.Popen([sys.executable, "-m", "uvox", "worker"],
+                                    env=uvox_env(srv.database_url, UVOX_SMSC_SIM="0"), stdout=fh,
+                                    stderr=subprocess.STDOUT)
 
     a = worker("a")
     b = None

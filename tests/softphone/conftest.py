@@ -95,11 +95,12 @@ class Kamailio:
     def start(self) -> None:
         check = subprocess.run(["kamailio", "-c", "-f", str(self.cfg)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr[-2000:]
-        self.proc = subprocess.Popen(
-            ["kamailio", "-DD", "-E", "-f", str(self.cfg), "-Y", str(self.workdir),
-             "-P", str(self.workdir / "kamailio.pid"), *self.memory],
-            stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.log, "wb") as out:  # Kamailio keeps its own copy
+            self.proc = subprocess.Popen(
+                ["kamailio", "-DD", "-E", "-f", str(self.cfg), "-Y", str(self.workdir),
+                 "-P", str(self.workdir / "kamailio.pid"), *self.memory],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -384,8 +384,9 @@ def _start_sipp(name: str, scenario: str, workdir: Path, *, remote: str | None =
             "-trace_err", "-error_file", str(run_dir / "errors.log"),
             "-mi", "127.0.0.1", "-mp", str(free_udp_port()),
         ]
-        out = open(run_dir / "stdout.log", "wb")
-        proc = subprocess.Popen(args, cwd=run_dir, stdout=out, stderr=subprocess.STDOUT)
+        # sipp writes to its own copy of the file; ours is closed once it has started.
+        with open(run_dir / "stdout.log", "wb") as out:
+            proc = subprocess.Popen(args, cwd=run_dir, stdout=out, stderr=subprocess.STDOUT)
         run = SippRun(name, p, run_dir, proc)
         # A sipp that cannot bind exits at once; one that runs keeps going.
         time.sleep(0.3)

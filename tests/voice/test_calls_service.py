@@ -17,11 +17,11 @@ import sqlalchemy as sa
 
 from uvox.billing import ledger, plans
 from uvox.db import schema as t
+from uvox.db.kamailio_tables import acc_cdrs
 from uvox.softphone import service as sip
 from uvox.voice import records, trunks
 from uvox.voice.authorize import authorize
 from uvox.voice.http import kamailio_reply, kamailio_secret
-from uvox.voice.kamailio_tables import acc_cdrs
 
 DOMAIN = "sip.uvox.test"
 VOICE_DECK = """dialprefix,destination,rateinitial,smsrate,connectcharge,initblock,billingblock
@@ -407,7 +407,7 @@ def test_metrics_show_calls_in_progress_their_holds_and_unrated_records(pg, voic
 def test_a_call_kamailio_never_set_up_gets_its_hold_back_without_waiting_for_its_limit(pg, voice):
     """The platform said yes, but Kamailio's request had timed out and it refused the
     INVITE: no dialog, no CDR. Seen under load: the money stayed held for hours."""
-    from uvox.voice.kamailio_tables import dialog
+    from uvox.db.kamailio_tables import dialog
 
     c, user = voice("400")  # three calls' holds (10800 s at 0.6/min = 108 each)
     lost = ask(pg, user, "13055550100", "lost-call")

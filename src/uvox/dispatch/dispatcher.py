@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 
 from uvox import secretbox
 from uvox.accounts import idempotency
+from uvox.counters import observe_dispatch
 from uvox.db.session import write
 from uvox.dispatch import claims, expiry, ownership, results, routing, testmode, wake
 from uvox.dispatch.callbacks import CallbackSender
@@ -44,7 +45,6 @@ from uvox.dispatch.link import Ack, Link, LinkFactory, Part, Tag
 from uvox.dispatch.receipts import ReceiptEvent
 from uvox.dispatch.results import Applied, MessageOutcome, PartAccepted, Recorder
 from uvox.dispatch.smpp_link import SmppLinks
-from uvox.ops.metrics import observe_dispatch
 from uvox.platform import Platform
 from uvox.smpp.connector import PermanentSubmitError, SubmitError
 from uvox.smpp.pdu import Receipt

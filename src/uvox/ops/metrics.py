@@ -3,8 +3,8 @@
 Two kinds, because an installation is many processes:
 
 - counters and histograms of what a process does (HTTP requests, submits to the
-  SMSC): kept by the process; with ``uvox serve --workers N`` every process writes
-  them to ``PROMETHEUS_MULTIPROC_DIR`` (set by ``uvox serve`` before the HTTP
+  SMSC; uvox.counters, where the API and the dispatcher record them): kept by the
+  process; with ``uvox serve --workers N`` every process writes them to ``PROMETHEUS_MULTIPROC_DIR`` (set by ``uvox serve`` before the HTTP
   processes start) and /metrics adds them up (prometheus-client's multiprocess mode);
 - the platform's state (messages in flight, connectors up, calls, holds): read from
   the database when Prometheus scrapes, so every process gives the same answer.
@@ -14,23 +14,19 @@ Two kinds, because an installation is many processes:
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from uvox import counters  # noqa: F401  (registers the process's counters)
 from uvox.db import schema as t
 from uvox.platform import Platform
 from uvox.sms import states
@@ -39,54 +35,8 @@ from uvox.voice.states import CallStatus
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-disable_created_metrics()  # one *_created series per counter is noise for our users
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-HTTP_REQUESTS = Counter(
-    "uvox_http_requests", "HTTP requests answered, by endpoint, HTTP status and the manual's result code",
-    ["endpoint", "status", "code"])
-HTTP_LATENCY = Histogram(
-    "uvox_http_request_duration_seconds", "Time to answer an HTTP request, by endpoint", ["endpoint"],
-    buckets=_LATENCY_BUCKETS)
-SMS_DISPATCHED = Counter(
-    "uvox_sms_dispatched", "Messages whose submit to the SMSC ended, by connector and outcome "
-    "(submitted, retry, failed)", ["connector", "outcome"])
-SMS_DISPATCH_LATENCY = Histogram(
-    "uvox_sms_dispatch_duration_seconds", "From a message's claim to the SMSC's answer for all its parts",
-    ["connector"], buckets=_LATENCY_BUCKETS)
-
 #: Message states a message passes through before it is final (small, indexed sets).
 IN_FLIGHT_STATES = states.IN_FLIGHT
-
-
-def observe_http(endpoint: str, status: int, code: str, seconds: float) -> None:
-    with _never_raise():
-        HTTP_REQUESTS.labels(endpoint, str(status), code).inc()
-        HTTP_LATENCY.labels(endpoint).observe(seconds)
-
-
-def observe_dispatch(connector: str, outcome: str, seconds: float) -> None:
-    with _never_raise():
-        SMS_DISPATCHED.labels(connector, outcome).inc()
-        SMS_DISPATCH_LATENCY.labels(connector).observe(seconds)
-
-
-_warned = False
-
-
-@contextmanager
-def _never_raise() -> Iterator[None]:
-    """Counting must never fail the thing counted: in multiprocess mode a write goes
-    to a file under PROMETHEUS_MULTIPROC_DIR, and a missing directory or a full disk
-    would otherwise turn every API request into a 500. Said once in the log."""
-    global _warned
-    try:
-        yield
-    except Exception:
-        if not _warned:
-            _warned = True
-            log.exception("metrics cannot be recorded (PROMETHEUS_MULTIPROC_DIR=%s); requests go on without them",
-                          os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""))
 
 
 def endpoint_of(path: str) -> str:
@@ -108,8 +58,8 @@ class PlatformCollector:
         self.platform = platform
 
     def _read(self) -> tuple[dict, dict, tuple | None, set]:
+        from uvox.db.kamailio_tables import acc_cdrs
         from uvox.dispatch import ownership, routing
-        from uvox.voice.kamailio_tables import acc_cdrs
 
         M, C = t.messages, t.calls
         with self.platform.engine.connect() as conn:

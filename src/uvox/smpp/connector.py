@@ -34,8 +34,9 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
 
 import smpplib.client
 import smpplib.exceptions
@@ -110,13 +111,35 @@ class _Unreachable(Exception):
     """Nothing listens on the SMSC's port (TCP connection refused)."""
 
 
+#: ``on_done(tag, message_id, error)`` of :meth:`SmppConnector.submit_batch`: an SMSC
+#: message id, or a SubmitError.
+SubmitDone = Callable[[Any, str | None, Exception | None], None]
+
+
+class Submittable(Protocol):
+    """One item of :meth:`SmppConnector.submit_batch` (``uvox.dispatch.link.Part`` is one)."""
+
+    @property
+    def tag(self) -> Any: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def data_coding(self) -> int: ...
+    @property
+    def esm_class(self) -> int: ...
+
+
 class _Request:
     """One submit_sm: its result goes to ``future``, or to ``on_done(tag, message_id, error)``."""
 
     __slots__ = ("fields", "future", "on_done", "tag", "attempts", "sent_at")
 
-    def __init__(self, fields: dict, future: concurrent.futures.Future | None = None,
-                 on_done: Callable | None = None, tag=None) -> None:
+    def __init__(self, fields: dict[str, Any], future: concurrent.futures.Future[str] | None = None,
+                 on_done: SubmitDone | None = None, tag: Any = None) -> None:
         self.fields, self.future, self.on_done, self.tag = fields, future, on_done, tag
         self.attempts = 0
         self.sent_at = 0.0
@@ -127,7 +150,7 @@ class _Request:
             if self.future.done():
                 return
             if error is None:
-                self.future.set_result(result)
+                self.future.set_result(cast(str, result))  # without an error, the SMSC's message id
             else:
                 self.future.set_exception(error)
             return
@@ -156,7 +179,7 @@ class ConnectorStats:
     receipts: int = 0
     disconnects: int = 0
     last_error: str = ""
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _TokenBucket:
@@ -264,12 +287,12 @@ class SmppConnector:
     def submit(self, *, source_addr: str, destination_addr: str, short_message: bytes,
                data_coding: int = 0, esm_class: int = 0, source_addr_ton: int | None = None,
                source_addr_npi: int | None = None, dest_addr_ton: int = 1, dest_addr_npi: int = 1,
-               registered_delivery: int | None = None, **extra) -> concurrent.futures.Future:
+               registered_delivery: int | None = None, **extra: Any) -> concurrent.futures.Future[str]:
         """Queue one submit_sm; the future gives the SMSC message id or raises SubmitError."""
         fields = self._fields(source_addr, destination_addr, short_message, data_coding, esm_class,
                               source_addr_ton, source_addr_npi, dest_addr_ton, dest_addr_npi,
                               registered_delivery, extra)
-        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut: concurrent.futures.Future[str] = concurrent.futures.Future()
         with self._cv:
             if not self._bound or self._stopping.is_set():
                 fut.set_exception(NotConnected(f"connector {self.name} is not bound"))
@@ -278,7 +301,7 @@ class SmppConnector:
             self._cv.notify_all()
         return fut
 
-    def submit_batch(self, items, on_done: Callable) -> None:
+    def submit_batch(self, items: Iterable[Submittable], on_done: SubmitDone) -> None:
         """Queue several submit_sm; ``on_done(tag, message_id, error)`` reports each.
 
         ``items`` have a ``tag``, ``sender``, ``recipient``, ``body``, ``data_coding`` and
@@ -301,8 +324,9 @@ class SmppConnector:
             for r in reqs:
                 r.settle(error=NotConnected(f"connector {self.name} is not bound"))
 
-    def _fields(self, source_addr, destination_addr, short_message, data_coding, esm_class, source_addr_ton,
-                source_addr_npi, dest_addr_ton, dest_addr_npi, registered_delivery, extra) -> dict:
+    def _fields(self, source_addr: str, destination_addr: str, short_message: bytes, data_coding: int,
+                esm_class: int, source_addr_ton: int | None, source_addr_npi: int | None, dest_addr_ton: int,
+                dest_addr_npi: int, registered_delivery: int | None, extra: dict[str, Any]) -> dict[str, Any]:
         if source_addr_ton is None:
             # Alphanumeric senders are TON 5 (alphanumeric), numbers international.
             alpha = not source_addr.lstrip("+").isdigit()
@@ -321,7 +345,7 @@ class SmppConnector:
         )
         return fields
 
-    async def submit_async(self, **kwargs) -> str:
+    async def submit_async(self, **kwargs: Any) -> str:
         return await asyncio.wrap_future(self.submit(**kwargs))
 
     # ------------------------------------------------------------ session thread
@@ -518,7 +542,7 @@ class SmppConnector:
                                       status=consts.SMPP_ESME_RINVCMDID))
         return False
 
-    def _send(self, client: smpplib.client.Client, p) -> None:
+    def _send(self, client: smpplib.client.Client, p: Any) -> None:
         with self._send_lock:
             client.send_pdu(p)
 
@@ -567,10 +591,10 @@ class SmppConnector:
             error = PermanentSubmitError if status not in P.TEMPORARY_STATUSES else TransientSubmitError
             r.settle(error=error(f"SMSC {how}: {P.status_name(status)} (0x{status:08X})", status))
 
-    def _on_deliver(self, client: smpplib.client.Client, p, resp_id: int = wire.DELIVER_SM_RESP) -> None:
+    def _on_deliver(self, client: smpplib.client.Client, p: Any, resp_id: int = wire.DELIVER_SM_RESP) -> None:
         generation = self._generation
         sequence = p.sequence
-        done = []  # a flag; one ack per receipt (cheaper than an Event at thousands a second)
+        done: list[bool] = []  # a flag; one ack per receipt (cheaper than an Event at thousands a second)
 
         def ack(ok: bool = True) -> None:
             if done:

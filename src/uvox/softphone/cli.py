@@ -194,7 +194,6 @@ def kamailio_cfg(listens: tuple[str, ...], tls_config: str | None, domain: str |
     """Print a kamailio.cfg that registers softphones and routes their prepaid calls
     against this platform's PostgreSQL and authorization endpoint."""
     from uvox.platform import Platform
-    from uvox.voice.http import kamailio_secret
 
     settings = get_settings()
     try:
@@ -203,7 +202,7 @@ def kamailio_cfg(listens: tuple[str, ...], tls_config: str | None, domain: str |
         kamailio.kamailio_db_url(settings.database_url)
         platform = Platform.open(settings, migrate=True)
         try:
-            secret = kamailio_secret(platform)
+            secret = kamailio.kamailio_secret(platform)
         finally:
             platform.close()
         text = kamailio.render(

@@ -9,11 +9,15 @@ secret it sends there.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from uvox.platform import Platform
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg")
 _BLOCK = re.compile(r"# uvox:settings-begin\n.*?# uvox:settings-end\n", re.S)
@@ -23,6 +27,13 @@ _DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?$")
 _API_URL = re.compile(r"^https?://[A-Za-z0-9\-._~:\[\]@%/+]+$")
 _SECRET = re.compile(r"^[A-Za-z0-9]{16,128}$")
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+def kamailio_secret(platform: Platform) -> str:
+    """The shared secret Kamailio sends to ``POST /voice/kamailio/authorize``
+    (uvox.voice.http checks it): derived from the instance secret, so every process
+    of the installation agrees on it and ``uvox sip kamailio-cfg`` can render it."""
+    return hmac.new(platform.secret, b"uvox:kamailio-authorize", hashlib.sha256).hexdigest()[:40]
 
 
 class KamailioConfigError(ValueError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from uvox.limits import BodyTooLarge, counting_receive
 from uvox.platform import Platform
+from uvox.softphone.kamailio import kamailio_secret
 
 from .authorize import Decision, authorize
 
@@ -42,12 +42,6 @@ MAX_BODY = 4096
 _THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="uvox-call")
 #: An ASGI callable that also gets the request id and returns the status it sent.
 Lane = Callable[[Scope, Receive, Send, str], Awaitable[int]]
-
-
-def kamailio_secret(platform: Platform) -> str:
-    """The shared secret Kamailio sends: derived from the instance secret, so every
-    process of the installation agrees on it and ``uvox sip kamailio-cfg`` can render it."""
-    return hmac.new(platform.secret, b"uvox:kamailio-authorize", hashlib.sha256).hexdigest()[:40]
 
 
 def kamailio_reply(d: Decision, secret: bytes) -> str:

@@ -38,12 +38,12 @@ from uvox.clock import aware, now
 from uvox.config import Settings
 from uvox.db import schema as t
 from uvox.db import timeline
+from uvox.db.kamailio_tables import acc_cdrs
+from uvox.db.kamailio_tables import dialog as kamailio_dialog
 from uvox.db.schema import MICRO
 from uvox.db.session import read, write
 from uvox.strings import is_digits
 
-from .kamailio_tables import acc_cdrs
-from .kamailio_tables import dialog as kamailio_dialog
 from .rating import Tariff, reached_limit, whole_seconds
 from .states import FINAL, CallStatus
 

@@ -22,7 +22,7 @@ from uvox.api.v1 import endpoints
 from uvox.api.v1.endpoints import IDEMPOTENCY_HEADER
 from uvox.api.v1.envelope import CORS, TEST_HEADERS, reply, reply_with
 from uvox.api.v1.params import BadBody, BodyTooLarge, header, read_variables
-from uvox.ops.metrics import observe_http
+from uvox.counters import observe_http
 from uvox.platform import Platform
 
 log = logging.getLogger("uvox.api")

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from uvox.db import schema
-from uvox.voice.kamailio_tables import TABLE_VERSIONS, voice_kamailio_metadata
+from uvox.db.kamailio_tables import TABLE_VERSIONS, voice_kamailio_metadata
 
 revision = "0004_voice"
 down_revision = "0003_portal"

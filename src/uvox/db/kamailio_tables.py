@@ -9,7 +9,9 @@ the acc module writes one call record per dialog. Column names, types and
 never writes: ``settled``, set by the platform when it has rated the record.
 
 A MetaData of their own, like ``uvox.softphone.subscriber``: they exist on
-PostgreSQL only (voice needs Kamailio, Kamailio needs PostgreSQL).
+PostgreSQL only (voice needs Kamailio, Kamailio needs PostgreSQL). Here beside
+the schema rather than in ``uvox.voice``: migration 0004 creates them, and voice
+(settling) and ops (metrics) read them.
 """
 
 from __future__ import annotations
