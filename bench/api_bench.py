@@ -110,8 +110,11 @@ def run_wrk(url: str, seconds: int, connections: int, script: str, threads: int 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script + LUA_DONE)
         path = fh.name
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-                          "-s", path, url], capture_output=True, text=True)
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", path, url],
+        capture_output=True,
+        text=True,
+    )
     os.unlink(path)
     m = re.search(r"^JSON (.*)$", out.stdout, re.M)
     if not m:
@@ -152,8 +155,24 @@ def as_readme(args) -> None:
     server = subprocess.Popen([sys.executable, "-m", "uvox", "serve"], env=env, cwd=work)
     bare_port = free_port()
     (work / "bare.py").write_text(BARE_APP)
-    bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--no-access-log",
-                             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"], cwd=work)
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare:app",
+            "--port",
+            str(bare_port),
+            "--no-access-log",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--log-level",
+            "warning",
+        ],
+        cwd=work,
+    )
     samples: list[tuple[float, int, int, float]] = []
     pss: list[float] = []
     by_name: dict[str, float] = {}
@@ -200,9 +219,11 @@ def as_readme(args) -> None:
     mem = [m for *_, m in samples]
     after10 = [m for t, _, _, m in samples if t >= 10] or mem
     how = f"UVOX_WORKERS={args.workers}, every other default" if args.workers else "every default"
-    print(f"\nUVox as the README runs it (`uvox serve`, {how}: SQLite, delivery and SMSC simulator "
-          f"in processes of their own): single-recipient sends, {args.connections} keep-alive connections, {secs:.0f} s, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"\nUVox as the README runs it (`uvox serve`, {how}: SQLite, delivery and SMSC simulator "
+        f"in processes of their own): single-recipient sends, {args.connections} keep-alive connections, {secs:.0f} s, "
+        f"{os.cpu_count()} cores"
+    )
     rows = [
         ("bare Starlette JSON endpoint, req/s (ceiling)", f"{bare_r['requests'] / bare_r['seconds']:.0f}"),
         ("accepted/s", f"{accepted / secs:.0f}"),
@@ -226,13 +247,21 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=0, help="per run (default 10; 60 with --as-readme)")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--database-url", default="")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="HTTP processes of `uvox serve --workers N` (and of the bare Starlette server; default 1; "
-                         "with --as-readme: uvox serve's own default unless given)")
-    ap.add_argument("--with-delivery", action="store_true",
-                    help="run the dispatcher and the SMSC simulator in the server too")
-    ap.add_argument("--as-readme", action="store_true",
-                    help="measure `uvox serve` with every default, as the README runs it, for 60 s")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="HTTP processes of `uvox serve --workers N` (and of the bare Starlette server; default 1; "
+        "with --as-readme: uvox serve's own default unless given)",
+    )
+    ap.add_argument(
+        "--with-delivery", action="store_true", help="run the dispatcher and the SMSC simulator in the server too"
+    )
+    ap.add_argument(
+        "--as-readme",
+        action="store_true",
+        help="measure `uvox serve` with every default, as the README runs it, for 60 s",
+    )
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -247,8 +276,11 @@ def main() -> None:
     smsc = None
     if args.with_delivery:
         smsc_port = free_port()
-        smsc = subprocess.Popen([sys.executable, "-m", "uvox", "smsc-sim", "--port", str(smsc_port)],
-                                env=uvox_env(db), stdout=subprocess.DEVNULL)
+        smsc = subprocess.Popen(
+            [sys.executable, "-m", "uvox", "smsc-sim", "--port", str(smsc_port)],
+            env=uvox_env(db),
+            stdout=subprocess.DEVNULL,
+        )
         wait_port(smsc_port)
         # The simulator is the route; its port being taken, `uvox serve` uses the one there.
         delivery = dict(UVOX_DISPATCHER="1", UVOX_SMSC_SIM="1", UVOX_SMSC_SIM_PORT=str(smsc_port))
@@ -258,12 +290,31 @@ def main() -> None:
     key = funded_account(env, work, USA_DECK + "1305,USA Miami,0.012,0.008\n")
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port),
-                               "--workers", str(args.workers)], env=env, cwd=work)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvox", "serve", "--port", str(port), "--workers", str(args.workers)], env=env, cwd=work
+    )
     bare_port = free_port()
     (work / "bare.py").write_text(BARE_APP)
-    bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--no-access-log",
-                             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--workers", str(args.workers)], cwd=work)
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare:app",
+            "--port",
+            str(bare_port),
+            "--no-access-log",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--log-level",
+            "warning",
+            "--workers",
+            str(args.workers),
+        ],
+        cwd=work,
+    )
     rows = []
     try:
         wait_port(port)
@@ -272,12 +323,17 @@ def main() -> None:
         # warm-up
         run_wrk(base, 2, 8, LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'))
         bare_r = run_wrk(f"http://127.0.0.1:{bare_port}/ping", args.seconds, args.connections, "", pid=bare.pid)
-        single = run_wrk(base, args.seconds, args.connections,
-                         LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'),
-                         pid=server.pid)
+        single = run_wrk(
+            base,
+            args.seconds,
+            args.connections,
+            LUA_POST.format(key=key, to_expr='"1305555" .. string.format("%04d", counter % 10000)'),
+            pid=server.pid,
+        )
         batch_to = "%2C".join(f"1305555{i:04d}" for i in range(200))
-        batch = run_wrk(base, args.seconds, args.connections, LUA_POST.format(key=key, to_expr=f'"{batch_to}"'),
-                        pid=server.pid)
+        batch = run_wrk(
+            base, args.seconds, args.connections, LUA_POST.format(key=key, to_expr=f'"{batch_to}"'), pid=server.pid
+        )
         rows = [
             ("bare Starlette JSON endpoint (ceiling)", bare_r, 1),
             ("sms-api, 1 recipient per request", single, 1),
@@ -291,15 +347,19 @@ def main() -> None:
         if smsc is not None:
             smsc.terminate()
             smsc.wait(10)
-    print(f"\nUVox intake benchmark — {args.connections} keep-alive connections, {args.seconds}s each, "
-          f"{os.cpu_count()} cores, {args.workers} HTTP process(es), database {db.split(':')[0]}, "
-          f"{'dispatcher running, SMSC simulator in its own process' if args.with_delivery else 'dispatcher off'}")
+    print(
+        f"\nUVox intake benchmark — {args.connections} keep-alive connections, {args.seconds}s each, "
+        f"{os.cpu_count()} cores, {args.workers} HTTP process(es), database {db.split(':')[0]}, "
+        f"{'dispatcher running, SMSC simulator in its own process' if args.with_delivery else 'dispatcher off'}"
+    )
     print(f"{'what':42} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu us/req':>11}")
     for name, r, per in rows:
         rps = r["requests"] / r["seconds"]
         cpu = r["cpu"] / r["requests"] * 1e6 if r["requests"] else 0.0
-        print(f"{name:42} {rps:9.0f} {rps * per:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d} "
-              f"{cpu:11.0f}")
+        print(
+            f"{name:42} {rps:9.0f} {rps * per:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d} "
+            f"{cpu:11.0f}"
+        )
     print("cpu us/req: the server's user+system CPU time (all its processes) divided by the requests answered")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -53,13 +53,15 @@ def main() -> None:
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="uvox-bench-")
     url = args.database_url or f"sqlite:///{tmp}/bench.db"
-    p = Platform.open(Settings.from_env({"UVOX_DATABASE_URL": url, "UVOX_DISPATCHER": "0", "UVOX_SMSC_SIM": "0"}),
-                      migrate=True)
+    p = Platform.open(
+        Settings.from_env({"UVOX_DATABASE_URL": url, "UVOX_DISPATCHER": "0", "UVOX_SMSC_SIM": "0"}), migrate=True
+    )
 
     plan = f"bench-{int(time.time())}"
     plans.create_plan(p.engine, plan, "US$")
     deck = "dialprefix,destination,rateinitial,smsrate\n" + "\n".join(
-        f"{1000000 + i},Destination {i % 2000},0.0{i % 90 + 10},0.00{i % 9 + 1}" for i in range(args.rates))
+        f"{1000000 + i},Destination {i % 2000},0.0{i % 90 + 10},0.00{i % 9 + 1}" for i in range(args.rates)
+    )
     start = time.perf_counter()
     plans.import_rates(p.engine, plan, deck)
     print(f"rate deck import: {args.rates} rows in {time.perf_counter() - start:.2f} s")
@@ -68,14 +70,30 @@ def main() -> None:
     acct = service.create_account(p.engine, email=email, password="bench password", plan=plan)
     topup(p.engine, acct.id, Decimal(100))
     stamp = now()
-    rows = [{"account_id": acct.id, "kind": "sms", "sender": "UVox", "recipient": f"+1305555{i % 10000:04d}",
-             "destination": "USA", "text": f"message {i}", "encoding": "gsm7", "segments": 1,
-             "price": Decimal("0.0075"), "currency": "US$", "state": ("submitted", "delivered", "queued")[i % 3],
-             "charged": True, "simulated": True, "attempts": 1, "created_at": stamp - timedelta(minutes=i),
-             "updated_at": stamp} for i in range(args.messages)]
+    rows = [
+        {
+            "account_id": acct.id,
+            "kind": "sms",
+            "sender": "UVox",
+            "recipient": f"+1305555{i % 10000:04d}",
+            "destination": "USA",
+            "text": f"message {i}",
+            "encoding": "gsm7",
+            "segments": 1,
+            "price": Decimal("0.0075"),
+            "currency": "US$",
+            "state": ("submitted", "delivered", "queued")[i % 3],
+            "charged": True,
+            "simulated": True,
+            "attempts": 1,
+            "created_at": stamp - timedelta(minutes=i),
+            "updated_at": stamp,
+        }
+        for i in range(args.messages)
+    ]
     with p.engine.begin() as conn:
         for i in range(0, len(rows), 5000):
-            conn.execute(sa.insert(t.messages), rows[i:i + 5000])
+            conn.execute(sa.insert(t.messages), rows[i : i + 5000])
 
     import uvicorn
 
@@ -83,8 +101,11 @@ def main() -> None:
     sock_port.bind(("127.0.0.1", 0))
     port = sock_port.getsockname()[1]
     sock_port.close()
-    server = uvicorn.Server(uvicorn.Config(create_app(p, run_hooks=False), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(p, run_hooks=False), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)

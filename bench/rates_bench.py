@@ -1,6 +1,6 @@
 """Rate decks: import time of a 100,000-row CSV, and longest-prefix lookups per second.
 
-    python bench/rates_bench.py [--rows 100000] [--database-url URL]
+python bench/rates_bench.py [--rows 100000] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ def main() -> None:
     rng = random.Random(7)
     prefixes = set()
     while len(prefixes) < args.rows:
-        prefixes.add(str(rng.randint(1, 99)) + str(rng.randint(0, 10**rng.randint(1, 6))))
+        prefixes.add(str(rng.randint(1, 99)) + str(rng.randint(0, 10 ** rng.randint(1, 6))))
     lines = ["dialprefix,destination,rateinitial,smsrate"]
-    lines += [f"{pfx},Destination {i},0.0{rng.randint(100, 999)},0.00{rng.randint(10, 99)}" for i, pfx in enumerate(prefixes)]
+    lines += [
+        f"{pfx},Destination {i},0.0{rng.randint(100, 999)},0.00{rng.randint(10, 99)}" for i, pfx in enumerate(prefixes)
+    ]
     deck = work / "deck.csv"
     deck.write_text("\n".join(lines))
     plans.create_plan(p.engine, "bench", "US$")
@@ -62,9 +64,11 @@ def main() -> None:
         for num in numbers:
             plans.lookup(conn, pid, num)
     t_cached = time.perf_counter() - t0
-    print(f"database {url.split(':')[0]}: import {n} rows in {t_import:.2f}s ({n / t_import:,.0f} rows/s); "
-          f"stream all {count} in {t_iter:.2f}s; SQL longest-prefix lookups {len(numbers) / t_lookup:,.0f}/s; "
-          f"deck load {t_load:.2f}s, then in-memory lookups {len(numbers) / t_cached:,.0f}/s")
+    print(
+        f"database {url.split(':')[0]}: import {n} rows in {t_import:.2f}s ({n / t_import:,.0f} rows/s); "
+        f"stream all {count} in {t_iter:.2f}s; SQL longest-prefix lookups {len(numbers) / t_lookup:,.0f}/s; "
+        f"deck load {t_load:.2f}s, then in-memory lookups {len(numbers) / t_cached:,.0f}/s"
+    )
 
 
 if __name__ == "__main__":

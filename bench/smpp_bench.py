@@ -51,13 +51,28 @@ from tests.conftest import free_port, uvox_env, wait_port  # noqa: E402
 
 def start_sim(env: dict, receipt_delay: float) -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvox", "smsc-sim", "--port", "0", "--control-port", "0",
-         "--receipt-delay", str(receipt_delay)],
-        env={**env, "UVOX_LOG_LEVEL": "WARNING"}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        [
+            sys.executable,
+            "-m",
+            "uvox",
+            "smsc-sim",
+            "--port",
+            "0",
+            "--control-port",
+            "0",
+            "--receipt-delay",
+            str(receipt_delay),
+        ],
+        env={**env, "UVOX_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     return proc, json.loads(proc.stdout.readline())
 
 
 # ---------------------------------------------------------------- submit
+
 
 def bench_submit(args) -> None:
     import logging
@@ -75,19 +90,21 @@ def bench_submit(args) -> None:
             receipts[0] += 1
         ack(True)
 
-    conn = SmppConnector(ConnectorConfig(host="127.0.0.1", port=info["smpp_port"], system_id="bench",
-                                         window=args.window), on_receipt=on_receipt).start()
+    conn = SmppConnector(
+        ConnectorConfig(host="127.0.0.1", port=info["smpp_port"], system_id="bench", window=args.window),
+        on_receipt=on_receipt,
+    ).start()
     try:
         assert conn.wait_bound(10), "cannot bind to the simulator"
         body = "Benchmark message: GSM 7-bit text of a typical OTP length 123456".encode("ascii")
         # warm-up
-        for f in [conn.submit(source_addr="UVox", destination_addr="+13125550000", short_message=body)
-                  for _ in range(1000)]:
+        for f in [
+            conn.submit(source_addr="UVox", destination_addr="+13125550000", short_message=body) for _ in range(1000)
+        ]:
             f.result(30)
         n = args.messages
         t0 = time.perf_counter()
-        futs = [conn.submit(source_addr="UVox", destination_addr=f"+1312{i:07d}", short_message=body)
-                for i in range(n)]
+        futs = [conn.submit(source_addr="UVox", destination_addr=f"+1312{i:07d}", short_message=body) for i in range(n)]
         ids = [f.result(60) for f in futs]
         dt = time.perf_counter() - t0
         deadline = time.monotonic() + 30
@@ -99,11 +116,15 @@ def bench_submit(args) -> None:
         sim.terminate()
         sim.wait(10)
     assert len(set(ids)) == n
-    print(f"\nUVox SMPP benchmark — one connector, window {args.window}, {os.cpu_count()} cores, "
-          f"simulator in its own process")
+    print(
+        f"\nUVox SMPP benchmark — one connector, window {args.window}, {os.cpu_count()} cores, "
+        f"simulator in its own process"
+    )
     print(f"{'submit_sm accepted':32} {n:>8} in {dt:6.2f}s  = {n / dt:8.0f} submit_sm/s")
-    print(f"{'delivery receipts received':32} {receipts[0] - 1000:>8} in {dt_r:6.2f}s  = "
-          f"{(receipts[0] - 1000) / dt_r:8.0f} receipts/s (0.2 s receipt delay)")
+    print(
+        f"{'delivery receipts received':32} {receipts[0] - 1000:>8} in {dt_r:6.2f}s  = "
+        f"{(receipts[0] - 1000) / dt_r:8.0f} receipts/s (0.2 s receipt delay)"
+    )
 
 
 # ---------------------------------------------------------------- e2e
@@ -165,8 +186,25 @@ def setup_platform(args, prefix: str):
     env = uvox_env(db, UVOX_SMSC_SIM="0", UVOX_LOG_LEVEL="WARNING")
     sim, info = start_sim(env, receipt_delay=args.receipt_delay)
     key = funded_account(env, work)
-    uvox(["admin", "connector", "add", "sim", "--host", "127.0.0.1", "--port", str(info["smpp_port"]),
-          "--system-id", "bench", "--password", "x", "--window", str(args.window)], env)
+    uvox(
+        [
+            "admin",
+            "connector",
+            "add",
+            "sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(info["smpp_port"]),
+            "--system-id",
+            "bench",
+            "--password",
+            "x",
+            "--window",
+            str(args.window),
+        ],
+        env,
+    )
     return work, db, env, sim, info, key
 
 
@@ -180,14 +218,18 @@ def bench_e2e(args) -> None:
 
     port = free_port()
     serve_env = {**env, "UVOX_DISPATCHER": "0"} if args.worker else env
-    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port),
-                               "--workers", str(args.workers)], env=serve_env, cwd=work,
-                              stderr=open(work / "serve.log", "wb"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvox", "serve", "--port", str(port), "--workers", str(args.workers)],
+        env=serve_env,
+        cwd=work,
+        stderr=open(work / "serve.log", "wb"),
+    )
     worker = None
     if args.worker:
         # The dispatcher in a process of its own: the API and delivery each get a core.
-        worker = subprocess.Popen([sys.executable, "-m", "uvox", "worker"], env=env, cwd=work,
-                                  stderr=open(work / "worker.log", "wb"))
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "uvox", "worker"], env=env, cwd=work, stderr=open(work / "worker.log", "wb")
+        )
     engine = sa.create_engine(normalise_database_url(db))
     M = t.messages
     samples: list[tuple[float, int, int]] = []  # (t, accepted, backlog)
@@ -220,8 +262,11 @@ def bench_e2e(args) -> None:
         lua.write_text(LUA.format(key=key, recipients=args.recipients, delay_fn=delay_fn))
         th = threading.Thread(target=sampler, daemon=True)
         th.start()
-        out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--latency",
-                              "-s", str(lua), url], capture_output=True, text=True)
+        out = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--latency", "-s", str(lua), url],
+            capture_output=True,
+            text=True,
+        )
         load_end = samples[-1][0] if samples else 0
         m = re.search(r"^JSON (.*)$", out.stdout, re.M)
         if not m:
@@ -236,9 +281,11 @@ def bench_e2e(args) -> None:
         stop.set()
         th.join(5)
         with engine.connect() as c:
-            lat = [((r.done_at - r.created_at).total_seconds())
-                   for r in c.execute(sa.select(M.c.created_at, M.c.done_at).where(M.c.state == "delivered"))
-                   if r.done_at and r.created_at]
+            lat = [
+                ((r.done_at - r.created_at).total_seconds())
+                for r in c.execute(sa.select(M.c.created_at, M.c.done_at).where(M.c.state == "delivered"))
+                if r.done_at and r.created_at
+            ]
             final = dict(c.execute(sa.select(M.c.state, sa.func.count()).group_by(M.c.state)).all())
     finally:
         server.terminate()
@@ -252,21 +299,29 @@ def bench_e2e(args) -> None:
     during = [s for s in samples if s[0] <= w["seconds"] + 0.5]
     first, last = during[1] if len(during) > 1 else during[0], during[-1]
     delivered_rate = (last[3] - first[3]) / max(0.001, last[0] - first[0])
-    print(f"\nUVox end-to-end benchmark — {os.cpu_count()} cores, database {db.split(':')[0]}, "
-          f"{args.connections} connections x {args.recipients} recipients/request, {args.seconds}s, "
-          f"receipt delay {args.receipt_delay}s, window {args.window}, "
-          f"offered {'%.0f msg/s' % args.rate if args.rate else 'as fast as accepted'}, "
-          f"dispatcher {'in uvox worker' if args.worker else 'inside uvox serve'}, {args.workers} HTTP process(es)")
-    print(f"messages accepted (HTTP 005)      {accepted:8d}  = {accepted / w['seconds']:7.0f} msg/s "
-          f"(p50 {w['p50']:.1f} ms, p99 {w['p99']:.1f} ms per request, errors {w['errors'] + w['non2xx']})")
+    print(
+        f"\nUVox end-to-end benchmark — {os.cpu_count()} cores, database {db.split(':')[0]}, "
+        f"{args.connections} connections x {args.recipients} recipients/request, {args.seconds}s, "
+        f"receipt delay {args.receipt_delay}s, window {args.window}, "
+        f"offered {'%.0f msg/s' % args.rate if args.rate else 'as fast as accepted'}, "
+        f"dispatcher {'in uvox worker' if args.worker else 'inside uvox serve'}, {args.workers} HTTP process(es)"
+    )
+    print(
+        f"messages accepted (HTTP 005)      {accepted:8d}  = {accepted / w['seconds']:7.0f} msg/s "
+        f"(p50 {w['p50']:.1f} ms, p99 {w['p99']:.1f} ms per request, errors {w['errors'] + w['non2xx']})"
+    )
     print(f"messages delivered during load            = {delivered_rate:7.0f} msg/s (receipt stored)")
-    print("backlog (accepted, no receipt yet) each second: "
-          + " ".join(str(s[2]) for s in samples[:int(w['seconds']) + 3]))
+    print(
+        "backlog (accepted, no receipt yet) each second: "
+        + " ".join(str(s[2]) for s in samples[: int(w["seconds"]) + 3])
+    )
     print(f"drained {drain:.1f}s after the load stopped; final states {final}")
     if lat:
         lat.sort()
-        print(f"request → receipt latency: p50 {statistics.median(lat) * 1000:.0f} ms, "
-              f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms")
+        print(
+            f"request → receipt latency: p50 {statistics.median(lat) * 1000:.0f} ms, "
+            f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms"
+        )
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -291,20 +346,39 @@ def bench_drain(args) -> None:
         return sum(rows.values()), rows.get("delivered", 0)
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(port)],
-                              env={**env, "UVOX_DISPATCHER": "0"}, cwd=work, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvox", "serve", "--port", str(port)],
+        env={**env, "UVOX_DISPATCHER": "0"},
+        cwd=work,
+        stderr=subprocess.DEVNULL,
+    )
     worker = None
     try:
         wait_port(port, 30)
         lua = work / "load.lua"
         lua.write_text(LUA.format(key=key, recipients=10, delay_fn=""))
-        subprocess.run(["wrk", "-t", "2", "-c", "8", "-d", f"{args.seconds}s", "-s", str(lua),
-                        f"http://127.0.0.1:{port}/api/get-api/v1/sms-api"], capture_output=True, check=True)
+        subprocess.run(
+            [
+                "wrk",
+                "-t",
+                "2",
+                "-c",
+                "8",
+                "-d",
+                f"{args.seconds}s",
+                "-s",
+                str(lua),
+                f"http://127.0.0.1:{port}/api/get-api/v1/sms-api",
+            ],
+            capture_output=True,
+            check=True,
+        )
         server.terminate()
         server.wait(20)
         total, _ = delivered()
-        worker = subprocess.Popen([sys.executable, "-m", "uvox", "worker"], env=env, cwd=work,
-                                  stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "uvox", "worker"], env=env, cwd=work, stderr=subprocess.DEVNULL
+        )
         first = None  # (time, cpu, delivered) at the first delivery seen
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -326,11 +400,15 @@ def bench_drain(args) -> None:
         sim.terminate()
         sim.wait(10)
     n = last[2] - first[2]
-    print(f"\nUVox dispatcher drain benchmark — {os.cpu_count()} cores, database {db.split(':')[0]}, "
-          f"window {args.window}, receipt delay {args.receipt_delay}s, `uvox worker` on a full queue")
+    print(
+        f"\nUVox dispatcher drain benchmark — {os.cpu_count()} cores, database {db.split(':')[0]}, "
+        f"window {args.window}, receipt delay {args.receipt_delay}s, `uvox worker` on a full queue"
+    )
     print(f"messages queued                   {total:8d}")
-    print(f"delivered (receipt stored)        {n:8d} in {last[0] - first[0]:6.2f}s = "
-          f"{n / max(0.001, last[0] - first[0]):7.0f} msg/s")
+    print(
+        f"delivered (receipt stored)        {n:8d} in {last[0] - first[0]:6.2f}s = "
+        f"{n / max(0.001, last[0] - first[0]):7.0f} msg/s"
+    )
     print(f"worker CPU per message            {1000 * (last[1] - first[1]) / max(1, n):8.3f} ms")
     shutil.rmtree(work, ignore_errors=True)
 
@@ -347,12 +425,14 @@ def main() -> None:
     e.add_argument("--recipients", type=int, default=10)
     e.add_argument("--window", type=int, default=64)
     e.add_argument("--receipt-delay", type=float, default=0.5)
-    e.add_argument("--rate", type=float, default=0.0,
-                   help="offered messages/s (0: as fast as the API accepts them)")
+    e.add_argument("--rate", type=float, default=0.0, help="offered messages/s (0: as fast as the API accepts them)")
     e.add_argument("--database-url", default="")
     e.add_argument("--workers", type=int, default=1, help="uvox serve --workers N (HTTP processes)")
-    e.add_argument("--worker", action="store_true",
-                   help="run the dispatcher as `uvox worker` beside `uvox serve` instead of inside it")
+    e.add_argument(
+        "--worker",
+        action="store_true",
+        help="run the dispatcher as `uvox worker` beside `uvox serve` instead of inside it",
+    )
     d = sub.add_parser("drain")
     d.add_argument("--seconds", type=int, default=10, help="how long the API queues messages")
     d.add_argument("--window", type=int, default=64)

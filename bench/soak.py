@@ -75,8 +75,10 @@ def main() -> int:
             total = sum(per.values())
             totals.append((t, total))
             each = " ".join(f"{pid}:{mb:.1f}" for pid, mb in sorted(per.items()))
-            print(f"{t:7.0f}s accepted {len(load.accepted):8d} ({load.per_second:6.1f}/s) "
-                  f"rss {total:7.1f} MB [{each}]", flush=True)
+            print(
+                f"{t:7.0f}s accepted {len(load.accepted):8d} ({load.per_second:6.1f}/s) rss {total:7.1f} MB [{each}]",
+                flush=True,
+            )
             if srv.proc.poll() is not None:
                 print("uvox serve exited", flush=True)
                 break
@@ -91,17 +93,21 @@ def main() -> int:
     if after:
         base, last = after[0][1], after[-1][1]
         slope = slope_mb_per_min(after)
-        late = slope_mb_per_min(after[len(after) // 2:])
+        late = slope_mb_per_min(after[len(after) // 2 :])
         flat = late <= 0.5
-        print(f"memory: {base:.1f} MB after the first minute, {last:.1f} MB at the end, "
-              f"max {max(v for _, v in after):.1f} MB, slope {slope:+.2f} MB/min after the first minute, "
-              f"{late:+.2f} MB/min in the last half -> {'flat' if flat else 'NOT flat'}")
+        print(
+            f"memory: {base:.1f} MB after the first minute, {last:.1f} MB at the end, "
+            f"max {max(v for _, v in after):.1f} MB, slope {slope:+.2f} MB/min after the first minute, "
+            f"{late:+.2f} MB/min in the last half -> {'flat' if flat else 'NOT flat'}"
+        )
     else:
         flat = True
         print("memory: the run was shorter than a minute; nothing to judge")
-    print(f"accepted {c.accepted}, delivered {final_states.get('delivered', 0)}, "
-          f"received by the SMSC {c.received}, lost {len(c.lost)}, duplicated {c.duplicated}, "
-          f"answers {dict(load.answers)}, {load.per_second:.1f} accepted/s")
+    print(
+        f"accepted {c.accepted}, delivered {final_states.get('delivered', 0)}, "
+        f"received by the SMSC {c.received}, lost {len(c.lost)}, duplicated {c.duplicated}, "
+        f"answers {dict(load.answers)}, {load.per_second:.1f} accepted/s"
+    )
     return 0 if flat and not c.lost and not c.duplicated else 1
 
 

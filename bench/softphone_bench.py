@@ -62,17 +62,41 @@ def main() -> None:
         deck = work / "deck.csv"
         deck.write_text("dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n1305,USA Miami,0.012,0.008\n")
         uvox(["admin", "rates", "import", "bench", str(deck)], env)
-        number = uvox(["admin", "account", "create", "--email", "bench@example.com", "--plan", "bench"], env)["accountnumber"]
+        number = uvox(["admin", "account", "create", "--email", "bench@example.com", "--plan", "bench"], env)[
+            "accountnumber"
+        ]
         uvox(["admin", "topup", number, "100"], env)
         sip = uvox(["admin", "sip", "create", number], env)
 
         port = free_udp_port()
-        cfg = subprocess.run([sys.executable, "-m", "uvox", "sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"],
-                             env=env, capture_output=True, text=True, check=True).stdout
+        cfg = subprocess.run(
+            [sys.executable, "-m", "uvox", "sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         (work / "kamailio.cfg").write_text(cfg)
-        kam = subprocess.Popen(["kamailio", "-DD", "-E", "-f", str(work / "kamailio.cfg"), "-Y", str(work),
-                                "-P", str(work / "k.pid"), "-m", "64", "-M", "8"],
-                               stdout=open(work / "kamailio.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        kam = subprocess.Popen(
+            [
+                "kamailio",
+                "-DD",
+                "-E",
+                "-f",
+                str(work / "kamailio.cfg"),
+                "-Y",
+                str(work),
+                "-P",
+                str(work / "k.pid"),
+                "-m",
+                "64",
+                "-M",
+                "8",
+            ],
+            stdout=open(work / "kamailio.log", "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         for _ in range(100):
             if sip_options_ok(port, DOMAIN):
                 break
@@ -80,18 +104,48 @@ def main() -> None:
         scenario = work / "register.xml"
         scenario.write_text(REGISTER_SCENARIO.format(domain=DOMAIN, user=sip["username"], password=sip["password"]))
         started = time.monotonic()
-        subprocess.run(["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-m", str(args.registrations),
-                        "-r", str(args.rate), "-l", "500", "-i", "127.0.0.1", "-p", str(free_udp_port()),
-                        "-nostdin", "-timeout", "120s", "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "60"],
-                       cwd=work, capture_output=True, text=True)
+        subprocess.run(
+            [
+                "sipp",
+                f"127.0.0.1:{port}",
+                "-sf",
+                str(scenario),
+                "-m",
+                str(args.registrations),
+                "-r",
+                str(args.rate),
+                "-l",
+                "500",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(free_udp_port()),
+                "-nostdin",
+                "-timeout",
+                "120s",
+                "-trace_stat",
+                "-stf",
+                str(work / "stat.csv"),
+                "-fd",
+                "60",
+            ],
+            cwd=work,
+            capture_output=True,
+            text=True,
+        )
         elapsed = time.monotonic() - started
         with open(work / "stat.csv") as fh:
             last = list(csv.DictReader(fh, delimiter=";"))[-1]
         ok, failed = int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"])
 
         http_port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(http_port)], env=env, cwd=work,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvox", "serve", "--port", str(http_port)],
+            env=env,
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(http_port)
         base = f"http://127.0.0.1:{http_port}/softphone/zoiper"
         q = f"u={sip['username']}&p={sip['password']}"
@@ -111,10 +165,17 @@ def main() -> None:
 
     print(f"\nUVox softphone benchmark — {os.cpu_count()} cores, PostgreSQL, Kamailio 4 workers")
     print(f"{'what':52} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    print(f"{'REGISTER with digest auth (auth_db on subscriber)':52} {ok / elapsed:9.0f} {'':>8} {'':>8} {failed:7d}"
-          f"   ({ok} of {args.registrations} in {elapsed:.1f}s, sipp offered {args.rate}/s)")
-    for label, r in (("Zoiper balance URL (ha1 check + balance)", balance), ("Zoiper rate URL (ha1 check + prefix)", rate)):
-        print(f"{label:52} {r['requests'] / r['seconds']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d}")
+    print(
+        f"{'REGISTER with digest auth (auth_db on subscriber)':52} {ok / elapsed:9.0f} {'':>8} {'':>8} {failed:7d}"
+        f"   ({ok} of {args.registrations} in {elapsed:.1f}s, sipp offered {args.rate}/s)"
+    )
+    for label, r in (
+        ("Zoiper balance URL (ha1 check + balance)", balance),
+        ("Zoiper rate URL (ha1 check + prefix)", rate),
+    ):
+        print(
+            f"{label:52} {r['requests'] / r['seconds']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors'] + r['non2xx']:7d}"
+        )
 
 
 if __name__ == "__main__":

@@ -153,12 +153,14 @@ UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 def ceiling_cfg(cfg: str) -> str:
     """The shipped routing with the platform's answer fixed: no HTTP, no hold, no record."""
-    fixed = ('$var(answer) = "code=200;call=0;limit=3600;onnet=0;n=1;t0_name=bench;t0_host=127.0.0.1;'
-             't0_port=TRUNKPORT;t0_proto=udp;t0_ruser=$rU;t0_max=0;t0_user=;t0_pass=";\n\t$var(http) = 200;')
+    fixed = (
+        '$var(answer) = "code=200;call=0;limit=3600;onnet=0;n=1;t0_name=bench;t0_host=127.0.0.1;'
+        't0_port=TRUNKPORT;t0_proto=udp;t0_ruser=$rU;t0_max=0;t0_user=;t0_pass=";\n\t$var(http) = 200;'
+    )
     # Its records go to a table of their own, which the platform does not settle:
     # the same writes for Kamailio and PostgreSQL, no work for uvox serve meanwhile.
     cfg = cfg.replace('modparam("acc", "cdrs_table", "acc_cdrs")', f'modparam("acc", "cdrs_table", "{CEILING_CDRS}")')
-    out, n = re.subn(r'http_client_query\([^;]*\);\s*\n\s*\$var\(http\) = \$rc;', lambda _m: fixed, cfg, flags=re.S)
+    out, n = re.subn(r"http_client_query\([^;]*\);\s*\n\s*\$var\(http\) = \$rc;", lambda _m: fixed, cfg, flags=re.S)
     if n != 1:
         raise SystemExit("could not find the authorization call in kamailio.cfg to build the ceiling")
     return out
@@ -169,9 +171,10 @@ def timed_cfg(cfg: str) -> str:
     microsecond: sipp's own clock moves in steps of about 4 ms here, too coarse for
     the milliseconds the authorization adds. The ceiling logs the same line around its
     fixed answer, so both runs pay for the log."""
-    out, n = re.subn(r'(\n(\s*)http_client_query\()', r'\n\2$var(uvox_t0) = $TV(Sn);\1', cfg, count=1)
-    out, m = re.subn(r'(\$var\(http\) = (?:\$rc|200);)', r'\1 xlog("L_ALERT", "UVOXBENCH $var(uvox_t0) $TV(Sn)\\n");',
-                     out, count=1)
+    out, n = re.subn(r"(\n(\s*)http_client_query\()", r"\n\2$var(uvox_t0) = $TV(Sn);\1", cfg, count=1)
+    out, m = re.subn(
+        r"(\$var\(http\) = (?:\$rc|200);)", r'\1 xlog("L_ALERT", "UVOXBENCH $var(uvox_t0) $TV(Sn)\\n");', out, count=1
+    )
     if n != 1 or m != 1:
         raise SystemExit("could not find the authorization call in kamailio.cfg to time it")
     return out
@@ -185,26 +188,60 @@ def asked_ms(log: Path) -> list[float]:
     return found
 
 
-def sipp_uac(port: int, workdir: Path, *, user: str, password: str, rate: float, calls: int, hold: int,
-             limit: int, tag: str) -> subprocess.Popen:
+def sipp_uac(
+    port: int, workdir: Path, *, user: str, password: str, rate: float, calls: int, hold: int, limit: int, tag: str
+) -> subprocess.Popen:
     # One sipp per SIP account: this sipp cannot take digest credentials from an
     # injection file ([authentication username=[field0]] is not expanded).
     sf = workdir / f"uac-{tag}.xml"
     sf.write_text(UAC.format(domain=DOMAIN, user=user, password=password, hold_ms=hold * 1000))
     return subprocess.Popen(
-        ["sipp", f"127.0.0.1:{port}", "-sf", str(sf), "-s", "13055550100", "-i", "127.0.0.1",
-         "-p", str(free_udp_port()), "-r", f"{rate:g}", "-m", str(calls), "-l", str(limit), "-nostdin",
-         "-trace_rtt", "-rtt_freq", "50", "-trace_stat", "-fd", "1", "-trace_err",
-         "-max_socket", "4096", "-timeout", str(int(calls // max(rate, 1)) + hold + 60) + "s"],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "sipp",
+            f"127.0.0.1:{port}",
+            "-sf",
+            str(sf),
+            "-s",
+            "13055550100",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_udp_port()),
+            "-r",
+            f"{rate:g}",
+            "-m",
+            str(calls),
+            "-l",
+            str(limit),
+            "-nostdin",
+            "-trace_rtt",
+            "-rtt_freq",
+            "50",
+            "-trace_stat",
+            "-fd",
+            "1",
+            "-trace_err",
+            "-max_socket",
+            "4096",
+            "-timeout",
+            str(int(calls // max(rate, 1)) + hold + 60) + "s",
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def sipp_uas(port: int, workdir: Path) -> subprocess.Popen:
     sf = workdir / "uas.xml"
     sf.write_text(UAS)
-    return subprocess.Popen(["sipp", "-sf", str(sf), "-i", "127.0.0.1", "-p", str(port), "-nostdin",
-                             "-max_socket", "4096"], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        ["sipp", "-sf", str(sf), "-i", "127.0.0.1", "-p", str(port), "-nostdin", "-max_socket", "4096"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def rtt_ms(workdir: Path) -> list[tuple[float, float]]:
@@ -226,8 +263,11 @@ def phases(rtts: list[tuple[float, float]], hold: int) -> dict[str, float]:
     """p99 of set-up in the first second (the platform's caches and connections new
     to this load), until the first calls end, and once calls end as fast as they start
     (Kamailio's BYEs and records, the platform settling them)."""
-    parts = {"first second": (0, 1000), "no call ending yet": (1000, hold * 1000),
-             "calls ending too": (hold * 1000, float("inf"))}
+    parts = {
+        "first second": (0, 1000),
+        "no call ending yet": (1000, hold * 1000),
+        "calls ending too": (hold * 1000, float("inf")),
+    }
     return {name: pct([ms for at, ms in rtts if lo <= at < hi], 99) for name, (lo, hi) in parts.items()}
 
 
@@ -288,9 +328,20 @@ def run_load(kport: int, workdir: Path, users: list[tuple[str, str]], args, tag:
     calls = args.rate * args.seconds
     share = len(users)
     t0 = time.monotonic()
-    procs = [sipp_uac(kport, wd, user=u, password=p, rate=args.rate / share, calls=calls // share, hold=args.hold,
-                      limit=(args.rate * args.hold * 2 + 100) // share + 10, tag=f"{tag}-{i}")
-             for i, (u, p) in enumerate(users)]
+    procs = [
+        sipp_uac(
+            kport,
+            wd,
+            user=u,
+            password=p,
+            rate=args.rate / share,
+            calls=calls // share,
+            hold=args.hold,
+            limit=(args.rate * args.hold * 2 + 100) // share + 10,
+            tag=f"{tag}-{i}",
+        )
+        for i, (u, p) in enumerate(users)
+    ]
     return {"procs": procs, "dir": wd, "calls": calls, "t0": t0}
 
 
@@ -305,8 +356,15 @@ def finish(load: dict, timeout: float) -> dict:
     wd = load["dir"]
     timed = rtt_ms(wd)
     rtts = [ms for _, ms in timed]
-    return {"ok": stat(wd, "SuccessfulCall(C)"), "failed": stat(wd, "FailedCall(C)"), "timed": timed, "p50": pct(rtts, 50),
-            "p99": pct(rtts, 99), "n": len(rtts), "elapsed": time.monotonic() - load["t0"]}
+    return {
+        "ok": stat(wd, "SuccessfulCall(C)"),
+        "failed": stat(wd, "FailedCall(C)"),
+        "timed": timed,
+        "p50": pct(rtts, 50),
+        "p99": pct(rtts, 99),
+        "n": len(rtts),
+        "elapsed": time.monotonic() - load["t0"],
+    }
 
 
 def platform_latency(base_url: str) -> tuple[str, str, int]:
@@ -319,7 +377,7 @@ def platform_latency(base_url: str) -> tuple[str, str, int]:
     except httpx.HTTPError:
         return "?", "?", 0
     buckets = []
-    for m in re.finditer(r'^uvox_http_request_duration_seconds_bucket\{([^}]*)\} (\S+)$', text, re.M):
+    for m in re.finditer(r"^uvox_http_request_duration_seconds_bucket\{([^}]*)\} (\S+)$", text, re.M):
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
         if labels.get("endpoint") == "/voice/kamailio":
             buckets.append((float(labels["le"]), float(m.group(2))))
@@ -336,8 +394,9 @@ def platform_latency(base_url: str) -> tuple[str, str, int]:
 
 
 def database(url: str) -> sa.Engine:
-    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://")
-                            else url)
+    return sa.create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+    )
 
 
 def ceiling_records_table(url: str) -> None:
@@ -347,8 +406,12 @@ def ceiling_records_table(url: str) -> None:
     try:
         with eng.begin() as c:
             c.execute(sa.text(f"CREATE TABLE {CEILING_CDRS} (LIKE acc_cdrs INCLUDING ALL)"))
-            c.execute(sa.text(f"INSERT INTO version (table_name, table_version) SELECT '{CEILING_CDRS}', "
-                              "table_version FROM version WHERE table_name = 'acc_cdrs'"))
+            c.execute(
+                sa.text(
+                    f"INSERT INTO version (table_name, table_version) SELECT '{CEILING_CDRS}', "
+                    "table_version FROM version WHERE table_name = 'acc_cdrs'"
+                )
+            )
     finally:
         eng.dispose()
 
@@ -382,13 +445,25 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=200, help="new calls per second (default 200)")
     ap.add_argument("--hold", type=int, default=10, help="seconds each call lasts (default 10: rate x 10 in progress)")
     ap.add_argument("--seconds", type=int, default=20, help="seconds of new calls per run (default 20)")
-    ap.add_argument("--children", type=int, default=16,
-                    help="Kamailio UDP children (the shipped configuration has 4; each waits for the platform in turn)")
-    ap.add_argument("--accounts", type=int, default=1,
-                    help="customer accounts the calls come from, one sipp each (default 1: every call holds "
-                         "money of the same account, the hardest case)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                    help="uvox serve HTTP processes (UVOX_WORKERS; default: one per core)")
+    ap.add_argument(
+        "--children",
+        type=int,
+        default=16,
+        help="Kamailio UDP children (the shipped configuration has 4; each waits for the platform in turn)",
+    )
+    ap.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        help="customer accounts the calls come from, one sipp each (default 1: every call holds "
+        "money of the same account, the hardest case)",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="uvox serve HTTP processes (UVOX_WORKERS; default: one per core)",
+    )
     args = ap.parse_args()
     for tool in ("kamailio", "sipp"):
         if shutil.which(tool) is None:
@@ -398,9 +473,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="voice-bench-"))
     url = dbs.create()
     kport, tport = free_udp_port(), free_udp_port()
-    server = UvoxProcess(url, work, UVOX_SIP_DOMAIN=DOMAIN, UVOX_SMSC_SIM="0", UVOX_DISPATCHER="0",
-                         UVOX_WORKERS=str(args.workers),
-                         UVOX_LOG_LEVEL="WARNING")
+    server = UvoxProcess(
+        url,
+        work,
+        UVOX_SIP_DOMAIN=DOMAIN,
+        UVOX_SMSC_SIM="0",
+        UVOX_DISPATCHER="0",
+        UVOX_WORKERS=str(args.workers),
+        UVOX_LOG_LEVEL="WARNING",
+    )
     uas = kam = None
     try:
         # Set up first, then start the platform, as an operator's restart finds it:
@@ -409,15 +490,20 @@ def main() -> None:
         if upgraded.returncode != 0:
             raise SystemExit(upgraded.stderr)
         deck = work / "deck.csv"
-        deck.write_text("dialprefix,destination,rateinitial,smsrate,connectcharge,initblock,billingblock\n"
-                        "1,USA,0.0100,0.0075,0.001,6,6\n")
+        deck.write_text(
+            "dialprefix,destination,rateinitial,smsrate,connectcharge,initblock,billingblock\n"
+            "1,USA,0.0100,0.0075,0.001,6,6\n"
+        )
         server.admin("plan", "create", "bench", "--currency", "US$")
         server.admin("rates", "import", "bench", str(deck))
         users = make_callers(url, args.accounts)
         server.admin("trunk", "add", "carrier", "--host", "127.0.0.1", "--port", str(tport))
         server.start()
-        rendered = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{kport}", "--api-url", server.url],
-                            url, UVOX_SIP_DOMAIN=DOMAIN)
+        rendered = run_uvox(
+            ["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{kport}", "--api-url", server.url],
+            url,
+            UVOX_SIP_DOMAIN=DOMAIN,
+        )
         if rendered.returncode != 0:
             raise SystemExit(rendered.stderr)
         cfg = timed_cfg(rendered.stdout.replace("children=4", f"children={args.children}"))
@@ -464,8 +550,12 @@ def main() -> None:
         with eng.connect() as c:
             answered = c.execute(sa.text("SELECT count(*) FROM calls WHERE status = 'answered'")).scalar()
             in_progress = c.execute(sa.text("SELECT count(*) FROM calls WHERE status = 'in_progress'")).scalar()
-            charges = c.execute(sa.text("SELECT count(*), count(DISTINCT call_id), coalesce(-sum(amount), 0) "
-                                        "FROM ledger WHERE kind = 'call'")).one()
+            charges = c.execute(
+                sa.text(
+                    "SELECT count(*), count(DISTINCT call_id), coalesce(-sum(amount), 0) "
+                    "FROM ledger WHERE kind = 'call'"
+                )
+            ).one()
             priced = c.execute(sa.text("SELECT coalesce(sum(price), 0) FROM calls")).scalar()
             bal = c.execute(sa.text("SELECT sum(balance) AS balance, sum(held) AS held FROM accounts")).one()
         eng.dispose()
@@ -478,11 +568,15 @@ def main() -> None:
         dbs.drop_all()
 
     cores = os.cpu_count()
-    print(f"\nvoice_bench: {args.rate} new calls/s offered for {args.seconds} s, each {args.hold} s long "
-          f"(~{args.rate * args.hold} in progress), from {args.accounts} account(s), {cores} cores\n")
+    print(
+        f"\nvoice_bench: {args.rate} new calls/s offered for {args.seconds} s, each {args.hold} s long "
+        f"(~{args.rate * args.hold} in progress), from {args.accounts} account(s), {cores} cores\n"
+    )
     print(f"{'':34} {'ceiling (no auth)':>18} {'uvox':>12}")
     c, u = results["ceiling"], results["uvox"]
-    print(f"{'calls answered / offered':34} {c['ok']:>12}/{c['ok'] + c['failed']:<5} {u['ok']:>6}/{u['ok'] + u['failed']:<5}")
+    print(
+        f"{'calls answered / offered':34} {c['ok']:>12}/{c['ok'] + c['failed']:<5} {u['ok']:>6}/{u['ok'] + u['failed']:<5}"
+    )
     print(f"{'calls set up per second':34} {c['ok'] / args.seconds:>18.1f} {u['ok'] / args.seconds:>12.1f}")
     print(f"{'setup p50 (INVITE->200, ms)':34} {c['p50']:>18.2f} {u['p50']:>12.2f}")
     print(f"{'setup p99 (ms)':34} {c['p99']:>18.2f} {u['p99']:>12.2f}")
@@ -494,16 +588,24 @@ def main() -> None:
     print(f"{'uvox serve CPU seconds':34} {'-':>18} {serve_cpu:>12.1f}")
     print(f"\nadded by the authorization: p50 {u['p50'] - c['p50']:.2f} ms, p99 {u['p99'] - c['p99']:.2f} ms")
     ca, ua = c["asked"], u["asked"]
-    print(f"Kamailio's wait for the answer, timed by Kamailio (us clock), over {len(ua)} calls: "
-          f"p50 {pct(ua, 50):.2f} ms, p90 {pct(ua, 90):.2f} ms, p99 {pct(ua, 99):.2f} ms, max {max(ua, default=0):.1f} ms "
-          f"(ceiling's fixed answer: p99 {pct(ca, 99):.3f} ms)")
-    print(f"inside the platform (its own histogram, bucket bounds): authorization p50 {inside[0]} ms, "
-          f"p99 {inside[1]} ms over {inside[2]} requests")
-    print(f"rating: {backlog} records left while uvox serve was down, settled in {rated_s:.2f} s after restart "
-          f"(from the start command, start-up included): {backlog / rated_s if rated_s else 0:.0f} records/s")
-    print(f"answered calls {answered}, calls still in progress {in_progress}; ledger charges {charges[0]} "
-          f"for {charges[1]} distinct calls; ledger total {Decimal(charges[2]):.6f} == records total "
-          f"{Decimal(priced):.6f}: {Decimal(charges[2]) == Decimal(priced)}; held left {bal.held}")
+    print(
+        f"Kamailio's wait for the answer, timed by Kamailio (us clock), over {len(ua)} calls: "
+        f"p50 {pct(ua, 50):.2f} ms, p90 {pct(ua, 90):.2f} ms, p99 {pct(ua, 99):.2f} ms, max {max(ua, default=0):.1f} ms "
+        f"(ceiling's fixed answer: p99 {pct(ca, 99):.3f} ms)"
+    )
+    print(
+        f"inside the platform (its own histogram, bucket bounds): authorization p50 {inside[0]} ms, "
+        f"p99 {inside[1]} ms over {inside[2]} requests"
+    )
+    print(
+        f"rating: {backlog} records left while uvox serve was down, settled in {rated_s:.2f} s after restart "
+        f"(from the start command, start-up included): {backlog / rated_s if rated_s else 0:.0f} records/s"
+    )
+    print(
+        f"answered calls {answered}, calls still in progress {in_progress}; ledger charges {charges[0]} "
+        f"for {charges[1]} distinct calls; ledger total {Decimal(charges[2]):.6f} == records total "
+        f"{Decimal(priced):.6f}: {Decimal(charges[2]) == Decimal(priced)}; held left {bal.held}"
+    )
 
 
 if __name__ == "__main__":

@@ -59,8 +59,10 @@ if command -v npm >/dev/null && [ ! -f tests/interop/node_modules/smpp/package.j
   (cd tests/interop && npm install --no-audit --no-fund --loglevel=error)
 fi
 
-# Lint first (pyproject.toml [tool.ruff]): a finding fails the run before any test.
+# Lint and format first (pyproject.toml [tool.ruff]): a finding, or a file `ruff format`
+# would change, fails the run before any test.
 .venv/bin/python -m ruff check src tests bench
+.venv/bin/python -m ruff format --check src tests bench
 # Types (pyproject.toml [tool.mypy]: strict for the packages listed there).
 .venv/bin/python -m mypy
 

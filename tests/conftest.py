@@ -133,7 +133,8 @@ def _empty_tables(p: Platform) -> None:
             for n in names:
                 c.execute(sa.text(f'DELETE FROM "{n}"'))
             c.execute(sa.text("DELETE FROM sqlite_sequence")) if c.execute(
-                sa.text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first() else None
+                sa.text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")
+            ).first() else None
     p.caches.clear()
     p.simulator_route.clear()
 
@@ -152,8 +153,9 @@ class _ThreadServer:
         import uvicorn
 
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                lifespan="on", loop="asyncio")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on", loop="asyncio"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -221,7 +223,9 @@ def make_customer(platform):
 
     counter = {"n": 0}
 
-    def make(balance: str = "10", plan: str | None = "test", email: str | None = None, password: str | None = None) -> Customer:
+    def make(
+        balance: str = "10", plan: str | None = "test", email: str | None = None, password: str | None = None
+    ) -> Customer:
         if plan == "test":
             try:
                 plans.get_plan(platform.engine, "test")
@@ -254,8 +258,13 @@ def uvox_env(database_url: str, **extra: str) -> dict[str, str]:
 
 def run_uvox(args: list[str], database_url: str, **extra: str) -> subprocess.CompletedProcess:
     """Run the real `uvox` command line (as `python -m uvox`)."""
-    return subprocess.run([sys.executable, "-m", "uvox", *args], env=uvox_env(database_url, **extra),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "uvox", *args],
+        env=uvox_env(database_url, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 class UvoxProcess:
@@ -280,8 +289,13 @@ class UvoxProcess:
     def start(self) -> UvoxProcess:
         for attempt in range(3):
             with self.log.open("ab") as fh:  # the server keeps its own copy
-                self.proc = subprocess.Popen([sys.executable, "-m", "uvox", "serve", "--port", str(self.port)],
-                                             env=self.env, cwd=self.cwd, stdout=fh, stderr=subprocess.STDOUT)
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "uvox", "serve", "--port", str(self.port)],
+                    env=self.env,
+                    cwd=self.cwd,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                )
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
@@ -315,8 +329,11 @@ class UvoxProcess:
     def admin(self, *args: str) -> dict:
         import json
 
-        res = run_uvox(["admin", *args, "--json"], self.database_url, **{k: v for k, v in self.env.items()
-                                                                         if k.startswith("UVOX_") and k != "UVOX_DATABASE_URL"})
+        res = run_uvox(
+            ["admin", *args, "--json"],
+            self.database_url,
+            **{k: v for k, v in self.env.items() if k.startswith("UVOX_") and k != "UVOX_DATABASE_URL"},
+        )
         if res.returncode != 0:
             raise RuntimeError(f"uvox admin {' '.join(args)} failed: {res.stdout}{res.stderr}")
         return json.loads(res.stdout.strip().splitlines()[-1])

@@ -42,8 +42,13 @@ def run_baresip(home, config: str, *args: str, timeout: float = 30) -> str:
 
     for _ in range(5):
         (home / "config").write_text(config.format(port=free_port()))
-        proc = subprocess.run(["baresip", "-f", str(home), *args], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            ["baresip", "-f", str(home), *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
         if "Address already in use" not in out:
             return out
@@ -72,8 +77,13 @@ def npm_install_node_smpp() -> str | None:
         return None
     if not shutil.which("npm"):
         return "npm is not installed (needed to install node-smpp for the interop SMSC)"
-    res = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=INTEROP,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=INTEROP,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if res.returncode != 0:
         return f"npm install of node-smpp failed: {res.stdout[-500:]}{res.stderr[-1500:]}"
     return None
@@ -85,8 +95,9 @@ class NodeSmsc:
     SMPP port: an SMSC that comes back where it was; ``record`` a file where it appends
     each accepted destination before answering (read it when the SMSC was killed)."""
 
-    def __init__(self, system_id: str = "uvox", password: str = "pw", port: int | None = None,
-                 record: Path | None = None) -> None:
+    def __init__(
+        self, system_id: str = "uvox", password: str = "pw", port: int | None = None, record: Path | None = None
+    ) -> None:
         self.system_id, self.password = system_id, password
         cmd = ["node", str(INTEROP / "smsc.js"), "--system-id", system_id, "--password", password]
         if port is not None:
@@ -96,7 +107,9 @@ class NodeSmsc:
         self.proc = subprocess.Popen(cmd, cwd=INTEROP, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line:
-            raise RuntimeError(f"node smsc.js did not start: {self.proc.stderr.read()[-2000:] if self.proc.stderr else ''}")
+            raise RuntimeError(
+                f"node smsc.js did not start: {self.proc.stderr.read()[-2000:] if self.proc.stderr else ''}"
+            )
         info = json.loads(line)
         self.port, self.control = info["smpp_port"], info["control_port"]
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.control}", timeout=30)

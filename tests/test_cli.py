@@ -85,8 +85,11 @@ def test_negative_topup_corrects_a_balance(db_url):
 
 
 def test_usage_errors_with_json_are_one_json_object(db_url):
-    for args in (["admin", "topup", "--json"], ["admin", "nosuch", "--json"],
-                 ["admin", "credit-limit", "123", "-1", "--json"]):
+    for args in (
+        ["admin", "topup", "--json"],
+        ["admin", "nosuch", "--json"],
+        ["admin", "credit-limit", "123", "-1", "--json"],
+    ):
         res = run_uvox(args, db_url)
         assert res.returncode == 2, res
         lines = res.stdout.strip().splitlines()
@@ -104,8 +107,9 @@ def test_set_plan_releases_messages_that_waited_for_a_plan(uvox_server):
     acct = srv.admin("account", "create", "--email", "noplan@example.com")
     srv.admin("topup", acct["accountnumber"], "1")
     key = srv.admin("apikey", "create", acct["accountnumber"])["apikey"]
-    sent = httpx.post(f"{srv.url}/api/get-api/v1/sms-api", headers={"Api-Key": key},
-                      data={"to": "+13055550100", "text": "hola"}).json()
+    sent = httpx.post(
+        f"{srv.url}/api/get-api/v1/sms-api", headers={"Api-Key": key}, data={"to": "+13055550100", "text": "hola"}
+    ).json()
     assert sent["code"] == "009"
     status = f"{srv.url}/api/get-api/v1/sms-api/status"
     assert httpx.get(status, headers={"Api-Key": key}, params={"messageId": sent["id"]}).json()["code"] == "012"

@@ -104,7 +104,7 @@ def test_balance_and_rates_are_exact_decimals(client):
     assert before.balance == Decimal("10") and before.currency == "US$"
     client.send_sms("+13055550101", "one segment")
     after = client.balance()
-    assert after.balance == Decimal("10") - Decimal("0.0080")   # USA Miami smsrate in the test deck
+    assert after.balance == Decimal("10") - Decimal("0.0080")  # USA Miami smsrate in the test deck
     rates = client.rates()
     assert all(isinstance(r.rateinitial, Decimal) for r in rates)
     assert best_rate(rates, "+58 412 555 0101").destination == "Venezuela Mobile Digitel"
@@ -187,8 +187,9 @@ def test_status_follows_a_message_to_delivered_or_undelivered(uvox_server, tmp_p
 
     require_delivery_engine()
     control = free_port()
-    server = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control),
-                         UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
+    server = uvox_server(
+        UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control), UVOX_SMSC_SIM_RECEIPT_DELAY="0.1"
+    )
     deck = tmp_path / "deck.csv"
     deck.write_text(DECK)
     server.admin("plan", "create", "test", "--currency", "US$")
@@ -196,7 +197,9 @@ def test_status_follows_a_message_to_delivered_or_undelivered(uvox_server, tmp_p
     account = server.admin("account", "create", "--email", "client@example.com", "--plan", "test")["accountnumber"]
     server.admin("topup", account, "5")
     key = server.admin("apikey", "create", account)["apikey"]
-    httpx.post(f"http://127.0.0.1:{control}/rules", json=[{"action": "receipt", "dest": "13055550199$", "stat": "UNDELIV"}])
+    httpx.post(
+        f"http://127.0.0.1:{control}/rules", json=[{"action": "receipt", "dest": "13055550199$", "stat": "UNDELIV"}]
+    )
 
     with Client(account, key, url=server.url) as c:
         good = c.send_sms("+13055550101", "to be delivered")

@@ -27,8 +27,9 @@ def run(tmp_path, base_url, customer):
         if key_env:
             base.update(UVOX_URL=base_url, UVOX_ACCOUNT=customer.number, UVOX_API_KEY=customer.apikey)
         base.update(env or {})
-        return subprocess.run([sys.executable, "-m", "uvox", *args], env=base, capture_output=True, text=True,
-                              timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "uvox", *args], env=base, capture_output=True, text=True, timeout=60
+        )
 
     return run_
 
@@ -59,8 +60,12 @@ def test_key_from_the_config_file(run, tmp_path, base_url, customer):
     config.chmod(0o600)
     res = run("balance", "--json", key_env=False, env={"UVOX_CONFIG": str(config)})
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == {"accountnumber": customer.number, "currency": "US$", "balance": "10.00",
-                                      "credit": "0.00"}
+    assert json.loads(res.stdout) == {
+        "accountnumber": customer.number,
+        "currency": "US$",
+        "balance": "10.00",
+        "credit": "0.00",
+    }
     res = run("balance", key_env=False, env={"UVOX_CONFIG": str(config)})
     assert res.stdout.startswith("10.00 US$")
 

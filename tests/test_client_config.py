@@ -108,12 +108,16 @@ def test_without_xdg_config_home_the_file_is_under_the_home_directory(clean_env,
     write_config(clean_env / "home" / ".config" / "uvox" / "client.toml", 'api_key = "HK"\naccount = "7"\n')
     config = load_config()
     assert (config.api_key, config.account, config.source) == (
-        "HK", "7", str(clean_env / "home" / ".config" / "uvox" / "client.toml"))
+        "HK",
+        "7",
+        str(clean_env / "home" / ".config" / "uvox" / "client.toml"),
+    )
 
 
 def test_account_and_url_from_the_environment_win_over_the_file_and_are_stripped(clean_env, monkeypatch):
-    write_config(clean_env / "xdg" / "uvox" / "client.toml",
-                 'api_key = "K1"\naccount = "100200"\nurl = "http://127.0.0.1:9"\n')
+    write_config(
+        clean_env / "xdg" / "uvox" / "client.toml", 'api_key = "K1"\naccount = "100200"\nurl = "http://127.0.0.1:9"\n'
+    )
     monkeypatch.setenv("UVOX_ACCOUNT", " 42 ")
     monkeypatch.setenv("UVOX_URL", "http://10.0.0.1:8000 ")
     config = load_config()

@@ -19,8 +19,22 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "uvox"
 #: docs/ARCHITECTURE.md's layers, from the bottom up. A package imports only from
 #: its own layer or below; inside a layer, the graph has no cycle.
 LAYERS: list[set[str]] = [
-    {"config", "clock", "errors", "strings", "limits", "secretbox", "markup", "prompt", "process", "counters",
-     "sms.states", "db", "platform", "mail"},
+    {
+        "config",
+        "clock",
+        "errors",
+        "strings",
+        "limits",
+        "secretbox",
+        "markup",
+        "prompt",
+        "process",
+        "counters",
+        "sms.states",
+        "db",
+        "platform",
+        "mail",
+    },
     {"accounts", "otp"},
     {"billing"},
     {"sms"},
@@ -59,7 +73,7 @@ def imported(module: str, path: Path) -> Iterator[tuple[str, int]]:
         elif isinstance(n, ast.ImportFrom):
             if n.level:
                 base = module.split(".") if is_package else module.split(".")[:-1]
-                base = base[:len(base) - (n.level - 1)]
+                base = base[: len(base) - (n.level - 1)]
                 source = ".".join(base + ([n.module] if n.module else []))
             else:
                 source = n.module or ""
@@ -79,8 +93,7 @@ def graph() -> dict[str, dict[str, list[str]]]:
         for target, line in imported(module, path):
             dst = node(target)
             if dst not in (src, "uvox"):
-                edges.setdefault(src, {}).setdefault(dst, []).append(
-                    f"{path.relative_to(SRC.parent)}:{line} {target}")
+                edges.setdefault(src, {}).setdefault(dst, []).append(f"{path.relative_to(SRC.parent)}:{line} {target}")
     return edges
 
 
@@ -137,9 +150,13 @@ def test_no_import_cycle_between_packages():
 
 
 def test_packages_import_only_their_layer_or_below():
-    wrong = [f"{src} (layer {LAYER[src] + 1}) imports {dst} (layer {LAYER[dst] + 1}): {where}"
-             for src, targets in graph().items() if src in LAYER
-             for dst, where in targets.items() if dst in LAYER and LAYER[dst] > LAYER[src]]
+    wrong = [
+        f"{src} (layer {LAYER[src] + 1}) imports {dst} (layer {LAYER[dst] + 1}): {where}"
+        for src, targets in graph().items()
+        if src in LAYER
+        for dst, where in targets.items()
+        if dst in LAYER and LAYER[dst] > LAYER[src]
+    ]
     assert not wrong, "\n".join(wrong)
 
 
@@ -174,8 +191,11 @@ def environment_reads(tree: ast.AST) -> Iterator[int]:
             yield n.lineno
         elif isinstance(parent, ast.Subscript) and parent.value is n and isinstance(parent.ctx, ast.Load):
             yield n.lineno
-        elif isinstance(parent, ast.Compare) and n in parent.comparators and any(
-                isinstance(op, (ast.In, ast.NotIn)) for op in parent.ops):
+        elif (
+            isinstance(parent, ast.Compare)
+            and n in parent.comparators
+            and any(isinstance(op, (ast.In, ast.NotIn)) for op in parent.ops)
+        ):
             yield n.lineno
         elif isinstance(parent, (ast.For, ast.comprehension)) and parent.iter is n:
             yield n.lineno
@@ -183,12 +203,18 @@ def environment_reads(tree: ast.AST) -> Iterator[int]:
 
 def test_environment_reads_are_seen():
     # Guards the detector: each of these is a read, the last two lines are not.
-    source = ("import os\nfrom os import getenv\nos.getenv('A')\nos.environ.get('A')\nos.environ['A']\n"
-              "'A' in os.environ\n[k for k in os.environ]\nos.environ['A'] = '1'\nenv = dict(os.environ, A='1')\n")
+    source = (
+        "import os\nfrom os import getenv\nos.getenv('A')\nos.environ.get('A')\nos.environ['A']\n"
+        "'A' in os.environ\n[k for k in os.environ]\nos.environ['A'] = '1'\nenv = dict(os.environ, A='1')\n"
+    )
     assert sorted(set(environment_reads(ast.parse(source)))) == [2, 3, 4, 5, 6, 7]
 
 
 def test_only_config_reads_the_environment():
-    found = [f"{path.relative_to(SRC.parent)}:{line}" for module, path in MODULES.items() if module != "uvox.config"
-             for line in environment_reads(ast.parse(path.read_text(), str(path)))]
+    found = [
+        f"{path.relative_to(SRC.parent)}:{line}"
+        for module, path in MODULES.items()
+        if module != "uvox.config"
+        for line in environment_reads(ast.parse(path.read_text(), str(path)))
+    ]
     assert not found, "settings are read in uvox/config.py only (Settings, ClientSettings): " + ", ".join(found)

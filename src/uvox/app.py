@@ -40,6 +40,7 @@ from uvox.voice import http as voice_http
 
 log = logging.getLogger("uvox")
 
+
 async def _api_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     # Mounted as raw ASGI so that every method, even an unknown one, reaches our
     # dispatcher and gets the manual's 004 instead of Starlette's plain 405.
@@ -94,8 +95,11 @@ def create_app(platform: Platform, *, run_hooks: bool = True) -> Starlette:
     routes += softphone_routes.routes(platform)
     routes += portal_routes.routes(platform)
     routes.append(Route("/", home))
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={limits.BodyTooLarge: _too_large,
-                                                                        ClientDisconnect: _client_left})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={limits.BodyTooLarge: _too_large, ClientDisconnect: _client_left},
+    )
     app.state.platform = platform
     return FastLane(app, {voice_http.PATH: voice_http.lane(platform)})
 

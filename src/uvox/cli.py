@@ -94,10 +94,14 @@ def main() -> None:
 @main.command(help="Run the API, the portal and the dispatcher (SQLite and the SMSC simulator by default).")
 @click.option("--host", default=None, help="Address to listen on (UVOX_HOST, default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (UVOX_PORT, default 8000).")
-@click.option("--workers", default=None, type=click.IntRange(min=1),
-              help="HTTP processes (UVOX_WORKERS, default: one per core). With more than one, delivery "
-                   "and the SMSC simulator run in processes of their own beside them, and this process "
-                   "supervises; 1 runs everything in one process.")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="HTTP processes (UVOX_WORKERS, default: one per core). With more than one, delivery "
+    "and the SMSC simulator run in processes of their own beside them, and this process "
+    "supervises; 1 runs everything in one process.",
+)
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from uvox.server import exec_supervisor, http_processes
     from uvox.server import serve as run
@@ -130,15 +134,22 @@ def upgrade() -> None:
     do_upgrade(engine, secret_key=settings.secret_key)  # migrations that seal secrets need it
     after = revision()
     engine.dispose()
-    click.echo(f"database is up to date ({after})" if before == after else f"database upgraded from {before} to {after}")
+    click.echo(
+        f"database is up to date ({after})" if before == after else f"database upgraded from {before} to {after}"
+    )
 
 
-@db.command(help="Seal every stored secret again under the current instance secret (UVOX_SECRET_KEY, or the "
-                 "database's generated one when it is unset), after changing it. The old key is read from a "
-                 "hidden prompt, or one line of standard input when it is not a terminal.")
-@click.option("--from-database", is_flag=True,
-              help="The old key is the one the platform generated and keeps in the database (moving to "
-                   "UVOX_SECRET_KEY for the first time): nothing is read.")
+@db.command(
+    help="Seal every stored secret again under the current instance secret (UVOX_SECRET_KEY, or the "
+    "database's generated one when it is unset), after changing it. The old key is read from a "
+    "hidden prompt, or one line of standard input when it is not a terminal."
+)
+@click.option(
+    "--from-database",
+    is_flag=True,
+    help="The old key is the one the platform generated and keeps in the database (moving to "
+    "UVOX_SECRET_KEY for the first time): nothing is read.",
+)
 @json_option
 def reseal(from_database: bool, as_json: bool) -> None:
     from uvox.db import reseal as service
@@ -146,7 +157,9 @@ def reseal(from_database: bool, as_json: bool) -> None:
 
     p = _platform()
     try:
-        old = service.stored_secret(p.engine) if from_database else read_secret("old secret key", confirm=False).encode()
+        old = (
+            service.stored_secret(p.engine) if from_database else read_secret("old secret key", confirm=False).encode()
+        )
         counts = service.reseal(p.engine, old, p.secret)
     except (NoSecret, service.ResealError) as exc:
         _fail(as_json, str(exc))
@@ -175,12 +188,22 @@ def account_create(email, password, plan, currency, staff, as_json) -> None:
 
     p = _platform()
     try:
-        a = service.create_account(p.engine, email=email, password=password, plan=plan, currency=currency,
-                                   is_staff=staff, default_currency=p.settings.default_currency)
+        a = service.create_account(
+            p.engine,
+            email=email,
+            password=password,
+            plan=plan,
+            currency=currency,
+            is_staff=staff,
+            default_currency=p.settings.default_currency,
+        )
     except (NotFound, Conflict) as exc:
         _fail(as_json, str(exc))
-    _emit(as_json, {"accountnumber": a.number, "email": a.email, "currency": a.currency, "plan": plan,
-                    "staff": a.is_staff}, f"account {a.number} created for {a.email}")
+    _emit(
+        as_json,
+        {"accountnumber": a.number, "email": a.email, "currency": a.currency, "plan": plan, "staff": a.is_staff},
+        f"account {a.number} created for {a.email}",
+    )
 
 
 @account.command("show", help="Show an account's balance, credit and plan.")
@@ -191,10 +214,21 @@ def account_show(ref, as_json) -> None:
 
     p = _platform()
     a = _account(p, as_json, ref)
-    _emit(as_json, {"accountnumber": a.number, "email": a.email, "currency": a.currency, "balance": show(a.balance),
-                    "credit": show(a.credit_limit), "plan_id": a.plan_id, "staff": a.is_staff,
-                    "disabled": a.disabled, "per_second": a.rate_limit or 0},
-          f"{a.number} {a.email or ''} balance {show(a.balance)} {a.currency} credit {show(a.credit_limit)}")
+    _emit(
+        as_json,
+        {
+            "accountnumber": a.number,
+            "email": a.email,
+            "currency": a.currency,
+            "balance": show(a.balance),
+            "credit": show(a.credit_limit),
+            "plan_id": a.plan_id,
+            "staff": a.is_staff,
+            "disabled": a.disabled,
+            "per_second": a.rate_limit or 0,
+        },
+        f"{a.number} {a.email or ''} balance {show(a.balance)} {a.currency} credit {show(a.credit_limit)}",
+    )
 
 
 @account.command("set-plan", help="Move an account to another plan.")
@@ -215,17 +249,25 @@ def account_set_plan(ref, plan, as_json) -> None:
 
 @account.command("set-limit", help="Limit an account's API requests a second, across every process (0: no limit).")
 @click.argument("ref")
-@click.option("--per-second", type=click.IntRange(min=0), required=True,
-              help="Requests a second; more get code 107 (HTTP 429) and Retry-After: 1.")
+@click.option(
+    "--per-second",
+    type=click.IntRange(min=0),
+    required=True,
+    help="Requests a second; more get code 107 (HTTP 429) and Retry-After: 1.",
+)
 @json_option
 def account_set_limit(ref, per_second, as_json) -> None:
     from uvox.accounts import service
 
     p = _platform()
     a = service.set_rate_limit(p.engine, _account(p, as_json, ref).id, per_second)
-    _emit(as_json, {"accountnumber": a.number, "per_second": a.rate_limit or 0},
-          f"{a.number}: at most {a.rate_limit} API requests a second" if a.rate_limit
-          else f"{a.number}: no request rate limit")
+    _emit(
+        as_json,
+        {"accountnumber": a.number, "per_second": a.rate_limit or 0},
+        f"{a.number}: at most {a.rate_limit} API requests a second"
+        if a.rate_limit
+        else f"{a.number}: no request rate limit",
+    )
 
 
 def _limit_value(as_json: bool, name: str, raw: str) -> int | None:
@@ -237,11 +279,16 @@ def _limit_value(as_json: bool, name: str, raw: str) -> int | None:
     return int(raw)
 
 
-@account.command("otp-limits", help="Show or set an account's OTP request limits (SMS pumping protection): "
-                                    "codes per phone number, per number prefix, per client address and in all. "
-                                    "A number (0: no limit) or 'default' (the configured one).")
+@account.command(
+    "otp-limits",
+    help="Show or set an account's OTP request limits (SMS pumping protection): "
+    "codes per phone number, per number prefix, per client address and in all. "
+    "A number (0: no limit) or 'default' (the configured one).",
+)
 @click.argument("ref")
-@click.option("--per-number", default=None, help="Codes per phone number every UVOX_OTP_SEND_WINDOW_SECONDS (code 102).")
+@click.option(
+    "--per-number", default=None, help="Codes per phone number every UVOX_OTP_SEND_WINDOW_SECONDS (code 102)."
+)
 @click.option("--per-prefix", default=None, help="Codes per number prefix every UVOX_OTP_LIMIT_WINDOW_SECONDS (154).")
 @click.option("--per-address", default=None, help="Codes per client address every UVOX_OTP_LIMIT_WINDOW_SECONDS (155).")
 @click.option("--per-account", default=None, help="Codes in all every UVOX_OTP_LIMIT_WINDOW_SECONDS (153).")
@@ -251,21 +298,33 @@ def account_otp_limits(ref, per_number, per_prefix, per_address, per_account, as
 
     p = _platform()
     a = _account(p, as_json, ref)
-    given = {"per_number": per_number, "per_prefix": per_prefix, "per_address": per_address,
-             "per_account": per_account}
+    given = {"per_number": per_number, "per_prefix": per_prefix, "per_address": per_address, "per_account": per_account}
     changes = {k: _limit_value(as_json, k, v) for k, v in given.items() if v is not None}
     if changes:
         guard.set_limits(p.engine, p.settings, a.id, changes)
     lim, overrides = guard.limits(p.engine, p.settings, a.id)
-    data = {"accountnumber": a.number, **{k: getattr(lim, k) for k in guard.LIMIT_NAMES},
-            "window_seconds": p.settings.otp_limit_window_seconds,
-            "number_window_seconds": p.settings.otp_send_window_seconds, "overridden": sorted(overrides)}
-    _emit(as_json, data, "\n".join(f"{k.replace('_', ' ')}: {getattr(lim, k) or 'no limit'}"
-                                    f"{'' if k in overrides else ' (default)'}" for k in guard.LIMIT_NAMES))
+    data = {
+        "accountnumber": a.number,
+        **{k: getattr(lim, k) for k in guard.LIMIT_NAMES},
+        "window_seconds": p.settings.otp_limit_window_seconds,
+        "number_window_seconds": p.settings.otp_send_window_seconds,
+        "overridden": sorted(overrides),
+    }
+    _emit(
+        as_json,
+        data,
+        "\n".join(
+            f"{k.replace('_', ' ')}: {getattr(lim, k) or 'no limit'}{'' if k in overrides else ' (default)'}"
+            for k in guard.LIMIT_NAMES
+        ),
+    )
 
 
-@account.command("countries", help="Show or set the countries an account may send OTP and SMS to: ISO codes "
-                                   "separated by commas; an empty value clears a list.")
+@account.command(
+    "countries",
+    help="Show or set the countries an account may send OTP and SMS to: ISO codes "
+    "separated by commas; an empty value clears a list.",
+)
 @click.argument("ref")
 @click.option("--allow", default=None, help="Only these countries (e.g. ES,VE); empty: any.")
 @click.option("--block", default=None, help="Never these countries (e.g. NG,RU).")
@@ -280,8 +339,11 @@ def account_countries(ref, allow, block, as_json) -> None:
     except countries.BadCountry as exc:
         _fail(as_json, str(exc))
     allowed, blocked = countries.set_lists(p.engine, a.id, **changes)
-    _emit(as_json, {"accountnumber": a.number, "allowed": list(allowed), "blocked": list(blocked)},
-          f"allowed: {','.join(allowed) or 'any'}\nblocked: {','.join(blocked) or 'none'}")
+    _emit(
+        as_json,
+        {"accountnumber": a.number, "allowed": list(allowed), "blocked": list(blocked)},
+        f"allowed: {','.join(allowed) or 'any'}\nblocked: {','.join(blocked) or 'none'}",
+    )
 
 
 @account.command("otp-pauses", help="List the number prefixes the OTP conversion-rate alarm has paused for an account.")
@@ -293,11 +355,28 @@ def account_otp_pauses(ref, as_json) -> None:
     p = _platform()
     a = _account(p, as_json, ref)
     pauses = guard.active_pauses(p.engine, a.id)
-    _emit(as_json, {"accountnumber": a.number, "pauses": [
-        {"prefix": x.prefix, "country": x.country, "requested": x.requested, "verified": x.verified,
-         "paused_at": x.paused_at.isoformat(), "until": x.until.isoformat()} for x in pauses]},
-          "\n".join(f"{x.prefix}\t{x.country}\t{x.verified}/{x.requested} verified\tuntil {x.until:%Y-%m-%d %H:%M} UTC"
-                    for x in pauses) or "no paused prefixes")
+    _emit(
+        as_json,
+        {
+            "accountnumber": a.number,
+            "pauses": [
+                {
+                    "prefix": x.prefix,
+                    "country": x.country,
+                    "requested": x.requested,
+                    "verified": x.verified,
+                    "paused_at": x.paused_at.isoformat(),
+                    "until": x.until.isoformat(),
+                }
+                for x in pauses
+            ],
+        },
+        "\n".join(
+            f"{x.prefix}\t{x.country}\t{x.verified}/{x.requested} verified\tuntil {x.until:%Y-%m-%d %H:%M} UTC"
+            for x in pauses
+        )
+        or "no paused prefixes",
+    )
 
 
 @account.command("otp-resume", help="Lift the OTP alarm's pause of a number prefix (e.g. +1305) for an account.")
@@ -334,8 +413,11 @@ def _set_disabled(ref: str, disabled: bool, as_json: bool) -> None:
 
     p = _platform()
     a = service.set_disabled(p.engine, _account(p, as_json, ref).id, disabled)
-    _emit(as_json, {"accountnumber": a.number, "disabled": a.disabled},
-          f"{a.number} is {'disabled' if a.disabled else 'enabled'}")
+    _emit(
+        as_json,
+        {"accountnumber": a.number, "disabled": a.disabled},
+        f"{a.number} is {'disabled' if a.disabled else 'enabled'}",
+    )
 
 
 @admin.group(help="API keys.")
@@ -346,8 +428,12 @@ def apikey() -> None:
 @apikey.command("create", help="Create an API key (shown once).")
 @click.argument("ref")
 @click.option("--description", default="", help="What the key is for.")
-@click.option("--test", "test", is_flag=True,
-              help="A test key: its sends are answered like live ones but never reach a carrier and never charge.")
+@click.option(
+    "--test",
+    "test",
+    is_flag=True,
+    help="A test key: its sends are answered like live ones but never reach a carrier and never charge.",
+)
 @json_option
 def apikey_create(ref, description, test, as_json) -> None:
     from uvox.accounts import apikeys
@@ -373,11 +459,24 @@ def apikey_list(ref, as_json) -> None:
     p = _platform()
     a = _account(p, as_json, ref)
     keys = apikeys.list_keys(p.engine, a.id)
-    _emit(as_json, {"accountnumber": a.number, "keys": [{"id": k.id, "hint": k.hint, "description": k.description,
-                                                          "test": k.test, "created_at": k.created_at.isoformat()}
-                                                         for k in keys]},
-          "\n".join(f"{k.id}\t{k.hint}\t{'test' if k.test else 'live'}\t{k.description}" for k in keys)
-          or "no active keys")
+    _emit(
+        as_json,
+        {
+            "accountnumber": a.number,
+            "keys": [
+                {
+                    "id": k.id,
+                    "hint": k.hint,
+                    "description": k.description,
+                    "test": k.test,
+                    "created_at": k.created_at.isoformat(),
+                }
+                for k in keys
+            ],
+        },
+        "\n".join(f"{k.id}\t{k.hint}\t{'test' if k.test else 'live'}\t{k.description}" for k in keys)
+        or "no active keys",
+    )
 
 
 @apikey.command("revoke", help="Revoke a key by its id (see `apikey list`).")
@@ -397,8 +496,11 @@ def apikey_revoke(ref, key_id, as_json) -> None:
 
 
 # A negative AMOUNT corrects a balance: "-5" must reach the argument, not be taken for an option.
-@admin.command("topup", help="Add prepaid balance (releases messages waiting for balance).",
-               context_settings={"ignore_unknown_options": True})
+@admin.command(
+    "topup",
+    help="Add prepaid balance (releases messages waiting for balance).",
+    context_settings={"ignore_unknown_options": True},
+)
 @click.argument("ref")
 @click.argument("amount")
 @click.option("--note", default="top-up")
@@ -411,8 +513,11 @@ def topup(ref, amount, note, as_json) -> None:
     a = _account(p, as_json, ref)
     value = _amount(as_json, amount, allow_negative=True)
     new_balance, released = do_topup(p.engine, a.id, value, note, on_queued=p.queued.notify)
-    _emit(as_json, {"accountnumber": a.number, "currency": a.currency, "balance": show(new_balance),
-                    "released": released}, f"{a.number} balance {show(new_balance)} {a.currency}")
+    _emit(
+        as_json,
+        {"accountnumber": a.number, "currency": a.currency, "balance": show(new_balance), "released": released},
+        f"{a.number} balance {show(new_balance)} {a.currency}",
+    )
 
 
 @admin.command("credit-limit", help="Set how far below zero an account may go.")
@@ -427,8 +532,11 @@ def credit_limit(ref, amount, as_json) -> None:
     a = _account(p, as_json, ref)
     value = _amount(as_json, amount)
     released = set_credit_limit(p.engine, a.id, value, on_queued=p.queued.notify)
-    _emit(as_json, {"accountnumber": a.number, "credit": show(value), "released": released},
-          f"{a.number} credit limit {show(value)} {a.currency}")
+    _emit(
+        as_json,
+        {"accountnumber": a.number, "credit": show(value), "released": released},
+        f"{a.number} credit limit {show(value)} {a.currency}",
+    )
 
 
 @admin.group(help="Plans (price lists).")
@@ -458,8 +566,11 @@ def plan_list(as_json) -> None:
 
     p = _platform()
     items = plans.list_plans(p.engine)
-    _emit(as_json, {"plans": [{"name": x.name, "currency": x.currency} for x in items]},
-          "\n".join(f"{x.name}\t{x.currency}" for x in items) or "no plans")
+    _emit(
+        as_json,
+        {"plans": [{"name": x.name, "currency": x.currency} for x in items]},
+        "\n".join(f"{x.name}\t{x.currency}" for x in items) or "no plans",
+    )
 
 
 @admin.group(help="Rate decks.")
@@ -467,8 +578,11 @@ def rates() -> None:
     pass
 
 
-@rates.command("import", help="Replace a plan's rates with a CSV: dialprefix,destination,rateinitial,smsrate "
-                              "and optionally connectcharge,initblock,billingblock (voice; defaults 0, 60, 60).")
+@rates.command(
+    "import",
+    help="Replace a plan's rates with a CSV: dialprefix,destination,rateinitial,smsrate "
+    "and optionally connectcharge,initblock,billingblock (voice; defaults 0, 60, 60).",
+)
 @click.argument("plan_name")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @json_option

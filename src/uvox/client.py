@@ -129,7 +129,8 @@ class MessageStatus:
     @property
     def delivered(self) -> bool:
         return self.state == "delivered" or (
-            self.state is None and "deliver" in self.statusmessage.lower()
+            self.state is None
+            and "deliver" in self.statusmessage.lower()
             and "undeliver" not in self.statusmessage.lower()
         )
 
@@ -428,8 +429,9 @@ class Client(_Base):
         except httpx.HTTPError as exc:
             raise _transport_error(exc, url) from exc
 
-    def send_sms(self, to: str, text: str, sender: str | None = None, *,
-                 idempotency_key: str | None = None) -> SentMessage:
+    def send_sms(
+        self, to: str, text: str, sender: str | None = None, *, idempotency_key: str | None = None
+    ) -> SentMessage:
         """Send to one number; any refusal (002, 003, 014...) raises ``UVoxError``. With an
         ``idempotency_key``, calling again with the same arguments within 24 hours (after a
         timeout, say) returns the first message and sends nothing."""
@@ -493,8 +495,9 @@ class AsyncClient(_Base):
         except httpx.HTTPError as exc:
             raise _transport_error(exc, url) from exc
 
-    async def send_sms(self, to: str, text: str, sender: str | None = None, *,
-                       idempotency_key: str | None = None) -> SentMessage:
+    async def send_sms(
+        self, to: str, text: str, sender: str | None = None, *, idempotency_key: str | None = None
+    ) -> SentMessage:
         variables = self._send_vars(to, text, sender, idempotency_key)
         return _parse_send_one(await self._post("sms-api", variables), to)
 

@@ -130,7 +130,13 @@ def sms_group() -> None:
 
 
 @sms_group.command("send")
-@click.option("--to", "to", multiple=True, required=True, help="Destination with country code; repeat or comma-separate (up to 200 a request, more are split).")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    required=True,
+    help="Destination with country code; repeat or comma-separate (up to 200 a request, more are split).",
+)
 @click.option("--text", required=True, help="Message text.")
 @click.option("--from", "sender", default=None, help="Sender: a number or up to 11 letters.")
 @json_option

@@ -159,8 +159,9 @@ class Settings:
             otp_limit_window_seconds=_int(e, "UVOX_OTP_LIMIT_WINDOW_SECONDS", d.otp_limit_window_seconds),
             otp_prefix_digits=_int(e, "UVOX_OTP_PREFIX_DIGITS", d.otp_prefix_digits),
             otp_alarm_min_requests=_int(e, "UVOX_OTP_ALARM_MIN_REQUESTS", d.otp_alarm_min_requests),
-            otp_alarm_min_verified_percent=_int(e, "UVOX_OTP_ALARM_MIN_VERIFIED_PERCENT",
-                                                d.otp_alarm_min_verified_percent),
+            otp_alarm_min_verified_percent=_int(
+                e, "UVOX_OTP_ALARM_MIN_VERIFIED_PERCENT", d.otp_alarm_min_verified_percent
+            ),
             otp_alarm_window_seconds=_int(e, "UVOX_OTP_ALARM_WINDOW_SECONDS", d.otp_alarm_window_seconds),
             otp_alarm_pause_seconds=_int(e, "UVOX_OTP_ALARM_PAUSE_SECONDS", d.otp_alarm_pause_seconds),
             max_recipients=_int(e, "UVOX_MAX_RECIPIENTS", d.max_recipients),

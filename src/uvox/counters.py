@@ -22,17 +22,27 @@ disable_created_metrics()  # one *_created series per counter is noise for our u
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 HTTP_REQUESTS = Counter(
-    "uvox_http_requests", "HTTP requests answered, by endpoint, HTTP status and the manual's result code",
-    ["endpoint", "status", "code"])
+    "uvox_http_requests",
+    "HTTP requests answered, by endpoint, HTTP status and the manual's result code",
+    ["endpoint", "status", "code"],
+)
 HTTP_LATENCY = Histogram(
-    "uvox_http_request_duration_seconds", "Time to answer an HTTP request, by endpoint", ["endpoint"],
-    buckets=_LATENCY_BUCKETS)
+    "uvox_http_request_duration_seconds",
+    "Time to answer an HTTP request, by endpoint",
+    ["endpoint"],
+    buckets=_LATENCY_BUCKETS,
+)
 SMS_DISPATCHED = Counter(
-    "uvox_sms_dispatched", "Messages whose submit to the SMSC ended, by connector and outcome "
-    "(submitted, retry, failed)", ["connector", "outcome"])
+    "uvox_sms_dispatched",
+    "Messages whose submit to the SMSC ended, by connector and outcome (submitted, retry, failed)",
+    ["connector", "outcome"],
+)
 SMS_DISPATCH_LATENCY = Histogram(
-    "uvox_sms_dispatch_duration_seconds", "From a message's claim to the SMSC's answer for all its parts",
-    ["connector"], buckets=_LATENCY_BUCKETS)
+    "uvox_sms_dispatch_duration_seconds",
+    "From a message's claim to the SMSC's answer for all its parts",
+    ["connector"],
+    buckets=_LATENCY_BUCKETS,
+)
 
 
 def observe_http(endpoint: str, status: int, code: str, seconds: float) -> None:
@@ -61,5 +71,6 @@ def _never_raise() -> Iterator[None]:
     except Exception:
         if not _warned:
             _warned = True
-            log.exception("metrics cannot be recorded (PROMETHEUS_MULTIPROC_DIR=%s); requests go on without them",
-                          metrics_dir())
+            log.exception(
+                "metrics cannot be recorded (PROMETHEUS_MULTIPROC_DIR=%s); requests go on without them", metrics_dir()
+            )

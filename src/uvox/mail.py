@@ -45,20 +45,39 @@ POLL_SECONDS = 1.0
 SMTP_TIMEOUT = 30.0
 
 
-def enqueue(conn: Connection, *, recipient: str, subject: str, body: str, account_id: int | None = None,
-            stamp: datetime | None = None) -> None:
+def enqueue(
+    conn: Connection,
+    *,
+    recipient: str,
+    subject: str,
+    body: str,
+    account_id: int | None = None,
+    stamp: datetime | None = None,
+) -> None:
     """Queue one plain-text e-mail, inside the caller's transaction."""
     stamp = stamp or now()
-    conn.execute(sa.insert(E).values(account_id=account_id, recipient=recipient[:254], subject=subject[:500],
-                                     body=body, attempts=0, created_at=stamp, next_attempt_at=stamp))
+    conn.execute(
+        sa.insert(E).values(
+            account_id=account_id,
+            recipient=recipient[:254],
+            subject=subject[:500],
+            body=body,
+            attempts=0,
+            created_at=stamp,
+            next_attempt_at=stamp,
+        )
+    )
 
 
 def _claim(engine: Engine, limit: int = 20) -> Sequence[Any]:
     stamp = now()
     with write(engine) as conn:
-        q = (sa.select(E.c.id, E.c.recipient, E.c.subject, E.c.body, E.c.attempts)
-             .where(E.c.sent_at.is_(None), E.c.dropped_at.is_(None), E.c.next_attempt_at <= stamp)
-             .order_by(E.c.next_attempt_at, E.c.id).limit(limit))
+        q = (
+            sa.select(E.c.id, E.c.recipient, E.c.subject, E.c.body, E.c.attempts)
+            .where(E.c.sent_at.is_(None), E.c.dropped_at.is_(None), E.c.next_attempt_at <= stamp)
+            .order_by(E.c.next_attempt_at, E.c.id)
+            .limit(limit)
+        )
         if conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         rows = conn.execute(q).all()
@@ -70,8 +89,11 @@ def _claim(engine: Engine, limit: int = 20) -> Sequence[Any]:
 def _drop_pending(engine: Engine, reason: str) -> int:
     stamp = now()
     with write(engine) as conn:
-        return conn.execute(sa.update(E).where(E.c.sent_at.is_(None), E.c.dropped_at.is_(None))
-                            .values(dropped_at=stamp, last_error=reason)).rowcount
+        return conn.execute(
+            sa.update(E)
+            .where(E.c.sent_at.is_(None), E.c.dropped_at.is_(None))
+            .values(dropped_at=stamp, last_error=reason)
+        ).rowcount
 
 
 def _record(engine: Engine, row_id: int, attempts: int, error: str | None) -> None:
@@ -81,8 +103,11 @@ def _record(engine: Engine, row_id: int, attempts: int, error: str | None) -> No
         if error is None:
             conn.execute(sa.update(E).where(E.c.id == row_id).values(attempts=n, sent_at=stamp, last_error=None))
             return
-        values: dict[str, Any] = {"attempts": n, "last_error": error[:500],
-                                  "next_attempt_at": stamp + timedelta(seconds=min(30 * 2 ** (n - 1), 3600))}
+        values: dict[str, Any] = {
+            "attempts": n,
+            "last_error": error[:500],
+            "next_attempt_at": stamp + timedelta(seconds=min(30 * 2 ** (n - 1), 3600)),
+        }
         if n >= MAX_ATTEMPTS:
             values["dropped_at"] = stamp
             log.warning("e-mail %s: giving up after %d attempts (%s)", row_id, n, error)
@@ -140,8 +165,9 @@ class Mailer:
             dropped = await asyncio.to_thread(_drop_pending, self.engine, "no SMTP server configured")
             if dropped and not self._warned:
                 self._warned = True
-                log.warning("e-mail is not sent: UVOX_SMTP_HOST is not set (%d message(s) dropped; "
-                            "this is said once)", dropped)
+                log.warning(
+                    "e-mail is not sent: UVOX_SMTP_HOST is not set (%d message(s) dropped; this is said once)", dropped
+                )
             return False
         rows = await asyncio.to_thread(_claim, self.engine)
         for r in rows:

@@ -27,9 +27,12 @@ def configure_logging(settings: Settings) -> None:
         from pythonjsonlogger.json import JsonFormatter
 
         handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
         root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(settings.log_level)

@@ -68,8 +68,13 @@ def http_processes(settings: Settings, workers: int | None = None) -> int:
     return max(1, workers or settings.workers or usable_cores())
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None,
-          roles: list[str] | None = None) -> None:
+def serve(
+    settings: Settings,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    roles: list[str] | None = None,
+) -> None:
     """Serve until stopped. With several HTTP processes, ``roles`` are the supervised
     processes to run beside them (:func:`prepare` says which); None prepares here."""
     workers = http_processes(settings, workers)
@@ -271,8 +276,9 @@ class _Child:
         # The child writes one line on this pipe: "ready", or why it could not start.
         ours, theirs = os.pipe()
         try:
-            process = subprocess.Popen([sys.executable, "-m", "uvox.supervised", self.role, str(theirs)],
-                                       pass_fds=(theirs,))
+            process = subprocess.Popen(
+                [sys.executable, "-m", "uvox.supervised", self.role, str(theirs)], pass_fds=(theirs,)
+            )
         finally:
             os.close(theirs)
         self.process = process
@@ -296,8 +302,9 @@ class _Child:
         if said != "ready":
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(5)
-            raise _ChildFailed(f"the {self.role} process could not start: "
-                               f"{said or f'it ended with exit code {process.poll()}'}")
+            raise _ChildFailed(
+                f"the {self.role} process could not start: {said or f'it ended with exit code {process.poll()}'}"
+            )
         log.info("%s process started (pid %d)", self.role, process.pid)
 
     def watch(self) -> None:
@@ -310,12 +317,18 @@ class _Child:
             lived = t - self._started_at
             # At once, unless it keeps dying soon after its start: then 0.5, 1, 2 … 10 s.
             self._quick_deaths = 0 if lived >= self.STEADY else self._quick_deaths + 1
-            self._backoff = 0.0 if self._quick_deaths <= 1 else min(self.BACKOFF_MAX,
-                                                                     0.5 * 2 ** (self._quick_deaths - 2))
+            self._backoff = (
+                0.0 if self._quick_deaths <= 1 else min(self.BACKOFF_MAX, 0.5 * 2 ** (self._quick_deaths - 2))
+            )
             self._retry_at = t + self._backoff
-            log.error("the %s process (pid %d) died with exit code %s after %.1f s; starting it again%s",
-                      self.role, process.pid, process.returncode, lived,
-                      f" in {self._backoff:.1f} s" if self._backoff else "")
+            log.error(
+                "the %s process (pid %d) died with exit code %s after %.1f s; starting it again%s",
+                self.role,
+                process.pid,
+                process.returncode,
+                lived,
+                f" in {self._backoff:.1f} s" if self._backoff else "",
+            )
         if t < self._retry_at:
             return
         self._retry_at = 0.0

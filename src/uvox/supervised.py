@@ -94,8 +94,10 @@ async def _run(role: str, ready_fd: int) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] not in ROLES or not argv[1].isdigit():
-        print(f"usage: python -m uvox.supervised {{{','.join(ROLES)}}} READY_FD (started by `uvox serve`)",
-              file=sys.stderr)
+        print(
+            f"usage: python -m uvox.supervised {{{','.join(ROLES)}}} READY_FD (started by `uvox serve`)",
+            file=sys.stderr,
+        )
         return 2
     role, ready_fd = argv[0], int(argv[1])
     die_with_parent()

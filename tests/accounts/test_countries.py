@@ -59,8 +59,9 @@ def test_blocked_and_allowed_countries_refuse_otp_and_sms_with_152(http, platfor
     assert balance(http, customer) == spent  # nothing charged
 
     # In a send to several numbers, the refused one is reported and the others go.
-    mixed = http.post(API + "sms-api", json={**customer.auth, "to": ["13055550100", "584121234567"],
-                                             "text": "hola"}).json()
+    mixed = http.post(
+        API + "sms-api", json={**customer.auth, "to": ["13055550100", "584121234567"], "text": "hola"}
+    ).json()
     assert mixed["code"] == "005" and (mixed["accepted"], mixed["rejected"]) == ("1", "1")
     assert [x["code"] for x in mixed["results"]] == ["005", "152"]
     assert balance(http, customer) == spent - Decimal("0.0080")  # Miami's SMS rate, once

@@ -27,8 +27,9 @@ def test_revoked_key_and_disabled_account_are_refused_on_the_next_request(uvox_s
         assert balance(server, second["apikey"]) == "015"
 
     keys = server.admin("apikey", "list", c["accountnumber"])
-    first_id = next(k["id"] for k in keys["keys"] if c["apikey"].startswith(k["hint"][:4])
-                    and c["apikey"].endswith(k["hint"][-4:]))
+    first_id = next(
+        k["id"] for k in keys["keys"] if c["apikey"].startswith(k["hint"][:4]) and c["apikey"].endswith(k["hint"][-4:])
+    )
     server.admin("apikey", "revoke", c["accountnumber"], str(first_id))
     assert [balance(server, c["apikey"]) for _ in range(10)] == ["001"] * 10
     assert balance(server, second["apikey"]) == "015"

@@ -33,6 +33,7 @@ def _all_values(platform, table) -> list[str]:
 
 # --- creating an account -------------------------------------------------------------
 
+
 def test_a_new_account_has_a_random_8_digit_number_and_starts_empty(platform):
     a = service.create_account(platform.engine, email="  Ana@Example.COM ")
     assert re.fullmatch(r"[1-9]\d{7}", a.number)
@@ -87,6 +88,7 @@ def test_bad_input_is_refused_with_the_documented_error(platform):
 
 # --- passwords -----------------------------------------------------------------------
 
+
 def test_a_password_is_stored_as_salted_argon2id_and_verifies(platform):
     a = service.create_account(platform.engine, email="p@example.com", password=PASSWORD)
     b = service.create_account(platform.engine, email="q@example.com", password=PASSWORD)
@@ -122,6 +124,7 @@ def test_setting_a_new_password_retires_the_old_one(platform):
 
 
 # --- API keys ------------------------------------------------------------------------
+
 
 def test_an_api_key_is_shown_once_and_stored_only_as_its_sha256(platform):
     a = service.create_account(platform.engine)
@@ -205,6 +208,7 @@ def test_a_key_cannot_be_revoked_by_another_account(platform):
 
 
 # --- disabling -----------------------------------------------------------------------
+
 
 def test_a_disabled_account_is_refused_by_key_and_password_until_enabled(platform):
     a = service.create_account(platform.engine, email="off@example.com", password=PASSWORD)

@@ -88,9 +88,14 @@ def test_a_charge_below_the_threshold_alerts_once_by_callback_and_email(uvox_ser
 
     controller, inbox = smtp
     receiver = Receiver()
-    server = uvox_server("sqlite", UVOX_SMTP_HOST="127.0.0.1", UVOX_SMTP_PORT=str(controller.port),
-                         UVOX_SMTP_FROM="alerts@uvox.test", UVOX_SMSC_SIM_PORT=str(free_port()),
-                         UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
+    server = uvox_server(
+        "sqlite",
+        UVOX_SMTP_HOST="127.0.0.1",
+        UVOX_SMTP_PORT=str(controller.port),
+        UVOX_SMTP_FROM="alerts@uvox.test",
+        UVOX_SMSC_SIM_PORT=str(free_port()),
+        UVOX_SMSC_SIM_RECEIPT_DELAY="0.1",
+    )
     ops = Platform.open(Settings(database_url=server.database_url))
     try:
         plans.create_plan(ops.engine, "retail", "US$")
@@ -104,8 +109,12 @@ def test_a_charge_below_the_threshold_alerts_once_by_callback_and_email(uvox_ser
             r = http.post(API + "balance-alert", data={"threshold": "0.02"})
             assert r.status_code == 200
             assert {k: r.json()[k] for k in ("code", "threshold", "available", "alerted", "email")} == {
-                "code": "143", "threshold": "0.02", "available": "0.03", "alerted": False,
-                "email": "owner@example.com"}
+                "code": "143",
+                "threshold": "0.02",
+                "available": "0.03",
+                "alerted": False,
+                "email": "owner@example.com",
+            }
 
             def send() -> None:
                 assert http.post(API + "sms-api", data={"to": "+12125550100", "text": "hi"}).json()["code"] == "005"
@@ -115,11 +124,15 @@ def test_a_charge_below_the_threshold_alerts_once_by_callback_and_email(uvox_ser
             send()  # 0.0075 left: still below, no second alert
             wait_for(lambda: receiver.alerts() and inbox.messages)
             time.sleep(1.5)  # time for a wrong second alert to arrive (both outboxes poll within 1 s)
-            (headers, raw), = receiver.alerts()
+            ((headers, raw),) = receiver.alerts()
             body = json.loads(raw)
             assert {k: body[k] for k in ("event", "accountnumber", "currency", "available", "threshold")} == {
-                "event": "low_balance", "accountnumber": account.number, "currency": "US$", "available": "0.015",
-                "threshold": "0.02"}
+                "event": "low_balance",
+                "accountnumber": account.number,
+                "currency": "US$",
+                "available": "0.015",
+                "threshold": "0.02",
+            }
             assert headers["x-uvox-signature"] == "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
             (email,) = inbox.messages
             assert email.mail_from == "alerts@uvox.test" and email.rcpt_tos == ["owner@example.com"]
@@ -160,7 +173,8 @@ def test_without_smtp_no_email_is_sent_and_that_is_logged_once(platform, caplog)
     said = [r.getMessage() for r in caplog.records if "UVOX_SMTP_HOST" in r.getMessage()]
     assert len(said) == 1 and "2 message(s) dropped" in said[0]
     with platform.engine.connect() as conn:
-        rows = conn.execute(sa.select(t.email_outbox.c.sent_at, t.email_outbox.c.dropped_at,
-                                      t.email_outbox.c.last_error)).all()
+        rows = conn.execute(
+            sa.select(t.email_outbox.c.sent_at, t.email_outbox.c.dropped_at, t.email_outbox.c.last_error)
+        ).all()
     assert len(rows) == 3 and all(r.sent_at is None and r.dropped_at is not None for r in rows)
     assert {r.last_error for r in rows} == {"no SMTP server configured"}

@@ -58,8 +58,14 @@ def test_calls_set_up_at_once_never_hold_past_a_call_cap(platform, http, make_cu
 
         def one(i: int, attempt: int = attempt, start: threading.Barrier = start) -> authorize.Decision:
             start.wait()
-            return authorize.authorize(platform.engine, platform.settings, caller=user, domain=DOMAIN,
-                                       dialled="+13055550100", sip_call_id=f"race-{attempt}-{i}")
+            return authorize.authorize(
+                platform.engine,
+                platform.settings,
+                caller=user,
+                domain=DOMAIN,
+                dialled="+13055550100",
+                sip_call_id=f"race-{attempt}-{i}",
+            )
 
         with ThreadPoolExecutor(10) as pool:
             decisions = list(pool.map(one, range(10)))
@@ -79,8 +85,9 @@ def test_a_hold_never_takes_more_than_the_room_under_the_cap(platform, http, mak
     set_cap(http, c.apikey, service="calls", day="0.08")
 
     def ask(callid: str) -> authorize.Decision:
-        return authorize.authorize(platform.engine, platform.settings, caller=user, domain=DOMAIN,
-                                   dialled="+13055550100", sip_call_id=callid)
+        return authorize.authorize(
+            platform.engine, platform.settings, caller=user, domain=DOMAIN, dialled="+13055550100", sip_call_id=callid
+        )
 
     first = ask("room-1")
     assert (first.code, first.limit) == (200, 8)
@@ -93,8 +100,11 @@ def test_a_hold_never_takes_more_than_the_room_under_the_cap(platform, http, mak
 
 def _lock_waiters(platform) -> int:
     with platform.engine.connect() as conn:
-        return conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                    "AND wait_event_type = 'Lock'")).scalar_one()
+        return conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
 
 
 def _wait_for_waiters(platform, n: int) -> None:
@@ -127,9 +137,13 @@ def test_a_cap_saved_while_a_send_waits_for_the_account_is_seen_by_it(platform, 
 
 def _message_ids(platform, account_id: int) -> list[int]:
     with platform.engine.connect() as conn:
-        return list(conn.execute(sa.select(t.messages.c.id).where(t.messages.c.account_id == account_id,
-                                                                  t.messages.c.charged.is_(True))
-                                 .order_by(t.messages.c.id)).scalars())
+        return list(
+            conn.execute(
+                sa.select(t.messages.c.id)
+                .where(t.messages.c.account_id == account_id, t.messages.c.charged.is_(True))
+                .order_by(t.messages.c.id)
+            ).scalars()
+        )
 
 
 def _refund(platform, message_id: int) -> None:

@@ -41,17 +41,28 @@ def money(platform, account_id: int) -> tuple[D, int]:
     """(balance, how many messages the account has): what was charged and stored."""
     with platform.engine.connect() as c:
         bal, _ = ledger.balance(c, account_id)
-        n = c.execute(sa.select(sa.func.count()).select_from(t.messages)
-                      .where(t.messages.c.account_id == account_id)).scalar_one()
+        n = c.execute(
+            sa.select(sa.func.count()).select_from(t.messages).where(t.messages.c.account_id == account_id)
+        ).scalar_one()
     return bal, n
 
 
 def test_a_day_cap_refuses_exactly_the_send_that_would_pass_it_and_a_multi_recipient_send_whole(
-        platform, http, make_customer):
+    platform, http, make_customer
+):
     c = make_customer(balance="10")
     caps = set_cap(http, c.apikey, service="sms", day="0.0225")["caps"]
-    assert caps == [{"service": "sms", "period": "day", "country": "", "limit": "0.0225", "spent": "0.00",
-                     "remaining": "0.0225", "resets_at": caps[0]["resets_at"]}]
+    assert caps == [
+        {
+            "service": "sms",
+            "period": "day",
+            "country": "",
+            "limit": "0.0225",
+            "spent": "0.00",
+            "remaining": "0.0225",
+            "resets_at": caps[0]["resets_at"],
+        }
+    ]
     assert caps[0]["resets_at"].endswith("T00:00:00+00:00")
     # Three fit exactly (3 x 0.0075 = 0.0225); the fourth would pass the cap.
     assert [send(http, c.apikey, US)["code"] for _ in range(3)] == ["005"] * 3
@@ -84,8 +95,9 @@ def test_a_country_cap_limits_that_country_only(platform, http, make_customer):
     assert refused["code"] == "140" and refused["cap"]["country"] == "VE" and refused["cap"]["spent"] == "0.05"
     assert [send(http, c.apikey, US)["code"] for _ in range(3)] == ["005"] * 3  # other countries: no cap
     assert money(platform, c.id) == (D("10") - D("0.05") - 3 * D("0.0075"), 4)
-    bad = http.post(API + "spend-caps", data={"service": "sms", "country": "XX", "day": "1"},
-                    headers={"Api-Key": c.apikey})
+    bad = http.post(
+        API + "spend-caps", data={"service": "sms", "country": "XX", "day": "1"}, headers={"Api-Key": c.apikey}
+    )
     assert bad.status_code == 400 and bad.json()["code"] == "142" and "ISO 3166" in bad.json()["detail"]
     for wrong in ({"service": "fax", "day": "1"}, {"day": "-1"}, {"month": "1.0000001"}, {"day": "abc"}):
         r = http.post(API + "spend-caps", data=wrong, headers={"Api-Key": c.apikey})
@@ -100,8 +112,9 @@ def test_a_month_cap_counts_what_was_spent_before_it_was_set_and_caps_otp(platfo
     caps = set_cap(http, c.apikey, service="all", month="0.02", day="5")["caps"]
     assert [(x["period"], x["spent"]) for x in caps] == [("day", "0.015"), ("month", "0.015")]
     template = otp.create_template(platform.engine, c.id, "Tu código es {code}")
-    r = http.post(API + "OTP-api", data={"ref_id": template.ref_id, "phone_number": US},
-                  headers={"Api-Key": c.apikey}).json()
+    r = http.post(
+        API + "OTP-api", data={"ref_id": template.ref_id, "phone_number": US}, headers={"Api-Key": c.apikey}
+    ).json()
     assert r["code"] == "140" and r["cap"]["period"] == "month" and r["phone_number"] == US
     assert "sessionID" not in r
     assert money(platform, c.id) == (D("9.985"), 2)
@@ -172,8 +185,11 @@ def test_a_call_cap_limits_the_time_and_refuses_what_cannot_fit_the_first_block(
     secret = {"X-UVox-Secret": kamailio_secret(platform)}
 
     def ask(callid: str) -> str:
-        r = http.post("/voice/kamailio/authorize", headers=secret,
-                      data={"caller": user, "dialled": "+1 305 555 0100", "callid": callid, "domain": DOMAIN})
+        r = http.post(
+            "/voice/kamailio/authorize",
+            headers=secret,
+            data={"caller": user, "dialled": "+1 305 555 0100", "callid": callid, "domain": DOMAIN},
+        )
         assert r.status_code == 200
         return r.text
 
@@ -213,12 +229,17 @@ def test_a_settled_call_counts_under_its_country_cap_and_can_alert(platform, htt
     user = sip.create_sip_account(platform.engine, c.id, domain=DOMAIN).account.username
     secret = {"X-UVox-Secret": kamailio_secret(platform)}
     set_cap(http, c.apikey, service="calls", country="VE", day="0.1")
-    assert http.post(API + "balance-alert", data={"threshold": "0.95"}, headers={"Api-Key": c.apikey}).json()[
-        "alerted"] is False
+    assert (
+        http.post(API + "balance-alert", data={"threshold": "0.95"}, headers={"Api-Key": c.apikey}).json()["alerted"]
+        is False
+    )
 
     def ask(callid: str) -> str:
-        return http.post("/voice/kamailio/authorize", headers=secret, data={
-            "caller": user, "dialled": VE, "callid": callid, "domain": DOMAIN}).text
+        return http.post(
+            "/voice/kamailio/authorize",
+            headers=secret,
+            data={"caller": user, "dialled": VE, "callid": callid, "domain": DOMAIN},
+        ).text
 
     answer = ask("ve-1")
     call_id = int(answer.split(";call=")[1].split(";")[0])
@@ -226,9 +247,18 @@ def test_a_settled_call_counts_under_its_country_cap_and_can_alert(platform, htt
     assert ";limit=144;" in answer
     end = datetime.now(UTC).replace(tzinfo=None)
     with platform.engine.begin() as conn:
-        conn.execute(sa.insert(acc_cdrs).values(start_time=end - timedelta(seconds=31.2), end_time=end,
-                                                duration=31.2, uvox_call=str(call_id), sip_code="200",
-                                                hangup="caller", trunk="carrier", callid=f"c{call_id}"))
+        conn.execute(
+            sa.insert(acc_cdrs).values(
+                start_time=end - timedelta(seconds=31.2),
+                end_time=end,
+                duration=31.2,
+                uvox_call=str(call_id),
+                sip_code="200",
+                hangup="caller",
+                trunk="carrier",
+                callid=f"c{call_id}",
+            )
+        )
     assert records.settle(platform.engine) == 1
     # Charged 0.06212 (VOICE.md's worked example): under the cap, and below the alert's 0.95.
     (status,) = set_cap(http, c.apikey)["caps"]

@@ -15,6 +15,7 @@ from uvox.billing.money import parse_amount, show
 def test_64_concurrent_sends_charge_exactly_n(base_url, make_customer, platform):
     n = 20
     c = make_customer(balance=str(Decimal("0.0080") * n))  # exactly n messages to +1305
+
     def send(i: int) -> str:
         with httpx.Client(base_url=base_url, timeout=60) as h:
             r = h.post("/api/get-api/v1/sms-api", data={**c.auth, "to": f"1305555{i:04d}", "text": "race"})
@@ -33,8 +34,10 @@ def test_audit_matches_after_topups_charges_refunds(platform, make_customer, htt
     from uvox.db.session import write
 
     c = make_customer(balance="1")
-    ids = [http.get("/api/get-api/v1/sms-api", params={**c.auth, "to": "56912345678", "text": "x"}).json()["id"]
-           for _ in range(3)]
+    ids = [
+        http.get("/api/get-api/v1/sms-api", params={**c.auth, "to": "56912345678", "text": "x"}).json()["id"]
+        for _ in range(3)
+    ]
     topup(platform.engine, c.id, Decimal("2.5"))
     with write(platform.engine) as conn:
         assert ledger.refund_message(conn, int(ids[0])) is True

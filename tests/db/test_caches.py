@@ -16,8 +16,9 @@ from uvox.platform import Platform
 
 @pytest.fixture
 def two(tmp_path):
-    opened = [Platform.open(Settings(database_url=f"sqlite:///{tmp_path / name}.db"), migrate=True)
-              for name in ("one", "two")]
+    opened = [
+        Platform.open(Settings(database_url=f"sqlite:///{tmp_path / name}.db"), migrate=True) for name in ("one", "two")
+    ]
     yield opened
     for p in opened:
         p.close()

@@ -53,14 +53,18 @@ def _notify(engine, payload: str) -> None:
 
 def _listener_pids(engine) -> list[int]:
     with engine.connect() as conn:
-        return list(conn.execute(sa.text(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = :q"),
-            {"q": f"LISTEN {CHANNEL}"}).scalars())
+        return list(
+            conn.execute(
+                sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = :q"),
+                {"q": f"LISTEN {CHANNEL}"},
+            ).scalars()
+        )
 
 
 def _start(platform, heard: Heard, **kw) -> ListenThread:
-    return ListenThread(platform.engine, [CHANNEL], heard.notify, heard.reconnect, on_lost=heard.on_lost,
-                        name="test-listen", **kw).start()
+    return ListenThread(
+        platform.engine, [CHANNEL], heard.notify, heard.reconnect, on_lost=heard.on_lost, name="test-listen", **kw
+    ).start()
 
 
 def test_a_notification_is_delivered_with_its_payload(platform, poll):
@@ -116,8 +120,9 @@ def test_a_failing_callback_is_logged_and_listening_goes_on(platform, poll, capl
         if any(n.payload == "boom" for n in notifications):
             raise RuntimeError("bug")
 
-    listener = ListenThread(platform.engine, [CHANNEL], fails, heard.reconnect, name="test-listen",
-                            reconnect_seconds=0.1).start()
+    listener = ListenThread(
+        platform.engine, [CHANNEL], fails, heard.reconnect, name="test-listen", reconnect_seconds=0.1
+    ).start()
     try:
         assert poll(listener.listening.is_set, timeout=10)
         _notify(platform.engine, "boom")
@@ -131,8 +136,14 @@ def test_a_failing_callback_is_logged_and_listening_goes_on(platform, poll, capl
 
 def test_timeouts_are_called_when_nothing_comes(platform, poll):
     ticks: list[float] = []
-    listener = ListenThread(platform.engine, [CHANNEL], lambda n: None, name="test-listen", wait_seconds=0.1,
-                            on_timeout=lambda: ticks.append(time.monotonic())).start()
+    listener = ListenThread(
+        platform.engine,
+        [CHANNEL],
+        lambda n: None,
+        name="test-listen",
+        wait_seconds=0.1,
+        on_timeout=lambda: ticks.append(time.monotonic()),
+    ).start()
     try:
         assert poll(lambda: len(ticks) >= 3, timeout=10)
     finally:
@@ -141,8 +152,13 @@ def test_timeouts_are_called_when_nothing_comes(platform, poll):
 
 def test_coalesced_notifications_come_in_one_call(platform, poll):
     calls: list[list[str]] = []
-    listener = ListenThread(platform.engine, [CHANNEL], lambda ns: calls.append([n.payload for n in ns]),
-                            name="test-listen", coalesce_seconds=0.5).start()
+    listener = ListenThread(
+        platform.engine,
+        [CHANNEL],
+        lambda ns: calls.append([n.payload for n in ns]),
+        name="test-listen",
+        coalesce_seconds=0.5,
+    ).start()
     try:
         assert poll(listener.listening.is_set, timeout=10)
         _notify(platform.engine, "a")
@@ -167,9 +183,15 @@ def test_the_api_key_cache_remembers_nothing_while_its_listener_is_cut(platform,
     assert apikeys.cached(platform.engine, key) == a
     before = auth.epoch()
     with platform.engine.connect() as conn:
-        assert conn.execute(sa.text(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND query = 'LISTEN uvox_auth'")).scalar() == 1
+        assert (
+            conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query = 'LISTEN uvox_auth'"
+                )
+            ).scalar()
+            == 1
+        )
     assert poll(lambda: auth.epoch() not in (None, before), timeout=15)
     assert apikeys.cached(platform.engine, key) is None
     assert apikeys.authenticate(platform.engine, key) == a

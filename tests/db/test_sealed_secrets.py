@@ -38,8 +38,7 @@ def _sealed(engine, table: str, name: str) -> str:
 
 def test_the_database_never_holds_a_carrier_password(platform):
     e = platform.engine
-    registry.add(e, "carrier", host="127.0.0.1", port=2775, system_id="acme", password=SMPP_PW,
-                 secret=platform.secret)
+    registry.add(e, "carrier", host="127.0.0.1", port=2775, system_id="acme", password=SMPP_PW, secret=platform.secret)
     trunks.add_trunk(e, "t1", "sip.example.com", username="acme", password=TRUNK_PW, secret=platform.secret)
     assert SMPP_PW not in _dump(e, "connectors") and TRUNK_PW not in _dump(e, "trunks")
     smpp = _sealed(e, "connectors", "carrier")
@@ -88,21 +87,34 @@ def test_migration_0010_seals_clear_rows_and_downgrade_opens_them(database):
     try:
         migrate.upgrade(engine, "0009_test_mode")
         with engine.begin() as c:
-            c.execute(sa.text("INSERT INTO connectors (name, host, port, system_id, password, system_type, bind_mode,"
-                              " tps, \"window\", accepts_alphanumeric, enabled, created_at) VALUES ('carrier',"
-                              " 'h', 2775, 'acme', :pw, '', 'transceiver', 0, 64, true, true, CURRENT_TIMESTAMP)"),
-                      {"pw": SMPP_PW})
-            c.execute(sa.text("INSERT INTO connectors (name, host, port, system_id, password, system_type, bind_mode,"
-                              " tps, \"window\", accepts_alphanumeric, enabled, created_at) VALUES ('nopw',"
-                              " 'h', 2775, 'x', '', '', 'transceiver', 0, 64, true, true, CURRENT_TIMESTAMP)"))
+            c.execute(
+                sa.text(
+                    "INSERT INTO connectors (name, host, port, system_id, password, system_type, bind_mode,"
+                    " tps, \"window\", accepts_alphanumeric, enabled, created_at) VALUES ('carrier',"
+                    " 'h', 2775, 'acme', :pw, '', 'transceiver', 0, 64, true, true, CURRENT_TIMESTAMP)"
+                ),
+                {"pw": SMPP_PW},
+            )
+            c.execute(
+                sa.text(
+                    "INSERT INTO connectors (name, host, port, system_id, password, system_type, bind_mode,"
+                    " tps, \"window\", accepts_alphanumeric, enabled, created_at) VALUES ('nopw',"
+                    " 'h', 2775, 'x', '', '', 'transceiver', 0, 64, true, true, CURRENT_TIMESTAMP)"
+                )
+            )
             # 0004 makes ``trunks`` from today's schema; a database made at 0004 by an
             # older release has the clear ``password`` column instead: make it so.
             if "password" not in {col["name"] for col in sa.inspect(c).get_columns("trunks")}:
                 c.execute(sa.text("ALTER TABLE trunks RENAME COLUMN sealed_password TO password"))
-            c.execute(sa.text("INSERT INTO trunks (name, host, port, transport, priority, strip, add_prefix,"
-                              " username, password, max_channels, enabled, created_at) VALUES ('t1',"
-                              " 'sip.example.com', 5060, 'udp', 10, 0, '', 'acme', :pw, 0, true,"
-                              " CURRENT_TIMESTAMP)"), {"pw": TRUNK_PW})
+            c.execute(
+                sa.text(
+                    "INSERT INTO trunks (name, host, port, transport, priority, strip, add_prefix,"
+                    " username, password, max_channels, enabled, created_at) VALUES ('t1',"
+                    " 'sip.example.com', 5060, 'udp', 10, 0, '', 'acme', :pw, 0, true,"
+                    " CURRENT_TIMESTAMP)"
+                ),
+                {"pw": TRUNK_PW},
+            )
         assert SMPP_PW in _dump(engine, "connectors") and TRUNK_PW in _dump(engine, "trunks")
 
         migrate.upgrade(engine)
@@ -130,10 +142,14 @@ def test_migration_0010_uses_the_configured_key(database):
     try:
         migrate.upgrade(engine, "0009_test_mode", secret_key="from-the-environment")
         with engine.begin() as c:
-            c.execute(sa.text("INSERT INTO connectors (name, host, port, system_id, password, system_type, bind_mode,"
-                              " tps, \"window\", accepts_alphanumeric, enabled, created_at) VALUES ('carrier',"
-                              " 'h', 2775, 'acme', :pw, '', 'transceiver', 0, 64, true, true, CURRENT_TIMESTAMP)"),
-                      {"pw": SMPP_PW})
+            c.execute(
+                sa.text(
+                    "INSERT INTO connectors (name, host, port, system_id, password, system_type, bind_mode,"
+                    " tps, \"window\", accepts_alphanumeric, enabled, created_at) VALUES ('carrier',"
+                    " 'h', 2775, 'acme', :pw, '', 'transceiver', 0, 64, true, true, CURRENT_TIMESTAMP)"
+                ),
+                {"pw": SMPP_PW},
+            )
         migrate.upgrade(engine, secret_key="from-the-environment")
         token = _sealed(engine, "connectors", "carrier")
         assert secretbox.open_(b"from-the-environment", token, secretbox.SMPP_PASSWORD) == SMPP_PW
@@ -142,8 +158,14 @@ def test_migration_0010_uses_the_configured_key(database):
 
 
 def _uvox(database: str, args: list[str], stdin: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "uvox", *args], input=stdin, env=uvox_env(database, **env),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "uvox", *args],
+        input=stdin,
+        env=uvox_env(database, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_set_password_from_stdin_and_reseal(database):
@@ -152,11 +174,24 @@ def test_cli_set_password_from_stdin_and_reseal(database):
         assert res.returncode == 0, res.stdout + res.stderr
         return json.loads(res.stdout.strip().splitlines()[-1])
 
-    ok(["admin", "connector", "add", "carrier", "--host", "127.0.0.1", "--port", "2775", "--system-id", "acme",
-        "--password", "old"])
+    ok(
+        [
+            "admin",
+            "connector",
+            "add",
+            "carrier",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "2775",
+            "--system-id",
+            "acme",
+            "--password",
+            "old",
+        ]
+    )
     ok(["admin", "trunk", "add", "t1", "--host", "sip.example.com"])
-    assert ok(["admin", "connector", "set-password", "carrier"], "s3cr\n") == {"name": "carrier",
-                                                                             "password": "changed"}
+    assert ok(["admin", "connector", "set-password", "carrier"], "s3cr\n") == {"name": "carrier", "password": "changed"}
     out = ok(["admin", "trunk", "set-password", "t1", "--username", "acme"], "tr-pw\n")
     assert out["username"] == "acme" and out["auth"] is True and "tr-pw" not in json.dumps(out)
     res = _uvox(database, ["admin", "trunk", "set-password", "nope", "--json"], "x\n")

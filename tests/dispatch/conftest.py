@@ -97,8 +97,11 @@ def dispatcher(platform):
 
     # The table emptying between tests keeps ``meta``; forget earlier tests' leases.
     with platform.engine.begin() as c:
-        c.execute(sa.delete(schema.meta).where(sa.or_(schema.meta.c.key == "dispatcher_lease",
-                                                      schema.meta.c.key.like("connector_up:%"))))
+        c.execute(
+            sa.delete(schema.meta).where(
+                sa.or_(schema.meta.c.key == "dispatcher_lease", schema.meta.c.key.like("connector_up:%"))
+            )
+        )
     made = []
 
     def make(**opts) -> DispatcherThread:
@@ -118,8 +121,9 @@ def connector_to(platform):
     def add(sim: SimulatorThread, name: str = "carrier", **kw):
         kw.setdefault("system_id", "uvox")
         kw.setdefault("password", "pw")
-        return registry.add(platform.engine, name, host="127.0.0.1", port=kw.pop("port", sim.sim.port),
-                            secret=platform.secret, **kw)
+        return registry.add(
+            platform.engine, name, host="127.0.0.1", port=kw.pop("port", sim.sim.port), secret=platform.secret, **kw
+        )
 
     return add
 

@@ -48,8 +48,7 @@ def assert_ledger_balances(platform, customer):
     assert cached == sum(amounts, Decimal(0))
 
 
-def test_gsm_ucs2_and_three_part_messages_are_delivered(platform, http, customer, smsc, connector_to,
-                                                         dispatcher, poll):
+def test_gsm_ucs2_and_three_part_messages_are_delivered(platform, http, customer, smsc, connector_to, dispatcher, poll):
     connector_to(smsc)
     dispatcher().wait_bound(["carrier"])
     gsm = send(http, customer, "+1 305 555 0101", "Hola {Ana}: 5€ @ casa", **{"from": "UVox"})
@@ -83,17 +82,20 @@ def test_gsm_ucs2_and_three_part_messages_are_delivered(platform, http, customer
     assert parts[0]["source_addr"] == "13055550000" and parts[0]["source_addr_ton"] == 1
 
     with platform.engine.connect() as c:
-        rows = c.execute(sa.select(t.message_parts.c.part_no, t.message_parts.c.smsc_message_id,
-                                   t.message_parts.c.state)
-                         .where(t.message_parts.c.message_id == int(multi["id"]))
-                         .order_by(t.message_parts.c.part_no)).all()
-    assert [(r.part_no, r.smsc_message_id, r.state) for r in rows] == \
-        [(i, p["message_id"], "delivered") for i, p in enumerate(parts, start=1)]
+        rows = c.execute(
+            sa.select(t.message_parts.c.part_no, t.message_parts.c.smsc_message_id, t.message_parts.c.state)
+            .where(t.message_parts.c.message_id == int(multi["id"]))
+            .order_by(t.message_parts.c.part_no)
+        ).all()
+    assert [(r.part_no, r.smsc_message_id, r.state) for r in rows] == [
+        (i, p["message_id"], "delivered") for i, p in enumerate(parts, start=1)
+    ]
     assert_ledger_balances(platform, customer)
 
 
-def test_permanent_rejection_fails_the_message_and_refunds_it(platform, http, make_customer, smsc,
-                                                               connector_to, dispatcher, poll):
+def test_permanent_rejection_fails_the_message_and_refunds_it(
+    platform, http, make_customer, smsc, connector_to, dispatcher, poll
+):
     customer = make_customer(balance="1")
     smsc.sim.set_rules([{"action": "reject", "dest": "^1305", "status": 0x0B}])
     connector_to(smsc)
@@ -112,16 +114,25 @@ def test_permanent_rejection_fails_the_message_and_refunds_it(platform, http, ma
 
 
 def test_receipt_states_reach_the_status(platform, http, customer, smsc, connector_to, dispatcher, poll):
-    smsc.sim.set_rules([{"action": "receipt", "dest": "^1888", "stat": "UNDELIV"},
-                        {"action": "receipt", "dest": "^1777", "stat": "EXPIRED"},
-                        {"action": "receipt", "dest": "^1666", "stat": "REJECTD"},
-                        {"action": "drop", "dest": "^1555"}])
+    smsc.sim.set_rules(
+        [
+            {"action": "receipt", "dest": "^1888", "stat": "UNDELIV"},
+            {"action": "receipt", "dest": "^1777", "stat": "EXPIRED"},
+            {"action": "receipt", "dest": "^1666", "stat": "REJECTD"},
+            {"action": "drop", "dest": "^1555"},
+        ]
+    )
     connector_to(smsc)
     dispatcher().wait_bound(["carrier"])
-    ids = {to: send(http, customer, to, "x")["id"] for to in
-           ("+18885550100", "+17775550100", "+16665550100", "+15555550100")}
-    for to, state, code in (("+18885550100", "undelivered", "111"), ("+17775550100", "expired", "112"),
-                            ("+16665550100", "rejected", "113")):
+    ids = {
+        to: send(http, customer, to, "x")["id"]
+        for to in ("+18885550100", "+17775550100", "+16665550100", "+15555550100")
+    }
+    for to, state, code in (
+        ("+18885550100", "undelivered", "111"),
+        ("+17775550100", "expired", "112"),
+        ("+16665550100", "rejected", "113"),
+    ):
         s = wait_state(http, customer, ids[to], state, poll)
         assert s["code"] == "013" and s["statecode"] == code  # it did leave: "SMS Sent", then the outcome
         assert "stat:" in s["error"]
@@ -140,8 +151,9 @@ def test_throttling_slows_down_and_still_delivers(platform, http, customer, smsc
         wait_state(http, customer, mid, "delivered", poll)
     recs = sim_records(smsc)
     assert sum(r["outcome"] == "throttled" for r in recs) == 4
-    assert sorted(r["destination_addr"] for r in recs if r["outcome"] == "accepted") == \
-        [f"1312555{i:04d}" for i in range(5)]
+    assert sorted(r["destination_addr"] for r in recs if r["outcome"] == "accepted") == [
+        f"1312555{i:04d}" for i in range(5)
+    ]
 
 
 def test_longest_prefix_routing_and_failover(platform, http, customer, make_smsc, connector_to, dispatcher, poll):
@@ -163,7 +175,9 @@ def test_longest_prefix_routing_and_failover(platform, http, customer, make_smsc
     wait_state(http, customer, c["id"], "delivered", poll)
     assert [r["destination_addr"] for r in sim_records(world)] == ["34600000002", "13125550002"]
     with platform.engine.connect() as conn:
-        assert conn.execute(sa.select(t.messages.c.connector).where(t.messages.c.id == int(c["id"]))).scalar() == "world"
+        assert (
+            conn.execute(sa.select(t.messages.c.connector).where(t.messages.c.id == int(c["id"]))).scalar() == "world"
+        )
 
 
 def test_simulator_route_is_flagged_in_status(platform, http, customer, smsc, dispatcher, poll):
@@ -176,8 +190,9 @@ def test_simulator_route_is_flagged_in_status(platform, http, customer, smsc, di
     assert [r["destination_addr"] for r in sim_records(smsc)] == ["13125550003"]
 
 
-def test_transmitter_bind_gets_receipts_on_a_receiver_bind(platform, http, customer, smsc, connector_to,
-                                                           dispatcher, poll):
+def test_transmitter_bind_gets_receipts_on_a_receiver_bind(
+    platform, http, customer, smsc, connector_to, dispatcher, poll
+):
     connector_to(smsc, bind_mode="transmitter")
     dispatcher().wait_bound(["carrier"])
     m = send(http, customer, "+13125550004", "tx + rx")
@@ -185,8 +200,7 @@ def test_transmitter_bind_gets_receipts_on_a_receiver_bind(platform, http, custo
     assert smsc.call(smsc.sim.stats)["binds"] == 2  # one transmitter, one receiver
 
 
-def test_a_part_reported_twice_does_not_stop_the_writer(platform, http, customer, smsc, connector_to,
-                                                        dispatcher, poll):
+def test_a_part_reported_twice_does_not_stop_the_writer(platform, http, customer, smsc, connector_to, dispatcher, poll):
     """An SMSC answer that outlives its timeout must not wedge every later write."""
     from uvox.dispatch.results import PartAccepted, Recorder
 

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(240)
 def send_bulk(http, customer, numbers, text):
     ids = []
     for i in range(0, len(numbers), 200):
-        chunk = numbers[i:i + 200]
+        chunk = numbers[i : i + 200]
         r = http.post(SEND, json={**customer.auth, "to": chunk, "text": text}).json()
         assert r["code"] == "005", r
         ids += [int(x) for x in r["id"].split(",")]
@@ -55,20 +55,22 @@ def assert_ledger_balances(platform, account_id):
     assert cached == sum(amounts, Decimal(0))
 
 
-def test_smsc_outage_throttling_and_a_rejection_mid_stream(platform, http, make_customer, smsc, connector_to,
-                                                            dispatcher, poll):
+def test_smsc_outage_throttling_and_a_rejection_mid_stream(
+    platform, http, make_customer, smsc, connector_to, dispatcher, poll
+):
     customer = make_customer(balance="20")
     numbers = [f"+1312555{i:04d}" for i in range(600)]
     rejected = numbers[123].lstrip("+")
-    smsc.sim.set_rules([{"action": "reject", "dest": f"^{rejected}$"},
-                        {"action": "throttle", "count": 20, "fraction": 0.5}])
+    smsc.sim.set_rules(
+        [{"action": "reject", "dest": f"^{rejected}$"}, {"action": "throttle", "count": 20, "fraction": 0.5}]
+    )
     connector_to(smsc, tps=150, window=WINDOW)  # ~4 s of sending: time to pull the plug mid-stream
     d = dispatcher()
     d.wait_bound(["carrier"])
     send_bulk(http, customer, numbers, "fault tolerant")
 
     assert poll(lambda: smsc.call(lambda: smsc.sim.counters["accepted"]) >= 150, timeout=30)
-    smsc.stop()                           # the SMSC goes away for 10 s mid-stream
+    smsc.stop()  # the SMSC goes away for 10 s mid-stream
     time.sleep(10)
     assert not d.d.held["carrier"]
     smsc.start()
@@ -88,9 +90,12 @@ def test_smsc_outage_throttling_and_a_rejection_mid_stream(platform, http, make_
 
 def _worker(database_url, log_path, **env):
     with open(log_path, "ab") as fh:  # the worker keeps its own copy
-        return subprocess.Popen([sys.executable, "-m", "uvox", "worker"],
-                                env=uvox_env(database_url, UVOX_SMSC_SIM="0", **env),
-                                stdout=fh, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "uvox", "worker"],
+            env=uvox_env(database_url, UVOX_SMSC_SIM="0", **env),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _stop(proc):
@@ -111,14 +116,17 @@ def test_worker_killed_mid_stream_is_taken_over(platform, http, make_customer, s
     url = platform.settings.database_url
     a = _worker(url, tmp_path / "a.log")
     try:
-        assert poll(lambda: smsc.call(lambda: smsc.sim.counters["accepted"]) >= 200, timeout=30), \
-            (tmp_path / "a.log").read_text()[-2000:]
+        assert poll(lambda: smsc.call(lambda: smsc.sim.counters["accepted"]) >= 200, timeout=30), (
+            tmp_path / "a.log"
+        ).read_text()[-2000:]
         os.kill(a.pid, signal.SIGKILL)
         a.wait()
         b = _worker(url, tmp_path / "b.log")
         try:
-            assert poll(lambda: states(platform).get("delivered", 0) == 800, timeout=60), \
-                (states(platform), (tmp_path / "b.log").read_text()[-2000:])
+            assert poll(lambda: states(platform).get("delivered", 0) == 800, timeout=60), (
+                states(platform),
+                (tmp_path / "b.log").read_text()[-2000:],
+            )
         finally:
             _stop(b)
     finally:
@@ -130,8 +138,9 @@ def test_worker_killed_mid_stream_is_taken_over(platform, http, make_customer, s
     assert_ledger_balances(platform, customer.id)
 
 
-def test_a_worker_that_loses_its_database_connections_sends_nothing_twice(platform, http, make_customer, smsc,
-                                                                          connector_to, poll, tmp_path):
+def test_a_worker_that_loses_its_database_connections_sends_nothing_twice(
+    platform, http, make_customer, smsc, connector_to, poll, tmp_path
+):
     """Every PostgreSQL connection of the worker is cut under load (what a database
     restart does to it): its connector locks go with them. It keeps its SMPP bind,
     takes its lock back, records what the carrier answered meanwhile, and re-sends
@@ -145,26 +154,37 @@ def test_a_worker_that_loses_its_database_connections_sends_nothing_twice(platfo
     log_path = tmp_path / "w.log"
     w = _worker(platform.settings.database_url, log_path)
     try:
-        assert poll(lambda: smsc.call(lambda: smsc.sim.counters["accepted"]) >= 1000, timeout=30,
-                    interval=0.005), log_path.read_text()[-2000:]
+        assert poll(lambda: smsc.call(lambda: smsc.sim.counters["accepted"]) >= 1000, timeout=30, interval=0.005), (
+            log_path.read_text()[-2000:]
+        )
         # The database away for 3 s: no new connection is let in, every open one is cut.
         db = sa.engine.make_url(platform.settings.database_url).database
-        admin = sa.create_engine(sa.engine.make_url(platform.settings.database_url).set(
-            drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT",
-            poolclass=sa.pool.NullPool)
+        admin = sa.create_engine(
+            sa.engine.make_url(platform.settings.database_url).set(
+                drivername="postgresql+psycopg", database="postgres"
+            ),
+            isolation_level="AUTOCOMMIT",
+            poolclass=sa.pool.NullPool,
+        )
         with admin.connect() as c:
             c.execute(sa.text(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false'))
             try:
-                cut = c.execute(sa.text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = :db AND backend_type = 'client backend'"), {"db": db}).scalar()
+                cut = c.execute(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = :db AND backend_type = 'client backend'"
+                    ),
+                    {"db": db},
+                ).scalar()
                 time.sleep(3)
             finally:
                 c.execute(sa.text(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true'))
         admin.dispose()
         assert cut >= 1
-        assert poll(lambda: states(platform).get("delivered", 0) == 3000, timeout=90), \
-            (states(platform), log_path.read_text()[-3000:])
+        assert poll(lambda: states(platform).get("delivered", 0) == 3000, timeout=90), (
+            states(platform),
+            log_path.read_text()[-3000:],
+        )
         assert poll(lambda: "kept through the lost database connection" in log_path.read_text(), timeout=15)
     finally:
         _stop(w)
@@ -177,8 +197,9 @@ def test_a_worker_that_loses_its_database_connections_sends_nothing_twice(platfo
     assert len(ids) == 3000
 
 
-def test_two_workers_on_postgresql_share_ten_thousand_messages(platform, http, make_customer, make_smsc,
-                                                               connector_to, poll, tmp_path):
+def test_two_workers_on_postgresql_share_ten_thousand_messages(
+    platform, http, make_customer, make_smsc, connector_to, poll, tmp_path
+):
     if platform.engine.dialect.name != "postgresql":
         pytest.skip("several workers share a queue only on PostgreSQL (its postgresql variant runs)")
     smsc = make_smsc(receipt_delay=0.2)
@@ -187,10 +208,14 @@ def test_two_workers_on_postgresql_share_ten_thousand_messages(platform, http, m
     url = platform.settings.database_url
     workers = [_worker(url, tmp_path / f"w{i}.log") for i in range(2)]
     try:
+
         def owners():
             with platform.engine.connect() as c:
-                rows = c.execute(sa.select(t.meta.c.key, t.meta.c.value)
-                                 .where(t.meta.c.key.in_(["connector_up:link-a", "connector_up:link-b"]))).all()
+                rows = c.execute(
+                    sa.select(t.meta.c.key, t.meta.c.value).where(
+                        t.meta.c.key.in_(["connector_up:link-a", "connector_up:link-b"])
+                    )
+                ).all()
             now_owners = {k: json.loads(v) for k, v in rows}
             return {v["owner"] for v in now_owners.values() if v["bound"]}
 
@@ -209,8 +234,9 @@ def test_two_workers_on_postgresql_share_ten_thousand_messages(platform, http, m
     assert_ledger_balances(platform, customer.id)
 
 
-def test_a_second_dispatcher_on_sqlite_waits_instead_of_sending_twice(platform, http, make_customer, smsc,
-                                                                      connector_to, dispatcher, poll):
+def test_a_second_dispatcher_on_sqlite_waits_instead_of_sending_twice(
+    platform, http, make_customer, smsc, connector_to, dispatcher, poll
+):
     if platform.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's single-dispatcher lease (PostgreSQL shares connectors instead)")
     customer = make_customer(balance="5")
@@ -231,8 +257,9 @@ def test_a_second_dispatcher_on_sqlite_waits_instead_of_sending_twice(platform, 
     assert len(ids) == len(more) == 50
 
 
-def test_a_restart_after_sigkill_on_sqlite_sends_before_the_lease_runs_out(platform, http, make_customer, smsc,
-                                                                   connector_to, poll, tmp_path):
+def test_a_restart_after_sigkill_on_sqlite_sends_before_the_lease_runs_out(
+    platform, http, make_customer, smsc, connector_to, poll, tmp_path
+):
     """The SQLite lease of a dispatcher killed with SIGKILL is taken at once by the next
     one on this machine (its process is gone), not after the lease's 10 s; a live
     holder still keeps it (test above)."""

@@ -63,8 +63,9 @@ def status(http, customer, mid):
     return http.get(STATUS, params={**customer.auth, "messageId": mid}).json()
 
 
-def test_every_state_change_is_posted_signed_and_retried(platform, http, customer, smsc, connector_to,
-                                                         dispatcher, receiver, poll):
+def test_every_state_change_is_posted_signed_and_retried(
+    platform, http, customer, smsc, connector_to, dispatcher, receiver, poll
+):
     hook = receiver(fail_first=1)
     _, secret = accounts.set_callback(platform.engine, customer.id, hook.url)
     connector_to(smsc)
@@ -87,16 +88,18 @@ def test_every_state_change_is_posted_signed_and_retried(platform, http, custome
 
     def outbox():
         with platform.engine.connect() as c:
-            return c.execute(sa.select(t.callbacks.c.attempts, t.callbacks.c.delivered_at)
-                             .order_by(t.callbacks.c.id)).all()
+            return c.execute(
+                sa.select(t.callbacks.c.attempts, t.callbacks.c.delivered_at).order_by(t.callbacks.c.id)
+            ).all()
 
     # The sender records a result just after the POST returns.
     assert poll(lambda: all(r.delivered_at for r in outbox()))
     assert [r.attempts for r in outbox()] == [2, 1]
 
 
-def test_callback_url_given_with_the_request_wins(platform, http, customer, smsc, connector_to, dispatcher,
-                                                  receiver, poll):
+def test_callback_url_given_with_the_request_wins(
+    platform, http, customer, smsc, connector_to, dispatcher, receiver, poll
+):
     account_hook, request_hook = receiver(), receiver()
     accounts.set_callback(platform.engine, customer.id, account_hook.url)
     connector_to(smsc)
@@ -106,8 +109,9 @@ def test_callback_url_given_with_the_request_wins(platform, http, customer, smsc
     assert account_hook.seen == []
 
 
-def test_waiting_messages_are_released_fifo_by_a_topup_then_the_rest_expire(platform, http, make_customer, smsc,
-                                                                            connector_to, dispatcher, poll):
+def test_waiting_messages_are_released_fifo_by_a_topup_then_the_rest_expire(
+    platform, http, make_customer, smsc, connector_to, dispatcher, poll
+):
     customer = make_customer(balance="0")
     connector_to(smsc)
     dispatcher().wait_bound(["carrier"])
@@ -128,8 +132,9 @@ def test_waiting_messages_are_released_fifo_by_a_topup_then_the_rest_expire(plat
 
     # Its validity runs out (72 h by default; moved into the past here): it expires, unsent, uncharged.
     with platform.engine.begin() as c:
-        c.execute(sa.update(t.messages).where(t.messages.c.id == int(ids[2]))
-                  .values(expires_at=now() - timedelta(seconds=1)))
+        c.execute(
+            sa.update(t.messages).where(t.messages.c.id == int(ids[2])).values(expires_at=now() - timedelta(seconds=1))
+        )
     assert poll(lambda: status(http, customer, ids[2]).get("state") == "expired")
     s = status(http, customer, ids[2])
     assert s["code"] == "112" and s["statecode"] == "112"
@@ -146,11 +151,15 @@ def test_queued_message_that_expires_is_refunded(platform, http, make_customer, 
     assert r["code"] == "005"
     assert status(http, customer, r["id"])["code"] == "011"
     with platform.engine.begin() as c:
-        c.execute(sa.update(t.messages).where(t.messages.c.id == int(r["id"]))
-                  .values(expires_at=now() - timedelta(seconds=1)))
+        c.execute(
+            sa.update(t.messages).where(t.messages.c.id == int(r["id"])).values(expires_at=now() - timedelta(seconds=1))
+        )
     assert poll(lambda: status(http, customer, r["id"]).get("state") == "expired")
     with platform.engine.connect() as c:
         bal = c.execute(sa.select(t.accounts.c.balance).where(t.accounts.c.id == customer.id)).scalar()
-        kinds = c.execute(sa.select(t.ledger.c.kind).where(t.ledger.c.account_id == customer.id)
-                          .order_by(t.ledger.c.id)).scalars().all()
+        kinds = (
+            c.execute(sa.select(t.ledger.c.kind).where(t.ledger.c.account_id == customer.id).order_by(t.ledger.c.id))
+            .scalars()
+            .all()
+        )
     assert bal == Decimal("1") and kinds == ["topup", "charge", "refund"]

@@ -68,10 +68,10 @@ class MemoryLink:
             self.on_receipt(Receipt(smsc_id, "DELIVRD"), self.acks[smsc_id].append)
 
 
-def test_dispatcher_submits_through_any_link_and_records_its_answers(platform, http, customer, dispatcher,
-                                                                     poll):
-    registry.add(platform.engine, "memory", host="127.0.0.1", port=9, system_id="uvox", password="pw",
-                 secret=platform.secret)
+def test_dispatcher_submits_through_any_link_and_records_its_answers(platform, http, customer, dispatcher, poll):
+    registry.add(
+        platform.engine, "memory", host="127.0.0.1", port=9, system_id="uvox", password="pw", secret=platform.secret
+    )
     links: dict[str, MemoryLink] = {}
 
     def make_link(spec, on_receipt, on_bound):
@@ -102,7 +102,8 @@ def test_dispatcher_submits_through_any_link_and_records_its_answers(platform, h
     assert [p.tag for p in mine] == [(mid, 1), (mid, 2), (mid, 3)]
     assert [p.body for p in mine] == list(enc.parts)
     assert {(p.sender, p.recipient, p.data_coding, p.esm_class) for p in mine} == {
-        ("13055550000", "+56912345678", enc.data_coding, enc.esm_class)}
+        ("13055550000", "+56912345678", enc.data_coding, enc.esm_class)
+    }
     # Every receipt is acknowledged once, after it is stored.
     assert poll(lambda: all(a == [True] for a in link.acks.values()))
     assert len(link.acks) == 3

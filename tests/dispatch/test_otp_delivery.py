@@ -34,8 +34,11 @@ def test_the_phone_gets_the_code_and_it_verifies(platform, http, customer, smsc,
 
     def sealed_gone():
         with platform.engine.connect() as c:
-            row = c.execute(sa.select(t.messages.c.state, t.messages.c.secret_text, t.messages.c.text)
-                            .where(t.messages.c.id == int(body["id"]))).one()
+            row = c.execute(
+                sa.select(t.messages.c.state, t.messages.c.secret_text, t.messages.c.text).where(
+                    t.messages.c.id == int(body["id"])
+                )
+            ).one()
         return row if row.secret_text is None else None
 
     row = poll(sealed_gone)

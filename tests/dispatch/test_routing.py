@@ -5,10 +5,15 @@ from uvox.db.session import read
 from uvox.dispatch.routing import SIM_NAME, Route, RouteTable, load
 from uvox.smpp import registry
 
-TABLE = RouteTable([
-    Route("", "default-a"), Route("", "default-b"),
-    Route("58", "venezuela"), Route("58412", "digitel"), Route("58412", "digitel-backup", priority=5),
-])
+TABLE = RouteTable(
+    [
+        Route("", "default-a"),
+        Route("", "default-b"),
+        Route("58", "venezuela"),
+        Route("58412", "digitel"),
+        Route("58412", "digitel-backup", priority=5),
+    ]
+)
 ALL = {"default-a", "default-b", "venezuela", "digitel", "digitel-backup"}
 
 
@@ -37,13 +42,24 @@ def test_simulator_is_the_default_route_only_until_a_connector_takes_over(platfo
     with read(platform.engine) as c:
         specs, table = load(c, settings)
     assert set(specs) == {SIM_NAME} and specs[SIM_NAME].simulated
-    registry.add(platform.engine, "usa", host="127.0.0.1", port=2776, system_id="u", password="p", secret=platform.secret, prefixes=["1"])
+    registry.add(
+        platform.engine,
+        "usa",
+        host="127.0.0.1",
+        port=2776,
+        system_id="u",
+        password="p",
+        secret=platform.secret,
+        prefixes=["1"],
+    )
     with read(platform.engine) as c:
         specs, table = load(c, settings)
     assert set(specs) == {SIM_NAME, "usa"}  # a prefix-limited connector leaves the rest to the simulator
     assert table.choose("+13055550000", up=set(specs), mine=set(specs)) == "usa"
     assert table.choose("+34600000000", up=set(specs), mine=set(specs)) == SIM_NAME
-    registry.add(platform.engine, "world", host="127.0.0.1", port=2777, system_id="w", password="p", secret=platform.secret)
+    registry.add(
+        platform.engine, "world", host="127.0.0.1", port=2777, system_id="w", password="p", secret=platform.secret
+    )
     with read(platform.engine) as c:
         specs, table = load(c, settings)
     assert set(specs) == {"usa", "world"}
@@ -65,8 +81,26 @@ def test_connector_states_for_the_portal(platform, smsc, connector_to, dispatche
     sim_platform = Platform(platform.settings.with_(smsc_sim=True), platform.engine)
     assert simulator_active(sim_platform)
     connector_to(smsc, "live")
-    registry.add(platform.engine, "dead", host="127.0.0.1", port=1, system_id="d", password="p", secret=platform.secret, prefixes=["44"])
-    registry.add(platform.engine, "off", host="127.0.0.1", port=1, system_id="o", password="p", secret=platform.secret, prefixes=["33"])
+    registry.add(
+        platform.engine,
+        "dead",
+        host="127.0.0.1",
+        port=1,
+        system_id="d",
+        password="p",
+        secret=platform.secret,
+        prefixes=["44"],
+    )
+    registry.add(
+        platform.engine,
+        "off",
+        host="127.0.0.1",
+        port=1,
+        system_id="o",
+        password="p",
+        secret=platform.secret,
+        prefixes=["33"],
+    )
     registry.set_enabled(platform.engine, "off", False)
     assert not simulator_active(sim_platform)
     assert connector_states(platform) == {"live": "not held", "dead": "not held", "off": "disabled"}

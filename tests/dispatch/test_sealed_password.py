@@ -29,8 +29,15 @@ def _bound_within(dt, name: str, seconds: float) -> bool:
 
 def test_sealed_password_binds_and_a_wrong_one_is_refused(platform, make_smsc, dispatcher):
     sim = make_smsc(system_id="acme", password="Pw8chars")
-    registry.add(platform.engine, "carrier", host="127.0.0.1", port=sim.sim.port, system_id="acme",
-                 password="Pw8chars", secret=platform.secret)
+    registry.add(
+        platform.engine,
+        "carrier",
+        host="127.0.0.1",
+        port=sim.sim.port,
+        system_id="acme",
+        password="Pw8chars",
+        secret=platform.secret,
+    )
     assert "Pw8chars" not in _raw_connector(platform)  # the row holds the sealed token only
     d = dispatcher()
     assert _bound_within(d, "carrier", 10), d.d.held
@@ -53,8 +60,15 @@ def test_sealed_password_binds_and_a_wrong_one_is_refused(platform, make_smsc, d
 
 def test_a_password_sealed_under_another_key_is_not_bound(platform, make_smsc, dispatcher):
     sim = make_smsc(system_id="acme", password="pw")
-    registry.add(platform.engine, "carrier", host="127.0.0.1", port=sim.sim.port, system_id="acme",
-                 password="pw", secret=b"another instance's secret")
+    registry.add(
+        platform.engine,
+        "carrier",
+        host="127.0.0.1",
+        port=sim.sim.port,
+        system_id="acme",
+        password="pw",
+        secret=b"another instance's secret",
+    )
     d = dispatcher()
     assert not _bound_within(d, "carrier", 1.5)
     assert "carrier" not in d.d.held and sim.sim.counters["binds"] == 0

@@ -28,14 +28,19 @@ DECK = "dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n34,Spain,
 
 
 def delivered(base, auth, mid):
-    return poll(lambda: (s := httpx.get(base + STATUS, params={**auth, "messageId": mid}).json())
-                .get("state") == "delivered" and s, timeout=30)
+    return poll(
+        lambda: (
+            (s := httpx.get(base + STATUS, params={**auth, "messageId": mid}).json()).get("state") == "delivered" and s
+        ),
+        timeout=30,
+    )
 
 
 def test_fresh_install_sends_through_the_builtin_simulator_and_says_so(uvox_server):
     sim_port, control = free_port(), free_port()
-    srv = uvox_server(UVOX_SMSC_SIM_PORT=str(sim_port), UVOX_SMSC_SIM_CONTROL_PORT=str(control),
-                      UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
+    srv = uvox_server(
+        UVOX_SMSC_SIM_PORT=str(sim_port), UVOX_SMSC_SIM_CONTROL_PORT=str(control), UVOX_SMSC_SIM_RECEIPT_DELAY="0.1"
+    )
     auth = srv.customer(DECK)
     r = httpx.post(srv.url + SEND, data={**auth, "to": "+13125550900", "text": "first SMS", "from": "UVox"}).json()
     assert r["code"] == "005"
@@ -44,22 +49,52 @@ def test_fresh_install_sends_through_the_builtin_simulator_and_says_so(uvox_serv
     assert s["code"] == "013" and s["statecode"] == "110"
     assert s["simulated"] is True and "no real phone" in s["notice"]
     got = httpx.get(f"http://127.0.0.1:{control}/messages").json()
-    assert [(m["destination_addr"], m["text"], m["source_addr"]) for m in got] == \
-        [("13125550900", "first SMS", "UVox")]
+    assert [(m["destination_addr"], m["text"], m["source_addr"]) for m in got] == [("13125550900", "first SMS", "UVox")]
     log = srv.log.read_text()
     assert "SMSC SIMULATOR IN USE" in log and "NOT delivered to any phone" in log
 
 
 def test_a_configured_connector_takes_over_from_the_simulator(uvox_server):
-    sim = subprocess.Popen([sys.executable, "-m", "uvox", "smsc-sim", "--port", "0", "--control-port", "0",
-                            "--receipt-delay", "0.1", "--system-id", "acme", "--password", "s3cret"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                           env=uvox_env("sqlite:///unused.db"))
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvox",
+            "smsc-sim",
+            "--port",
+            "0",
+            "--control-port",
+            "0",
+            "--receipt-delay",
+            "0.1",
+            "--system-id",
+            "acme",
+            "--password",
+            "s3cret",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=uvox_env("sqlite:///unused.db"),
+    )
     try:
         info = json.loads(sim.stdout.readline())
         srv = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()))
-        out = srv.admin("connector", "add", "acme", "--host", "127.0.0.1", "--port", str(info["smpp_port"]),
-                        "--system-id", "acme", "--password", "s3cret", "--tps", "50")
+        out = srv.admin(
+            "connector",
+            "add",
+            "acme",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(info["smpp_port"]),
+            "--system-id",
+            "acme",
+            "--password",
+            "s3cret",
+            "--tps",
+            "50",
+        )
         assert out["name"] == "acme" and out["prefixes"] == [""] and "password" not in out
         auth = srv.customer(DECK)
         r = httpx.post(srv.url + SEND, data={**auth, "to": "+34600000900", "text": "real route"}).json()
@@ -81,8 +116,13 @@ def _http_children(pid: int) -> set[int]:
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_workers_serve_http_in_several_processes_and_deliver_each_message_once(uvox_server, kind):
     sim_port, control = free_port(), free_port()
-    srv = uvox_server(kind, UVOX_WORKERS="2", UVOX_SMSC_SIM_PORT=str(sim_port),
-                      UVOX_SMSC_SIM_CONTROL_PORT=str(control), UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
+    srv = uvox_server(
+        kind,
+        UVOX_WORKERS="2",
+        UVOX_SMSC_SIM_PORT=str(sim_port),
+        UVOX_SMSC_SIM_CONTROL_PORT=str(control),
+        UVOX_SMSC_SIM_RECEIPT_DELAY="0.1",
+    )
     auth = srv.customer(DECK)
     assert poll(lambda: len(_http_children(srv.proc.pid)) == 2, timeout=30), "expected 2 HTTP worker processes"
 
@@ -98,8 +138,9 @@ def test_workers_serve_http_in_several_processes_and_deliver_each_message_once(u
     ids = {r["id"] for r in replies}
     assert len(ids) == 120
 
-    got = poll(lambda: (m := httpx.get(f"http://127.0.0.1:{control}/messages").json()) and len(m) >= 120 and m,
-               timeout=60)
+    got = poll(
+        lambda: (m := httpx.get(f"http://127.0.0.1:{control}/messages").json()) and len(m) >= 120 and m, timeout=60
+    )
     assert sorted(m["destination_addr"] for m in got) == sorted(n.lstrip("+") for n in numbers)  # each once
     assert httpx.get(f"http://127.0.0.1:{control}/stats").json()["binds"] == 1  # one dispatcher, one bind
     for mid in sorted(ids, key=int)[-3:]:
@@ -156,13 +197,23 @@ def test_workers_still_settle_calls_in_the_delivery_process(uvox_server):
         srv.admin("topup", acct["accountnumber"], "1")
         account_id = accounts.find(p.engine, acct["accountnumber"]).id
         user = sip.create_sip_account(p.engine, account_id, domain="sip.uvox.test").account.username
-        call = authorize(p.engine, p.settings, caller=user, domain="sip.uvox.test", dialled="13055550100",
-                         sip_call_id="wiring-1")
+        call = authorize(
+            p.engine, p.settings, caller=user, domain="sip.uvox.test", dialled="13055550100", sip_call_id="wiring-1"
+        )
         end = datetime.now(UTC).replace(tzinfo=None)
         with p.engine.begin() as conn:
-            conn.execute(sa.insert(acc_cdrs).values(start_time=end - timedelta(seconds=60), end_time=end,
-                                                    duration=60.0, uvox_call=str(call.call_id), sip_code="200",
-                                                    hangup="caller", trunk="carrier", callid="wiring-1"))
+            conn.execute(
+                sa.insert(acc_cdrs).values(
+                    start_time=end - timedelta(seconds=60),
+                    end_time=end,
+                    duration=60.0,
+                    uvox_call=str(call.call_id),
+                    sip_code="200",
+                    hangup="caller",
+                    trunk="carrier",
+                    callid="wiring-1",
+                )
+            )
 
         def balance():
             with p.engine.connect() as conn:

@@ -23,9 +23,13 @@ from uvox.otp import service as otp
 API = "/api/get-api/v1/"
 pytestmark = pytest.mark.timeout(120)
 
-MAGIC = {"+15005550001": ("delivered", "110", None), "+15005550002": ("undelivered", "111", "stat:UNDELIV err:000"),
-         "+15005550003": ("rejected", "113", "stat:REJECTD err:000"), "+15005550004": ("expired", "112", "stat:EXPIRED err:000"),
-         "+13125550142": ("delivered", "110", None)}  # any other number: delivered
+MAGIC = {
+    "+15005550001": ("delivered", "110", None),
+    "+15005550002": ("undelivered", "111", "stat:UNDELIV err:000"),
+    "+15005550003": ("rejected", "113", "stat:REJECTD err:000"),
+    "+15005550004": ("expired", "112", "stat:EXPIRED err:000"),
+    "+13125550142": ("delivered", "110", None),
+}  # any other number: delivered
 
 
 @pytest.fixture
@@ -35,14 +39,18 @@ def receiver():
 
 def _ledger(platform, account_id):
     with platform.engine.connect() as c:
-        rows = c.execute(sa.select(t.ledger.c.kind, t.ledger.c.amount, t.ledger.c.message_id)
-                         .where(t.ledger.c.account_id == account_id).order_by(t.ledger.c.id)).all()
+        rows = c.execute(
+            sa.select(t.ledger.c.kind, t.ledger.c.amount, t.ledger.c.message_id)
+            .where(t.ledger.c.account_id == account_id)
+            .order_by(t.ledger.c.id)
+        ).all()
         balance = c.execute(sa.select(t.accounts.c.balance).where(t.accounts.c.id == account_id)).scalar_one()
     return [tuple(r) for r in rows], balance
 
 
 def test_test_key_reaches_each_final_state_with_live_callbacks_and_nothing_leaves(
-        platform, http, customer, smsc, connector_to, dispatcher, receiver, poll):
+    platform, http, customer, smsc, connector_to, dispatcher, receiver, poll
+):
     hook = receiver()
     accounts.set_callback(platform.engine, customer.id, hook.url)
     tpl = otp.create_template(platform.engine, customer.id, "Your code is {code}")
@@ -69,21 +77,32 @@ def test_test_key_reaches_each_final_state_with_live_callbacks_and_nothing_leave
     assert live["code"] == "005" and "test" not in live
 
     def reaches(mid, state):
-        return poll(lambda: (st := http.get(API + "sms-api/status", params={**test_auth, "messageId": mid})
-                             .json())["state"] == state and st, timeout=15)
+        return poll(
+            lambda: (
+                (st := http.get(API + "sms-api/status", params={**test_auth, "messageId": mid}).json())["state"]
+                == state
+                and st
+            ),
+            timeout=15,
+        )
 
     for to, (state, statecode, error) in MAGIC.items():
         got = reaches(ids[to], state)
         assert got, (to, state)
         assert got["code"] == "013" and got["statecode"] == statecode and got.get("error") == error
         assert got["test"] == "1" and "nothing was charged" in got["notice"]
-    assert http.post(API + "OTP-api/verify", data={**test_auth, "sessionid": o["sessionID"],
-                                                   "otp_code": "000000"}).json()["code"] == "027"
+    assert (
+        http.post(API + "OTP-api/verify", data={**test_auth, "sessionid": o["sessionID"], "otp_code": "000000"}).json()[
+            "code"
+        ]
+        == "027"
+    )
 
     # Callbacks: "submitted" then the final state, for each test message, with a live message's body
     # marked as a test one.
     def bodies():
         return [json.loads(raw) for _, raw in hook.seen]
+
     every = set(ids.values()) | {o["id"], live["id"]}
     assert poll(lambda: {b["messageId"] for b in bodies() if b["state"] != "submitted"} >= every, timeout=15), bodies()
     live_keys = {k for b in bodies() if b["messageId"] == live["id"] for k in b}
@@ -103,8 +122,14 @@ def test_test_key_reaches_each_final_state_with_live_callbacks_and_nothing_leave
     assert balance_after == balance_before - Decimal(live["price"])
     with platform.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(t.test_deliveries)).scalar_one() == 0
-        assert c.execute(sa.select(sa.func.count()).select_from(t.messages)
-                         .where(t.messages.c.test.is_(True), t.messages.c.charged.is_(False))).scalar_one() == 6
+        assert (
+            c.execute(
+                sa.select(sa.func.count())
+                .select_from(t.messages)
+                .where(t.messages.c.test.is_(True), t.messages.c.charged.is_(False))
+            ).scalar_one()
+            == 6
+        )
 
 
 def test_operator_made_test_key_on_a_fresh_install(uvox_server):
@@ -116,8 +141,9 @@ def test_operator_made_test_key_on_a_fresh_install(uvox_server):
     from uvox.platform import Platform
 
     control = free_port()
-    srv = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control),
-                      UVOX_TEST_MODE_DELAY_SECONDS="1")
+    srv = uvox_server(
+        UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control), UVOX_TEST_MODE_DELAY_SECONDS="1"
+    )
     # The customer is set up in-process on the server's database (the CLI for each step is
     # tests/test_cli.py's; each command is a process start); the test key by the CLI.
     p = Platform.open(Settings(database_url=srv.database_url))
@@ -134,13 +160,29 @@ def test_operator_made_test_key_on_a_fresh_install(uvox_server):
     assert key["test"] is True
     test_auth = {"accountnumber": auth["accountnumber"], "apikey": key["apikey"]}
     # +1 is not on this plan: a live key gets 014, a test key may still use the magic numbers.
-    assert httpx.post(srv.url + API + "sms-api", data={**auth, "to": "+15005550003", "text": "x"}).json()["code"] == "014"
+    assert (
+        httpx.post(srv.url + API + "sms-api", data={**auth, "to": "+15005550003", "text": "x"}).json()["code"] == "014"
+    )
     r = httpx.post(srv.url + API + "sms-api", data={**test_auth, "to": "+15005550003", "text": "x"}).json()
     assert r["code"] == "005" and r["test"] == "1" and Decimal(r["price"]) == 0
-    assert httpx.post(srv.url + API + "sms-api", data={**test_auth, "to": "+34600000001", "text": "y"}).json()["code"] == "005"
-    assert httpx.post(srv.url + API + "sms-api", data={**test_auth, "to": "+819012345678", "text": "z"}).json()["code"] == "014"
-    done = poll_for(lambda: (s := httpx.get(srv.url + API + "sms-api/status", params={**test_auth, "messageId": r["id"]})
-                             .json())["state"] == "rejected" and s, timeout=15)
+    assert (
+        httpx.post(srv.url + API + "sms-api", data={**test_auth, "to": "+34600000001", "text": "y"}).json()["code"]
+        == "005"
+    )
+    assert (
+        httpx.post(srv.url + API + "sms-api", data={**test_auth, "to": "+819012345678", "text": "z"}).json()["code"]
+        == "014"
+    )
+    done = poll_for(
+        lambda: (
+            (s := httpx.get(srv.url + API + "sms-api/status", params={**test_auth, "messageId": r["id"]}).json())[
+                "state"
+            ]
+            == "rejected"
+            and s
+        ),
+        timeout=15,
+    )
     assert done and done["statecode"] == "113"
     live = httpx.post(srv.url + API + "sms-api", data={**auth, "to": "+34600000002", "text": "live"}).json()
     assert poll_for(lambda: httpx.get(f"http://127.0.0.1:{control}/messages").json(), timeout=15)

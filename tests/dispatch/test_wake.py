@@ -16,8 +16,9 @@ backend = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
 @backend
-def test_a_send_wakes_a_dispatcher_of_another_process_at_once(platform, http, customer, smsc, connector_to,
-                                                               dispatcher, poll):
+def test_a_send_wakes_a_dispatcher_of_another_process_at_once(
+    platform, http, customer, smsc, connector_to, dispatcher, poll
+):
     connector_to(smsc)
     dt = dispatcher(poll=60.0, manage_interval=60.0)
     dt.wait_bound(["carrier"])

@@ -61,8 +61,13 @@ def vtiger_uvox(tmp_path_factory):
     require_php()
     workdir = tmp_path_factory.mktemp("vtiger")
     control_port = free_port()
-    server = UvoxProcess(f"sqlite:///{workdir / 'uvox.db'}", workdir, UVOX_SMSC_SIM_RECEIPT_DELAY="0.2",
-                         UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control_port)).start()
+    server = UvoxProcess(
+        f"sqlite:///{workdir / 'uvox.db'}",
+        workdir,
+        UVOX_SMSC_SIM_RECEIPT_DELAY="0.2",
+        UVOX_SMSC_SIM_PORT=str(free_port()),
+        UVOX_SMSC_SIM_CONTROL_PORT=str(control_port),
+    ).start()
     server.sim_control = f"http://127.0.0.1:{control_port}"
     try:
         deck = workdir / "deck.csv"
@@ -140,8 +145,10 @@ def test_statuses_reach_delivered_through_the_smsc_simulator(vtiger_uvox):
 def test_rejected_and_undelivered_messages_end_failed(vtiger_uvox):
     require_delivery_engine()
     server, env = vtiger_uvox
-    rules = [{"action": "reject", "dest": "13055550198$"},
-             {"action": "receipt", "dest": "13055550199$", "stat": "UNDELIV"}]
+    rules = [
+        {"action": "reject", "dest": "13055550198$"},
+        {"action": "receipt", "dest": "13055550199$", "stat": "UNDELIV"},
+    ]
     assert httpx.post(f"{server.sim_control}/rules", json=rules).status_code == 200
     try:
         run_scenario("delivery_failed", {**env, "UVOX_REJECTED": "+13055550198", "UVOX_UNDELIVERED": "+13055550199"})

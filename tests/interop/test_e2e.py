@@ -33,8 +33,21 @@ def status(srv, auth, mid) -> dict:
 def test_gsm_ucs2_and_three_parts_are_delivered_through_node_smpp(uvox_server, node_smsc, bind_mode):
     smsc = node_smsc(system_id="carrier1", password="s3cret")
     srv = uvox_server(UVOX_SMSC_SIM="0")
-    out = srv.admin("connector", "add", "nodesmsc", "--host", "127.0.0.1", "--port", str(smsc.port),
-                    "--system-id", "carrier1", "--password", "s3cret", "--bind-mode", bind_mode)
+    out = srv.admin(
+        "connector",
+        "add",
+        "nodesmsc",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(smsc.port),
+        "--system-id",
+        "carrier1",
+        "--password",
+        "s3cret",
+        "--bind-mode",
+        bind_mode,
+    )
     assert out["bind_mode"] == bind_mode
     auth = srv.customer(DECK)
 

@@ -38,20 +38,23 @@ def bound(node_smsc, node_connector, dispatcher):
     return make
 
 
-@pytest.mark.parametrize("resp_id,receipt_id,text_id,mode", [
-    ("hex", "hex", None, "text+tlv"),   # what SMPP 3.4 says: the same id everywhere
-    ("hex", "dec", None, "text"),       # Kannel msg-id-type 1: resp hex, receipt decimal
-    ("dec", "hex", None, "text"),       # msg-id-type 2: resp decimal, receipt hex
-    ("dec0", "dec", None, "text+tlv"),  # resp zero-padded
-    ("dec", "dec0", None, "text"),      # receipt zero-padded
-    ("hex", "HEX", None, "text+tlv"),   # hex case differs
-    ("hex0", "dec", None, "text"),      # padded hex answered, decimal receipt
-    ("HEX", "hex", "dec", "text+tlv"),  # TLV in lower case, text in decimal
-])
-def test_receipt_ids_spelled_differently_still_match(http, customer, bound, poll, resp_id, receipt_id,
-                                                     text_id, mode):
-    smsc, d = bound(resp_id=resp_id, receipt_id=receipt_id, receipt_text_id=text_id, receipt_mode=mode,
-                    receipt_stat="DELIVRD")
+@pytest.mark.parametrize(
+    "resp_id,receipt_id,text_id,mode",
+    [
+        ("hex", "hex", None, "text+tlv"),  # what SMPP 3.4 says: the same id everywhere
+        ("hex", "dec", None, "text"),  # Kannel msg-id-type 1: resp hex, receipt decimal
+        ("dec", "hex", None, "text"),  # msg-id-type 2: resp decimal, receipt hex
+        ("dec0", "dec", None, "text+tlv"),  # resp zero-padded
+        ("dec", "dec0", None, "text"),  # receipt zero-padded
+        ("hex", "HEX", None, "text+tlv"),  # hex case differs
+        ("hex0", "dec", None, "text"),  # padded hex answered, decimal receipt
+        ("HEX", "hex", "dec", "text+tlv"),  # TLV in lower case, text in decimal
+    ],
+)
+def test_receipt_ids_spelled_differently_still_match(http, customer, bound, poll, resp_id, receipt_id, text_id, mode):
+    smsc, d = bound(
+        resp_id=resp_id, receipt_id=receipt_id, receipt_text_id=text_id, receipt_mode=mode, receipt_stat="DELIVRD"
+    )
     sent = [send(http, customer, f"+1305555{n:04d}", f"interop id check {n}") for n in range(4)]
     sent.append(send(http, customer, "+13055559999", "dos partes " * 20))
     assert sent[-1]["segments"] == "2"
@@ -64,12 +67,15 @@ def test_receipt_ids_spelled_differently_still_match(http, customer, bound, poll
     assert acks and len(acks) == 6 and all(a["status"] == 0 for a in acks), smsc.events("deliver_sm_resp")
 
 
-@pytest.mark.parametrize("mode,stat,state,code", [
-    ("tlv", "UNDELIV", "undelivered", "111"),     # receipted_message_id + message_state, empty text
-    ("tlv", "DELIVRD", "delivered", "110"),
-    ("payload", "EXPIRED", "expired", "112"),     # the text in message_payload, no TLVs
-    ("payload+tlv", "REJECTD", "rejected", "113"),
-])
+@pytest.mark.parametrize(
+    "mode,stat,state,code",
+    [
+        ("tlv", "UNDELIV", "undelivered", "111"),  # receipted_message_id + message_state, empty text
+        ("tlv", "DELIVRD", "delivered", "110"),
+        ("payload", "EXPIRED", "expired", "112"),  # the text in message_payload, no TLVs
+        ("payload+tlv", "REJECTD", "rejected", "113"),
+    ],
+)
 def test_receipts_in_tlvs_only_or_in_message_payload(http, customer, bound, poll, mode, stat, state, code):
     smsc, _ = bound(receipt_mode=mode, receipt_stat=stat)
     m = send(http, customer, "+13055550101", "where is my receipt")
@@ -77,11 +83,14 @@ def test_receipts_in_tlvs_only_or_in_message_payload(http, customer, bound, poll
     assert s["code"] == "013" and s["statecode"] == code
 
 
-@pytest.mark.parametrize("mode,stat,state,code", [
-    ("tlv", "DELIVRD", "delivered", "110"),        # receipted_message_id + message_state only
-    ("payload+tlv", "UNDELIV", "undelivered", "111"),
-    ("payload", "EXPIRED", "expired", "112"),      # the receipt text in message_payload alone
-])
+@pytest.mark.parametrize(
+    "mode,stat,state,code",
+    [
+        ("tlv", "DELIVRD", "delivered", "110"),  # receipted_message_id + message_state only
+        ("payload+tlv", "UNDELIV", "undelivered", "111"),
+        ("payload", "EXPIRED", "expired", "112"),  # the receipt text in message_payload alone
+    ],
+)
 def test_receipts_sent_as_data_sm(http, customer, bound, poll, mode, stat, state, code):
     smsc, d = bound(receipt_pdu="data_sm", receipt_mode=mode, receipt_stat=stat)
     m = send(http, customer, "+13055550102", "receipt by data_sm")
@@ -96,8 +105,9 @@ def test_receipts_sent_as_data_sm(http, customer, bound, poll, mode, stat, state
 def test_smsc_initiated_enquire_link_mo_and_generic_nack(http, customer, bound, poll, bind_mode):
     smsc, d = bound(bind_mode=bind_mode)
     assert smsc.send("enquire_link") == (1 if bind_mode == "transceiver" else 2)
-    answers = poll(lambda: len(x := smsc.events("enquire_link_resp")) >= (1 if bind_mode == "transceiver" else 2)
-                   and x, timeout=30)
+    answers = poll(
+        lambda: len(x := smsc.events("enquire_link_resp")) >= (1 if bind_mode == "transceiver" else 2) and x, timeout=30
+    )
     assert answers and all(a["status"] == 0 for a in answers)
 
     # A mobile-originated SMS (not a receipt) is acknowledged and changes nothing.
@@ -124,8 +134,9 @@ def test_generic_nack_to_a_submit_fails_the_message_and_refunds_it(http, custome
         error = c.execute(sa.select(t.messages.c.error).where(t.messages.c.id == int(m["id"]))).scalar_one()
     assert "generic_nack" in error, error
     with platform.engine.connect() as c:
-        kinds = dict(c.execute(sa.select(t.ledger.c.kind, t.ledger.c.amount)
-                               .where(t.ledger.c.message_id == int(m["id"]))).all())
+        kinds = dict(
+            c.execute(sa.select(t.ledger.c.kind, t.ledger.c.amount).where(t.ledger.c.message_id == int(m["id"]))).all()
+        )
     assert kinds["charge"] < 0 and kinds["refund"] == -kinds["charge"], kinds
     ok = send(http, customer, "+13055550102", "the next one is fine")
     wait_state(http, customer, ok["id"], "delivered", poll, smsc)

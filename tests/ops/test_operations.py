@@ -30,13 +30,20 @@ def test_health_ready_and_metrics_of_a_fresh_install_with_two_http_processes(uvo
     assert httpx.get(srv.url + "/health").json() == {"status": "ok"}
     r = wait_ready(srv.url)
     assert r.status_code == 200, r.text
-    assert r.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "connectors": "ok"},
-                        "connectors": {"smsc-sim": "bound"}}
+    assert r.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "connectors": "ok"},
+        "connectors": {"smsc-sim": "bound"},
+    }
     auth = srv.customer(DECK)
     with httpx.Client(base_url=srv.url) as c:  # new connections: both processes answer some
         for i in range(10):
-            assert c.post(SEND, data={**auth, "to": f"+1312555{i:04d}", "text": "hi"},
-                          headers={"connection": "close"}).json()["code"] == "005"
+            assert (
+                c.post(
+                    SEND, data={**auth, "to": f"+1312555{i:04d}", "text": "hi"}, headers={"connection": "close"}
+                ).json()["code"]
+                == "005"
+            )
         assert c.get("/api/get-api/v1/balance", params={**auth, "apikey": "wrong"}).json()["code"] == "001"
     deadline = time.monotonic() + 15
     while True:
@@ -63,8 +70,19 @@ def test_ready_names_what_is_wrong(uvox_server):
     srv = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()))
     assert wait_ready(srv.url).status_code == 200
     # A carrier link that cannot bind: the simulator stops being the route, nothing is bound.
-    srv.admin("connector", "add", "carrier", "--host", "127.0.0.1", "--port", str(free_port()),
-              "--system-id", "uvox", "--password", "pw")
+    srv.admin(
+        "connector",
+        "add",
+        "carrier",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(free_port()),
+        "--system-id",
+        "uvox",
+        "--password",
+        "pw",
+    )
     deadline = time.monotonic() + 15
     while (r := httpx.get(srv.url + "/ready")).json()["connectors"] != {"carrier": "down"}:
         assert time.monotonic() < deadline, r.text
@@ -137,8 +155,10 @@ def test_json_logs_carry_the_request_id_the_client_got(uvox_server):
     r = httpx.post(srv.url + SEND, data={**auth, "to": "+13125550100", "text": "hi"})
     rid = r.headers["x-request-id"]
     # Every other reply names its request too: health, the portal, the docs, a 404.
-    others = [httpx.get(srv.url + path).headers.get("x-request-id") for path in
-              ("/health", "/sign_in", "/docs", "/no-such-page", "/health")]
+    others = [
+        httpx.get(srv.url + path).headers.get("x-request-id")
+        for path in ("/health", "/sign_in", "/docs", "/no-such-page", "/health")
+    ]
     assert all(others) and len(set(others + [rid])) == 6, others
     srv.stop()
     lines = [ln for ln in srv.log.read_text().splitlines() if ln.strip()]
@@ -164,23 +184,33 @@ def test_oversized_headers_and_bodies_get_their_own_codes(uvox_server):
         r = c.post(SEND, data=big)
         assert (r.status_code, r.json()["code"]) == (413, "105") and "1000000" in r.json()["detail"]
         chunks = (part for part in [b"to=%2B13125550100&text=", *[b"y" * 65536] * 20])
-        r = c.post(SEND, params=auth, content=chunks,
-                   headers={"content-type": "application/x-www-form-urlencoded"})
+        r = c.post(SEND, params=auth, content=chunks, headers={"content-type": "application/x-www-form-urlencoded"})
         assert (r.status_code, r.json()["code"]) == (413, "105")
         # Chunked multipart: no length to refuse it by, and each field under the limit.
         boundary = "b0undary"
-        field = (f'--{boundary}\r\ncontent-disposition: form-data; name="pad"\r\n\r\n'.encode()
-                 + b"z" * 600_000 + b"\r\n")
+        field = (
+            f'--{boundary}\r\ncontent-disposition: form-data; name="pad"\r\n\r\n'.encode() + b"z" * 600_000 + b"\r\n"
+        )
         multi = (part for part in [field, field, f"--{boundary}--\r\n".encode()])
-        r = c.post(SEND, params={**auth, "to": "+13125550100", "text": "hi"}, content=multi,
-                   headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        r = c.post(
+            SEND,
+            params={**auth, "to": "+13125550100", "text": "hi"},
+            content=multi,
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        )
         assert (r.status_code, r.json()["code"]) == (413, "105")
         # Pages and softphone URLs have limits of their own, read the same way.
-        r = c.post("/softphone/zoiper/balance", content=(b"a" * 65536 for _ in range(3)),
-                   headers={"content-type": "application/x-www-form-urlencoded"})
+        r = c.post(
+            "/softphone/zoiper/balance",
+            content=(b"a" * 65536 for _ in range(3)),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         assert r.status_code == 413 and "65536" in r.text
-        r = c.post("/sign_in", content=(b"a" * 1_000_000 for _ in range(21)),
-                   headers={"content-type": "application/x-www-form-urlencoded"})
+        r = c.post(
+            "/sign_in",
+            content=(b"a" * 1_000_000 for _ in range(21)),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         assert r.status_code == 413
         # Nothing was sent or charged, and normal requests go on.
         assert c.get("/api/get-api/v1/balance", params=auth).json()["balance"] == "5.00"

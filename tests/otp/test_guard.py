@@ -36,8 +36,7 @@ def template(platform, customer):
 
 
 def ask(http, customer, template, phone: str, **extra) -> httpx.Response:
-    return http.post(API + "OTP-api", data={**customer.auth, "ref_id": template.ref_id, "phone_number": phone,
-                                            **extra})
+    return http.post(API + "OTP-api", data={**customer.auth, "ref_id": template.ref_id, "phone_number": phone, **extra})
 
 
 def balance(http, customer) -> Decimal:
@@ -66,6 +65,7 @@ def number(i: int, prefix: str = "1305") -> str:
 
 
 # --- limits -------------------------------------------------------------------------
+
 
 def test_per_prefix_limit_refuses_at_its_threshold_sends_and_charges_nothing(http, platform, customer, template):
     limit(platform, customer, per_prefix=3)
@@ -121,6 +121,7 @@ def test_per_account_limit_and_limits_are_per_account(http, platform, customer, 
 
 # --- the conversion-rate alarm ----------------------------------------------------------
 
+
 class Receiver:
     """The customer's status callback endpoint."""
 
@@ -153,8 +154,9 @@ def callbacks(platform):
     from tests.dispatch.conftest import DispatcherThread
 
     with platform.engine.begin() as c:  # forget earlier tests' leases (the table emptying keeps meta)
-        c.execute(sa.delete(t.meta).where(sa.or_(t.meta.c.key == "dispatcher_lease",
-                                                 t.meta.c.key.like("connector_up:%"))))
+        c.execute(
+            sa.delete(t.meta).where(sa.or_(t.meta.c.key == "dispatcher_lease", t.meta.c.key.like("connector_up:%")))
+        )
     receiver = Receiver()
     dispatcher = DispatcherThread(platform).start()
     yield receiver
@@ -170,8 +172,10 @@ def code_of(platform, message_id: str) -> str:
 
 
 def verify(http, platform, customer, reply: dict) -> None:
-    r = http.post(API + "OTP-api/verify", data={**customer.auth, "sessionid": reply["sessionID"],
-                                                 "otp_code": code_of(platform, reply["id"])})
+    r = http.post(
+        API + "OTP-api/verify",
+        data={**customer.auth, "sessionid": reply["sessionID"], "otp_code": code_of(platform, reply["id"])},
+    )
     assert r.json()["code"] == "027"
 
 
@@ -185,7 +189,8 @@ def wait_for(pred, timeout: float = 15.0):
 
 
 def test_a_pumping_pattern_pauses_the_prefix_tells_the_account_and_can_be_resumed(
-        http, base_url, platform, make_customer, callbacks):
+    http, base_url, platform, make_customer, callbacks
+):
     customer = make_customer(password=PASSWORD)
     template = otp.create_template(platform.engine, customer.id, "Your code is {code}")
     _, secret = accounts.set_callback(platform.engine, customer.id, callbacks.url)
@@ -206,17 +211,26 @@ def test_a_pumping_pattern_pauses_the_prefix_tells_the_account_and_can_be_resume
     # Only that prefix, and only for this account.
     assert ask(http, customer, template, number(1, "1212")).json()["code"] == "022"
     other = make_customer()
-    assert ask(http, other, otp.create_template(platform.engine, other.id, "{code}"), number(30)).json()["code"] == "022"
+    assert (
+        ask(http, other, otp.create_template(platform.engine, other.id, "{code}"), number(30)).json()["code"] == "022"
+    )
 
     # The account hears of it by its status callback, signed like every callback.
     assert wait_for(lambda: callbacks.seen)
-    (headers, raw), = callbacks.seen
+    ((headers, raw),) = callbacks.seen
     assert headers["X-UVox-Signature"] == "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
     event = json.loads(raw)
-    assert {k: event[k] for k in ("event", "accountnumber", "prefix", "country", "requested", "verified",
-                                  "window_seconds")} == {
-        "event": "otp_prefix_paused", "accountnumber": customer.number, "prefix": "+1305", "country": "US",
-        "requested": "20", "verified": "0", "window_seconds": "3600"}
+    assert {
+        k: event[k] for k in ("event", "accountnumber", "prefix", "country", "requested", "verified", "window_seconds")
+    } == {
+        "event": "otp_prefix_paused",
+        "accountnumber": customer.number,
+        "prefix": "+1305",
+        "country": "US",
+        "requested": "20",
+        "verified": "0",
+        "window_seconds": "3600",
+    }
     assert event["paused_until"] > event["paused_at"]
 
     # ... and in the portal: a notice on the dashboard with the prefix and a button.
@@ -263,8 +277,9 @@ def test_a_pause_ends_by_itself_when_its_time_has_run(http, platform, customer, 
     # The clock cannot be moved (uvox.clock reads the real time): move the pause's end
     # back to its start, after every code it counted, as an hour's pause would end.
     with platform.engine.begin() as c:
-        c.execute(sa.update(t.otp_pauses).where(t.otp_pauses.c.prefix == "+1202")
-                  .values(until=t.otp_pauses.c.paused_at))
+        c.execute(
+            sa.update(t.otp_pauses).where(t.otp_pauses.c.prefix == "+1202").values(until=t.otp_pauses.c.paused_at)
+        )
     assert guard.active_pauses(platform.engine, customer.id) == []
     assert [ask(http, customer, template, number(21 + i, "1202")).json()["code"] for i in range(2)] == ["022"] * 2
 
@@ -277,8 +292,14 @@ DECK = "dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n"
 def test_limits_pauses_and_countries_hold_across_two_processes_and_the_operators_cli(uvox_server):
     """Two `uvox serve` HTTP processes on PostgreSQL share every count; the operator's
     commands (another process) change what both do on their next request."""
-    server = uvox_server("postgresql", UVOX_WORKERS="2", UVOX_SMSC_SIM="0", UVOX_DISPATCHER="0",
-                         UVOX_OTP_PREFIX_LIMIT="5", UVOX_OTP_ALARM_MIN_REQUESTS="6")
+    server = uvox_server(
+        "postgresql",
+        UVOX_WORKERS="2",
+        UVOX_SMSC_SIM="0",
+        UVOX_DISPATCHER="0",
+        UVOX_OTP_PREFIX_LIMIT="5",
+        UVOX_OTP_ALARM_MIN_REQUESTS="6",
+    )
     # Set up as the operator would, but through the domain functions the CLI calls (faster).
     from uvox.accounts import apikeys
     from uvox.billing import plans
@@ -299,8 +320,11 @@ def test_limits_pauses_and_countries_hold_across_two_processes_and_the_operators
 
     def ask_once(i: int, prefix: str = "1305") -> httpx.Response:
         with httpx.Client(timeout=20) as h:  # a connection each: both HTTP processes get some
-            return h.post(server.url + API + "OTP-api", headers={"Api-Key": key},
-                          data={"ref_id": ref_id, "phone_number": number(i, prefix)})
+            return h.post(
+                server.url + API + "OTP-api",
+                headers={"Api-Key": key},
+                data={"ref_id": ref_id, "phone_number": number(i, prefix)},
+            )
 
     with ThreadPoolExecutor(12) as pool:
         replies = list(pool.map(ask_once, range(12)))
@@ -323,11 +347,15 @@ def test_limits_pauses_and_countries_hold_across_two_processes_and_the_operators
 
     # Countries set by the operator are obeyed by both processes at once.
     assert server.admin("account", "countries", acct.number, "--block", "cl,ng") == {
-        "accountnumber": acct.number, "allowed": [], "blocked": ["CL", "NG"]}
+        "accountnumber": acct.number,
+        "allowed": [],
+        "blocked": ["CL", "NG"],
+    }
     assert {ask_once(i, "5622").json()["code"] for i in range(4)} == {"152"}
 
 
 # --- test mode: counted by no limit and no alarm ---------------------------------------
+
 
 def _test_key(platform, customer):
     from tests.conftest import Customer
@@ -353,10 +381,15 @@ def test_verified_test_codes_do_not_hide_live_pumping(http, platform, customer, 
     for i in range(20):
         reply = ask(http, test, template, number(i)).json()
         assert reply["code"] == "022" and reply["test"] == "1", reply
-        assert http.post(API + "OTP-api/verify", data={**test.auth, "sessionid": reply["sessionID"],
-                                                        "otp_code": "000000"}).json()["code"] == "027"
+        assert (
+            http.post(
+                API + "OTP-api/verify", data={**test.auth, "sessionid": reply["sessionID"], "otp_code": "000000"}
+            ).json()["code"]
+            == "027"
+        )
     assert guard.active_pauses(platform.engine, customer.id) == []  # test codes trip nothing
     assert [ask(http, customer, template, number(100 + i)).json()["code"] for i in range(20)] == ["022"] * 20
     refused(ask(http, customer, template, number(120)), "156", 3600)
     assert [(p.prefix, p.requested, p.verified) for p in guard.active_pauses(platform.engine, customer.id)] == [
-        ("+1305", 20, 0)]
+        ("+1305", 20, 0)
+    ]

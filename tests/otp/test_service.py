@@ -40,8 +40,16 @@ def start(platform, account, template, code: str, phone: str = PHONE, ttl: int |
     """Open a session for ``code`` as OTP-api does; returns its session id."""
     ttl = platform.settings.otp_ttl_seconds if ttl is None else ttl
     with write(platform.engine) as conn:
-        return otp.open_session(conn, platform.secret, account_id=account.id, template_id=template.id, phone=phone,
-                                code=code, message_id=None, ttl_seconds=ttl)
+        return otp.open_session(
+            conn,
+            platform.secret,
+            account_id=account.id,
+            template_id=template.id,
+            phone=phone,
+            code=code,
+            message_id=None,
+            ttl_seconds=ttl,
+        )
 
 
 def check(platform, account_id: int, session_id: str, code: str) -> str:
@@ -56,6 +64,7 @@ def session_row(platform, session_id: str):
 
 
 # --- codes ---------------------------------------------------------------------------
+
 
 def test_a_code_has_the_configured_number_of_decimal_digits(platform):
     digits = platform.settings.otp_digits
@@ -87,6 +96,7 @@ def test_session_ids_are_long_random_and_url_safe():
 
 # --- storage ---------------------------------------------------------------------------
 
+
 def test_the_code_is_stored_only_as_a_keyed_hash_bound_to_its_session(platform, account, template):
     code = "428913"
     sid = start(platform, account, template, code)
@@ -95,8 +105,10 @@ def test_the_code_is_stored_only_as_a_keyed_hash_bound_to_its_session(platform, 
     assert row.code_hash == hmac.new(platform.secret, f"{sid}:{code}".encode(), hashlib.sha256).hexdigest()
     assert row.code_hash == otp.code_hash(platform.secret, sid, code)
     # Without the instance secret the hash is of no use: not a plain hash of the code.
-    assert row.code_hash not in {hashlib.sha256(code.encode()).hexdigest(),
-                                 hashlib.sha256(f"{sid}:{code}".encode()).hexdigest()}
+    assert row.code_hash not in {
+        hashlib.sha256(code.encode()).hexdigest(),
+        hashlib.sha256(f"{sid}:{code}".encode()).hexdigest(),
+    }
     # The same code in another session hashes differently (no precomputed table).
     assert session_row(platform, other).code_hash != row.code_hash
     with platform.engine.connect() as c:
@@ -106,7 +118,12 @@ def test_the_code_is_stored_only_as_a_keyed_hash_bound_to_its_session(platform, 
     texts = [str(v) for r in rows for k, v in r._mapping.items() if k not in ("created_at", "expires_at", "used_at")]
     assert not any(code in v for v in texts)
     assert (row.account_id, row.template_id, row.phone, row.attempts, row.used_at) == (
-        account.id, template.id, PHONE, 0, None)
+        account.id,
+        template.id,
+        PHONE,
+        0,
+        None,
+    )
 
 
 def test_a_session_expires_after_its_ttl(platform, account, template):
@@ -118,6 +135,7 @@ def test_a_session_expires_after_its_ttl(platform, account, template):
 
 
 # --- verification --------------------------------------------------------------------
+
 
 def test_the_right_code_verifies_once_and_only_once(platform, account, template):
     sid = start(platform, account, template, "246810")
@@ -167,8 +185,11 @@ def test_an_expired_code_is_refused(platform, account, template):
     sid = start(platform, account, template, "314159")
     # The clock cannot be moved (uvox.clock reads the real time): move the expiry.
     with platform.engine.begin() as c:
-        c.execute(sa.update(t.otp_sessions).where(t.otp_sessions.c.session_id == sid)
-                  .values(expires_at=now() - timedelta(seconds=1)))
+        c.execute(
+            sa.update(t.otp_sessions)
+            .where(t.otp_sessions.c.session_id == sid)
+            .values(expires_at=now() - timedelta(seconds=1))
+        )
     assert check(platform, account.id, sid, "314159") == "023"
     assert session_row(platform, sid).used_at is None
     # Still within its TTL, another session verifies.
@@ -244,6 +265,7 @@ def test_concurrent_wrong_guesses_cannot_pass_the_attempt_limit(platform, accoun
 
 # --- sends per number ----------------------------------------------------------------
 
+
 def test_recent_sends_counts_this_accounts_codes_to_this_number_in_the_window(platform, account, template):
     window = platform.settings.otp_send_window_seconds
     other = accounts.create_account(platform.engine, email="other@example.com")
@@ -263,17 +285,25 @@ def test_recent_sends_counts_this_accounts_codes_to_this_number_in_the_window(pl
     assert sends(account_id=other.id) == 1
     # A send older than the window no longer counts.
     with platform.engine.begin() as c:
-        c.execute(sa.update(t.otp_sessions).where(t.otp_sessions.c.session_id == old)
-                  .values(created_at=now() - timedelta(seconds=window + 1)))
+        c.execute(
+            sa.update(t.otp_sessions)
+            .where(t.otp_sessions.c.session_id == old)
+            .values(created_at=now() - timedelta(seconds=window + 1))
+        )
     assert sends() == 1
 
 
 # --- templates -----------------------------------------------------------------------
 
+
 def test_a_template_needs_the_code_placeholder_and_fits_the_limits(platform, account):
     assert otp.validate_template_text("  Code: {code}  ") == "Code: {code}"
-    for text, why in [("no placeholder", "must contain {code}"), ("", "must contain {code}"),
-                      ("{code}\x00", "NUL"), ("{code}" + "x" * 475, "too long")]:
+    for text, why in [
+        ("no placeholder", "must contain {code}"),
+        ("", "must contain {code}"),
+        ("{code}\x00", "NUL"),
+        ("{code}" + "x" * 475, "too long"),
+    ]:
         with pytest.raises(ValueError, match=re.escape(why)):
             otp.create_template(platform.engine, account.id, text)
     assert otp.validate_template_text("{code}" + "x" * 474) == "{code}" + "x" * 474  # 480 exactly

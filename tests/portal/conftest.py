@@ -19,8 +19,15 @@ from tests.conftest import ROOT, uvox_require
 
 CHROMIUM = os.environ.get("UVOX_CHROMIUM", "/usr/bin/chromium")
 SHOTS = ROOT / "test-output" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "correct horse 42"
 
 
@@ -50,8 +57,10 @@ def _release() -> None:
 
 @pytest.fixture(scope="session")
 def browser():
-    uvox_require(Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None,
-                 f"Chromium is not installed at {CHROMIUM} (apt install chromium)")
+    uvox_require(
+        Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None,
+        f"Chromium is not installed at {CHROMIUM} (apt install chromium)",
+    )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -67,8 +76,13 @@ def new_page(browser):
     contexts = []
 
     def make(base_url: str, locale: str = "es-ES", width: int = 1280, height: int = 900):
-        ctx = browser.new_context(base_url=base_url, locale=locale, viewport={"width": width, "height": height},
-                                  accept_downloads=True, extra_http_headers={"Accept-Language": locale})
+        ctx = browser.new_context(
+            base_url=base_url,
+            locale=locale,
+            viewport={"width": width, "height": height},
+            accept_downloads=True,
+            extra_http_headers={"Accept-Language": locale},
+        )
         ctx.set_default_timeout(15_000)
         contexts.append(ctx)
         return ctx.new_page()

@@ -28,10 +28,19 @@ def test_banner_while_simulated_gone_with_a_connector(simulator_on, client, make
     assert b.sign_in(c.email).status_code == 303
     for page in ("/dashboard", "/sms", "/apikeys"):
         assert BANNER_ES in b.c.get(page, headers={"Accept-Language": "es"}).text
-    assert BANNER_EN in b.c.get("/dashboard", headers={"Accept-Language": "en"}).text or \
-        BANNER_EN in b.c.get("/dashboard?lang=en").text
-    registry.add(simulator_on.engine, "carrier", host="127.0.0.1", port=2775, system_id="x", password="y",
-                 secret=simulator_on.secret)
+    assert (
+        BANNER_EN in b.c.get("/dashboard", headers={"Accept-Language": "en"}).text
+        or BANNER_EN in b.c.get("/dashboard?lang=en").text
+    )
+    registry.add(
+        simulator_on.engine,
+        "carrier",
+        host="127.0.0.1",
+        port=2775,
+        system_id="x",
+        password="y",
+        secret=simulator_on.secret,
+    )
     simulator_on.simulator_route.clear()
     assert BANNER_ES not in b.c.get("/dashboard").text
 

@@ -59,8 +59,14 @@ def voice(platform, make_customer, client):
 
 
 def call(platform, user: str, dialled: str):
-    return authorize(platform.engine, platform.settings, caller=user, domain=DOMAIN, dialled=dialled,
-                     sip_call_id=f"{user}-{dialled}-{threading.get_ident()}-{datetime.now().timestamp()}")
+    return authorize(
+        platform.engine,
+        platform.settings,
+        caller=user,
+        domain=DOMAIN,
+        dialled=dialled,
+        sip_call_id=f"{user}-{dialled}-{threading.get_ident()}-{datetime.now().timestamp()}",
+    )
 
 
 def answer(platform, call_id: int, seconds: float, hangup: str = "caller") -> None:
@@ -70,9 +76,18 @@ def answer(platform, call_id: int, seconds: float, hangup: str = "caller") -> No
         from uvox.db.kamailio_tables import acc_cdrs
 
         with platform.engine.begin() as conn:
-            conn.execute(sa.insert(acc_cdrs).values(
-                start_time=end - timedelta(seconds=seconds), end_time=end, duration=seconds,
-                uvox_call=str(call_id), sip_code="200", hangup=hangup, trunk="carrier", callid=f"c{call_id}"))
+            conn.execute(
+                sa.insert(acc_cdrs).values(
+                    start_time=end - timedelta(seconds=seconds),
+                    end_time=end,
+                    duration=seconds,
+                    uvox_call=str(call_id),
+                    sip_code="200",
+                    hangup=hangup,
+                    trunk="carrier",
+                    callid=f"c{call_id}",
+                )
+            )
         assert records.settle(platform.engine) == 1
         return
     C, A = t.calls, t.accounts
@@ -83,11 +98,25 @@ def answer(platform, call_id: int, seconds: float, hangup: str = "caller") -> No
         billed = tariff.billed_seconds(duration)
         price = tariff.price_of_billed(billed)
         stamp = datetime.now(UTC)
-        conn.execute(sa.update(C).where(C.c.id == call_id).values(
-            status="answered", sip_code=200, hangup=hangup, answered_at=stamp - timedelta(seconds=duration),
-            ended_at=stamp, duration=duration, billed=billed, price=price, trunk="carrier", settled_at=stamp))
-        conn.execute(sa.update(A).where(A.c.id == row.account_id)
-                     .values(held=A.c.held - row.hold, balance=A.c.balance - price))
+        conn.execute(
+            sa.update(C)
+            .where(C.c.id == call_id)
+            .values(
+                status="answered",
+                sip_code=200,
+                hangup=hangup,
+                answered_at=stamp - timedelta(seconds=duration),
+                ended_at=stamp,
+                duration=duration,
+                billed=billed,
+                price=price,
+                trunk="carrier",
+                settled_at=stamp,
+            )
+        )
+        conn.execute(
+            sa.update(A).where(A.c.id == row.account_id).values(held=A.c.held - row.hold, balance=A.c.balance - price)
+        )
 
 
 def shown(b, query: str = "") -> list[int]:
@@ -95,29 +124,39 @@ def shown(b, query: str = "") -> list[int]:
 
 
 def totals(html: str) -> dict[str, str]:
-    return {k: re.search(rf'id="total-{k}">([^<]*)<', html).group(1).strip()
-            for k in ("calls", "answered", "billed", "price")}
+    return {
+        k: re.search(rf'id="total-{k}">([^<]*)<', html).group(1).strip()
+        for k in ("calls", "answered", "billed", "price")
+    }
 
 
 @pytest.fixture
 def history(platform, voice):
     """Two answered calls, one refused 40 days ago, and one still in progress."""
     c, user, b = voice("5")
-    refused = call(platform, user, "4420000000")       # no rate: 404; made first, dated 40 days ago
+    refused = call(platform, user, "4420000000")  # no rate: 404; made first, dated 40 days ago
     assert refused.code == 404
     old = datetime.now(UTC) - timedelta(days=40)
     with platform.engine.begin() as conn:
         conn.execute(sa.update(t.calls).where(t.calls.c.id == refused.call_id).values(started_at=old, ended_at=old))
     usa = call(platform, user, "+1 305-555-0100")
     assert usa.code == 200
-    answer(platform, usa.call_id, 64.2)                # 65 s at 0.6/min, 1 s blocks: 0.65
+    answer(platform, usa.call_id, 64.2)  # 65 s at 0.6/min, 1 s blocks: 0.65
     ven = call(platform, user, "00582121234567")
     assert ven.code == 200
-    answer(platform, ven.call_id, 31.2)                # 32 s -> 30 + 6: 36 s, 0.05 + 0.0202 * 36/60 = 0.06212
-    live = call(platform, user, "34911000000")         # Spain, in progress: 10800 s cap at 0.015/min holds 2.70
+    answer(platform, ven.call_id, 31.2)  # 32 s -> 30 + 6: 36 s, 0.05 + 0.0202 * 36/60 = 0.06212
+    live = call(platform, user, "34911000000")  # Spain, in progress: 10800 s cap at 0.015/min holds 2.70
     assert live.code == 200
-    return {"customer": c, "user": user, "b": b, "usa": usa.call_id, "ven": ven.call_id,
-            "refused": refused.call_id, "live": live.call_id, "old": old}
+    return {
+        "customer": c,
+        "user": user,
+        "b": b,
+        "usa": usa.call_id,
+        "ven": ven.call_id,
+        "refused": refused.call_id,
+        "live": live.call_id,
+        "old": old,
+    }
 
 
 def test_history_newest_first_with_totals_and_calls_in_progress(platform, history):
@@ -139,32 +178,51 @@ def test_history_newest_first_with_totals_and_calls_in_progress(platform, histor
 
 def test_filters_by_date_and_number_with_their_totals(history):
     b, h = history["b"], history
-    assert shown(b, "?number=%2B58 212") == [h["ven"]]           # typed as people write it
+    assert shown(b, "?number=%2B58 212") == [h["ven"]]  # typed as people write it
     assert shown(b, "?number=0058212") == [h["ven"]]
-    assert totals(b.c.get("/calls?number=58212").text) == {"calls": "1", "answered": "1", "billed": "0:36",
-                                                          "price": "US$ 0.06212"}
+    assert totals(b.c.get("/calls?number=58212").text) == {
+        "calls": "1",
+        "answered": "1",
+        "billed": "0:36",
+        "price": "US$ 0.06212",
+    }
     recent = (h["old"] + timedelta(days=5)).date().isoformat()
     assert shown(b, f"?from={recent}") == [h["ven"], h["usa"]]
     assert shown(b, f"?to={recent}") == [h["refused"]]
     assert shown(b, f"?to={h['old'].date().isoformat()}") == [h["refused"]]  # the "to" day is included
     page = b.c.get(f"/calls?from={recent}&number=1305").text
     assert totals(page) == {"calls": "1", "answered": "1", "billed": "1:05", "price": "US$ 0.65"}
-    assert 'value="1305"' in page and f'value="{recent}"' in page   # the form keeps what was asked
+    assert 'value="1305"' in page and f'value="{recent}"' in page  # the form keeps what was asked
     # The filter also matches the caller's SIP username (the account number and random
     # digits): ask for digits that are in neither.
-    nothing = next(n for n in ("999", "7777", "88888", "606060")
-                   if n not in h["user"] and n not in h["customer"].number)
-    assert totals(b.c.get(f"/calls?number={nothing}").text) == {"calls": "0", "answered": "0", "billed": "0:00",
-                                                                "price": "US$ 0.00"}
+    nothing = next(
+        n for n in ("999", "7777", "88888", "606060") if n not in h["user"] and n not in h["customer"].number
+    )
+    assert totals(b.c.get(f"/calls?number={nothing}").text) == {
+        "calls": "0",
+        "answered": "0",
+        "billed": "0:00",
+        "price": "US$ 0.00",
+    }
     assert "No calls." in b.c.get(f"/calls?number={nothing}").text
 
 
-@pytest.mark.parametrize("query,what", [
-    ("?from=yesterday", "YYYY-MM-DD"), ("?to=2026-02-30", "YYYY-MM-DD"), ("?from=2026-12-10&to=2026-12-01", "YYYY-MM-DD"),
-    ("?from=9999-12-31&to=9999-12-31", "YYYY-MM-DD"), ("?from=0001-01-01", "YYYY-MM-DD"),
-    ("?number=abc", "only digits"), ("?number=1' OR '1'='1", "only digits"), ("?number=%25", "only digits"),
-    ("?number=" + "1" * 40, "only digits"), ("?cursor=abc", "does not exist"), ("?cursor=" + "9" * 30, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "query,what",
+    [
+        ("?from=yesterday", "YYYY-MM-DD"),
+        ("?to=2026-02-30", "YYYY-MM-DD"),
+        ("?from=2026-12-10&to=2026-12-01", "YYYY-MM-DD"),
+        ("?from=9999-12-31&to=9999-12-31", "YYYY-MM-DD"),
+        ("?from=0001-01-01", "YYYY-MM-DD"),
+        ("?number=abc", "only digits"),
+        ("?number=1' OR '1'='1", "only digits"),
+        ("?number=%25", "only digits"),
+        ("?number=" + "1" * 40, "only digits"),
+        ("?cursor=abc", "does not exist"),
+        ("?cursor=" + "9" * 30, "does not exist"),
+    ],
+)
 def test_bad_filter_input_is_a_message_never_an_error(history, query, what):
     b = history["b"]
     r = b.c.get("/calls" + query)
@@ -175,7 +233,7 @@ def test_bad_filter_input_is_a_message_never_an_error(history, query, what):
 
 
 def test_pages_with_the_cursor(history, monkeypatch):
-    monkeypatch.setattr(calls_page, "PAGE_SIZE", 2)   # the page reads it on each request (same process)
+    monkeypatch.setattr(calls_page, "PAGE_SIZE", 2)  # the page reads it on each request (same process)
     b, h = history["b"], history
     first = b.c.get("/calls").text
     assert shown(b) == [h["ven"], h["usa"]] and 'rel="first"' not in first
@@ -184,7 +242,7 @@ def test_pages_with_the_cursor(history, monkeypatch):
     second = b.c.get(nxt).text
     assert re.findall(r'<tr data-id="(\d+)"', second) == [str(h["refused"])]
     assert 'rel="next"' not in second and 'rel="first" href="/calls"' in second
-    assert totals(second)["calls"] == "3"   # totals are of the filtered set, not of the page
+    assert totals(second)["calls"] == "3"  # totals are of the filtered set, not of the page
     # The cursor keeps the filters.
     recent = (h["old"] + timedelta(days=5)).date().isoformat()
     monkeypatch.setattr(calls_page, "PAGE_SIZE", 1)
@@ -201,12 +259,13 @@ def test_csv_export_has_the_voice_columns_and_the_filters(history, http):
     assert link == "/calls/export.csv?number=58212"
     r = b.c.get(link)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-    assert f'calls-{c.number}.csv' in r.headers["content-disposition"]
+    assert f"calls-{c.number}.csv" in r.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(r.text)))
     assert tuple(rows[0]) == records.CSV_COLUMNS
     data = [dict(zip(rows[0], x)) for x in rows[1:]]
     assert [(d["id"], d["to"], d["status"], d["duration"], d["billed"], d["price"], d["currency"]) for d in data] == [
-        (str(h["ven"]), "+582121234567", "answered", "32", "36", "0.06212", "US$")]
+        (str(h["ven"]), "+582121234567", "answered", "32", "36", "0.06212", "US$")
+    ]
     # Unfiltered, it is what the API's format=csv gives.
     every = b.c.get("/calls/export.csv").text
     api = http.get("/api/get-api/v1/calls", params={"format": "csv"}, headers={"Api-Key": c.apikey}).text
@@ -222,8 +281,16 @@ def test_spanish_labels_and_the_sqlite_notice(platform, history, client):
     assert es.sign_in(c.email).status_code == 303
     page = es.c.get("/calls").text
     assert "<h1>Llamadas</h1>" in page and 'href="/calls"' in page
-    for text in ("Contestada", "Rechazada", "Número no válido o sin tarifa", "Facturado (min:s)", "Precio total",
-                 "Exportar CSV", "Quien llama", "Llamadas en curso: 1, que reservan US$ 2.70"):
+    for text in (
+        "Contestada",
+        "Rechazada",
+        "Número no válido o sin tarifa",
+        "Facturado (min:s)",
+        "Precio total",
+        "Exportar CSV",
+        "Quien llama",
+        "Llamadas en curso: 1, que reservan US$ 2.70",
+    ):
         assert text in page, text
     assert "Algunos filtros no eran válidos" in es.c.get("/calls?from=ayer").text
     en_page = history["b"].c.get("/calls").text

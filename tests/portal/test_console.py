@@ -43,8 +43,7 @@ def traffic(platform, http, make_customer):
     from uvox.accounts import service
 
     c = make_customer(balance="10", password=PASSWORD)
-    staff = service.create_account(platform.engine, email="ops-console@example.com", password=PASSWORD,
-                                   is_staff=True)
+    staff = service.create_account(platform.engine, email="ops-console@example.com", password=PASSWORD, is_staff=True)
     now = datetime.now(UTC)
     old = _send(http, c, ["34911000000"])
     _move(platform, old, now - timedelta(days=40))
@@ -55,8 +54,12 @@ def traffic(platform, http, make_customer):
         conn.execute(sa.update(m).where(m.c.id.in_(miami)).values(state="delivered", connector="carrier-a"))
         conn.execute(sa.update(m).where(m.c.id == miami[-1]).values(state="undelivered"))
         conn.execute(sa.update(m).where(m.c.id.in_(old)).values(state="delivered", connector="carrier-a"))
-    return {"customer": c, "staff": staff, "today": now.date().isoformat(),
-            "yesterday": (now - timedelta(days=1)).date().isoformat()}
+    return {
+        "customer": c,
+        "staff": staff,
+        "today": now.date().isoformat(),
+        "yesterday": (now - timedelta(days=1)).date().isoformat(),
+    }
 
 
 def numbers(page, chart: str) -> dict[str, list[str]]:
@@ -65,14 +68,16 @@ def numbers(page, chart: str) -> dict[str, list[str]]:
     table = page.locator(f"#chart-{chart} details.numbers table")
     assert table.is_visible()
     assert table.locator("caption").inner_text().strip()
-    rows = page.eval_on_selector_all(f"#chart-{chart} details.numbers tbody tr",
-                                     "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))")
+    rows = page.eval_on_selector_all(
+        f"#chart-{chart} details.numbers tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))"
+    )
     return {r[0]: r[1:] for r in rows}
 
 
 def _bar_heights(page, chart: str) -> list[float]:
-    return page.eval_on_selector_all(f"#chart-{chart} svg rect.bar",
-                                     "bars => bars.map(b => parseFloat(b.getAttribute('height')))")
+    return page.eval_on_selector_all(
+        f"#chart-{chart} svg rect.bar", "bars => bars.map(b => parseFloat(b.getAttribute('height')))"
+    )
 
 
 def _no_overflow(page) -> None:
@@ -122,10 +127,16 @@ def test_operator_overview_charts(platform, new_page, base_url, traffic):
     revenue = numbers(page, "revenue-1")
     assert revenue[traffic["today"]] == ["0.04", "0.00", "0.04"]
     assert revenue[traffic["yesterday"]] == ["0.09", "0.00", "0.09"]
-    assert numbers(page, "connectors") == {"carrier-a": ["5", "4", "1", "0", "20.0 %"],
-                                           "Not routed": ["3", "0", "0", "3", "—"]}
-    assert numbers(page, "queue") == {"Waiting for balance": ["0"], "Queued": ["3"], "Being submitted": ["0"],
-                                      "Awaiting receipt": ["0"]}
+    assert numbers(page, "connectors") == {
+        "carrier-a": ["5", "4", "1", "0", "20.0 %"],
+        "Not routed": ["3", "0", "0", "3", "—"],
+    }
+    assert numbers(page, "queue") == {
+        "Waiting for balance": ["0"],
+        "Queued": ["3"],
+        "Being submitted": ["0"],
+        "Awaiting receipt": ["0"],
+    }
     assert "The oldest queued message has waited" in page.locator("#chart-queue").inner_text()
     shot(page, f"console-desktop-operator-{platform.engine.dialect.name}")
     phone = new_page(base_url, locale="es-ES", width=390, height=844)
@@ -154,19 +165,37 @@ def test_call_minutes_and_call_spend(platform, new_page, base_url, make_customer
     with platform.engine.begin() as conn:
         conn.execute(sa.delete(acc_cdrs))
     plans.create_plan(platform.engine, "voice", "US$")
-    plans.import_rates(platform.engine, "voice", "dialprefix,destination,rateinitial,smsrate,connectcharge,"
-                                                 "initblock,billingblock\n1,USA,0.6000,0.0075,0,1,1\n")
+    plans.import_rates(
+        platform.engine,
+        "voice",
+        "dialprefix,destination,rateinitial,smsrate,connectcharge,initblock,billingblock\n1,USA,0.6000,0.0075,0,1,1\n",
+    )
     trunks.add_trunk(platform.engine, "carrier", "127.0.0.1", 5090)
     c = make_customer(balance="5", plan="voice", password=PASSWORD)
     user = sip.create_sip_account(platform.engine, c.id, domain="sip.uvox.test").account.username
-    placed = authorize(platform.engine, platform.settings, caller=user, domain="sip.uvox.test",
-                       dialled="13055550100", sip_call_id=f"console-{user}")
+    placed = authorize(
+        platform.engine,
+        platform.settings,
+        caller=user,
+        domain="sip.uvox.test",
+        dialled="13055550100",
+        sip_call_id=f"console-{user}",
+    )
     assert placed.code == 200
     end = datetime.now(UTC).replace(tzinfo=None)
     with platform.engine.begin() as conn:
-        conn.execute(sa.insert(acc_cdrs).values(start_time=end - timedelta(seconds=65), end_time=end, duration=65,
-                                                uvox_call=str(placed.call_id), sip_code="200", hangup="caller",
-                                                trunk="carrier", callid=f"console-{user}"))
+        conn.execute(
+            sa.insert(acc_cdrs).values(
+                start_time=end - timedelta(seconds=65),
+                end_time=end,
+                duration=65,
+                uvox_call=str(placed.call_id),
+                sip_code="200",
+                hangup="caller",
+                trunk="carrier",
+                callid=f"console-{user}",
+            )
+        )
     assert records.settle(platform.engine) == 1
     page = new_page(base_url, locale="en-US")
     sign_in(page, c.email)

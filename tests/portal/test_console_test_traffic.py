@@ -15,8 +15,10 @@ def _table(page: str, chart: str) -> list[list[str]]:
     """The rows of the table under a chart, as cell texts."""
     section = re.search(rf'id="chart-{chart}".*?<tbody>(.*?)</tbody>', page, re.S)
     assert section, chart
-    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
-            for row in re.findall(r"<tr>(.*?)</tr>", section.group(1), re.S)]
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", section.group(1), re.S)
+    ]
 
 
 def test_dashboard_and_overview_count_live_messages_only(client, make_customer, platform, http):

@@ -20,7 +20,9 @@ def _source_texts() -> set[str]:
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
     options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     keywords = {"_": None, "N_": None, "gettext": None}
-    return {m[2] for m in extract_from_dir(str(PORTAL), method_map, options, keywords=keywords) if isinstance(m[2], str)}
+    return {
+        m[2] for m in extract_from_dir(str(PORTAL), method_map, options, keywords=keywords) if isinstance(m[2], str)
+    }
 
 
 def test_every_text_of_the_portal_has_a_spanish_translation():
@@ -51,11 +53,17 @@ def test_browser_language_and_switch_on_every_page(new_page, base_url, make_cust
     page.goto("/sign_in")
     assert page.locator("h1").inner_text() == "Sign in"
     sign_in(page, c.email)
-    for path, en, es in [("/dashboard", "Dashboard", "Panel"), ("/apikeys", "API keys", "API KEY"),
-                         ("/otp-templates", "OTP templates", "Témplates OTP"), ("/sms", "SMS", "SMS"),
-                         ("/rates", "Rates", "Tarifas"), ("/documentation", "API documentation", "Documentación de la API"),
-                         ("/settings", "Settings", "Configuración"), ("/password", "Change password", "Cambiar contraseña"),
-                         ("/rates?number=5841", "Rates", "Tarifas")]:
+    for path, en, es in [
+        ("/dashboard", "Dashboard", "Panel"),
+        ("/apikeys", "API keys", "API KEY"),
+        ("/otp-templates", "OTP templates", "Témplates OTP"),
+        ("/sms", "SMS", "SMS"),
+        ("/rates", "Rates", "Tarifas"),
+        ("/documentation", "API documentation", "Documentación de la API"),
+        ("/settings", "Settings", "Configuración"),
+        ("/password", "Change password", "Cambiar contraseña"),
+        ("/rates?number=5841", "Rates", "Tarifas"),
+    ]:
         page.goto(path)
         assert page.locator("h1").inner_text() == en, path
         page.click("nav.langs a.lang-es")

@@ -78,8 +78,9 @@ def test_sign_up_to_first_sms(uvox_server, new_page, tmp_path):
     page.click("form[action='/otp-templates'] button[type=submit]")
     ref_id = page.inner_text("#templates code.ref-id").strip()
     assert ref_id
-    otp = httpx.post(api + "OTP-api", data={"accountnumber": number, "apikey": key, "ref_id": ref_id,
-                                             "phone_number": "13055550100"}).json()
+    otp = httpx.post(
+        api + "OTP-api", data={"accountnumber": number, "apikey": key, "ref_id": ref_id, "phone_number": "13055550100"}
+    ).json()
     assert otp["code"] == "022" and otp["sessionID"]
     shot(page, "journey-05-otp-templates")
 

@@ -34,8 +34,10 @@ def test_countries_set_in_the_portal_hold_for_the_api(client, make_customer, htt
 
     r = http.post(API + "OTP-api", data={**c.auth, "ref_id": tpl.ref_id, "phone_number": "56221234567"})
     assert r.json()["code"] == "152"
-    assert http.post(API + "OTP-api", data={**c.auth, "ref_id": tpl.ref_id,
-                                            "phone_number": "34612345678"}).json()["code"] == "022"
+    assert (
+        http.post(API + "OTP-api", data={**c.auth, "ref_id": tpl.ref_id, "phone_number": "34612345678"}).json()["code"]
+        == "022"
+    )
 
 
 def test_the_page_speaks_spanish(client, make_customer):

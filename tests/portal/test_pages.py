@@ -93,11 +93,18 @@ def test_history_filters_and_csv_export(client, make_customer, platform):
         ids = {r.recipient: r.id for r in rows}
         # One was sent, one is old.
         conn.execute(sa.update(t.messages).where(t.messages.c.id == ids["+584125550000"]).values(state="submitted"))
-        old = conn.execute(sa.select(t.messages.c.created_at).where(t.messages.c.id == ids["+34911234567"])).scalar_one()
-        conn.execute(sa.update(t.messages).where(t.messages.c.id == ids["+34911234567"])
-                     .values(created_at=old - timedelta(days=40)))
+        old = conn.execute(
+            sa.select(t.messages.c.created_at).where(t.messages.c.id == ids["+34911234567"])
+        ).scalar_one()
+        conn.execute(
+            sa.update(t.messages)
+            .where(t.messages.c.id == ids["+34911234567"])
+            .values(created_at=old - timedelta(days=40))
+        )
+
     def shown(query):
         return [int(x) for x in re.findall(r'<tr data-id="(\d+)"', b.c.get("/sms" + query).text)]
+
     assert shown("") == sorted(ids.values(), reverse=True)
     assert shown("?number=58412") == [ids["+584125550000"]]
     assert shown("?state=sent") == [ids["+584125550000"]]
@@ -132,7 +139,8 @@ def test_rates_search_by_number_destination_and_pages_of_100000(client, make_cus
     assert "refused (code 014)" in b.c.get("/rates?number=999").text
 
     deck = "dialprefix,destination,rateinitial,smsrate\n" + "\n".join(
-        f"{100000 + i},Place {i % 1000},0.01,0.002" for i in range(100_000))
+        f"{100000 + i},Place {i % 1000},0.01,0.002" for i in range(100_000)
+    )
     plans.create_plan(platform.engine, "big", "US$")
     plans.import_rates(platform.engine, "big", deck)
     from uvox.billing.service import change_plan
@@ -213,21 +221,41 @@ def test_operator_area(client, make_customer, platform):
 
     deck = "dialprefix,destination,rateinitial,smsrate\n57,Colombia,0.02,0.01\n573,Colombia Mobile,0.03,0.02\n"
     staff.post("/operator/plans", {"action": "create", "name": "latam", "currency": "US$"}, csrf_from="/operator/plans")
-    r = staff.post("/operator/plans", {"action": "upload", "plan": "latam"},
-                   files={"deck": ("deck.csv", deck.encode(), "text/csv")}, csrf_from="/operator/plans")
+    r = staff.post(
+        "/operator/plans",
+        {"action": "upload", "plan": "latam"},
+        files={"deck": ("deck.csv", deck.encode(), "text/csv")},
+        csrf_from="/operator/plans",
+    )
     assert r.status_code == 200 and "Rates: 2." in r.text
-    r = staff.post("/operator/plans", {"action": "upload", "plan": "latam"},
-                   files={"deck": ("deck.csv", b"prefix,cost\n1,2\n", "text/csv")}, csrf_from="/operator/plans")
+    r = staff.post(
+        "/operator/plans",
+        {"action": "upload", "plan": "latam"},
+        files={"deck": ("deck.csv", b"prefix,cost\n1,2\n", "text/csv")},
+        csrf_from="/operator/plans",
+    )
     assert r.status_code == 400 and "missing column" in r.text
 
     with platform.engine.begin() as conn:
         from uvox.clock import now
         from uvox.db import schema as t
 
-        conn.execute(sa.insert(t.connectors).values(name="carrier-a", host="smsc.example", port=2775, system_id="uvox",
-                                                    sealed_password="", system_type="", bind_mode="transceiver", tps=50,
-                                                    window=64, accepts_alphanumeric=True, enabled=True,
-                                                    created_at=now()))
+        conn.execute(
+            sa.insert(t.connectors).values(
+                name="carrier-a",
+                host="smsc.example",
+                port=2775,
+                system_id="uvox",
+                sealed_password="",
+                system_type="",
+                bind_mode="transceiver",
+                tps=50,
+                window=64,
+                accepts_alphanumeric=True,
+                enabled=True,
+                created_at=now(),
+            )
+        )
     r = staff.c.get("/operator/connectors").text
     assert "carrier-a" in r and "smsc.example:2775" in r
 

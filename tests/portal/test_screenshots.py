@@ -8,9 +8,21 @@ from decimal import Decimal
 from tests.conftest import DECK, free_port
 from tests.portal.conftest import PASSWORD, shot, sign_in
 
-PAGES = ["/dashboard", "/apikeys", "/otp-templates", "/sms", "/rates?number=584125551234", "/documentation",
-         "/settings", "/operator/overview", "/operator", "/operator/customers/{id}", "/operator/plans", "/operator/connectors",
-         "/operator/messages"]
+PAGES = [
+    "/dashboard",
+    "/apikeys",
+    "/otp-templates",
+    "/sms",
+    "/rates?number=584125551234",
+    "/documentation",
+    "/settings",
+    "/operator/overview",
+    "/operator",
+    "/operator/customers/{id}",
+    "/operator/plans",
+    "/operator/connectors",
+    "/operator/messages",
+]
 
 
 def test_main_pages(new_page, uvox_server):
@@ -38,8 +50,11 @@ def test_main_pages(new_page, uvox_server):
     page = new_page(base_url, locale="es-ES")
     sign_in(page, c.email)
     page.goto("/sms")
-    for to, text in [("584125551234", "Su pedido 1043 está en camino"), ("13055550100", "Recordatorio: cita mañana 9:00"),
-                     ("56911112222", "Código de acceso enviado desde UVox con un texto un poco más largo " * 3)]:
+    for to, text in [
+        ("584125551234", "Su pedido 1043 está en camino"),
+        ("13055550100", "Recordatorio: cita mañana 9:00"),
+        ("56911112222", "Código de acceso enviado desde UVox con un texto un poco más largo " * 3),
+    ]:
         page.fill("form[name=form-send-sms] input[name=to]", to)
         page.fill("form[name=form-send-sms] textarea[name=text]", text)
         page.click("form[name=form-send-sms] input[type=submit]")

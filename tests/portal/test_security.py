@@ -33,10 +33,14 @@ def test_every_form_refuses_a_post_without_the_csrf_token(client, make_customer,
     assert b.sign_in(c.email).status_code == 303
     keys_before = apikeys.list_keys(platform.engine, c.id, include_revoked=True)
     assert [k.description for k in keys_before] == ["tests"]
-    for path, data in [("/apikeys", {"description": "x"}), ("/sms/send", {"to": "13055550100", "text": "hi"}),
-                       ("/otp-templates", {"text": "code {code}"}), ("/settings", {"callback_url": "https://a.b/c"}),
-                       ("/password", {"current": PASSWORD, "password": "another pass", "password2": "another pass"}),
-                       ("/sign_out", {})]:
+    for path, data in [
+        ("/apikeys", {"description": "x"}),
+        ("/sms/send", {"to": "13055550100", "text": "hi"}),
+        ("/otp-templates", {"text": "code {code}"}),
+        ("/settings", {"callback_url": "https://a.b/c"}),
+        ("/password", {"current": PASSWORD, "password": "another pass", "password2": "another pass"}),
+        ("/sign_out", {}),
+    ]:
         for token in (None, "forged"):
             data_ = dict(data, **({"csrf_token": token} if token else {}))
             r = b.c.post(path, data=data_)
@@ -64,8 +68,11 @@ def test_session_cookie_flags(client, make_customer):
     csrf_cookie = [h for h in page.headers.get_list("set-cookie") if h.startswith("uvox_csrf=")][0]
     assert "secure" in csrf_cookie.lower() and "httponly" in csrf_cookie.lower()
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = behind_tls.c.post("/sign_in", data={"csrf_token": token, "email": c.email, "password": PASSWORD},
-                          headers={"cookie": csrf_cookie.split(";")[0]})
+    r = behind_tls.c.post(
+        "/sign_in",
+        data={"csrf_token": token, "email": c.email, "password": PASSWORD},
+        headers={"cookie": csrf_cookie.split(";")[0]},
+    )
     assert r.status_code == 303
     cookie = [h for h in r.headers.get_list("set-cookie") if h.startswith("uvox_session=")][0].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" in cookie
@@ -94,8 +101,15 @@ def test_no_page_shows_another_accounts_data(client, make_customer, platform):
     bob_key = apikeys.list_keys(platform.engine, bob.id)[0]
 
     assert a.c.get(f"/sms/{bob_msg}").status_code == 404
-    for page in ("/sms", "/dashboard", "/sms?number=13055559999", "/sms/export.csv", f"/sms/export.csv?id={bob_msg}",
-                 "/otp-templates", "/apikeys"):
+    for page in (
+        "/sms",
+        "/dashboard",
+        "/sms?number=13055559999",
+        "/sms/export.csv",
+        f"/sms/export.csv?id={bob_msg}",
+        "/otp-templates",
+        "/apikeys",
+    ):
         body = a.c.get(page).text
         assert "bob&#39;s secret" not in body and "bob's secret" not in body, page
         assert "+13055559999" not in body and f"/sms/{bob_msg}" not in body, page
@@ -169,10 +183,12 @@ def test_sign_out_and_password_change_end_sessions(client, make_customer):
 def test_sign_up_validation(client, make_customer):
     taken = _customer_with_password(make_customer)
     b = client()
-    cases = [({"email": "not-an-email", "password": PASSWORD, "password2": PASSWORD}, "valid e-mail"),
-             ({"email": "x@example.com", "password": "short", "password2": "short"}, "at least 8"),
-             ({"email": "x@example.com", "password": PASSWORD, "password2": PASSWORD + "!"}, "do not match"),
-             ({"email": taken.email.upper(), "password": PASSWORD, "password2": PASSWORD}, "already exists")]
+    cases = [
+        ({"email": "not-an-email", "password": PASSWORD, "password2": PASSWORD}, "valid e-mail"),
+        ({"email": "x@example.com", "password": "short", "password2": "short"}, "at least 8"),
+        ({"email": "x@example.com", "password": PASSWORD, "password2": PASSWORD + "!"}, "do not match"),
+        ({"email": taken.email.upper(), "password": PASSWORD, "password2": PASSWORD}, "already exists"),
+    ]
     for data, text in cases:
         r = b.post("/sign_up", data)
         assert r.status_code == 400 and text in r.text, (data, r.status_code)
@@ -186,8 +202,14 @@ def test_odd_input_gets_a_page_not_a_crash(client, make_customer):
     assert r.status_code == 403 and "reload the page" in r.text
     assert b.sign_in("x" * 5000 + "@example.com", "p" * 5000).status_code == 401
     b.sign_in(c.email)
-    for path in ("/sms?page=abc&from=2026-13-45&state=nope&number=%00", "/rates?page=99999999&number=abc",
-                 "/sms/99999999999999999999", "/sms/abc", "/operator/customers/1", "/lang/fr"):
+    for path in (
+        "/sms?page=abc&from=2026-13-45&state=nope&number=%00",
+        "/rates?page=99999999&number=abc",
+        "/sms/99999999999999999999",
+        "/sms/abc",
+        "/operator/customers/1",
+        "/lang/fr",
+    ):
         r = b.c.get(path)
         assert r.status_code in (200, 400, 404), (path, r.status_code)
         assert "Traceback" not in r.text

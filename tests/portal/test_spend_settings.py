@@ -28,8 +28,9 @@ def test_caps_and_alert_set_in_the_portal_are_enforced_by_the_api(client, make_c
     assert bad.status_code == 400 and "hasta 6 decimales" in bad.text
     assert http.post(API + "spend-caps", headers={"Api-Key": c.apikey}).json()["caps"] == []
 
-    saved = b.post("/settings", {"action": "cap", "service": "sms", "period": "day", "country": "us",
-                                 "amount": "0.0075"})
+    saved = b.post(
+        "/settings", {"action": "cap", "service": "sms", "period": "day", "country": "us", "amount": "0.0075"}
+    )
     assert saved.status_code == 303 and "cap_saved" in saved.headers["location"]
     table = b.c.get("/settings").text
     assert re.search(r"SMS y códigos OTP</td><td>Por día</td>\s*<td>US</td><td>0.0075 US\$</td>", table), table

@@ -30,8 +30,9 @@ def test_test_key_created_listed_and_its_messages_marked(client, make_customer, 
     assert len(re.findall(r'<tr data-mode="test">', listing)) == 1  # the new one
     assert len(re.findall(r'<tr data-mode="live">', listing)) == 1  # the fixture's key
 
-    test_msg = http.post(API + "sms-api", data={"accountnumber": c.number, "apikey": key, "to": "13055550100",
-                                                "text": "from CI"}).json()
+    test_msg = http.post(
+        API + "sms-api", data={"accountnumber": c.number, "apikey": key, "to": "13055550100", "text": "from CI"}
+    ).json()
     live_msg = http.post(API + "sms-api", data={**c.auth, "to": "13055550101", "text": "real"}).json()
     assert test_msg["test"] == "1" and "test" not in live_msg
 
@@ -68,8 +69,12 @@ def test_documentation_curl_examples_of_test_mode_work_when_pasted(client, make_
     b.sign_in(c.email)
     page = b.c.get("/documentation").text
     assert 'id="test"' in page and 'href="#test"' in page
-    for number, state in (("+15005550001", "delivered"), ("+15005550002", "undelivered"),
-                          ("+15005550003", "rejected"), ("+15005550004", "expired")):
+    for number, state in (
+        ("+15005550001", "delivered"),
+        ("+15005550002", "undelivered"),
+        ("+15005550003", "rejected"),
+        ("+15005550004", "expired"),
+    ):
         assert re.search(rf"<dt><code>{re.escape(number)}</code></dt><dd>[^<]*{state}", page, re.I), number
     examples = dict(re.findall(r'<pre><code id="code-test-(\d+)">(.*?)</code></pre>', page, re.S))
 

@@ -25,7 +25,8 @@ echo json_encode($p->send('Hola desde Vtiger', array('+1 (305) 555-0199')));
 
 
 def test_documentation_offers_the_vtiger_provider_pointing_at_this_platform(
-        client, make_customer, base_url, http, tmp_path):
+    client, make_customer, base_url, http, tmp_path
+):
     c = make_customer(password=PASSWORD)
     b = client()
     assert b.sign_in(c.email).status_code == 303
@@ -48,12 +49,16 @@ def test_documentation_offers_the_vtiger_provider_pointing_at_this_platform(
     assert "No syntax errors" in lint.stdout, lint.stdout + lint.stderr
     script = tmp_path / "send.php"
     script.write_text(SEND)
-    env = {"PATH": "/usr/bin:/bin", "STANDINS": str(STANDINS), "PROVIDER": str(provider),
-           "ACCOUNT": c.number, "APIKEY": c.apikey}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "STANDINS": str(STANDINS),
+        "PROVIDER": str(provider),
+        "ACCOUNT": c.number,
+        "APIKEY": c.apikey,
+    }
     res = subprocess.run([php, str(script)], capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 0 and not res.stderr, res.stdout + res.stderr
     [row] = json.loads(res.stdout)
     assert row["error"] is False and row["to"] == "+13055550199", row
-    status = http.get("/api/get-api/v1/sms-api/status",
-                      params={**c.auth, "messageId": row["id"]}).json()
+    status = http.get("/api/get-api/v1/sms-api/status", params={**c.auth, "messageId": row["id"]}).json()
     assert status["code"] in ("011", "013")

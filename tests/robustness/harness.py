@@ -29,8 +29,9 @@ from uvox.sms.states import MessageState
 SEND = "/api/get-api/v1/sms-api"
 DECK = "dialprefix,destination,rateinitial,smsrate\n1,USA,0.01,0.0075\n"
 #: States a message leaves on its own; delivery is over when none is in one of them.
-UNDERWAY = [str(s) for s in (MessageState.WAITING_BALANCE, MessageState.QUEUED, MessageState.SUBMITTING,
-                             MessageState.SUBMITTED)]
+UNDERWAY = [
+    str(s) for s in (MessageState.WAITING_BALANCE, MessageState.QUEUED, MessageState.SUBMITTING, MessageState.SUBMITTED)
+]
 
 
 @dataclass
@@ -39,8 +40,15 @@ class Provisioned:
     account_id: int
 
 
-def provision(database_url: str, smsc=None, *, window: int = 64, email: str = "load@example.com",
-              password: str | None = None, balance: str = "100000") -> Provisioned:
+def provision(
+    database_url: str,
+    smsc=None,
+    *,
+    window: int = 64,
+    email: str = "load@example.com",
+    password: str | None = None,
+    balance: str = "100000",
+) -> Provisioned:
     """What an operator sets up before sending (the README's admin steps, done in this
     process instead of eight `uvox admin` start-ups): schema, plan with ``DECK``, a
     funded account with an API key, and a connector to ``smsc`` as the default route."""
@@ -59,8 +67,16 @@ def provision(database_url: str, smsc=None, *, window: int = 64, email: str = "l
             plans.create_plan(p.engine, "retail", "US$")
             plans.import_rates(p.engine, "retail", DECK)
         if smsc is not None and not registry.list_all(p.engine):
-            registry.add(p.engine, "node", host="127.0.0.1", port=smsc.port, system_id=smsc.system_id,
-                         password=smsc.password, window=window, secret=p.secret)
+            registry.add(
+                p.engine,
+                "node",
+                host="127.0.0.1",
+                port=smsc.port,
+                system_id=smsc.system_id,
+                password=smsc.password,
+                window=window,
+                secret=p.secret,
+            )
         a = service.create_account(p.engine, email=email, password=password, plan="retail")
         topup(p.engine, a.id, Decimal(balance))
         key, _ = apikeys.create(p.engine, a.id, "robustness")
@@ -74,8 +90,9 @@ class Load:
     of its own (``+1 312 NNN NNNN``, never repeated), until stopped. A refused
     connection (the server is down) is retried after 50 ms; every answer is tallied."""
 
-    def __init__(self, url: str, auth: dict[str, str], clients: int = 16, first: int = 0,
-                 rate: float | None = None) -> None:
+    def __init__(
+        self, url: str, auth: dict[str, str], clients: int = 16, first: int = 0, rate: float | None = None
+    ) -> None:
         self.url, self.auth, self.clients, self.rate = url, auth, clients, rate
         self.next = first
         self.accepted: dict[str, str] = {}  # number without "+" -> message id
@@ -159,8 +176,12 @@ def underway(database_url: str) -> int:
     eng = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
     try:
         with eng.connect() as c:
-            return c.execute(sa.text("SELECT count(*) FROM messages WHERE state IN :s")
-                             .bindparams(sa.bindparam("s", expanding=True)), {"s": UNDERWAY}).scalar_one()
+            return c.execute(
+                sa.text("SELECT count(*) FROM messages WHERE state IN :s").bindparams(
+                    sa.bindparam("s", expanding=True)
+                ),
+                {"s": UNDERWAY},
+            ).scalar_one()
     finally:
         eng.dispose()
 
@@ -177,6 +198,7 @@ def states(database_url: str) -> dict[str, int]:
 @dataclass
 class Count:
     """Accepted by the API against accepted by the SMSC, destination by destination."""
+
     accepted: int
     received: int
     lost: list[str]
@@ -191,8 +213,9 @@ def count(accepted: dict[str, str], *smscs) -> Count:
         got.update(s.accepted() if hasattr(s, "accepted") else s)
     lost = sorted(set(accepted) - set(got))
     doubled = sorted(d for d, n in got.items() if n > 1)
-    return Count(len(accepted), sum(got.values()), lost, sum(n - 1 for n in got.values()),
-                 len(set(got) - set(accepted)), doubled)
+    return Count(
+        len(accepted), sum(got.values()), lost, sum(n - 1 for n in got.values()), len(set(got) - set(accepted)), doubled
+    )
 
 
 def wait_settled(database_url: str, accepted: dict[str, str], smscs, timeout: float = 60.0) -> Count:
@@ -233,8 +256,11 @@ def process_memory(pid: int) -> dict[int, tuple[str, float, float]]:
     for p, rss in process_rss(pid).items():
         try:
             name = Path(f"/proc/{p}/comm").read_text().strip()
-            pss = next(int(line.split()[1]) / 1024 for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
-                       if line.startswith("Pss:"))
+            pss = next(
+                int(line.split()[1]) / 1024
+                for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+                if line.startswith("Pss:")
+            )
         except (OSError, StopIteration):
             continue
         out[p] = (name, rss, pss)
@@ -276,8 +302,9 @@ class PrivateCluster:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
-        res = subprocess.run([*self.as_user, f"{self.bindir}/{tool}", *args], capture_output=True, text=True,
-                             timeout=60)
+        res = subprocess.run(
+            [*self.as_user, f"{self.bindir}/{tool}", *args], capture_output=True, text=True, timeout=60
+        )
         if res.returncode:
             log = self.log.read_text()[-2000:] if self.log.exists() else ""
             raise RuntimeError(f"{tool} failed: {res.stdout}{res.stderr}{log}")

@@ -58,8 +58,9 @@ def add_call(url: str, account_id: int) -> None:
 
     eng = sa.create_engine(url)
     with eng.begin() as c:
-        c.execute(sa.insert(t.calls), [_call(account_id, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-                                             sip_call_id="idor")])
+        c.execute(
+            sa.insert(t.calls), [_call(account_id, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), sip_call_id="idor")]
+        )
     eng.dispose()
 
 
@@ -82,16 +83,19 @@ def test_one_accounts_key_reads_nothing_of_another(serve, node_smsc, figures):
     header_b = {"Api-Key": b_auth["apikey"]}
     tries = {
         "status of A's message": api(srv, "sms-api/status", b_auth, messageId=sent["id"]),
-        "A's OTP session with the right code": api(srv, "OTP-api/verify", b_auth, sessionid=otp["sessionID"],
-                                                   otp_code=code),
+        "A's OTP session with the right code": api(
+            srv, "OTP-api/verify", b_auth, sessionid=otp["sessionID"], otp_code=code
+        ),
         "A's OTP template": api(srv, "OTP-api", b_auth, ref_id=ref, phone_number="+13125550003"),
         "A's calls": api(srv, "calls", b_auth),
         "A's balance by A's number and B's key": api(srv, "balance", mixed),
         "A's calls by A's number and B's key": api(srv, "calls", mixed),
         "A's rates by A's number and B's key": httpx.post(srv.url + API + "rates", data=mixed).json(),
         "A's status by A's number and B's key in the header": httpx.post(
-            srv.url + API + "sms-api/status", headers=header_b,
-            data={"accountnumber": a_auth["accountnumber"], "messageId": sent["id"]}).json(),
+            srv.url + API + "sms-api/status",
+            headers=header_b,
+            data={"accountnumber": a_auth["accountnumber"], "messageId": sent["id"]},
+        ).json(),
     }
     codes = {what: r["code"] if isinstance(r, dict) else r for what, r in tries.items()}
     figures.update(tries=len(tries), codes=codes)
@@ -135,8 +139,9 @@ def test_no_key_password_or_code_in_clear_in_the_log_or_database(serve, node_sms
     # The portal's password, right and wrong.
     with httpx.Client(base_url=srv.url) as web:
         token = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/sign_in").text).group(1)
-        bad = web.post("/sign_in", data={"csrf_token": token, "email": "secret@example.com",
-                                         "password": PASSWORD + "!"})
+        bad = web.post(
+            "/sign_in", data={"csrf_token": token, "email": "secret@example.com", "password": PASSWORD + "!"}
+        )
         assert bad.status_code == 401
         ok = web.post("/sign_in", data={"csrf_token": token, "email": "secret@example.com", "password": PASSWORD})
         assert ok.status_code in (302, 303), ok.status_code
@@ -148,9 +153,12 @@ def test_no_key_password_or_code_in_clear_in_the_log_or_database(serve, node_sms
     raw = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
     values = _text_values(srv.database_url)
     secrets = {"API key": key, "portal password": PASSWORD}
-    found = {f"{what} in the {where}": True for what, s in secrets.items()
-             for where, hay in (("log", log), ("database", values), ("database file", raw.decode("latin1")))
-             if s in hay}
+    found = {
+        f"{what} in the {where}": True
+        for what, s in secrets.items()
+        for where, hay in (("log", log), ("database", values), ("database file", raw.decode("latin1")))
+        if s in hay
+    }
     # The carrier's SMPP password is stored as it is (the SMSC wants it at each bind,
     # db/schema.py says so), but never logged.
     if "smppPw9" in log:
@@ -160,8 +168,12 @@ def test_no_key_password_or_code_in_clear_in_the_log_or_database(serve, node_sms
         for where, hay in (("log", log), ("database", values)):
             if pattern.search(hay):
                 found[f"one-time code {code} in the {where}"] = True
-    figures.update(log_lines=log.count("\n"), database_bytes=len(raw), secrets_checked=len(secrets) + 1 + len(codes),
-                   found_in_clear=found)
+    figures.update(
+        log_lines=log.count("\n"),
+        database_bytes=len(raw),
+        secrets_checked=len(secrets) + 1 + len(codes),
+        found_in_clear=found,
+    )
     assert found == {}, found
 
 
@@ -175,8 +187,11 @@ def _text_values(url: str) -> str:
         meta.reflect(eng)
         with eng.connect() as c:
             for table in meta.sorted_tables:
-                cols = [col for col in table.columns if not isinstance(col.type, sa.DateTime | sa.Date)
-                        and not col.name.endswith("_at")]
+                cols = [
+                    col
+                    for col in table.columns
+                    if not isinstance(col.type, sa.DateTime | sa.Date) and not col.name.endswith("_at")
+                ]
                 for row in c.execute(sa.select(*cols)):
                     out += [str(v) for v in row]
     finally:

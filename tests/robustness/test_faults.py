@@ -78,8 +78,9 @@ def test_sigkill_of_serve_on_sqlite(serve, node_smsc, figures, start_load, worke
     killed = time.monotonic()
     os.kill(srv.proc.pid, signal.SIGKILL)
     srv.proc.wait()
-    assert poll(lambda: not any(alive(p) for p in http_processes), timeout=10, interval=0.02), \
-        [p for p in http_processes if alive(p)]
+    assert poll(lambda: not any(alive(p) for p in http_processes), timeout=10, interval=0.02), [
+        p for p in http_processes if alive(p)
+    ]
     orphans_gone_s = round(time.monotonic() - killed, 2)
     time.sleep(0.5)
     before = delivered_to([smsc])
@@ -91,10 +92,18 @@ def test_sigkill_of_serve_on_sqlite(serve, node_smsc, figures, start_load, worke
     time.sleep(2)
     load.stop()
     c = wait_settled(srv.database_url, load.accepted, lambda: [smsc])
-    figures.update(accepted=c.accepted, lost=len(c.lost), duplicated=c.duplicated, unheard=c.unheard,
-                   http_processes_gone_s=orphans_gone_s, listening_again_s=started_s,
-                   api_back_s=round(load.first_ok(mark) or -1, 2), delivery_back_s=resumed, answers=dict(load.answers),
-                   rss_mb=round(rss))
+    figures.update(
+        accepted=c.accepted,
+        lost=len(c.lost),
+        duplicated=c.duplicated,
+        unheard=c.unheard,
+        http_processes_gone_s=orphans_gone_s,
+        listening_again_s=started_s,
+        api_back_s=round(load.first_ok(mark) or -1, 2),
+        delivery_back_s=resumed,
+        answers=dict(load.answers),
+        rss_mb=round(rss),
+    )
     assert not c.lost, c.lost[:10]
     assert c.duplicated <= KILL_BOUND, c.doubled[:10]
     # The dead owner's SQLite lease is taken at once (its process is gone), not after its
@@ -121,16 +130,24 @@ def test_sigkill_of_the_delivery_process_under_the_readme_default(serve, node_sm
     os.kill(dead, signal.SIGKILL)
     assert poll(lambda: not alive(dead), timeout=10, interval=0.01)
     before = delivered_to([smsc])
-    restarted = poll(lambda: (d := serve_processes(srv.proc.pid).get("delivery")) and dead not in d and d,
-                     timeout=30, interval=0.02)
+    restarted = poll(
+        lambda: (d := serve_processes(srv.proc.pid).get("delivery")) and dead not in d and d, timeout=30, interval=0.02
+    )
     restarted_s = round(time.monotonic() - killed, 2)
     resumed = resumed_after(killed, [smsc], before)
     time.sleep(2)
     load.stop()
     c = wait_settled(srv.database_url, load.accepted, lambda: [smsc])
-    figures.update(accepted=c.accepted, lost=len(c.lost), duplicated=c.duplicated, unheard=c.unheard,
-                   delivery_restarted_s=restarted_s, delivery_back_s=resumed, answers=dict(load.answers),
-                   rss_mb=round(rss))
+    figures.update(
+        accepted=c.accepted,
+        lost=len(c.lost),
+        duplicated=c.duplicated,
+        unheard=c.unheard,
+        delivery_restarted_s=restarted_s,
+        delivery_back_s=resumed,
+        answers=dict(load.answers),
+        rss_mb=round(rss),
+    )
     assert restarted, serve_processes(srv.proc.pid)
     assert serve_processes(srv.proc.pid).get("http") == roles["http"]  # HTTP never noticed
     assert not c.lost, c.lost[:10]
@@ -145,9 +162,12 @@ def test_sigkill_of_worker_on_postgresql(serve, node_smsc, figures, tmp_path, st
 
     def worker(name):
         with (tmp_path / f"{name}.log").open("ab") as fh:  # the worker keeps its own copy
-            return subprocess.Popen([sys.executable, "-m", "uvox", "worker"],
-                                    env=uvox_env(srv.database_url, UVOX_SMSC_SIM="0"), stdout=fh,
-                                    stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                [sys.executable, "-m", "uvox", "worker"],
+                env=uvox_env(srv.database_url, UVOX_SMSC_SIM="0"),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
 
     a = worker("a")
     b = None
@@ -171,8 +191,15 @@ def test_sigkill_of_worker_on_postgresql(serve, node_smsc, figures, tmp_path, st
             if w and w.poll() is None:
                 w.terminate()
                 w.wait(15)
-    figures.update(accepted=c.accepted, lost=len(c.lost), duplicated=c.duplicated, unheard=c.unheard,
-                   delivery_back_s=resumed, answers=dict(load.answers), worker_rss_mb=round(rss))
+    figures.update(
+        accepted=c.accepted,
+        lost=len(c.lost),
+        duplicated=c.duplicated,
+        unheard=c.unheard,
+        delivery_back_s=resumed,
+        answers=dict(load.answers),
+        worker_rss_mb=round(rss),
+    )
     assert not c.lost, c.lost[:10]
     assert c.duplicated <= KILL_BOUND, c.doubled[:10]
     assert resumed is not None and resumed < 8, (tmp_path / "b.log").read_text()[-2000:]
@@ -196,9 +223,17 @@ def test_postgresql_stopped_and_started_sends_nothing_twice(serve, node_smsc, pr
     load.stop()
     c = wait_settled(srv.database_url, load.accepted, lambda: [smsc])
     api_back = load.first_ok(mark)
-    figures.update(accepted=c.accepted, lost=len(c.lost), duplicated=c.duplicated, unheard=c.unheard,
-                   outage_s=round(mark - stopped, 1), api_back_s=round(api_back or -1, 2), delivery_back_s=resumed,
-                   answers=dict(load.answers), rss_mb=round(rss_mb(srv.proc.pid)))
+    figures.update(
+        accepted=c.accepted,
+        lost=len(c.lost),
+        duplicated=c.duplicated,
+        unheard=c.unheard,
+        outage_s=round(mark - stopped, 1),
+        api_back_s=round(api_back or -1, 2),
+        delivery_back_s=resumed,
+        answers=dict(load.answers),
+        rss_mb=round(rss_mb(srv.proc.pid)),
+    )
     assert not c.lost, c.lost[:10]
     assert c.duplicated == 0, (c.doubled[:10], srv.log.read_text()[-3000:])
     assert api_back is not None and api_back < 5 and resumed is not None and resumed < 5
@@ -227,9 +262,14 @@ def test_smsc_away_and_back_on_its_port(serve, node_smsc, figures, tmp_path, sta
         return [got, second]
 
     c = wait_settled(srv.database_url, load.accepted, counts)
-    figures.update(accepted=c.accepted, lost=len(c.lost), duplicated=c.duplicated,
-                   first_text_after_return_s=resumed, answers=dict(load.answers),
-                   rss_mb=round(rss_mb(srv.proc.pid)))
+    figures.update(
+        accepted=c.accepted,
+        lost=len(c.lost),
+        duplicated=c.duplicated,
+        first_text_after_return_s=resumed,
+        answers=dict(load.answers),
+        rss_mb=round(rss_mb(srv.proc.pid)),
+    )
     assert not c.lost, c.lost[:10]
     assert c.duplicated <= WINDOW, c.doubled[:10]
     assert resumed is not None and resumed < 1.5, resumed  # a refused connection is retried every 0.5 s

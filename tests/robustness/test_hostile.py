@@ -126,8 +126,14 @@ def test_malformed_and_slow_clients_get_answers_not_errors(serve, figures):
         for s in slow:
             s.close()
     log = srv.log.read_text()
-    figures.update(raw=len(RAW), odd=len(statuses), normal_client_ms=normal_ms, after_ms=after_ms,
-                   raw_status_lines=sorted(set(raw_answers)), api_codes=sorted(set(codes)))
+    figures.update(
+        raw=len(RAW),
+        odd=len(statuses),
+        normal_client_ms=normal_ms,
+        after_ms=after_ms,
+        raw_status_lines=sorted(set(raw_answers)),
+        api_codes=sorted(set(codes)),
+    )
     five = [line for line in raw_answers if " 5" in line[8:13]]
     assert not five, five
     assert all(s < 500 for _, s in statuses), statuses

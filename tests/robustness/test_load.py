@@ -23,9 +23,15 @@ def test_load_every_accepted_text_reaches_the_smsc_once(serve, node_smsc, figure
     load.stop()
     done = time.monotonic()
     c = wait_settled(srv.database_url, load.accepted, lambda: [smsc])
-    figures.update(accepted=c.accepted, per_second=round(load.per_second), lost=len(c.lost),
-                   duplicated=c.duplicated, drained_s=round(time.monotonic() - done, 1),
-                   answers=dict(load.answers), rss_mb=round(max(rss_mid, rss_mb(srv.proc.pid))))
+    figures.update(
+        accepted=c.accepted,
+        per_second=round(load.per_second),
+        lost=len(c.lost),
+        duplicated=c.duplicated,
+        drained_s=round(time.monotonic() - done, 1),
+        answers=dict(load.answers),
+        rss_mb=round(max(rss_mid, rss_mb(srv.proc.pid))),
+    )
     assert c.accepted > 100 and set(load.answers) == {"200/005"}, load.answers
     assert not c.lost, c.lost[:10]
     assert c.duplicated == 0 and c.unheard == 0, c.doubled[:10]

@@ -46,8 +46,16 @@ def connect(smsc):
     made = []
 
     def _make(sink=None, **overrides) -> SmppConnector:
-        cfg = dict(host="127.0.0.1", port=smsc.sim.port, system_id="uvox", password="pw",
-                   system_type="", name="sim", reconnect_min=0.1, reconnect_max=0.5)
+        cfg = dict(
+            host="127.0.0.1",
+            port=smsc.sim.port,
+            system_id="uvox",
+            password="pw",
+            system_type="",
+            name="sim",
+            reconnect_min=0.1,
+            reconnect_max=0.5,
+        )
         cfg.update(overrides)
         c = SmppConnector(ConnectorConfig(**cfg), on_receipt=sink).start()
         made.append(c)

@@ -11,8 +11,13 @@ from uvox.sms.encoding import encode
 def send_text(conn, text, dest="+15551230001", src="UVOX"):
     enc = encode(text)
     futs = [
-        conn.submit(source_addr=src, destination_addr=dest, short_message=part,
-                    data_coding=enc.data_coding, esm_class=enc.esm_class)
+        conn.submit(
+            source_addr=src,
+            destination_addr=dest,
+            short_message=part,
+            data_coding=enc.data_coding,
+            esm_class=enc.esm_class,
+        )
         for part in enc.parts
     ]
     return enc, [f.result(10) for f in futs]
@@ -74,8 +79,7 @@ def test_three_part_message_carries_concatenation_udh(smsc, connect, ReceiptSink
 
 
 def test_throttled_submits_are_retried_after_a_pause(smsc, connect, ReceiptSink, wait_until):
-    smsc.sim.set_rules([{"action": "throttle", "count": 3},
-                        {"action": "throttle", "count": 2, "status": 0x14}])
+    smsc.sim.set_rules([{"action": "throttle", "count": 3}, {"action": "throttle", "count": 2, "status": 0x14}])
     conn = connect(ReceiptSink(), throttle_backoff_max=0.4)
     assert conn.wait_bound(5)
     _, ids = send_text(conn, "after the storm")
@@ -101,8 +105,7 @@ def test_permanent_error_fails_only_that_message(smsc, connect, ReceiptSink, wai
 
 
 def test_undelivered_receipt_and_dropped_receipt(smsc, connect, ReceiptSink, wait_until):
-    smsc.sim.set_rules([{"action": "receipt", "dest": "^1888", "stat": "UNDELIV"},
-                        {"action": "drop", "dest": "^1777"}])
+    smsc.sim.set_rules([{"action": "receipt", "dest": "^1888", "stat": "UNDELIV"}, {"action": "drop", "dest": "^1777"}])
     sink = ReceiptSink()
     conn = connect(sink)
     assert conn.wait_bound(5)
@@ -139,8 +142,7 @@ def test_window_limits_outstanding_submits_and_unanswered_ones_time_out(smsc, co
 def test_tps_limit_spaces_submits(smsc, connect, ReceiptSink, wait_until):
     conn = connect(ReceiptSink(), tps=50)
     assert conn.wait_bound(5)
-    futs = [conn.submit(source_addr="UVOX", destination_addr="+15550000002", short_message=b"t")
-            for _ in range(30)]
+    futs = [conn.submit(source_addr="UVOX", destination_addr="+15550000002", short_message=b"t") for _ in range(30)]
     for f in futs:
         f.result(10)
     recs = records(smsc)
@@ -164,8 +166,7 @@ def test_reconnects_after_smsc_restart_and_gets_receipts_held_meanwhile(smsc, co
     smsc.stop()
     assert wait_until(lambda: not conn.is_bound)
     with pytest.raises(NotConnected):
-        conn.submit(source_addr="UVOX", destination_addr="+15550000003",
-                    short_message=b"x").result(1)
+        conn.submit(source_addr="UVOX", destination_addr="+15550000003", short_message=b"x").result(1)
     time.sleep(0.6)  # the receipt falls due while nobody is bound
     smsc.start()
     assert conn.wait_bound(10)
@@ -214,7 +215,10 @@ def test_wrong_password_keeps_retrying_without_binding(smsc, connect, ReceiptSin
     conn = connect(ReceiptSink(), password="wrong")
     assert not conn.wait_bound(0.8)
     assert conn.stats.bind_failures >= 2
-    assert "Invalid Password" in conn.stats.last_error or "0xe" in conn.stats.last_error.lower() \
+    assert (
+        "Invalid Password" in conn.stats.last_error
+        or "0xe" in conn.stats.last_error.lower()
         or "14" in conn.stats.last_error
+    )
     with pytest.raises(NotConnected):
         conn.submit(source_addr="UVOX", destination_addr="+1555", short_message=b"x").result(1)

@@ -13,18 +13,28 @@ def deliver(**fields):
 
 
 def test_text_only_receipt():
-    r = P.parse_receipt(deliver(esm_class=0x04, short_message=b"id:A1B2 sub:001 dlvrd:000 submit date:2611270501 "
-                                                              b"done date:2611270502 stat:UNDELIV err:012 text:hi"))
+    r = P.parse_receipt(
+        deliver(
+            esm_class=0x04,
+            short_message=b"id:A1B2 sub:001 dlvrd:000 submit date:2611270501 "
+            b"done date:2611270502 stat:UNDELIV err:012 text:hi",
+        )
+    )
     assert (r.message_id, r.stat, r.err, r.submit_date) == ("A1B2", "UNDELIV", "012", "2611270501")
     assert r.source_addr == "13125550000"
 
 
 def test_tlvs_win_over_the_text():
     # Some SMSCs print the id in decimal in the text and in hex in the TLV.
-    r = P.parse_receipt(deliver(esm_class=0x04, receipted_message_id="0A1B",
-                                message_state=P.MESSAGE_STATES["REJECTD"],
-                                short_message=b"id:2587 sub:001 dlvrd:000 submit date:2611270501 "
-                                              b"done date:2611270502 stat:DELIVRD err:000 text:"))
+    r = P.parse_receipt(
+        deliver(
+            esm_class=0x04,
+            receipted_message_id="0A1B",
+            message_state=P.MESSAGE_STATES["REJECTD"],
+            short_message=b"id:2587 sub:001 dlvrd:000 submit date:2611270501 "
+            b"done date:2611270502 stat:DELIVRD err:000 text:",
+        )
+    )
     assert (r.message_id, r.stat) == ("0A1B", "REJECTD")
 
 
@@ -40,14 +50,21 @@ def test_receipt_text_round_trip():
 
 
 def test_receipt_carried_by_tlvs_alone():
-    r = P.parse_receipt(deliver(esm_class=0x04, receipted_message_id="3A0F10",
-                                message_state=P.MESSAGE_STATES["UNDELIV"], short_message=b""))
+    r = P.parse_receipt(
+        deliver(
+            esm_class=0x04, receipted_message_id="3A0F10", message_state=P.MESSAGE_STATES["UNDELIV"], short_message=b""
+        )
+    )
     assert (r.message_id, r.stat, r.text_id) == ("3A0F10", "UNDELIV", "")
 
 
 def test_receipt_text_in_message_payload():
-    r = P.parse_receipt(deliver(esm_class=0x04, message_payload=b"id:77 sub:001 dlvrd:000 submit date:2611270501 "
-                                                                b"done date:2611270502 stat:EXPIRED err:000"))
+    r = P.parse_receipt(
+        deliver(
+            esm_class=0x04,
+            message_payload=b"id:77 sub:001 dlvrd:000 submit date:2611270501 done date:2611270502 stat:EXPIRED err:000",
+        )
+    )
     assert (r.message_id, r.stat) == ("77", "EXPIRED")
 
 
@@ -57,8 +74,14 @@ def test_receipt_text_with_fields_missing_or_reordered():
 
 
 def test_text_id_kept_when_the_tlv_says_otherwise():
-    r = P.parse_receipt(deliver(esm_class=0x04, receipted_message_id="3a0f10", message_state=P.MESSAGE_STATES["UNDELIV"],
-                                short_message=b"id:3804944 sub:001 dlvrd:000 submit date: done date: stat:UNDELIV err:1"))
+    r = P.parse_receipt(
+        deliver(
+            esm_class=0x04,
+            receipted_message_id="3a0f10",
+            message_state=P.MESSAGE_STATES["UNDELIV"],
+            short_message=b"id:3804944 sub:001 dlvrd:000 submit date: done date: stat:UNDELIV err:1",
+        )
+    )
     assert (r.message_id, r.text_id) == ("3a0f10", "3804944")
 
 

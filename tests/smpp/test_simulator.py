@@ -18,6 +18,7 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 def _sim_command() -> list[str]:
     try:
         import uvox.cli  # noqa: F401  (the lead's `uvox` group, once merged)
+
         return [sys.executable, "-m", "uvox", "smsc-sim"]
     except ImportError:
         return [sys.executable, "-m", "uvox.smpp.cli"]
@@ -26,9 +27,22 @@ def _sim_command() -> list[str]:
 @pytest.fixture
 def sim_process():
     proc = subprocess.Popen(
-        _sim_command() + ["--port", "0", "--control-port", "0", "--receipt-delay", "0.05",
-                          "--system-id", "acme", "--password", "s3cret"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        _sim_command()
+        + [
+            "--port",
+            "0",
+            "--control-port",
+            "0",
+            "--receipt-delay",
+            "0.05",
+            "--system-id",
+            "acme",
+            "--password",
+            "s3cret",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env=dict(os.environ, PYTHONPATH=SRC),
     )
     try:
@@ -45,18 +59,19 @@ def test_standalone_simulator_is_loud_records_and_obeys_control(sim_process, Rec
     assert info["simulated"] is True
     ctl = f"http://127.0.0.1:{info['control_port']}"
     sink = ReceiptSink()
-    conn = SmppConnector(ConnectorConfig(host="127.0.0.1", port=info["smpp_port"],
-                                         system_id="acme", password="s3cret"), on_receipt=sink).start()
+    conn = SmppConnector(
+        ConnectorConfig(host="127.0.0.1", port=info["smpp_port"], system_id="acme", password="s3cret"), on_receipt=sink
+    ).start()
     try:
         assert conn.wait_bound(5)
         r = httpx.post(f"{ctl}/rules", json=[{"action": "reject", "dest": "^44", "status": 0x45}])
         assert r.status_code == 200 and r.json()[0]["action"] == "reject"
         enc = encode("GSM: ÄÖÑÜ äöñü é ß")
-        ok = conn.submit(source_addr="Acme", destination_addr="+34600000000",
-                         short_message=enc.parts[0], data_coding=enc.data_coding).result(5)
+        ok = conn.submit(
+            source_addr="Acme", destination_addr="+34600000000", short_message=enc.parts[0], data_coding=enc.data_coding
+        ).result(5)
         with pytest.raises(PermanentSubmitError) as e:
-            conn.submit(source_addr="Acme", destination_addr="+447700900000",
-                        short_message=b"no").result(5)
+            conn.submit(source_addr="Acme", destination_addr="+447700900000", short_message=b"no").result(5)
         assert e.value.status == 0x45
         assert sink.wait(1)[0].message_id == ok
 
@@ -79,9 +94,9 @@ def test_standalone_simulator_is_loud_records_and_obeys_control(sim_process, Rec
 
 def test_simulator_refuses_wrong_credentials(sim_process):
     _, info = sim_process
-    conn = SmppConnector(ConnectorConfig(host="127.0.0.1", port=info["smpp_port"],
-                                         system_id="acme", password="nope",
-                                         reconnect_min=0.1)).start()
+    conn = SmppConnector(
+        ConnectorConfig(host="127.0.0.1", port=info["smpp_port"], system_id="acme", password="nope", reconnect_min=0.1)
+    ).start()
     try:
         assert not conn.wait_bound(0.5)
         assert "Invalid Password" in conn.stats.last_error

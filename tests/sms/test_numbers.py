@@ -5,14 +5,22 @@ import pytest
 from uvox.sms.numbers import BadNumber, normalise, normalise_sender
 
 
-@pytest.mark.parametrize("raw,e164", [("13058888888", "+13058888888"), ("+1 305-888-8888", "+13058888888"),
-                                      ("584121234567", "+584121234567"), ("13779999999", "+13779999999")])
+@pytest.mark.parametrize(
+    "raw,e164",
+    [
+        ("13058888888", "+13058888888"),
+        ("+1 305-888-8888", "+13058888888"),
+        ("584121234567", "+584121234567"),
+        ("13779999999", "+13779999999"),
+    ],
+)
 def test_normalise(raw, e164):
     assert normalise(raw) == e164
 
 
-@pytest.mark.parametrize("raw,code", [("13055454xx", "002"), ("", "002"), ("(305) 888", "002"),
-                                      ("999123456789", "014"), ("123", "014")])
+@pytest.mark.parametrize(
+    "raw,code", [("13055454xx", "002"), ("", "002"), ("(305) 888", "002"), ("999123456789", "014"), ("123", "014")]
+)
 def test_bad(raw, code):
     with pytest.raises(BadNumber) as exc:
         normalise(raw)

@@ -97,9 +97,21 @@ class Kamailio:
         assert check.returncode == 0, check.stderr[-2000:]
         with open(self.log, "wb") as out:  # Kamailio keeps its own copy
             self.proc = subprocess.Popen(
-                ["kamailio", "-DD", "-E", "-f", str(self.cfg), "-Y", str(self.workdir),
-                 "-P", str(self.workdir / "kamailio.pid"), *self.memory],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    "kamailio",
+                    "-DD",
+                    "-E",
+                    "-f",
+                    str(self.cfg),
+                    "-Y",
+                    str(self.workdir),
+                    "-P",
+                    str(self.workdir / "kamailio.pid"),
+                    *self.memory,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -131,17 +143,40 @@ def sipp_register(port: int, domain: str, user: str, password: str, workdir, tra
         scenario = run_dir / "register.xml"
         scenario.write_text(REGISTER_SCENARIO.format(domain=domain, user=user, password=password))
         proc = subprocess.run(
-            ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1",
-             "-t", {"udp": "u1", "tcp": "t1"}[transport],
-             "-p", str(free_udp_port()), "-timeout", "10s", "-recv_timeout", "5000", "-nostdin",
-             "-trace_msg", "-message_file", str(run_dir / "messages.log")],
-            cwd=run_dir, capture_output=True, text=True, timeout=30,
+            [
+                "sipp",
+                f"127.0.0.1:{port}",
+                "-sf",
+                str(scenario),
+                "-m",
+                "1",
+                "-i",
+                "127.0.0.1",
+                "-t",
+                {"udp": "u1", "tcp": "t1"}[transport],
+                "-p",
+                str(free_udp_port()),
+                "-timeout",
+                "10s",
+                "-recv_timeout",
+                "5000",
+                "-nostdin",
+                "-trace_msg",
+                "-message_file",
+                str(run_dir / "messages.log"),
+            ],
+            cwd=run_dir,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         log = (run_dir / "messages.log").read_text() if (run_dir / "messages.log").exists() else ""
         codes = [int(line.split()[1]) for line in log.splitlines() if line.startswith("SIP/2.0 ")]
         if len(codes) >= 2 or proc.returncode not in (254, 255):
             break
-    assert len(codes) >= 2, f"sipp got no answer to the authenticated REGISTER (rc={proc.returncode}): {proc.stdout[-1500:]}{proc.stderr[-1500:]}"
+    assert len(codes) >= 2, (
+        f"sipp got no answer to the authenticated REGISTER (rc={proc.returncode}): {proc.stdout[-1500:]}{proc.stderr[-1500:]}"
+    )
     # sipp's exit status agrees with what it received: 0 only when it got the 200.
     assert (proc.returncode == 0) == (codes[-1] == 200), (proc.returncode, codes)
     return codes[-1]
@@ -149,15 +184,24 @@ def sipp_register(port: int, domain: str, user: str, password: str, workdir, tra
 
 @pytest.fixture(scope="session")
 def sip_tools():
-    uvox_require(shutil.which("kamailio") is not None, "kamailio is not installed (apt: kamailio kamailio-postgres-modules)")
+    uvox_require(
+        shutil.which("kamailio") is not None, "kamailio is not installed (apt: kamailio kamailio-postgres-modules)"
+    )
     uvox_require(shutil.which("sipp") is not None, "sipp is not installed (apt: sip-tester)")
     uvox_require(
         os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so")
-        or bool(subprocess.run(["sh", "-c", "ls /usr/lib/*/kamailio/modules/db_postgres.so"], capture_output=True).stdout),
+        or bool(
+            subprocess.run(["sh", "-c", "ls /usr/lib/*/kamailio/modules/db_postgres.so"], capture_output=True).stdout
+        ),
         "Kamailio's db_postgres module is not installed (apt: kamailio-postgres-modules)",
     )
-    return {"Kamailio": Kamailio, "register": sipp_register, "free_udp_port": free_udp_port,
-            "tls_register": tls_register, "tls_cfg": self_signed_tls_cfg}
+    return {
+        "Kamailio": Kamailio,
+        "register": sipp_register,
+        "free_udp_port": free_udp_port,
+        "tls_register": tls_register,
+        "tls_cfg": self_signed_tls_cfg,
+    }
 
 
 def tls_register(port: int, domain: str, user: str, password: str) -> int:
@@ -205,7 +249,7 @@ def tls_register(port: int, domain: str, user: str, password: str) -> int:
         ha1, ha2 = md5(f"{user}:{params['realm']}:{password}"), md5(f"REGISTER:{uri}")
         if "qop" in params:
             response = md5(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}")
-            qop = f", qop=auth, nc={nc}, cnonce=\"{cnonce}\""
+            qop = f', qop=auth, nc={nc}, cnonce="{cnonce}"'
         else:
             response, qop = md5(f"{ha1}:{params['nonce']}:{ha2}"), ""
         auth = (
@@ -218,9 +262,29 @@ def tls_register(port: int, domain: str, user: str, password: str) -> int:
 def self_signed_tls_cfg(workdir) -> str:
     """A Kamailio tls.cfg with a throw-away certificate; returns its path."""
     key, cert = workdir / "key.pem", workdir / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
     cfg = workdir / "tls.cfg"
-    cfg.write_text(f"[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
-                   f"private_key = {key}\ncertificate = {cert}\n")
+    cfg.write_text(
+        f"[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
+        f"private_key = {key}\ncertificate = {cert}\n"
+    )
     return str(cfg)

@@ -30,8 +30,9 @@ def test_operator_provisions_softphone_that_registers_and_sees_balance(uvox_serv
     user, password = created["username"], created["password"]
     assert created["domain"] == DOMAIN
 
-    cfg = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"], server.database_url,
-                   UVOX_SIP_DOMAIN=DOMAIN)
+    cfg = run_uvox(
+        ["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"], server.database_url, UVOX_SIP_DOMAIN=DOMAIN
+    )
     assert cfg.returncode == 0, cfg.stderr
     kam = sip_tools["Kamailio"](cfg.stdout, port, DOMAIN, tmp_path)
     register = lambda u, p: sip_tools["register"](port, DOMAIN, u, p, tmp_path)  # noqa: E731
@@ -56,7 +57,9 @@ def test_operator_provisions_softphone_that_registers_and_sees_balance(uvox_serv
 
         bal = httpx.get(f"{server.url}/softphone/zoiper/balance", params={"u": user, "p": zoiper_password})
         assert ET.fromstring(bal.content).findtext("amount") == "20.00"
-        rate = httpx.get(f"{server.url}/softphone/zoiper/rate", params={"u": user, "p": zoiper_password, "d": "13055550100"})
+        rate = httpx.get(
+            f"{server.url}/softphone/zoiper/rate", params={"u": user, "p": zoiper_password, "d": "13055550100"}
+        )
         assert Decimal(ET.fromstring(rate.content).findtext("price")) == Decimal("0.025")
 
         # Linphone: the provisioning URL serves ha1, which registers too.

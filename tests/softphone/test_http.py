@@ -44,8 +44,7 @@ def lpconfig_entries(xml: bytes) -> dict[str, dict[str, str]]:
     root = ET.fromstring(xml)
     assert root.tag == f"{LP}config"
     return {
-        s.get("name"): {e.get("name"): e.text for e in s.findall(f"{LP}entry")}
-        for s in root.findall(f"{LP}section")
+        s.get("name"): {e.get("name"): e.text for e in s.findall(f"{LP}entry")} for s in root.findall(f"{LP}section")
     }
 
 
@@ -127,4 +126,7 @@ def test_acrobits_balance_and_rate(client, sip):
     r = client.get("/softphone/acrobits/rate", params={"username": u, "password": p, "targetNumber": "+13055550100"})
     assert r.json() == {"callRateString": "0.012 USD/min", "messageRateString": "0.008 USD"}
     assert client.get("/softphone/acrobits/balance", params={"username": u, "password": "x"}).status_code == 401
-    assert client.get("/softphone/acrobits/rate", params={"username": u, "password": "x", "targetNumber": "1"}).status_code == 401
+    assert (
+        client.get("/softphone/acrobits/rate", params={"username": u, "password": "x", "targetNumber": "1"}).status_code
+        == 401
+    )

@@ -50,8 +50,12 @@ def test_render_fills_database_domain_and_listeners(tmp_path):
     ],
 )
 def test_render_refuses_what_cannot_work(kwargs, message):
-    args = {"database_url": "postgresql://uvox@127.0.0.1/uvox", "sip_domain": "sip.example.com",
-            "listens": ["udp:0.0.0.0:5060"], **kwargs}
+    args = {
+        "database_url": "postgresql://uvox@127.0.0.1/uvox",
+        "sip_domain": "sip.example.com",
+        "listens": ["udp:0.0.0.0:5060"],
+        **kwargs,
+    }
     with pytest.raises(kamailio.KamailioConfigError, match=message):
         kamailio.render(**args)
 

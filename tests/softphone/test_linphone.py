@@ -40,15 +40,22 @@ class Linphonec:
         self.rc = home / "linphonerc"
         if config_uri is not None:
             # sip_port=-1: a random port, so parallel suites do not collide.
-            self.rc.write_text(f"[misc]\nconfig-uri={config_uri}\n\n"
-                               "[sip]\nsip_port=-1\nsip_tcp_port=-1\nsip_tls_port=-1\n")
+            self.rc.write_text(
+                f"[misc]\nconfig-uri={config_uri}\n\n[sip]\nsip_port=-1\nsip_tcp_port=-1\nsip_tls_port=-1\n"
+            )
         self.log = home / log_name
         env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
         env["HOME"] = str(home)
         self.proc = subprocess.Popen(
             ["linphonec", "-c", str(self.rc), "-d", "6", "-l", str(self.log)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1, cwd=home, env=env, start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            cwd=home,
+            env=env,
+            start_new_session=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
@@ -100,8 +107,9 @@ def test_linphone_provisions_from_the_qr_and_registers_with_ha1(uvox_server, sip
     number = server.admin("account", "create", "--email", "linphone@example.com")["accountnumber"]
     created = server.admin("sip", "create", number, "--transport", "udp", "--caller-id", "+13055550100")
     user, password = created["username"], created["password"]
-    cfg = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"], server.database_url,
-                   UVOX_SIP_DOMAIN=DOMAIN)
+    cfg = run_uvox(
+        ["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"], server.database_url, UVOX_SIP_DOMAIN=DOMAIN
+    )
     assert cfg.returncode == 0, cfg.stderr
     kam = sip_tools["Kamailio"](cfg.stdout, port, DOMAIN, tmp_path)
     kam.start()
@@ -111,8 +119,9 @@ def test_linphone_provisions_from_the_qr_and_registers_with_ha1(uvox_server, sip
         png = httpx.get(f"{server.url}/prov/{token}/qr.png")
         assert png.status_code == 200
         (tmp_path / "qr.png").write_bytes(png.content)
-        scanned = subprocess.run(["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")],
-                                 capture_output=True, text=True).stdout.strip()
+        scanned = subprocess.run(
+            ["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")], capture_output=True, text=True
+        ).stdout.strip()
         assert scanned == f"{server.url}/prov/{token}"
 
         home = tmp_path / "linphone-home"

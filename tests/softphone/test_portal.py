@@ -28,8 +28,10 @@ def _csrf(page: str) -> str:
 def _sign_up(base: str, email: str) -> httpx.Client:
     c = httpx.Client(base_url=base, timeout=30, headers={"Accept-Language": "es"})
     page = c.get("/sign_up").text
-    r = c.post("/sign_up", data={"csrf_token": _csrf(page), "email": email, "password": "secret-pass-1",
-                                 "password2": "secret-pass-1"})
+    r = c.post(
+        "/sign_up",
+        data={"csrf_token": _csrf(page), "email": email, "password": "secret-pass-1", "password2": "secret-pass-1"},
+    )
     assert r.status_code == 303, r.text[:500]
     return c
 
@@ -47,8 +49,10 @@ def test_customer_manages_sip_accounts_and_scans_qr(uvox_server, tmp_path):
 
     bad = alice.post("/softphone", data={"csrf_token": _csrf(page), "label": "x", "transport": "sctp"})
     assert bad.status_code == 400 and "transport must be one of" in bad.text
-    r = alice.post("/softphone", data={"csrf_token": _csrf(page), "label": "Mi móvil", "transport": "tcp",
-                                       "caller_id": "+13055550100"})
+    r = alice.post(
+        "/softphone",
+        data={"csrf_token": _csrf(page), "label": "Mi móvil", "transport": "tcp", "caller_id": "+13055550100"},
+    )
     assert r.status_code == 200
     user, password = _field(r.text, "sip-username"), _field(r.text, "sip-password")
     assert _field(r.text, "sip-domain") == "sip.uvox.test"
@@ -59,7 +63,9 @@ def test_customer_manages_sip_accounts_and_scans_qr(uvox_server, tmp_path):
     qr_page = alice.post(f"/softphone/{sip_id}/qr", data={"csrf_token": _csrf(listing)}).text
     data_uri = re.search(r'<img src="(data:image/png;base64,[^"]+)"', qr_page).group(1)
     (tmp_path / "qr.png").write_bytes(base64.b64decode(data_uri.split(",", 1)[1]))
-    url = subprocess.run(["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")], capture_output=True, text=True).stdout.strip()
+    url = subprocess.run(
+        ["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")], capture_output=True, text=True
+    ).stdout.strip()
     assert url.startswith(server.url + "/prov/") and url == _field(qr_page, "prov-url")
     lp = ET.fromstring(httpx.get(url).content)
     auth = {e.get("name"): e.text for e in lp.find(f"{LP}section[@name='auth_info_0']")}
@@ -77,12 +83,16 @@ def test_customer_manages_sip_accounts_and_scans_qr(uvox_server, tmp_path):
     bob_page = bob.get("/softphone").text
     assert user not in bob_page
     for action in ("rename", "reset", "delete", "qr"):
-        assert bob.post(f"/softphone/{sip_id}/{action}", data={"csrf_token": _csrf(bob_page), "label": "x"}).status_code == 404
+        assert (
+            bob.post(f"/softphone/{sip_id}/{action}", data={"csrf_token": _csrf(bob_page), "label": "x"}).status_code
+            == 404
+        )
     # ...and a form without the CSRF token is refused.
     assert alice.post(f"/softphone/{sip_id}/delete", data={}).status_code == 403
 
-    renamed = alice.post(f"/softphone/{sip_id}/rename", data={"csrf_token": _csrf(listing), "label": "Oficina"},
-                         follow_redirects=True)
+    renamed = alice.post(
+        f"/softphone/{sip_id}/rename", data={"csrf_token": _csrf(listing), "label": "Oficina"}, follow_redirects=True
+    )
     assert "El nombre se ha guardado." in renamed.text and "Oficina" in renamed.text
     reset = alice.post(f"/softphone/{sip_id}/reset", data={"csrf_token": _csrf(listing)})
     new_password = _field(reset.text, "sip-password")

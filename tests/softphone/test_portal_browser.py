@@ -36,10 +36,14 @@ def test_softphone_page_in_the_browser(uvox_server, new_page, tmp_path):  # noqa
     shot(page, "softphone-01-created")
 
     page.click("text=Mostrar el código QR")
-    assert page.locator("#zoiper img").get_attribute("src").startswith("https://oem.zoiper.com/qr.php?provider_id=prov42")
+    assert (
+        page.locator("#zoiper img").get_attribute("src").startswith("https://oem.zoiper.com/qr.php?provider_id=prov42")
+    )
     page.locator("#linphone img").screenshot(path=str(tmp_path / "qr.png"))
     shot(page, "softphone-02-qr")
-    url = subprocess.run(["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")], capture_output=True, text=True).stdout.strip()
+    url = subprocess.run(
+        ["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")], capture_output=True, text=True
+    ).stdout.strip()
     assert re.fullmatch(re.escape(proc.url) + r"/prov/[A-Za-z0-9_\-]{43}", url), url
     lp = ET.fromstring(httpx.get(url).content)
     proxy = {e.get("name"): e.text for e in lp.find(f"{LP}section[@name='proxy_0']")}

@@ -26,8 +26,9 @@ def baresip_register(tmp_path, kamailio_port: int, user: str, password: str) -> 
     home = tmp_path / f"baresip-{free_port()}"
     home.mkdir()
     (home / "accounts").write_text(
-        f'<sip:{user}@{DOMAIN};transport=udp>;auth_pass={password};'
-        f'outbound="sip:127.0.0.1:{kamailio_port}";regint=600\n')
+        f"<sip:{user}@{DOMAIN};transport=udp>;auth_pass={password};"
+        f'outbound="sip:127.0.0.1:{kamailio_port}";regint=600\n'
+    )
     out = run_baresip(home, CONFIG, "-t", "4")
     m = re.search(rf"{re.escape(user)}@{DOMAIN}: (?:\{{[^}}]*\}} )?(\d{{3}} [A-Za-z ]+)", out)
     if m:
@@ -41,8 +42,9 @@ def test_baresip_registers_with_the_account_the_operator_created(uvox_server, si
     server = uvox_server("postgresql", UVOX_SIP_DOMAIN=DOMAIN, UVOX_SIP_PROXY=f"127.0.0.1:{port}")
     number = server.admin("account", "create", "--email", "phone@example.com")["accountnumber"]
     created = server.admin("sip", "create", number, "--transport", "udp")
-    cfg = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"], server.database_url,
-                   UVOX_SIP_DOMAIN=DOMAIN)
+    cfg = run_uvox(
+        ["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{port}"], server.database_url, UVOX_SIP_DOMAIN=DOMAIN
+    )
     assert cfg.returncode == 0, cfg.stderr
     kam = sip_tools["Kamailio"](cfg.stdout, port, DOMAIN, tmp_path)
     kam.start()

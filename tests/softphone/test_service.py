@@ -36,7 +36,9 @@ def _subscriber_rows(engine, username):
 def test_create_stores_digest_hashes_not_the_password(engine, make_customer):
     c = make_customer()
     account_id, number = c.id, c.number
-    creds = service.create_sip_account(engine, account_id, domain=DOMAIN, label="Office", transport="TLS", caller_id="+13055550100")
+    creds = service.create_sip_account(
+        engine, account_id, domain=DOMAIN, label="Office", transport="TLS", caller_id="+13055550100"
+    )
     a = creds.account
     assert a.username.startswith(number) and a.domain == DOMAIN and a.transport == "tls"
     assert a.label == "Office" and a.caller_id == "+13055550100"
@@ -121,7 +123,9 @@ def test_linphone_token_is_single_use_and_stored_hashed(engine, make_customer):
 def test_expired_and_cancelled_tokens_are_refused(engine, make_customer):
     account_id = make_customer().id
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN)
-    expired = service.create_provisioning_token(engine, account_id, creds.account.id, "linphone", ttl=timedelta(seconds=-1))
+    expired = service.create_provisioning_token(
+        engine, account_id, creds.account.id, "linphone", ttl=timedelta(seconds=-1)
+    )
     with pytest.raises(service.InvalidToken):
         service.redeem_linphone_token(engine, expired)
     pending = service.create_provisioning_token(engine, account_id, creds.account.id, "zoiper")
@@ -164,8 +168,9 @@ def test_provision_device_gives_the_portal_both_qr_codes(engine, make_customer, 
 
     account_id = make_customer().id
     creds = service.create_sip_account(engine, account_id, domain=DOMAIN, transport="tls")
-    p = service.provision_device(engine, account_id, creds.account.id, base_url="https://voip.example.com/",
-                                 zoiper_provider_id="prov42")
+    p = service.provision_device(
+        engine, account_id, creds.account.id, base_url="https://voip.example.com/", zoiper_provider_id="prov42"
+    )
     assert p.linphone_url.startswith("https://voip.example.com/prov/")
     q = parse_qs(urlsplit(p.zoiper_qr).query, keep_blank_values=True)
     assert q["provider_id"] == ["prov42"] and q["h"] == [DOMAIN] and q["tr"] == ["2"] and q["p"] == [""]

@@ -27,8 +27,10 @@ def _uvox_json(url: str, *args: str) -> dict:
 
 def test_register_over_tcp_and_tls(sip_tools, tmp_path, pg_databases):
     uvox_require(pg_databases is not None, "PostgreSQL is not available")
-    uvox_require(bool(glob.glob("/usr/lib/*/kamailio/modules/tls.so")),
-                 "Kamailio's TLS module is not installed (apt: kamailio-tls-modules)")
+    uvox_require(
+        bool(glob.glob("/usr/lib/*/kamailio/modules/tls.so")),
+        "Kamailio's TLS module is not installed (apt: kamailio-tls-modules)",
+    )
     uvox_require(shutil.which("openssl") is not None, "openssl is not installed")
     url = pg_databases.create()
     number = _uvox_json(url, "admin", "account", "create", "--email", "t@example.com")["accountnumber"]
@@ -37,9 +39,22 @@ def test_register_over_tcp_and_tls(sip_tools, tmp_path, pg_databases):
     assert creds["transport"] == "TLS"
 
     udp, tcp, tls = sip_tools["free_udp_port"](), _free_tcp_port(), _free_tcp_port()
-    cfg = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{udp}", "--listen", f"tcp:127.0.0.1:{tcp}",
-                    "--listen", f"tls:127.0.0.1:{tls}", "--tls-config", sip_tools["tls_cfg"](tmp_path)],
-                   url, UVOX_SIP_DOMAIN=DOMAIN)
+    cfg = run_uvox(
+        [
+            "sip",
+            "kamailio-cfg",
+            "--listen",
+            f"udp:127.0.0.1:{udp}",
+            "--listen",
+            f"tcp:127.0.0.1:{tcp}",
+            "--listen",
+            f"tls:127.0.0.1:{tls}",
+            "--tls-config",
+            sip_tools["tls_cfg"](tmp_path),
+        ],
+        url,
+        UVOX_SIP_DOMAIN=DOMAIN,
+    )
     assert cfg.returncode == 0, cfg.stderr
     kam = sip_tools["Kamailio"](cfg.stdout, udp, DOMAIN, tmp_path)
     kam.start()

@@ -46,7 +46,8 @@ FAILURE_CODES = (400, 401, 402, 403, 404, 407, 408, 480, 481, 486, 487, 488, 500
 
 def caller_scenario(*, user: str, password: str | None, dialled: str, domain: str, talk_ms: int) -> str:
     """INVITE dialled@domain as user; with ``password=None`` stop at the 407."""
-    invite = """
+    invite = (
+        """
       INVITE sip:{dialled}@{domain} SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:{user}@{domain}>;tag=[pid]SIPpTag09[call_number]
@@ -58,7 +59,9 @@ def caller_scenario(*, user: str, password: str | None, dialled: str, domain: st
       Content-Type: application/sdp
       Content-Length: [len]
 
-      """ + SDP
+      """
+        + SDP
+    )
     ack_negative = """
       ACK sip:{dialled}@{domain} SIP/2.0
       [last_Via:]
@@ -71,13 +74,15 @@ def caller_scenario(*, user: str, password: str | None, dialled: str, domain: st
 
     """
     fmt = dict(user=user, dialled=dialled, domain=domain)
-    parts = [f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+    parts = [
+        f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="uvox caller">
   <send retrans="500"><![CDATA[{invite.format(cseq=1, auth="", **fmt)}]]></send>
   <recv response="100" optional="true"/>
   <recv response="407" auth="true"/>
   <send><![CDATA[{ack_negative.format(cseq=1, **fmt)}]]></send>
-"""]
+"""
+    ]
     if password is None:
         parts.append("</scenario>\n")
         return "".join(parts)
@@ -158,8 +163,10 @@ def _reply(status: str, extra: str = "", body: bool = False, retrans: bool = Fal
     if extra:
         text += f"      {extra}\n"
     if body:
-        text += ("      Contact: <sip:trunk@[local_ip]:[local_port];transport=[transport]>\n"
-                 "      Content-Type: application/sdp\n      Content-Length: [len]\n\n      " + SDP)
+        text += (
+            "      Contact: <sip:trunk@[local_ip]:[local_port];transport=[transport]>\n"
+            "      Content-Type: application/sdp\n      Content-Length: [len]\n\n      " + SDP
+        )
     else:
         text += "      Content-Length: 0\n\n    "
     attrs = ' retrans="500"' if retrans else ""
@@ -210,18 +217,27 @@ _PEER = """<ereg regexp=".*" search_in="hdr" header="From:" assign_to="peer_from
       <ereg regexp=".*" search_in="hdr" header="To:" assign_to="peer_to"/>"""
 
 
-def trunk_scenario(kind: str, *, hangup_ms: int | None = None, ring_ms: int = 100,
-                   username: str = "", password: str = "") -> str:
+def trunk_scenario(
+    kind: str, *, hangup_ms: int | None = None, ring_ms: int = 100, username: str = "", password: str = ""
+) -> str:
     head = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="uvox trunk %s">\n' % kind
     invite = _INVITE_RECV.format(verify="")
     peer = _INVITE_RECV.format(verify=_PEER)
     if kind == "answer":
         body = peer + _answer_block(hangup_ms, ring_ms)
     elif kind in ("busy", "unavailable", "declined", "notfound"):
-        status = {"busy": "486 Busy Here", "unavailable": "503 Service Unavailable",
-                  "declined": "603 Decline", "notfound": "404 Not Found"}[kind]
-        body = (invite + _reply("100 Trying").replace(TO_TAG, "[last_To:]") + _reply(status, retrans=True)
-                + '  <recv request="ACK"/>\n  <timewait milliseconds="300"/>\n')
+        status = {
+            "busy": "486 Busy Here",
+            "unavailable": "503 Service Unavailable",
+            "declined": "603 Decline",
+            "notfound": "404 Not Found",
+        }[kind]
+        body = (
+            invite
+            + _reply("100 Trying").replace(TO_TAG, "[last_To:]")
+            + _reply(status, retrans=True)
+            + '  <recv request="ACK"/>\n  <timewait milliseconds="300"/>\n'
+        )
     elif kind == "silent":
         # Receives the INVITE (and its retransmissions) and never says a word.
         body = '  <recv request="INVITE"/>\n  <pause milliseconds="9000"/>\n'
@@ -229,7 +245,11 @@ def trunk_scenario(kind: str, *, hangup_ms: int | None = None, ring_ms: int = 10
         verify = f'<verifyauth assign_to="authvalid" username="{username}" password="{password}"/>'
         body = (
             invite
-            + _reply("401 Unauthorized", extra='WWW-Authenticate: Digest realm="trunk.test", nonce="[pid]n[call_number]x", algorithm=MD5', retrans=True)
+            + _reply(
+                "401 Unauthorized",
+                extra='WWW-Authenticate: Digest realm="trunk.test", nonce="[pid]n[call_number]x", algorithm=MD5',
+                retrans=True,
+            )
             + '  <recv request="ACK"/>\n'
             + _INVITE_RECV.format(verify=verify + "\n      " + _PEER)
             + '  <nop hide="true" test="authvalid" next="goodauth"/>\n'
@@ -245,8 +265,12 @@ def trunk_scenario(kind: str, *, hangup_ms: int | None = None, ring_ms: int = 10
 
 def callee_scenario(*, hangup_ms: int | None = None, ring_ms: int = 100) -> str:
     """A registered phone that answers a call (on-net)."""
-    return ('<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="uvox callee">\n'
-            + _INVITE_RECV.format(verify=_PEER) + _answer_block(hangup_ms, ring_ms) + "</scenario>\n")
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="uvox callee">\n'
+        + _INVITE_RECV.format(verify=_PEER)
+        + _answer_block(hangup_ms, ring_ms)
+        + "</scenario>\n"
+    )
 
 
 _TRACE_HEAD = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d[\d\s:.\-]*)\n(UDP|TCP) message (received|sent)[^\n]*\n\n", re.M)
@@ -284,7 +308,7 @@ def _parse_trace(text: str) -> list[SipMessage]:
     out: list[SipMessage] = []
     heads = list(_TRACE_HEAD.finditer(text))
     for i, h in enumerate(heads):
-        body = text[h.end(): heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+        body = text[h.end() : heads[i + 1].start() if i + 1 < len(heads) else len(text)]
         stamp = h.group(1).strip()
         try:
             at = datetime.strptime(stamp[:26], "%Y-%m-%d %H:%M:%S.%f").timestamp()
@@ -348,8 +372,9 @@ class SippRun:
     @property
     def answered_at(self) -> float | None:
         """When this side saw the 200 OK to the INVITE (received by a caller, sent by a callee)."""
-        m = self.first("received", lambda m: m.code == 200 and m.cseq_method == "INVITE") or \
-            self.first("sent", lambda m: m.code == 200 and m.cseq_method == "INVITE")
+        m = self.first("received", lambda m: m.code == 200 and m.cseq_method == "INVITE") or self.first(
+            "sent", lambda m: m.code == 200 and m.cseq_method == "INVITE"
+        )
         return m.at if m else None
 
     @property
@@ -359,7 +384,7 @@ class SippRun:
 
     def log(self) -> str:
         f = self.run_dir / "messages.log"
-        out = (self.run_dir / "stdout.log")
+        out = self.run_dir / "stdout.log"
         parts = [f"--- sipp {self.name} rc={self.returncode}"]
         if out.exists():
             parts.append(out.read_text(errors="replace")[-1500:])
@@ -368,8 +393,16 @@ class SippRun:
         return "\n".join(parts)
 
 
-def _start_sipp(name: str, scenario: str, workdir: Path, *, remote: str | None = None,
-                port: int | None = None, max_calls: int = 1, timeout_s: int = 90) -> SippRun:
+def _start_sipp(
+    name: str,
+    scenario: str,
+    workdir: Path,
+    *,
+    remote: str | None = None,
+    port: int | None = None,
+    max_calls: int = 1,
+    timeout_s: int = 90,
+) -> SippRun:
     """sipp on 127.0.0.1:``port`` (a free one if None); retried on a new port when
     the one picked free was taken before sipp could bind it."""
     for attempt in range(4):
@@ -377,13 +410,38 @@ def _start_sipp(name: str, scenario: str, workdir: Path, *, remote: str | None =
         run_dir = workdir / f"sipp-{name}-{secrets.token_hex(3)}"
         run_dir.mkdir(parents=True)
         (run_dir / "scenario.xml").write_text(scenario)
-        args = ["sipp"] + ([remote] if remote else []) + [
-            "-sf", str(run_dir / "scenario.xml"), "-m", str(max_calls), "-i", "127.0.0.1", "-p", str(p),
-            "-t", "u1", "-nostdin", "-timeout", f"{timeout_s}s", "-timeout_error", "-recv_timeout", "30000",
-            "-trace_msg", "-message_file", str(run_dir / "messages.log"),
-            "-trace_err", "-error_file", str(run_dir / "errors.log"),
-            "-mi", "127.0.0.1", "-mp", str(free_udp_port()),
-        ]
+        args = (
+            ["sipp"]
+            + ([remote] if remote else [])
+            + [
+                "-sf",
+                str(run_dir / "scenario.xml"),
+                "-m",
+                str(max_calls),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(p),
+                "-t",
+                "u1",
+                "-nostdin",
+                "-timeout",
+                f"{timeout_s}s",
+                "-timeout_error",
+                "-recv_timeout",
+                "30000",
+                "-trace_msg",
+                "-message_file",
+                str(run_dir / "messages.log"),
+                "-trace_err",
+                "-error_file",
+                str(run_dir / "errors.log"),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                str(free_udp_port()),
+            ]
+        )
         # sipp writes to its own copy of the file; ours is closed once it has started.
         with open(run_dir / "stdout.log", "wb") as out:
             proc = subprocess.Popen(args, cwd=run_dir, stdout=out, stderr=subprocess.STDOUT)
@@ -416,8 +474,16 @@ class Trunk:
         return self.run
 
 
-def start_call(kamailio_port: int, workdir: Path, *, user: str, password: str | None, dialled: str,
-               domain: str, talk_ms: int = 1000) -> SippRun:
+def start_call(
+    kamailio_port: int,
+    workdir: Path,
+    *,
+    user: str,
+    password: str | None,
+    dialled: str,
+    domain: str,
+    talk_ms: int = 1000,
+) -> SippRun:
     scenario = caller_scenario(user=user, password=password, dialled=dialled, domain=domain, talk_ms=talk_ms)
     return _start_sipp("caller", scenario, workdir, remote=f"127.0.0.1:{kamailio_port}")
 
@@ -434,8 +500,13 @@ def start_callee(workdir: Path, port: int, **kwargs) -> SippRun:
 
 def register_from(kamailio_port: int, domain: str, user: str, password: str, workdir: Path, port: int) -> int:
     """REGISTER ``user`` with Contact 127.0.0.1:``port``; returns the final code."""
-    run = _start_sipp("register", REGISTER_SCENARIO.format(domain=domain, user=user, password=password),
-                      workdir, remote=f"127.0.0.1:{kamailio_port}", port=port).wait(20)
+    run = _start_sipp(
+        "register",
+        REGISTER_SCENARIO.format(domain=domain, user=user, password=password),
+        workdir,
+        remote=f"127.0.0.1:{kamailio_port}",
+        port=port,
+    ).wait(20)
     codes = [m.code for m in run.received if m.code]
     assert codes, run.log()
     return codes[-1]
@@ -444,5 +515,11 @@ def register_from(kamailio_port: int, domain: str, user: str, password: str, wor
 @pytest.fixture(scope="session")
 def sipp_tools():
     uvox_require(shutil.which("sipp") is not None, "sipp is not installed (apt: sip-tester)")
-    return {"call": call, "start_call": start_call, "Trunk": Trunk, "start_callee": start_callee,
-            "register_from": register_from, "free_udp_port": free_udp_port}
+    return {
+        "call": call,
+        "start_call": start_call,
+        "Trunk": Trunk,
+        "start_callee": start_callee,
+        "register_from": register_from,
+        "free_udp_port": free_udp_port,
+    }

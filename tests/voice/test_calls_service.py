@@ -49,8 +49,14 @@ def voice(platform, make_customer):
 
 
 def ask(platform, user: str, dialled: str, callid: str | None = None):
-    return authorize(platform.engine, platform.settings, caller=user, domain=DOMAIN, dialled=dialled,
-                     sip_call_id=callid or f"{user}-{dialled}-{threading.get_ident()}-{datetime.now().timestamp()}")
+    return authorize(
+        platform.engine,
+        platform.settings,
+        caller=user,
+        domain=DOMAIN,
+        dialled=dialled,
+        sip_call_id=callid or f"{user}-{dialled}-{threading.get_ident()}-{datetime.now().timestamp()}",
+    )
 
 
 def funds(platform, account_id):
@@ -63,7 +69,9 @@ def test_outbound_call_is_authorized_with_a_limit_a_hold_and_the_trunks(platform
     d = ask(platform, user, "+1 305-555-0100", "call-1")
     assert d.code == 200 and d.limit == 3 and not d.onnet
     reply = kamailio_reply(d, platform.secret)
-    assert reply.startswith(f"code=200;call={d.call_id};limit=3;onnet=0;n=1;t0_name=carrier;t0_host=127.0.0.1;t0_port=5090")
+    assert reply.startswith(
+        f"code=200;call={d.call_id};limit=3;onnet=0;n=1;t0_name=carrier;t0_host=127.0.0.1;t0_port=5090"
+    )
     assert "t0_ruser=13055550100" in reply
     assert funds(platform, c.id) == (D("0.03"), D("0"), D("0.03"))
     r = http.get("/api/get-api/v1/balance", headers={"Api-Key": c.apikey}).json()
@@ -76,16 +84,20 @@ def test_outbound_call_is_authorized_with_a_limit_a_hold_and_the_trunks(platform
 
 def test_refusals_follow_the_contract_order_and_charge_nothing(platform, voice):
     c, user = voice("0.005")
-    assert ask(platform, user, "13055550100").code == 402      # 0.6/min: one second costs 0.01
-    assert ask(platform, user, "4420000000").code == 404       # no rate for 44
-    assert ask(platform, user, "12ab").code == 404             # not a number
+    assert ask(platform, user, "13055550100").code == 402  # 0.6/min: one second costs 0.01
+    assert ask(platform, user, "4420000000").code == 404  # no rate for 44
+    assert ask(platform, user, "12ab").code == 404  # not a number
     with platform.engine.begin() as conn:
         conn.execute(sa.update(t.accounts).where(t.accounts.c.id == c.id).values(disabled=True))
     assert ask(platform, user, "13055550100").code == 403
     assert funds(platform, c.id) == (D("0.005"), D("0"), D("0"))
     calls, _ = records.list_calls(platform.engine, c.id)
-    assert [(x.status, x.sip_code, x.price) for x in calls] == [("refused", 403, D(0)), ("refused", 404, D(0)),
-                                                                ("refused", 404, D(0)), ("refused", 402, D(0))]
+    assert [(x.status, x.sip_code, x.price) for x in calls] == [
+        ("refused", 403, D(0)),
+        ("refused", 404, D(0)),
+        ("refused", 404, D(0)),
+        ("refused", 402, D(0)),
+    ]
 
 
 def test_no_trunk_is_503_and_holds_nothing(platform, voice):
@@ -107,7 +119,7 @@ def test_onnet_needs_no_rate_and_no_money(platform, voice):
 
 @pytest.mark.parametrize("calls", [2, 10])
 def test_concurrent_calls_on_a_balance_for_one_get_one_authorization(platform, voice, calls):
-    c, user = voice("0.05")   # 5 seconds at 0.6/min
+    c, user = voice("0.05")  # 5 seconds at 0.6/min
     results = []
     barrier = threading.Barrier(calls)
 
@@ -129,16 +141,25 @@ def test_sms_cannot_spend_money_a_call_holds(platform, voice, http):
     c, user = voice("0.05")
     assert ask(platform, user, "13055550100").code == 200
     r = http.get("/api/get-api/v1/sms-api", params={**c.auth, "to": "13055550100", "text": "hola"}).json()
-    assert r["code"] == "009"   # waits for balance instead of taking the call's money
+    assert r["code"] == "009"  # waits for balance instead of taking the call's money
 
 
 def _cdr(platform, call_id, *, duration=0.0, sip_code="200", hangup="", trunk="carrier", answered_ago=60):
     end = datetime.now(UTC).replace(tzinfo=None)
     start = end - timedelta(seconds=duration)
     with platform.engine.begin() as conn:
-        conn.execute(sa.insert(acc_cdrs).values(start_time=start, end_time=end, duration=duration,
-                                                uvox_call=str(call_id), sip_code=sip_code, hangup=hangup,
-                                                trunk=trunk, callid=f"c{call_id}"))
+        conn.execute(
+            sa.insert(acc_cdrs).values(
+                start_time=start,
+                end_time=end,
+                duration=duration,
+                uvox_call=str(call_id),
+                sip_code=sip_code,
+                hangup=hangup,
+                trunk=trunk,
+                callid=f"c{call_id}",
+            )
+        )
 
 
 #: Call records come from Kamailio, which runs on PostgreSQL only.
@@ -156,7 +177,7 @@ def test_money_taken_between_the_read_and_the_hold_gives_a_shorter_limit_or_402(
     """The hold is optimistic: another call of the account that holds money after
     this one read the balance makes this hold's conditional UPDATE find too little;
     the limit is then computed again from what is left, never from what was read."""
-    c, user = voice("0.05")   # 5 seconds at 0.6/min
+    c, user = voice("0.05")  # 5 seconds at 0.6/min
     engine = pg.engine
     fired = []
 
@@ -164,8 +185,9 @@ def test_money_taken_between_the_read_and_the_hold_gives_a_shorter_limit_or_402(
         if not fired and "UPDATE ACCOUNTS SET HELD" in statement.upper():  # the hold, alone or in a WITH
             fired.append(True)
             with engine.begin() as other:  # the other call, committed before this hold
-                other.execute(sa.update(t.accounts).where(t.accounts.c.id == c.id)
-                              .values(held=t.accounts.c.held + D(taken)))
+                other.execute(
+                    sa.update(t.accounts).where(t.accounts.c.id == c.id).values(held=t.accounts.c.held + D(taken))
+                )
 
     sa.event.listen(engine, "before_cursor_execute", meanwhile)
     try:
@@ -186,7 +208,7 @@ def test_money_taken_between_the_read_and_the_hold_gives_a_shorter_limit_or_402(
 @on_postgres
 def test_answered_call_is_charged_by_the_formula_once(pg, voice, http):
     c, user = voice("1")
-    d = ask(pg, user, "582121234567")        # 0.0202/min + 0.05, 30 s then 6 s blocks
+    d = ask(pg, user, "582121234567")  # 0.0202/min + 0.05, 30 s then 6 s blocks
     _cdr(pg, d.call_id, duration=31.2, hangup="caller")
     assert records.settle(pg.engine) == 1
     # d = 32 s -> billed 36 s -> 0.05 + 0.0202 * 36 / 60 = 0.06212
@@ -200,11 +222,36 @@ def test_answered_call_is_charged_by_the_formula_once(pg, voice, http):
     body = http.get("/api/get-api/v1/calls", headers={"Api-Key": c.apikey}).json()
     assert body["code"] == "120" and len(body["calls"]) == 1 and "next_cursor" not in body
     rec = body["calls"][0]
-    assert {k: rec[k] for k in ("status", "sip_code", "hangup", "duration", "billed", "rate", "connectcharge",
-                                "price", "to", "direction", "trunk", "destination")} == {
-        "status": "answered", "sip_code": "200", "hangup": "caller", "duration": "32", "billed": "36",
-        "rate": "0.02020", "connectcharge": "0.05", "price": "0.06212", "to": "+582121234567",
-        "direction": "outbound", "trunk": "carrier", "destination": "Venezuela"}
+    assert {
+        k: rec[k]
+        for k in (
+            "status",
+            "sip_code",
+            "hangup",
+            "duration",
+            "billed",
+            "rate",
+            "connectcharge",
+            "price",
+            "to",
+            "direction",
+            "trunk",
+            "destination",
+        )
+    } == {
+        "status": "answered",
+        "sip_code": "200",
+        "hangup": "caller",
+        "duration": "32",
+        "billed": "36",
+        "rate": "0.02020",
+        "connectcharge": "0.05",
+        "price": "0.06212",
+        "to": "+582121234567",
+        "direction": "outbound",
+        "trunk": "carrier",
+        "destination": "Venezuela",
+    }
     assert rec["answered_at"].endswith("Z") and rec["ended_at"].endswith("Z")
 
 
@@ -212,24 +259,34 @@ def test_answered_call_is_charged_by_the_formula_once(pg, voice, http):
 def test_a_batch_of_records_charges_each_call_once_also_a_call_reported_twice_in_it(pg, voice):
     """Records settled together (the settler takes up to 200 at once): each call gets
     its own price, and a record Kamailio wrote twice before anyone settled charges once."""
-    c, user = voice("20")   # four calls held at the longest limit at once
+    c, user = voice("20")  # four calls held at the longest limit at once
     made = [ask(pg, user, "582121234567", callid=f"batch-{i}") for i in range(4)]
     assert all(d.code == 200 for d in made)
     for i, d in enumerate(made):
-        _cdr(pg, d.call_id, duration=31.2 + 6 * i, hangup="caller")   # billed 36, 42, 48, 54 s
-    _cdr(pg, made[0].call_id, duration=31.2, hangup="caller")          # the first one again
+        _cdr(pg, d.call_id, duration=31.2 + 6 * i, hangup="caller")  # billed 36, 42, 48, 54 s
+    _cdr(pg, made[0].call_id, duration=31.2, hangup="caller")  # the first one again
     assert records.settle(pg.engine) == 5
     prices = [D("0.05") + D("0.0202") * b / 60 for b in (36, 42, 48, 54)]
     bal, _, held = funds(pg, c.id)
     assert held == 0 and bal == D("20") - sum(prices)
     assert ledger.audit(pg.engine, c.id) == (bal, bal)
     with pg.engine.connect() as conn:
-        rows = conn.execute(sa.select(t.calls.c.id, t.calls.c.price, t.calls.c.billed, t.calls.c.status)
-                            .where(t.calls.c.id.in_([d.call_id for d in made])).order_by(t.calls.c.id)).all()
-        charges = conn.execute(sa.select(sa.func.count()).select_from(t.ledger)
-                               .where(t.ledger.c.kind == "call", t.ledger.c.account_id == c.id)).scalar()
-        unsettled = conn.execute(sa.select(sa.func.count()).select_from(acc_cdrs).where(acc_cdrs.c.settled.is_(False))).scalar()
-    assert [(r.price, r.billed, r.status) for r in rows] == [(p, b, "answered") for p, b in zip(prices, (36, 42, 48, 54))]
+        rows = conn.execute(
+            sa.select(t.calls.c.id, t.calls.c.price, t.calls.c.billed, t.calls.c.status)
+            .where(t.calls.c.id.in_([d.call_id for d in made]))
+            .order_by(t.calls.c.id)
+        ).all()
+        charges = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.ledger)
+            .where(t.ledger.c.kind == "call", t.ledger.c.account_id == c.id)
+        ).scalar()
+        unsettled = conn.execute(
+            sa.select(sa.func.count()).select_from(acc_cdrs).where(acc_cdrs.c.settled.is_(False))
+        ).scalar()
+    assert [(r.price, r.billed, r.status) for r in rows] == [
+        (p, b, "answered") for p, b in zip(prices, (36, 42, 48, 54))
+    ]
     assert charges == 4 and unsettled == 0
 
 
@@ -250,7 +307,7 @@ def test_a_dialog_timer_that_fires_long_before_the_limit_bills_what_the_call_las
     """Kamailio's dialog timer also ends a call whose ACK never passed through it (a
     trunk that drops Record-Route): seen billed the 3-hour limit in a trial."""
     c, user = voice("10")
-    d = ask(pg, user, "13055550100")         # 0.6/min, 1 s blocks: 10 pay 1000 s
+    d = ask(pg, user, "13055550100")  # 0.6/min, 1 s blocks: 10 pay 1000 s
     assert d.limit == 1000
     _cdr(pg, d.call_id, duration=76.07, hangup="limit")
     records.settle(pg.engine)
@@ -260,8 +317,15 @@ def test_a_dialog_timer_that_fires_long_before_the_limit_bills_what_the_call_las
 
 
 @on_postgres
-@pytest.mark.parametrize("code,status,hangup", [("486", "busy", "trunk"), ("487", "cancelled", "caller"),
-                                                ("408", "no_answer", "trunk"), ("500", "failed", "trunk")])
+@pytest.mark.parametrize(
+    "code,status,hangup",
+    [
+        ("486", "busy", "trunk"),
+        ("487", "cancelled", "caller"),
+        ("408", "no_answer", "trunk"),
+        ("500", "failed", "trunk"),
+    ],
+)
 def test_unanswered_calls_cost_nothing_and_release_the_hold(pg, voice, code, status, hangup):
     c, user = voice("1")
     d = ask(pg, user, "13055550100")
@@ -288,7 +352,7 @@ def test_every_trunk_full_before_any_try_is_refused(pg, voice):
 def test_sweeper_releases_a_hold_whose_call_never_reported(pg, voice):
     c, user = voice("0.03")
     d = ask(pg, user, "13055550100")
-    assert records.sweep(pg.engine, 300) == 0       # still within limit + ringing + grace
+    assert records.sweep(pg.engine, 300) == 0  # still within limit + ringing + grace
     later = datetime.now(UTC) + timedelta(seconds=3 + 60 + 301)
     assert records.sweep(pg.engine, 300, at=later) == 1
     assert funds(pg, c.id) == (D("0.03"), D("0"), D("0"))
@@ -305,7 +369,7 @@ def test_sweeper_releases_a_hold_whose_call_never_reported(pg, voice):
 def test_calls_endpoint_pages_with_a_cursor_and_exports_csv(platform, voice, http):
     c, user = voice("0.005")
     for i in range(5):
-        ask(platform, user, f"1305555010{i}")   # 402, refused records
+        ask(platform, user, f"1305555010{i}")  # 402, refused records
     h = {"Api-Key": c.apikey}
     first = http.get("/api/get-api/v1/calls", params={"limit": "2"}, headers=h).json()
     assert first["code"] == "120" and first["statusmessage"] == "Call records"
@@ -356,8 +420,11 @@ def test_kamailio_endpoint_refuses_without_the_shared_secret(platform, voice, ht
     assert again.status_code == 200 and again.text == ok.text and funds(platform, c.id)[2] == held
     assert http.post("/voice/kamailio/authorize", data={**form, "caller": ""}, headers=secret).text == "code=403"
     assert http.put("/voice/kamailio/authorize", data=form, headers=secret).status_code == 405
-    big = http.post("/voice/kamailio/authorize", content=b"caller=" + b"x" * 5000, headers={
-        **secret, "content-type": "application/x-www-form-urlencoded"})
+    big = http.post(
+        "/voice/kamailio/authorize",
+        content=b"caller=" + b"x" * 5000,
+        headers={**secret, "content-type": "application/x-www-form-urlencoded"},
+    )
     assert big.status_code == 413 and big.text == "code=403"
 
 
@@ -366,14 +433,18 @@ def test_kamailios_pool_survives_connections_postgresql_dropped_and_holds_once(p
     """Kamailio's pool (Platform.calls_engine) does not ping a connection before use: a
     call set up after PostgreSQL dropped its connections (a restart) must still get
     its answer, on a new connection, with its money held once."""
-    c, user = voice("1000")   # enough for two calls at the longest limit
+    c, user = voice("1000")  # enough for two calls at the longest limit
     engine = pg.calls_engine
     assert engine is not pg.engine
     first = authorize(engine, pg.settings, caller=user, domain=DOMAIN, dialled="13055550100", sip_call_id="lost-1")
     assert first.code == 200
     with pg.engine.connect() as conn:  # every connection of the pool, as a restart would
-        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
     held = funds(pg, c.id)[2]
     d = authorize(engine, pg.settings, caller=user, domain=DOMAIN, dialled="13055550101", sip_call_id="lost-2")
     assert d.code == 200 and d.limit == first.limit
@@ -415,14 +486,29 @@ def test_a_call_kamailio_never_set_up_gets_its_hold_back_without_waiting_for_its
     ringing = ask(pg, user, "13055550100", "late-cdr")
     assert funds(pg, c.id)[2] > 0
     with pg.engine.begin() as conn:  # what Kamailio's dialog module writes at the answer
-        conn.execute(sa.insert(dialog).values(
-            hash_entry=1, hash_id=1, callid="live-call", from_uri="sip:a@x", from_tag="f", to_uri="sip:b@x",
-            to_tag="t", caller_cseq="1", callee_cseq="1", caller_contact="sip:a@x", callee_contact="sip:b@x",
-            caller_sock="udp:127.0.0.1:5060", callee_sock="udp:127.0.0.1:5060", state=4, start_time=0,
-            req_uri="sip:b@x"))
+        conn.execute(
+            sa.insert(dialog).values(
+                hash_entry=1,
+                hash_id=1,
+                callid="live-call",
+                from_uri="sip:a@x",
+                from_tag="f",
+                to_uri="sip:b@x",
+                to_tag="t",
+                caller_cseq="1",
+                callee_cseq="1",
+                caller_contact="sip:a@x",
+                callee_contact="sip:b@x",
+                caller_sock="udp:127.0.0.1:5060",
+                callee_sock="udp:127.0.0.1:5060",
+                state=4,
+                start_time=0,
+                req_uri="sip:b@x",
+            )
+        )
     _cdr(pg, ringing.call_id, duration=0, sip_code="487")  # its record is there, not yet rated
     soon = datetime.now(UTC) + timedelta(seconds=60)
-    assert records.sweep(pg.engine, 300, at=soon) == 0      # a call may still be ringing
+    assert records.sweep(pg.engine, 300, at=soon) == 0  # a call may still be ringing
     later = datetime.now(UTC) + timedelta(seconds=records.ORPHAN_SECONDS + 1)
     assert records.sweep(pg.engine, 300, at=later) == 1
     with pg.engine.connect() as conn:
@@ -430,8 +516,11 @@ def test_a_call_kamailio_never_set_up_gets_its_hold_back_without_waiting_for_its
         conn.execute(sa.delete(dialog))
         conn.commit()
     assert (status[lost.call_id], status[live.call_id], status[ringing.call_id]) == (
-        "failed", "in_progress", "in_progress")
+        "failed",
+        "in_progress",
+        "in_progress",
+    )
     with pg.engine.connect() as conn:
         still = conn.execute(sa.select(sa.func.sum(t.calls.c.hold)).where(t.calls.c.status == "in_progress")).scalar()
     bal, _, held = funds(pg, c.id)
-    assert bal == D("400") and held == still == D("216")   # only the lost call's hold came back
+    assert bal == D("400") and held == still == D("216")  # only the lost call's hold came back

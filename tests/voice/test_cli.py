@@ -54,21 +54,82 @@ def test_help_shows_the_commands():
     res = run_uvox(["admin", "--help"], "sqlite:///:memory:")
     assert "trunk" in res.stdout and "calls" in res.stdout
     res = run_uvox(["admin", "trunk", "add", "--help"], "sqlite:///:memory:")
-    for opt in ("--host", "--port", "--transport", "--prefix", "--priority", "--strip", "--add-prefix",
-                "--username", "--password", "--max-channels", "--json"):
+    for opt in (
+        "--host",
+        "--port",
+        "--transport",
+        "--prefix",
+        "--priority",
+        "--strip",
+        "--add-prefix",
+        "--username",
+        "--password",
+        "--max-channels",
+        "--json",
+    ):
         assert opt in res.stdout
 
 
 def test_trunk_journey(db_url):
-    added = run(db_url, "trunk", "add", "carrier-es", "--host", "sip.carrier.example", "--port", "5080",
-                "--transport", "tcp", "--prefix", "34", "--prefix", "+351", "--priority", "5", "--strip", "2",
-                "--add-prefix", "0011", "--username", "acme", "--password", SECRET, "--max-channels", "30")
+    added = run(
+        db_url,
+        "trunk",
+        "add",
+        "carrier-es",
+        "--host",
+        "sip.carrier.example",
+        "--port",
+        "5080",
+        "--transport",
+        "tcp",
+        "--prefix",
+        "34",
+        "--prefix",
+        "+351",
+        "--priority",
+        "5",
+        "--strip",
+        "2",
+        "--add-prefix",
+        "0011",
+        "--username",
+        "acme",
+        "--password",
+        SECRET,
+        "--max-channels",
+        "30",
+    )
     check_notice(db_url, added)
-    assert {k: added[k] for k in ("name", "host", "port", "transport", "prefixes", "priority", "strip",
-                                  "add_prefix", "username", "auth", "max_channels", "enabled")} == {
-        "name": "carrier-es", "host": "sip.carrier.example", "port": 5080, "transport": "tcp",
-        "prefixes": ["34", "351"], "priority": 5, "strip": 2, "add_prefix": "0011", "username": "acme",
-        "auth": True, "max_channels": 30, "enabled": True}
+    assert {
+        k: added[k]
+        for k in (
+            "name",
+            "host",
+            "port",
+            "transport",
+            "prefixes",
+            "priority",
+            "strip",
+            "add_prefix",
+            "username",
+            "auth",
+            "max_channels",
+            "enabled",
+        )
+    } == {
+        "name": "carrier-es",
+        "host": "sip.carrier.example",
+        "port": 5080,
+        "transport": "tcp",
+        "prefixes": ["34", "351"],
+        "priority": 5,
+        "strip": 2,
+        "add_prefix": "0011",
+        "username": "acme",
+        "auth": True,
+        "max_channels": 30,
+        "enabled": True,
+    }
     assert SECRET not in json.dumps(added) and "password" not in added
 
     world = run(db_url, "trunk", "add", "world", "--host", "192.0.2.7")
@@ -96,8 +157,23 @@ def test_trunk_journey(db_url):
 
 
 def test_trunk_text_output(db_url):
-    res = run_uvox(["admin", "trunk", "add", "gw", "--host", "2001:db8::5", "--prefix", "58",
-                    "--username", "acme", "--password", SECRET], db_url)
+    res = run_uvox(
+        [
+            "admin",
+            "trunk",
+            "add",
+            "gw",
+            "--host",
+            "2001:db8::5",
+            "--prefix",
+            "58",
+            "--username",
+            "acme",
+            "--password",
+            SECRET,
+        ],
+        db_url,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "trunk gw added (udp [2001:db8::5]:5060, prefixes 58, priority 10)"
     assert ("PostgreSQL" in res.stderr) == is_sqlite(db_url)
@@ -142,8 +218,9 @@ def test_add_errors_in_json(sqlite_url):
 
 def test_bad_names_and_duplicates(sqlite_url):
     db_url = sqlite_url
-    assert "trunk name 'my trunk'" in run(db_url, "trunk", "add", "my trunk", "--host", "h.example.com",
-                                          code=1)["error"]
+    assert (
+        "trunk name 'my trunk'" in run(db_url, "trunk", "add", "my trunk", "--host", "h.example.com", code=1)["error"]
+    )
     run(db_url, "trunk", "add", "carrier", "--host", "a.example.com")
     doc = run(db_url, "trunk", "add", "carrier", "--host", "b.example.com", code=1)
     assert doc["error"] == "a trunk named 'carrier' exists"
@@ -163,10 +240,12 @@ def test_errors_in_text_go_to_stderr(sqlite_url):
 
 def test_usage_errors_in_json(sqlite_url):
     db_url = sqlite_url
-    for args in (["trunk", "add", "x", "--host", "h.example.com", "--port", "abc"],
-                 ["trunk", "add", "x"],  # no --host
-                 ["calls", "list", "1", "--limit", "0"],
-                 ["calls", "list", "1", "--limit", "1001"]):
+    for args in (
+        ["trunk", "add", "x", "--host", "h.example.com", "--port", "abc"],
+        ["trunk", "add", "x"],  # no --host
+        ["calls", "list", "1", "--limit", "0"],
+        ["calls", "list", "1", "--limit", "1001"],
+    ):
         doc = run(db_url, *args, code=2)
         assert doc["error"]
 
@@ -180,13 +259,33 @@ def _calls_setup(db_url) -> tuple[str, sa.Engine, int]:
 
 
 def _call(account_id: int, started: datetime, **kw) -> dict:
-    row = dict(account_id=account_id, sip_username="ana1", caller="ana1", callee="34911234567",
-               destination="Spain", direction="outbound", status="answered", sip_code=200, hangup="caller",
-               started_at=started, answered_at=started + timedelta(seconds=5),
-               ended_at=started + timedelta(seconds=70), duration=65, billed=120, rate=Decimal("0.012"),
-               connect_charge=Decimal(0), init_block=60, billing_block=60, price=Decimal("0.024"),
-               currency="US$", trunk="carrier-es", limit_seconds=3600, hold=Decimal(0),
-               settled_at=started + timedelta(seconds=71), created_at=started)
+    row = dict(
+        account_id=account_id,
+        sip_username="ana1",
+        caller="ana1",
+        callee="34911234567",
+        destination="Spain",
+        direction="outbound",
+        status="answered",
+        sip_code=200,
+        hangup="caller",
+        started_at=started,
+        answered_at=started + timedelta(seconds=5),
+        ended_at=started + timedelta(seconds=70),
+        duration=65,
+        billed=120,
+        rate=Decimal("0.012"),
+        connect_charge=Decimal(0),
+        init_block=60,
+        billing_block=60,
+        price=Decimal("0.024"),
+        currency="US$",
+        trunk="carrier-es",
+        limit_seconds=3600,
+        hold=Decimal(0),
+        settled_at=started + timedelta(seconds=71),
+        created_at=started,
+    )
     row.update(kw)
     return row
 
@@ -199,28 +298,59 @@ def test_calls_list(db_url):
 
     t0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     with engine.begin() as c:
-        c.execute(sa.insert(t.calls), [
-            _call(account_id, t0, sip_call_id="a"),
-            _call(account_id, t0 + timedelta(hours=1), callee="ana2", destination="", direction="onnet",
-                  status="busy", sip_code=486, answered_at=None, duration=0, billed=0, rate=Decimal(0),
-                  price=Decimal(0), trunk=None, sip_call_id="b"),
-            # In progress: not a record yet.
-            _call(account_id, t0 + timedelta(hours=2), status="in_progress", answered_at=None, ended_at=None,
-                  settled_at=None, sip_call_id="c"),
-        ])
+        c.execute(
+            sa.insert(t.calls),
+            [
+                _call(account_id, t0, sip_call_id="a"),
+                _call(
+                    account_id,
+                    t0 + timedelta(hours=1),
+                    callee="ana2",
+                    destination="",
+                    direction="onnet",
+                    status="busy",
+                    sip_code=486,
+                    answered_at=None,
+                    duration=0,
+                    billed=0,
+                    rate=Decimal(0),
+                    price=Decimal(0),
+                    trunk=None,
+                    sip_call_id="b",
+                ),
+                # In progress: not a record yet.
+                _call(
+                    account_id,
+                    t0 + timedelta(hours=2),
+                    status="in_progress",
+                    answered_at=None,
+                    ended_at=None,
+                    settled_at=None,
+                    sip_call_id="c",
+                ),
+            ],
+        )
     engine.dispose()
 
     doc = run(db_url, "calls", "list", acct)
     check_notice(db_url, doc)
     assert [c["status"] for c in doc["calls"]] == ["busy", "answered"]  # newest first
     busy, answered = doc["calls"]
-    assert (answered["from"], answered["to"], answered["direction"], answered["sip_username"]) == \
-        ("ana1", "34911234567", "outbound", "ana1")
+    assert (answered["from"], answered["to"], answered["direction"], answered["sip_username"]) == (
+        "ana1",
+        "34911234567",
+        "outbound",
+        "ana1",
+    )
     assert (answered["duration"], answered["billed"], answered["sip_code"]) == ("65", "120", "200")
     assert Decimal(answered["price"]) == Decimal("0.024") and answered["currency"] == "US$"
     assert answered["trunk"] == "carrier-es" and answered["started_at"].startswith("2025-01-02T03:04:05")
-    assert (busy["direction"], busy["status"], busy["sip_code"], Decimal(busy["price"])) == \
-        ("onnet", "busy", "486", Decimal(0))
+    assert (busy["direction"], busy["status"], busy["sip_code"], Decimal(busy["price"])) == (
+        "onnet",
+        "busy",
+        "486",
+        Decimal(0),
+    )
 
     assert [c["status"] for c in run(db_url, "calls", "list", acct, "--limit", "1")["calls"]] == ["busy"]
     # By e-mail too, as every admin command.

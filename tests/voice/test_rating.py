@@ -12,9 +12,22 @@ from uvox.voice.rating import Tariff, whole_seconds
 @pytest.mark.parametrize(
     "init,block,d,billed",
     [
-        (60, 60, 0, 60), (60, 60, 1, 60), (60, 60, 60, 60), (60, 60, 61, 120), (60, 60, 119, 120),
-        (30, 6, 29, 30), (30, 6, 30, 30), (30, 6, 31, 36), (30, 6, 36, 36), (30, 6, 37, 42),
-        (1, 1, 0, 1), (1, 1, 7, 7), (0, 1, 0, 0), (0, 1, 5, 5), (0, 60, 1, 60), (6, 6, 13, 18),
+        (60, 60, 0, 60),
+        (60, 60, 1, 60),
+        (60, 60, 60, 60),
+        (60, 60, 61, 120),
+        (60, 60, 119, 120),
+        (30, 6, 29, 30),
+        (30, 6, 30, 30),
+        (30, 6, 31, 36),
+        (30, 6, 36, 36),
+        (30, 6, 37, 42),
+        (1, 1, 0, 1),
+        (1, 1, 7, 7),
+        (0, 1, 0, 0),
+        (0, 1, 5, 5),
+        (0, 60, 1, 60),
+        (6, 6, 13, 18),
     ],
 )
 def test_billed_seconds_follow_the_block_formula(init, block, d, billed):
@@ -50,8 +63,15 @@ def test_limit_is_capped_and_refuses_when_the_first_block_does_not_fit():
 
 
 @pytest.mark.parametrize("available", ["0.01", "0.0123", "0.5", "1", "3.33", "7.77"])
-@pytest.mark.parametrize("tariff", [Tariff(D("0.0202"), D("0.05"), 30, 6), Tariff(D("0.11820")),
-                                    Tariff(D("0.013"), init_block=1, billing_block=1), Tariff(D("3.15"), D("0"), 0, 10)])
+@pytest.mark.parametrize(
+    "tariff",
+    [
+        Tariff(D("0.0202"), D("0.05"), 30, 6),
+        Tariff(D("0.11820")),
+        Tariff(D("0.013"), init_block=1, billing_block=1),
+        Tariff(D("3.15"), D("0"), 0, 10),
+    ],
+)
 def test_no_call_within_its_limit_costs_more_than_its_hold(tariff, available):
     fit = tariff.limit(D(available), 10800)
     if fit is None:

@@ -39,8 +39,11 @@ class Voice:
         self.cust = self.server.customer(DECK, balance)
         self.number = self.cust["accountnumber"]
         self.sip = self.server.admin("sip", "create", self.number)
-        cfg = run_uvox(["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{self.sip_port}",
-                        "--api-url", self.server.url], self.server.database_url, UVOX_SIP_DOMAIN=DOMAIN)
+        cfg = run_uvox(
+            ["sip", "kamailio-cfg", "--listen", f"udp:127.0.0.1:{self.sip_port}", "--api-url", self.server.url],
+            self.server.database_url,
+            UVOX_SIP_DOMAIN=DOMAIN,
+        )
         assert cfg.returncode == 0, cfg.stderr
         self.kamailio = sip_tools["Kamailio"](cfg.stdout, self.sip_port, DOMAIN, tmp_path)
         self.kamailio.start()
@@ -53,15 +56,36 @@ class Voice:
         self.server.admin("trunk", "add", name, "--host", "127.0.0.1", "--port", str(t.port), *options)
         return t
 
-    def call(self, dialled: str = NUMBER, *, user: str | None = None, password: str | None = "",
-             talk_ms: int = 1000, timeout: float = 60):
-        return call(self.sip_port, self.tmp, user=user or self.sip["username"],
-                    password=self.sip["password"] if password == "" else password,
-                    dialled=dialled, domain=DOMAIN, talk_ms=talk_ms, timeout=timeout)
+    def call(
+        self,
+        dialled: str = NUMBER,
+        *,
+        user: str | None = None,
+        password: str | None = "",
+        talk_ms: int = 1000,
+        timeout: float = 60,
+    ):
+        return call(
+            self.sip_port,
+            self.tmp,
+            user=user or self.sip["username"],
+            password=self.sip["password"] if password == "" else password,
+            dialled=dialled,
+            domain=DOMAIN,
+            talk_ms=talk_ms,
+            timeout=timeout,
+        )
 
     def start_call(self, dialled: str = NUMBER, talk_ms: int = 1000):
-        return start_call(self.sip_port, self.tmp, user=self.sip["username"], password=self.sip["password"],
-                          dialled=dialled, domain=DOMAIN, talk_ms=talk_ms)
+        return start_call(
+            self.sip_port,
+            self.tmp,
+            user=self.sip["username"],
+            password=self.sip["password"],
+            dialled=dialled,
+            domain=DOMAIN,
+            talk_ms=talk_ms,
+        )
 
     def balance(self) -> dict:
         r = httpx.get(f"{self.server.url}/api/get-api/v1/balance", headers={"Api-Key": self.cust["apikey"]})
@@ -84,8 +108,11 @@ class Voice:
         eng = sa.create_engine(self.server.database_url)
         try:
             with eng.begin() as c:
-                return c.execute(sa.text(statement), params).all() if statement.lstrip().upper().startswith(
-                    "SELECT") else c.execute(sa.text(statement), params)
+                return (
+                    c.execute(sa.text(statement), params).all()
+                    if statement.lstrip().upper().startswith("SELECT")
+                    else c.execute(sa.text(statement), params)
+                )
         finally:
             eng.dispose()
 
@@ -125,8 +152,14 @@ def test_answered_call_goes_to_the_trunk_and_is_charged_by_the_second(voice):
     assert got.got_bye and not caller.got_bye  # the caller hung up
     (rec,) = v.records(1)
     assert {k: rec[k] for k in ("status", "sip_code", "hangup", "direction", "trunk", "sip_username", "to")} == {
-        "status": "answered", "sip_code": "200", "hangup": "caller", "direction": "outbound",
-        "trunk": "carrier", "sip_username": v.sip["username"], "to": NUMBER}
+        "status": "answered",
+        "sip_code": "200",
+        "hangup": "caller",
+        "direction": "outbound",
+        "trunk": "carrier",
+        "sip_username": v.sip["username"],
+        "to": NUMBER,
+    }
     billed = int(rec["billed"])
     assert billed in (2, 3) and int(rec["duration"]) == billed
     started, answered, ended = (datetime.fromisoformat(rec[k]) for k in ("started_at", "answered_at", "ended_at"))
@@ -150,7 +183,7 @@ def test_call_ends_at_its_limit_with_bye_to_both_sides_billed_exactly_the_limit(
     assert caller.got_bye, caller.log()
     assert got.got_bye, got.log() + v.kamailio_log()
     for side in (caller, got):
-        assert 2.0 <= side.bye_at - side.answered_at <= 4.5, (side.bye_at - side.answered_at)
+        assert 2.0 <= side.bye_at - side.answered_at <= 4.5, side.bye_at - side.answered_at
     assert "terminating non-confirmed dialogs" not in v.kamailio.log.read_text()
     (rec,) = v.records(1)
     assert (rec["status"], rec["hangup"], rec["billed"], rec["price"]) == ("answered", "limit", "3", "0.03")
@@ -235,8 +268,16 @@ def test_every_trunk_failing_is_503(voice):
 
 def test_trunk_that_challenges_gets_its_digest_credentials(voice):
     v = voice("10")
-    trunk = v.trunk("secure", "challenge", "--username", "uvoxtrunk", "--password", "s3cret-pw",
-                    username="uvoxtrunk", password="s3cret-pw")
+    trunk = v.trunk(
+        "secure",
+        "challenge",
+        "--username",
+        "uvoxtrunk",
+        "--password",
+        "s3cret-pw",
+        username="uvoxtrunk",
+        password="s3cret-pw",
+    )
     caller = v.call(talk_ms=500)
     assert caller.final_code() == 200, caller.log()
     got = trunk.wait(10)
@@ -254,10 +295,24 @@ def test_trunk_password_set_from_stdin_is_sealed_and_answers_the_challenge(voice
     # neither in clear, and the call goes through only if the platform opens the
     # sealed password for Kamailio.
     v = voice("10")
-    trunk = v.trunk("secure", "challenge", "--username", "uvoxtrunk", "--password", "wrong-pw",
-                    username="uvoxtrunk", password="s3cret-pw")
-    res = subprocess.run([sys.executable, "-m", "uvox", "admin", "trunk", "set-password", "secure", "--json"],
-                         input="s3cret-pw\n", env=v.server.env, capture_output=True, text=True, timeout=60)
+    trunk = v.trunk(
+        "secure",
+        "challenge",
+        "--username",
+        "uvoxtrunk",
+        "--password",
+        "wrong-pw",
+        username="uvoxtrunk",
+        password="s3cret-pw",
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "uvox", "admin", "trunk", "set-password", "secure", "--json"],
+        input="s3cret-pw\n",
+        env=v.server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     raw = " ".join(str(x) for row in v.sql("SELECT * FROM trunks") for x in row)
     assert "s3cret-pw" not in raw and "wrong-pw" not in raw and "uvoxtrunk" in raw
@@ -289,8 +344,9 @@ def test_a_trunk_kamailio_cannot_send_to_keeps_no_channel_busy(voice):
     v = voice("300")
     # A host that does not resolve: Kamailio cannot send the INVITE at all (t_relay fails
     # at once) and goes on to the next trunk; that attempt must not count as a call.
-    v.server.admin("trunk", "add", "flaky", "--host", "nowhere.invalid", "--port", "5060",
-                   "--priority", "1", "--max-channels", "1")
+    v.server.admin(
+        "trunk", "add", "flaky", "--host", "nowhere.invalid", "--port", "5060", "--priority", "1", "--max-channels", "1"
+    )
     good = v.trunk("good", "answer", "--priority", "2")
     long_call = v.start_call(talk_ms=4000)
     deadline = time.monotonic() + 10
@@ -301,8 +357,19 @@ def test_a_trunk_kamailio_cannot_send_to_keeps_no_channel_busy(voice):
     v.server.admin("trunk", "remove", "flaky")
     fixed = Trunk(v.tmp, "answer")
     v.trunks.append(fixed)
-    v.server.admin("trunk", "add", "flaky", "--host", "127.0.0.1", "--port", str(fixed.port),
-                   "--priority", "1", "--max-channels", "1")
+    v.server.admin(
+        "trunk",
+        "add",
+        "flaky",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(fixed.port),
+        "--priority",
+        "1",
+        "--max-channels",
+        "1",
+    )
     assert v.call(talk_ms=300).final_code() == 200
     assert long_call.wait(20).final_code() == 200
     assert fixed.wait(10).got_bye and good.wait(10).got_bye, v.kamailio_log()
@@ -378,8 +445,11 @@ def test_calls_at_once_under_a_call_cap_for_one_let_exactly_one_through(voice):
     from concurrent.futures import ThreadPoolExecutor
 
     v = voice("10")
-    r = httpx.post(f"{v.server.url}/api/get-api/v1/spend-caps", headers={"Api-Key": v.cust["apikey"]},
-                   data={"service": "calls", "day": "0.03"})
+    r = httpx.post(
+        f"{v.server.url}/api/get-api/v1/spend-caps",
+        headers={"Api-Key": v.cust["apikey"]},
+        data={"service": "calls", "day": "0.03"},
+    )
     assert r.status_code == 200 and r.json()["code"] == "141", r.text
     trunk = v.trunk("carrier", "answer")
     with ThreadPoolExecutor(10) as pool:
@@ -388,8 +458,9 @@ def test_calls_at_once_under_a_call_cap_for_one_let_exactly_one_through(voice):
     assert codes == [200] + [402] * 9, [r.log() for r in runs if r.final_code() != 402]
     assert len(trunk.wait(10).received_requests("INVITE")) == 1
     recs = v.records(10)
-    assert sorted((r["status"], Decimal(r["price"]) > 0) for r in recs) == [("answered", True)] + [
-        ("refused", False)] * 9
+    assert (
+        sorted((r["status"], Decimal(r["price"]) > 0) for r in recs) == [("answered", True)] + [("refused", False)] * 9
+    )
     price = sum(Decimal(r["price"]) for r in recs)
     assert Decimal("0.01") <= price <= Decimal("0.03")
     bal = v.balance()
@@ -454,15 +525,20 @@ def test_a_real_softphone_calls_through_kamailio_to_a_trunk_and_is_billed(voice)
     home = v.tmp / "baresip-call"
     home.mkdir()
     (home / "accounts").write_text(
-        f'<sip:{v.sip["username"]}@{DOMAIN};transport=udp>;auth_pass={v.sip["password"]};'
-        f'outbound="sip:127.0.0.1:{v.sip_port}";regint=0\n')
+        f"<sip:{v.sip['username']}@{DOMAIN};transport=udp>;auth_pass={v.sip['password']};"
+        f'outbound="sip:127.0.0.1:{v.sip_port}";regint=0\n'
+    )
     out = run_baresip(home, BARESIP_CONFIG, "-e", f"/dial sip:{NUMBER}@{DOMAIN}", "-t", "8")
     got = trunk.wait(10)
     assert got.received_requests("INVITE"), out[-3000:] + v.kamailio_log()
     assert got.received_requests("ACK"), out[-3000:]
     (rec,) = v.records(1)
     assert (rec["status"], rec["hangup"], rec["trunk"], rec["sip_username"]) == (
-        "answered", "callee", "carrier", v.sip["username"]), out[-3000:]
+        "answered",
+        "callee",
+        "carrier",
+        v.sip["username"],
+    ), out[-3000:]
     assert int(rec["billed"]) in (2, 3) and Decimal(rec["price"]) == Decimal("0.01") * int(rec["billed"])
     assert Decimal(v.balance()["balance"]) == Decimal("10") - Decimal(rec["price"])
 

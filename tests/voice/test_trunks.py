@@ -21,7 +21,7 @@ def order(platform, number: str) -> list[str]:
 
 def test_longest_prefix_first_then_priority_then_name(platform):
     e = platform.engine
-    trunks.add_trunk(e, "world", "world.example.com")                      # every number, priority 10
+    trunks.add_trunk(e, "world", "world.example.com")  # every number, priority 10
     trunks.add_trunk(e, "spain-b", "b.example.com", prefixes=["34"], priority=10)
     trunks.add_trunk(e, "spain-a", "a.example.com", prefixes=["34"], priority=10)
     trunks.add_trunk(e, "spain-cheap", "c.example.com", prefixes=["34"], priority=5)
@@ -69,9 +69,21 @@ def test_disabled_trunks_get_no_calls_until_enabled(platform):
 
 
 def test_candidates_carry_everything_kamailio_needs(platform):
-    tr = trunks.add_trunk(platform.engine, "carrier", "SIP.Carrier.example", port=5080, transport="TCP",
-                          prefixes=["+58"], priority=3, strip=2, add_prefix="0011", username="acme",
-                          password="s3cr:t!", max_channels=30, secret=platform.secret)
+    tr = trunks.add_trunk(
+        platform.engine,
+        "carrier",
+        "SIP.Carrier.example",
+        port=5080,
+        transport="TCP",
+        prefixes=["+58"],
+        priority=3,
+        strip=2,
+        add_prefix="0011",
+        username="acme",
+        password="s3cr:t!",
+        max_channels=30,
+        secret=platform.secret,
+    )
     with read(platform.engine) as conn:
         [got] = trunks.candidates(conn, "584121234567")
     assert got == tr
@@ -113,50 +125,53 @@ def test_hosts_accepted_and_normalised(platform):
     assert trunks.add_trunk(e, "short", "localhost").uri_host == "localhost"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"name": ""}, "trunk name"),
-    ({"name": "a" * 101}, "1 to 100"),
-    ({"name": "my trunk"}, "trunk name"),
-    ({"name": "bad;name"}, "trunk name"),
-    ({"name": "ñandú"}, "trunk name"),
-    ({"host": ""}, "host"),
-    ({"host": "sip.example.com:5060"}, "host"),
-    ({"host": "sip://sip.example.com"}, "host"),
-    ({"host": "-bad.example.com"}, "host"),
-    ({"host": "a..b"}, "host"),
-    ({"host": "10.0.0.256"}, "host"),
-    ({"host": "a" * 64 + ".com"}, "host"),
-    ({"host": "fe80::1%eth0"}, "host"),
-    ({"host": "sip.example.com;x=1"}, "host"),
-    ({"port": 0}, "port"),
-    ({"port": 65536}, "port"),
-    ({"port": "5060"}, "port"),
-    ({"transport": "tls"}, "udp or tcp"),
-    ({"transport": "sctp"}, "udp or tcp"),
-    ({"prefixes": ["34a"]}, "prefix '34a' must be"),
-    ({"prefixes": ["3 4"]}, "must be"),
-    ({"prefixes": [""]}, "without --prefix"),
-    ({"prefixes": ["+"]}, "must be"),
-    ({"prefixes": ["00" + "1" * 20]}, "1 to 20 digits"),
-    ({"prefixes": ["٣٤"]}, "must be"),  # Arabic-Indic digits are not ASCII digits
-    ({"priority": -1}, "priority"),
-    ({"strip": -1}, "strip"),
-    ({"strip": 16}, "strip"),
-    ({"add_prefix": "+00"}, "add-prefix"),
-    ({"add_prefix": "12#"}, "add-prefix"),
-    ({"username": "u", "password": ""}, "both username and password"),
-    ({"username": "", "password": "p"}, "both username and password"),
-    ({"username": "with space", "password": "p"}, "username must be"),
-    ({"username": "u;x", "password": "p"}, "username must be"),
-    ({"username": "u", "password": "p=1"}, "password must be"),
-    ({"username": "u", "password": "a,b"}, "password must be"),
-    ({"username": "u", "password": 'a"b'}, "password must be"),
-    ({"username": "u", "password": "a\\b"}, "password must be"),
-    ({"username": "u", "password": "tab\there"}, "password must be"),
-    ({"username": "u", "password": "contraseña"}, "password must be"),
-    ({"username": "u", "password": "p" * 101}, "password must be"),
-    ({"max_channels": -1}, "max-channels"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": ""}, "trunk name"),
+        ({"name": "a" * 101}, "1 to 100"),
+        ({"name": "my trunk"}, "trunk name"),
+        ({"name": "bad;name"}, "trunk name"),
+        ({"name": "ñandú"}, "trunk name"),
+        ({"host": ""}, "host"),
+        ({"host": "sip.example.com:5060"}, "host"),
+        ({"host": "sip://sip.example.com"}, "host"),
+        ({"host": "-bad.example.com"}, "host"),
+        ({"host": "a..b"}, "host"),
+        ({"host": "10.0.0.256"}, "host"),
+        ({"host": "a" * 64 + ".com"}, "host"),
+        ({"host": "fe80::1%eth0"}, "host"),
+        ({"host": "sip.example.com;x=1"}, "host"),
+        ({"port": 0}, "port"),
+        ({"port": 65536}, "port"),
+        ({"port": "5060"}, "port"),
+        ({"transport": "tls"}, "udp or tcp"),
+        ({"transport": "sctp"}, "udp or tcp"),
+        ({"prefixes": ["34a"]}, "prefix '34a' must be"),
+        ({"prefixes": ["3 4"]}, "must be"),
+        ({"prefixes": [""]}, "without --prefix"),
+        ({"prefixes": ["+"]}, "must be"),
+        ({"prefixes": ["00" + "1" * 20]}, "1 to 20 digits"),
+        ({"prefixes": ["٣٤"]}, "must be"),  # Arabic-Indic digits are not ASCII digits
+        ({"priority": -1}, "priority"),
+        ({"strip": -1}, "strip"),
+        ({"strip": 16}, "strip"),
+        ({"add_prefix": "+00"}, "add-prefix"),
+        ({"add_prefix": "12#"}, "add-prefix"),
+        ({"username": "u", "password": ""}, "both username and password"),
+        ({"username": "", "password": "p"}, "both username and password"),
+        ({"username": "with space", "password": "p"}, "username must be"),
+        ({"username": "u;x", "password": "p"}, "username must be"),
+        ({"username": "u", "password": "p=1"}, "password must be"),
+        ({"username": "u", "password": "a,b"}, "password must be"),
+        ({"username": "u", "password": 'a"b'}, "password must be"),
+        ({"username": "u", "password": "a\\b"}, "password must be"),
+        ({"username": "u", "password": "tab\there"}, "password must be"),
+        ({"username": "u", "password": "contraseña"}, "password must be"),
+        ({"username": "u", "password": "p" * 101}, "password must be"),
+        ({"max_channels": -1}, "max-channels"),
+    ],
+)
 def test_every_setting_is_validated(platform, kwargs, message):
     args = {"name": "t", "host": "sip.example.com", **kwargs}
     with pytest.raises(InvalidTrunk) as exc:
@@ -168,8 +183,9 @@ def test_every_setting_is_validated(platform, kwargs, message):
 
 def test_credentials_may_use_the_rest_of_printable_ascii(platform):
     pw = "!#$%&'()*+-./:<>?@[]^_`{|}~Az09"
-    tr = trunks.add_trunk(platform.engine, "t", "sip.example.com", username="acct@carrier", password=pw,
-                          secret=platform.secret)
+    tr = trunks.add_trunk(
+        platform.engine, "t", "sip.example.com", username="acct@carrier", password=pw, secret=platform.secret
+    )
     assert trunks.list_trunks(platform.engine)[0].password(platform.secret) == pw == tr.password(platform.secret)
 
 
@@ -210,8 +226,9 @@ def test_unknown_names_are_not_found(platform):
 
 
 def test_public_view_never_has_the_password(platform):
-    tr = trunks.add_trunk(platform.engine, "t", "a.example.com", username="acme", password="hunter2",
-                          secret=platform.secret)
+    tr = trunks.add_trunk(
+        platform.engine, "t", "a.example.com", username="acme", password="hunter2", secret=platform.secret
+    )
     pub = tr.public()
     assert "password" not in pub and "hunter2" not in str(pub)
     assert pub["username"] == "acme" and pub["auth"] is True

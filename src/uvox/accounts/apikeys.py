@@ -50,8 +50,9 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.strip().encode()).hexdigest()
 
 
-def create(engine: Engine, account_id: int, description: str = "", limit: int = MAX_ACTIVE, *,
-           test: bool = False) -> tuple[str, ApiKey]:
+def create(
+    engine: Engine, account_id: int, description: str = "", limit: int = MAX_ACTIVE, *, test: bool = False
+) -> tuple[str, ApiKey]:
     """Create a key and return it in clear (the only time it exists in clear).
 
     Test keys count towards ``limit`` like live ones."""

@@ -84,8 +84,9 @@ def refused(allowed: tuple[str, ...], blocked: tuple[str, ...], e164: str) -> st
     return None
 
 
-def set_lists(engine: Engine, account_id: int, *, allowed: tuple[str, ...] | None = None,
-              blocked: tuple[str, ...] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def set_lists(
+    engine: Engine, account_id: int, *, allowed: tuple[str, ...] | None = None, blocked: tuple[str, ...] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Replace the lists given (None: leave that one as it is); returns both as stored.
     Every process sees the change on its next request."""
     with write(engine) as conn:
@@ -97,6 +98,9 @@ def set_lists(engine: Engine, account_id: int, *, allowed: tuple[str, ...] | Non
         if values:
             conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(**values))
             authcache.invalidate(conn)
-        row = conn.execute(sa.select(t.accounts.c.allowed_countries, t.accounts.c.blocked_countries)
-                           .where(t.accounts.c.id == account_id)).one()
+        row = conn.execute(
+            sa.select(t.accounts.c.allowed_countries, t.accounts.c.blocked_countries).where(
+                t.accounts.c.id == account_id
+            )
+        ).one()
     return stored(row.allowed_countries), stored(row.blocked_countries)

@@ -103,7 +103,8 @@ def _stored(row: sa.Row | None, req: Request) -> Outcome | None:
 
 
 _FIND = sa.select(K.c.digest, K.c.code, K.c.reply).where(
-    K.c.account_id == sa.bindparam("a"), K.c.key == sa.bindparam("k"), K.c.expires_at > sa.bindparam("at"))
+    K.c.account_id == sa.bindparam("a"), K.c.key == sa.bindparam("k"), K.c.expires_at > sa.bindparam("at")
+)
 
 
 def find(engine: Engine, req: Request) -> Outcome | None:
@@ -120,22 +121,34 @@ def _claim_statement(dialect: str) -> sa.Insert:
     else:
         from sqlalchemy.dialects.sqlite import insert
     when = K.c.created_at.type
-    values = {"account_id": sa.bindparam("a"), "key": sa.bindparam("k"), "digest": sa.bindparam("d"),
-              "code": "", "reply": "", "created_at": sa.bindparam("at", type_=when),
-              "expires_at": sa.bindparam("until", type_=when)}
+    values = {
+        "account_id": sa.bindparam("a"),
+        "key": sa.bindparam("k"),
+        "digest": sa.bindparam("d"),
+        "code": "",
+        "reply": "",
+        "created_at": sa.bindparam("at", type_=when),
+        "expires_at": sa.bindparam("until", type_=when),
+    }
     stmt = insert(K).values(**values)
     # An expired key is free again: its row is taken over, in place.
     return stmt.on_conflict_do_update(
         index_elements=[K.c.account_id, K.c.key],
-        set_={"digest": stmt.excluded.digest, "code": "", "reply": "", "created_at": stmt.excluded.created_at,
-              "expires_at": stmt.excluded.expires_at},
+        set_={
+            "digest": stmt.excluded.digest,
+            "code": "",
+            "reply": "",
+            "created_at": stmt.excluded.created_at,
+            "expires_at": stmt.excluded.expires_at,
+        },
         where=K.c.expires_at <= stmt.excluded.created_at,
     ).returning(K.c.id)
 
 
 _CLAIM = {d: _claim_statement(d) for d in ("postgresql", "sqlite")}
-_GET = sa.select(K.c.digest, K.c.code, K.c.reply).where(K.c.account_id == sa.bindparam("a"),
-                                                        K.c.key == sa.bindparam("k"))
+_GET = sa.select(K.c.digest, K.c.code, K.c.reply).where(
+    K.c.account_id == sa.bindparam("a"), K.c.key == sa.bindparam("k")
+)
 
 
 def once(conn: Connection, req: Request, send: Callable[[], tuple[Answer, bool]]) -> Outcome:
@@ -146,9 +159,10 @@ def once(conn: Connection, req: Request, send: Callable[[], tuple[Answer, bool]]
     in this transaction; not kept, the key is let go.
     """
     stamp = now()
-    claimed = conn.execute(_CLAIM[conn.dialect.name],
-                           {"a": req.account_id, "k": req.key, "d": req.digest, "at": stamp,
-                            "until": stamp + TTL}).first()
+    claimed = conn.execute(
+        _CLAIM[conn.dialect.name],
+        {"a": req.account_id, "k": req.key, "d": req.digest, "at": stamp, "until": stamp + TTL},
+    ).first()
     if claimed is None:
         # Held by a request that committed (PostgreSQL waited for it) or that ran
         # before us in this very transaction: its answer is ours.

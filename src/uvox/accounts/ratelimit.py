@@ -46,14 +46,16 @@ def _upsert(dialect: str):
     else:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(RC).values(account_id=sa.bindparam("a"), second=sa.bindparam("s"), count=1)
-    return stmt.on_conflict_do_update(index_elements=[RC.c.account_id, RC.c.second],
-                                      set_={"count": RC.c.count + 1}).returning(RC.c.count)
+    return stmt.on_conflict_do_update(
+        index_elements=[RC.c.account_id, RC.c.second], set_={"count": RC.c.count + 1}
+    ).returning(RC.c.count)
 
 
 _PG_UPSERT = _upsert("postgresql")
 _OLD = sa.delete(RC).where(RC.c.account_id == sa.bindparam("a"), RC.c.second < sa.bindparam("s"))
-_sqlite_conns: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, sqlite3.Connection]] = \
+_sqlite_conns: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, sqlite3.Connection]] = (
     weakref.WeakKeyDictionary()
+)
 _lock = threading.Lock()
 
 
@@ -80,8 +82,7 @@ def _sqlite_take(engine: Engine, account_id: int, second: int) -> int:
             entry = _sqlite_conns.get(engine)
             if entry is None:
                 path = sa.engine.make_url(str(engine.url)).database
-                conn = sqlite3.connect(path or ":memory:", timeout=10, isolation_level=None,
-                                       check_same_thread=False)
+                conn = sqlite3.connect(path or ":memory:", timeout=10, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA synchronous=OFF")
                 conn.execute("PRAGMA busy_timeout=10000")
                 entry = _sqlite_conns[engine] = (threading.Lock(), conn)
@@ -93,7 +94,8 @@ def _sqlite_take(engine: Engine, account_id: int, second: int) -> int:
             count = conn.execute(
                 "INSERT INTO rate_counts (account_id, second, count) VALUES (?, ?, 1) "
                 "ON CONFLICT (account_id, second) DO UPDATE SET count = count + 1 RETURNING count",
-                (account_id, second)).fetchone()[0]
+                (account_id, second),
+            ).fetchone()[0]
             if count == 1:
                 conn.execute("DELETE FROM rate_counts WHERE account_id = ? AND second < ?", (account_id, second))
             conn.execute("COMMIT")

@@ -123,8 +123,11 @@ def password_problem(password: str) -> PasswordProblem | None:
 def callback_url_ok(url: str) -> bool:
     """A status callback URL we accept: http(s), at most 2000 characters, no spaces or
     control characters (the API's ``callback_url`` and the portal's settings alike)."""
-    return (url.startswith(("http://", "https://")) and len(url) <= 2000
-            and not any(ord(ch) < 33 or ord(ch) == 127 for ch in url))
+    return (
+        url.startswith(("http://", "https://"))
+        and len(url) <= 2000
+        and not any(ord(ch) < 33 or ord(ch) == 127 for ch in url)
+    )
 
 
 def sign_up(engine: Engine, email: str, password: str, *, default_plan: str, default_currency: str) -> Account:
@@ -133,8 +136,9 @@ def sign_up(engine: Engine, email: str, password: str, *, default_plan: str, def
     e-mail is taken."""
     if default_plan:
         try:
-            return create_account(engine, email=email, password=password, plan=default_plan,
-                                  default_currency=default_currency)
+            return create_account(
+                engine, email=email, password=password, plan=default_plan, default_currency=default_currency
+            )
         except NotFound:
             pass  # the operator has not created it yet: the account waits for a plan
     return create_account(engine, email=email, password=password, default_currency=default_currency)
@@ -218,7 +222,9 @@ def authenticate_password(engine: Engine, email: str, password: str) -> Account 
 
 def set_password(engine: Engine, account_id: int, password: str) -> None:
     with write(engine) as conn:
-        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(password_hash=hash_password(password)))
+        conn.execute(
+            sa.update(t.accounts).where(t.accounts.c.id == account_id).values(password_hash=hash_password(password))
+        )
 
 
 def set_disabled(engine: Engine, account_id: int, disabled: bool) -> Account:
@@ -236,8 +242,7 @@ def set_rate_limit(engine: Engine, account_id: int, per_second: int | None) -> A
     if per_second is not None and per_second < 0:
         raise Conflict("a rate limit is a number of requests a second, 0 or more")
     with write(engine) as conn:
-        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id)
-                     .values(rate_limit=per_second or None))
+        conn.execute(sa.update(t.accounts).where(t.accounts.c.id == account_id).values(rate_limit=per_second or None))
         _changed(conn)
         return get(conn, id=account_id)
 
@@ -246,7 +251,9 @@ def _changed(conn: Connection) -> None:
     authcache.invalidate(conn)
 
 
-def set_callback(engine: Engine, account_id: int, url: str | None, rotate_secret: bool = False) -> tuple[str | None, str]:
+def set_callback(
+    engine: Engine, account_id: int, url: str | None, rotate_secret: bool = False
+) -> tuple[str | None, str]:
     """Set the status callback URL; returns (url, signing secret), creating the secret once."""
     with write(engine) as conn:
         row = conn.execute(sa.select(t.accounts.c.callback_secret).where(t.accounts.c.id == account_id)).one()
@@ -254,7 +261,9 @@ def set_callback(engine: Engine, account_id: int, url: str | None, rotate_secret
         if not secret or rotate_secret:
             secret = secrets.token_hex(24)
         conn.execute(
-            sa.update(t.accounts).where(t.accounts.c.id == account_id).values(callback_url=url or None, callback_secret=secret)
+            sa.update(t.accounts)
+            .where(t.accounts.c.id == account_id)
+            .values(callback_url=url or None, callback_secret=secret)
         )
         _changed(conn)
         return url or None, secret
@@ -263,8 +272,9 @@ def set_callback(engine: Engine, account_id: int, url: str | None, rotate_secret
 def get_callback(engine: Engine, account_id: int) -> tuple[str | None, str | None]:
     """The status callback URL and its signing secret (None until one is set)."""
     with read(engine) as conn:
-        row = conn.execute(sa.select(t.accounts.c.callback_url, t.accounts.c.callback_secret)
-                           .where(t.accounts.c.id == account_id)).one()
+        row = conn.execute(
+            sa.select(t.accounts.c.callback_url, t.accounts.c.callback_secret).where(t.accounts.c.id == account_id)
+        ).one()
     return row.callback_url, row.callback_secret
 
 

@@ -40,13 +40,21 @@ def _digest(token: str) -> str:
 
 # --- sessions ------------------------------------------------------------------
 
+
 def open_session(engine: Engine, account_id: int, address: str) -> str:
     token = secrets.token_urlsafe(32)
     stamp = now()
     with write(engine) as conn:
         conn.execute(sa.delete(S).where(S.c.expires_at < stamp))
-        conn.execute(sa.insert(S).values(token_hash=_digest(token), account_id=account_id, created_at=stamp,
-                                         expires_at=stamp + timedelta(days=SESSION_DAYS), address=address[:64]))
+        conn.execute(
+            sa.insert(S).values(
+                token_hash=_digest(token),
+                account_id=account_id,
+                created_at=stamp,
+                expires_at=stamp + timedelta(days=SESSION_DAYS),
+                address=address[:64],
+            )
+        )
     return token
 
 
@@ -81,6 +89,7 @@ def close_other_sessions(engine: Engine, account_id: int, keep_token: str | None
 
 # --- throttling ------------------------------------------------------------------
 
+
 def _count(conn, kind: str, since, **where) -> int:
     q = sa.select(sa.func.count()).select_from(A).where(A.c.kind == kind, A.c.created_at >= since)
     if kind == "signin":
@@ -93,8 +102,10 @@ def _count(conn, kind: str, since, **where) -> int:
 def signin_blocked(engine: Engine, email: str, address: str) -> bool:
     since = now() - WINDOW
     with read(engine) as conn:
-        return (_count(conn, "signin", since, email=email) >= MAX_FAILS_PER_ACCOUNT
-                or _count(conn, "signin", since, address=address) >= MAX_FAILS_PER_ADDRESS)
+        return (
+            _count(conn, "signin", since, email=email) >= MAX_FAILS_PER_ACCOUNT
+            or _count(conn, "signin", since, address=address) >= MAX_FAILS_PER_ADDRESS
+        )
 
 
 def signup_blocked(engine: Engine, address: str) -> bool:

@@ -41,20 +41,24 @@ from uvox.db.session import read, write
 BA, A = t.balance_alerts, t.accounts
 EVENT = "low_balance"
 
-_AVAILABLE_OF = (
-    sa.select(A.c.balance + A.c.credit_limit - A.c.held).where(A.c.id == BA.c.account_id).scalar_subquery()
-)
+_AVAILABLE_OF = sa.select(A.c.balance + A.c.credit_limit - A.c.held).where(A.c.id == BA.c.account_id).scalar_subquery()
 _FIRE = (
     sa.update(BA)
-    .where(BA.c.account_id.in_(sa.bindparam("ids", expanding=True)), BA.c.alerted_at.is_(None),
-           BA.c.threshold > _AVAILABLE_OF)
+    .where(
+        BA.c.account_id.in_(sa.bindparam("ids", expanding=True)),
+        BA.c.alerted_at.is_(None),
+        BA.c.threshold > _AVAILABLE_OF,
+    )
     .values(alerted_at=sa.bindparam("stamp", type_=BA.c.alerted_at.type))
     .returning(BA.c.account_id, BA.c.threshold)
 )
 _REARM = (
     sa.update(BA)
-    .where(BA.c.account_id.in_(sa.bindparam("ids", expanding=True)), BA.c.alerted_at.is_not(None),
-           BA.c.threshold <= _AVAILABLE_OF)
+    .where(
+        BA.c.account_id.in_(sa.bindparam("ids", expanding=True)),
+        BA.c.alerted_at.is_not(None),
+        BA.c.threshold <= _AVAILABLE_OF,
+    )
     .values(alerted_at=None)
 )
 
@@ -96,30 +100,52 @@ def recheck(conn: Connection, account_ids: Iterable[int], stamp: datetime | None
 
 
 def _announce(conn: Connection, account_id: int, threshold: Decimal, stamp: datetime) -> None:
-    a = conn.execute(sa.select(A.c.number, A.c.email, A.c.currency, A.c.balance, A.c.credit_limit, A.c.held,
-                               A.c.callback_url).where(A.c.id == account_id)).one()
+    a = conn.execute(
+        sa.select(A.c.number, A.c.email, A.c.currency, A.c.balance, A.c.credit_limit, A.c.held, A.c.callback_url).where(
+            A.c.id == account_id
+        )
+    ).one()
     available = a.balance + a.credit_limit - a.held
     if a.callback_url:
         body: dict[str, Any] = {
-            "event": EVENT, "accountnumber": a.number, "currency": a.currency, "balance": show(a.balance),
-            "credit": show(a.credit_limit), "held": show(a.held), "available": show(available),
-            "threshold": show(threshold), "timestamp": stamp.isoformat(),
+            "event": EVENT,
+            "accountnumber": a.number,
+            "currency": a.currency,
+            "balance": show(a.balance),
+            "credit": show(a.credit_limit),
+            "held": show(a.held),
+            "available": show(available),
+            "threshold": show(threshold),
+            "timestamp": stamp.isoformat(),
         }
-        conn.execute(sa.insert(t.callbacks).values(
-            account_id=account_id, message_id=None, url=a.callback_url, body=json.dumps(body, separators=(",", ":")),
-            attempts=0, created_at=stamp, next_attempt_at=stamp))
+        conn.execute(
+            sa.insert(t.callbacks).values(
+                account_id=account_id,
+                message_id=None,
+                url=a.callback_url,
+                body=json.dumps(body, separators=(",", ":")),
+                attempts=0,
+                created_at=stamp,
+                next_attempt_at=stamp,
+            )
+        )
     if a.email:
         amount = f"{show(available)} {a.currency}"
         limit = f"{show(threshold)} {a.currency}"
         mail.enqueue(
-            conn, account_id=account_id, recipient=a.email, stamp=stamp,
+            conn,
+            account_id=account_id,
+            recipient=a.email,
+            stamp=stamp,
             subject=f"UVox: saldo bajo / low balance ({a.number})",
-            body=(f"Su cuenta {a.number} tiene {amount} disponibles, menos que el aviso que configuró ({limit}).\n"
-                  "Recargue saldo para que sus mensajes y llamadas no se detengan. No volveremos a avisarle hasta "
-                  "que el saldo vuelva a superar ese monto.\n\n"
-                  f"Your account {a.number} has {amount} available, less than the alert you set ({limit}).\n"
-                  "Top up so that your messages and calls do not stop. We will not tell you again until the "
-                  "balance is back above that amount.\n"),
+            body=(
+                f"Su cuenta {a.number} tiene {amount} disponibles, menos que el aviso que configuró ({limit}).\n"
+                "Recargue saldo para que sus mensajes y llamadas no se detengan. No volveremos a avisarle hasta "
+                "que el saldo vuelva a superar ese monto.\n\n"
+                f"Your account {a.number} has {amount} available, less than the alert you set ({limit}).\n"
+                "Top up so that your messages and calls do not stop. We will not tell you again until the "
+                "balance is back above that amount.\n"
+            ),
         )
 
 
@@ -132,8 +158,9 @@ def set_threshold(engine: Engine, account_id: int, threshold: Decimal | None) ->
     with write(engine) as conn:
         conn.execute(sa.delete(BA).where(BA.c.account_id == account_id))
         if threshold is not None:
-            conn.execute(sa.insert(BA).values(account_id=account_id, threshold=threshold, alerted_at=None,
-                                              updated_at=stamp))
+            conn.execute(
+                sa.insert(BA).values(account_id=account_id, threshold=threshold, alerted_at=None, updated_at=stamp)
+            )
         return _get(conn, account_id)
 
 
@@ -144,9 +171,14 @@ def get(engine: Engine, account_id: int) -> Alert:
 
 def _get(conn: Connection, account_id: int) -> Alert:
     row = conn.execute(
-        sa.select(A.c.balance, A.c.credit_limit, A.c.held, A.c.email, A.c.callback_url, BA.c.threshold,
-                  BA.c.alerted_at)
-        .select_from(A.outerjoin(BA, BA.c.account_id == A.c.id)).where(A.c.id == account_id)
+        sa.select(A.c.balance, A.c.credit_limit, A.c.held, A.c.email, A.c.callback_url, BA.c.threshold, BA.c.alerted_at)
+        .select_from(A.outerjoin(BA, BA.c.account_id == A.c.id))
+        .where(A.c.id == account_id)
     ).one()
-    return Alert(row.threshold, row.balance + row.credit_limit - row.held, row.alerted_at is not None,
-                 row.email, row.callback_url)
+    return Alert(
+        row.threshold,
+        row.balance + row.credit_limit - row.held,
+        row.alerted_at is not None,
+        row.email,
+        row.callback_url,
+    )

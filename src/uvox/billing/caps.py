@@ -180,8 +180,13 @@ def _applies(cap: Cap, service: str) -> bool:
     return cap.service == service or cap.service == "all"
 
 
-def first_passed(caps: Iterable[Cap], spent: Mapping[tuple[str, str, str], Decimal], held: Decimal,
-                 service: str, adding: Mapping[str, Decimal]) -> Cap | None:
+def first_passed(
+    caps: Iterable[Cap],
+    spent: Mapping[tuple[str, str, str], Decimal],
+    held: Decimal,
+    service: str,
+    adding: Mapping[str, Decimal],
+) -> Cap | None:
     """The first cap that charging ``adding`` would pass, or None.
 
     ``adding`` maps countries to the money a request would charge there, and "" to
@@ -195,8 +200,9 @@ def first_passed(caps: Iterable[Cap], spent: Mapping[tuple[str, str, str], Decim
     return None
 
 
-def room(caps: Iterable[Cap], spent: Mapping[tuple[str, str, str], Decimal], held: Decimal,
-         service: str, country: str) -> Decimal | None:
+def room(
+    caps: Iterable[Cap], spent: Mapping[tuple[str, str, str], Decimal], held: Decimal, service: str, country: str
+) -> Decimal | None:
     """Money a charge of ``service`` to ``country`` may still take under every cap that
     applies (never negative), or None when no cap applies."""
     left: Decimal | None = None
@@ -247,10 +253,12 @@ def _order(cap: Cap) -> tuple[int, int, str, int]:
 # --- reading and counting inside a charging transaction --------------------------------
 
 _CAPS_OF = sa.select(CAPS.c.account_id, CAPS.c.service, CAPS.c.period, CAPS.c.country, CAPS.c.amount).where(
-    CAPS.c.account_id.in_(sa.bindparam("ids", expanding=True)))
+    CAPS.c.account_id.in_(sa.bindparam("ids", expanding=True))
+)
 _LOCK = sa.select(A.c.held).where(A.c.id == sa.bindparam("account")).with_for_update()
 _COUNTERS_OF = sa.select(COUNTERS.c.period, COUNTERS.c.service, COUNTERS.c.country, COUNTERS.c.amount).where(
-    COUNTERS.c.account_id == sa.bindparam("account"), COUNTERS.c.period.in_(sa.bindparam("periods", expanding=True)))
+    COUNTERS.c.account_id == sa.bindparam("account"), COUNTERS.c.period.in_(sa.bindparam("periods", expanding=True))
+)
 
 
 def caps_of(conn: Connection, account_ids: Iterable[int]) -> dict[int, list[Cap]]:
@@ -264,8 +272,7 @@ def caps_of(conn: Connection, account_ids: Iterable[int]) -> dict[int, list[Cap]
     return out
 
 
-_LOCK_ALL = (sa.select(A.c.id).where(A.c.id.in_(sa.bindparam("ids", expanding=True))).order_by(A.c.id)
-             .with_for_update())
+_LOCK_ALL = sa.select(A.c.id).where(A.c.id.in_(sa.bindparam("ids", expanding=True))).order_by(A.c.id).with_for_update()
 
 
 def lock_caps(conn: Connection, account_ids: Iterable[int]) -> dict[int, list[Cap]]:
@@ -315,8 +322,9 @@ class Usage:
         cap = first_passed(self.caps, self.spent, self.held, service, adding)
         if cap is None:
             return None
-        return Refused(cap, spent_under(cap, self.spent, self.held), adding.get(cap.country, ZERO),
-                       resets_at(cap.period, self.at))
+        return Refused(
+            cap, spent_under(cap, self.spent, self.held), adding.get(cap.country, ZERO), resets_at(cap.period, self.at)
+        )
 
     def add(self, service: str, adding: Mapping[str, Decimal]) -> None:
         add(self.spent, service, adding)
@@ -348,12 +356,24 @@ def add_counted(conn: Connection, charges: Iterable[tuple[int, str, str, Decimal
                 total[k] = total.get(k, ZERO) + amount
     if total:
         bump(conn, (a for a, _, _, _ in total))
-        upsert_counters(conn, [{"account_id": a, "period": p, "service": s, "country": c, "amount": v}
-                               for (a, p, s, c), v in sorted(total.items())])
+        upsert_counters(
+            conn,
+            [
+                {"account_id": a, "period": p, "service": s, "country": c, "amount": v}
+                for (a, p, s, c), v in sorted(total.items())
+            ],
+        )
 
 
-def give_back(conn: Connection, account_id: int, service: str, number: str, amount: Decimal,
-              charged_at: datetime, at: datetime | None = None) -> None:
+def give_back(
+    conn: Connection,
+    account_id: int,
+    service: str,
+    number: str,
+    amount: Decimal,
+    charged_at: datetime,
+    at: datetime | None = None,
+) -> None:
     """A refund's room under the caps: take ``amount`` (a charge of ``service`` to
     ``number`` made at ``charged_at``) off the counters of the day and month of that
     charge, where they are still the current ones (a period that is over is not
@@ -367,8 +387,14 @@ def give_back(conn: Connection, account_id: int, service: str, number: str, amou
     if not periods:
         return
     bump(conn, [account_id])
-    upsert_counters(conn, [{"account_id": account_id, "period": p, "service": service, "country": c, "amount": -v}
-                           for p in periods for c, v in sorted(amounts([(number, amount)]).items())])
+    upsert_counters(
+        conn,
+        [
+            {"account_id": account_id, "period": p, "service": service, "country": c, "amount": -v}
+            for p in periods
+            for c, v in sorted(amounts([(number, amount)]).items())
+        ],
+    )
 
 
 def upsert_counters(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -377,8 +403,10 @@ def upsert_counters(conn: Connection, rows: list[dict[str, Any]]) -> None:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(COUNTERS)
-    stmt = stmt.on_conflict_do_update(index_elements=["account_id", "period", "service", "country"],
-                                      set_={"amount": COUNTERS.c.amount + stmt.excluded.amount})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["account_id", "period", "service", "country"],
+        set_={"amount": COUNTERS.c.amount + stmt.excluded.amount},
+    )
     conn.execute(stmt, rows)
 
 
@@ -402,8 +430,9 @@ def parse_scope(service: str | None, country: str | None) -> tuple[str, str]:
     return svc, ctry
 
 
-def set_caps(engine: Engine, account_id: int, service: str, country: str,
-             limits: Mapping[str, Decimal | None]) -> list[CapStatus]:
+def set_caps(
+    engine: Engine, account_id: int, service: str, country: str, limits: Mapping[str, Decimal | None]
+) -> list[CapStatus]:
     """Set (an amount) or remove (None) the day and/or month caps of one scope.
 
     In the same transaction, with the account's row locked, the current day's and
@@ -418,14 +447,26 @@ def set_caps(engine: Engine, account_id: int, service: str, country: str,
         for period, amount in limits.items():
             if period not in PERIODS:
                 raise BadCap("period must be day or month")
-            scope = (CAPS.c.account_id == account_id, CAPS.c.service == service, CAPS.c.period == period,
-                     CAPS.c.country == country)
+            scope = (
+                CAPS.c.account_id == account_id,
+                CAPS.c.service == service,
+                CAPS.c.period == period,
+                CAPS.c.country == country,
+            )
             conn.execute(sa.delete(CAPS).where(*scope))
             if amount is not None:
                 if amount < 0:
                     raise BadCap("a cap cannot be negative")
-                conn.execute(sa.insert(CAPS).values(account_id=account_id, service=service, period=period,
-                                                    country=country, amount=amount, updated_at=stamp))
+                conn.execute(
+                    sa.insert(CAPS).values(
+                        account_id=account_id,
+                        service=service,
+                        period=period,
+                        country=country,
+                        amount=amount,
+                        updated_at=stamp,
+                    )
+                )
         bump(conn, [account_id])
         recount(conn, account_id, stamp)
         return _statuses(conn, account_id, stamp)
@@ -448,9 +489,13 @@ def recount(conn: Connection, account_id: int, at: datetime) -> None:
         .union_all(
             # A refund counts in its charge's period (give_back), so it is dated by the charge.
             sa.select(L.c.kind, L.c.amount, charge.c.created_at, M.c.recipient, sa.null())
-            .select_from(L.join(charge, sa.and_(charge.c.message_id == L.c.message_id, charge.c.kind == "charge"))
-                         .join(M, M.c.id == L.c.message_id))
-            .where(L.c.account_id == account_id, L.c.kind == "refund", charge.c.created_at >= since))
+            .select_from(
+                L.join(charge, sa.and_(charge.c.message_id == L.c.message_id, charge.c.kind == "charge")).join(
+                    M, M.c.id == L.c.message_id
+                )
+            )
+            .where(L.c.account_id == account_id, L.c.kind == "refund", charge.c.created_at >= since)
+        )
     ).all()
     day = period_keys(at)["day"]
     total: dict[tuple[str, str, str], Decimal] = {}
@@ -463,9 +508,15 @@ def recount(conn: Connection, account_id: int, at: datetime) -> None:
         for country, amount in amounts([(number, abs(spent))]).items():
             for p in periods:
                 total[(p, service, country)] = total.get((p, service, country), ZERO) + (
-                    amount if spent > 0 else -amount)
-    upsert_counters(conn, [{"account_id": account_id, "period": p, "service": s, "country": c, "amount": v}
-                           for (p, s, c), v in sorted(total.items())])
+                    amount if spent > 0 else -amount
+                )
+    upsert_counters(
+        conn,
+        [
+            {"account_id": account_id, "period": p, "service": s, "country": c, "amount": v}
+            for (p, s, c), v in sorted(total.items())
+        ],
+    )
 
 
 def _statuses(conn: Connection, account_id: int, at: datetime) -> list[CapStatus]:
@@ -497,17 +548,22 @@ def call_room_column(account_id: Any) -> sa.ScalarSelect[Any]:
     counted = COUNTERS.alias("counted")
     charged = (
         sa.select(sa.func.coalesce(sa.func.sum(counted.c.amount), 0))
-        .where(counted.c.account_id == cap.c.account_id,
-               counted.c.period == sa.case((cap.c.period == "day", sa.bindparam("cap_day")),
-                                           else_=sa.bindparam("cap_month")),
-               counted.c.country == cap.c.country,
-               sa.or_(cap.c.service == "all", counted.c.service == cap.c.service))
+        .where(
+            counted.c.account_id == cap.c.account_id,
+            counted.c.period
+            == sa.case((cap.c.period == "day", sa.bindparam("cap_day")), else_=sa.bindparam("cap_month")),
+            counted.c.country == cap.c.country,
+            sa.or_(cap.c.service == "all", counted.c.service == cap.c.service),
+        )
         .scalar_subquery()
     )
     return (
         sa.select(sa.type_coerce(sa.func.min(cap.c.amount - charged), t.Money))
-        .where(cap.c.account_id == account_id, cap.c.service.in_(("calls", "all")),
-               sa.or_(cap.c.country == "", cap.c.country == sa.bindparam("cap_country")))
+        .where(
+            cap.c.account_id == account_id,
+            cap.c.service.in_(("calls", "all")),
+            sa.or_(cap.c.country == "", cap.c.country == sa.bindparam("cap_country")),
+        )
         .scalar_subquery()
     )
 

@@ -40,8 +40,10 @@ def try_charge(conn: Connection, account_id: int, amount: Decimal) -> bool:
 # every send makes one.
 _CHARGE = (
     sa.update(A)
-    .where(A.c.id == sa.bindparam("account_id"),
-           A.c.balance + A.c.credit_limit - A.c.held >= sa.bindparam("amount", type_=A.c.balance.type))
+    .where(
+        A.c.id == sa.bindparam("account_id"),
+        A.c.balance + A.c.credit_limit - A.c.held >= sa.bindparam("amount", type_=A.c.balance.type),
+    )
     .values(balance=A.c.balance - sa.bindparam("amount", type_=A.c.balance.type))
 )
 
@@ -58,7 +60,9 @@ def record(conn: Connection, rows: list[dict[str, Any]]) -> None:
     bulk.insert_rows(conn, t.ledger, rows)
 
 
-def credit(conn: Connection, account_id: int, amount: Decimal, kind: str, note: str = "", message_id: int | None = None) -> None:
+def credit(
+    conn: Connection, account_id: int, amount: Decimal, kind: str, note: str = "", message_id: int | None = None
+) -> None:
     """Add money (top-up, refund): balance and ledger row together; a low-balance
     alert is re-armed when the money is back at its threshold (billing.alerts)."""
     conn.execute(sa.update(A).where(A.c.id == account_id).values(balance=A.c.balance + amount))
@@ -71,13 +75,12 @@ def refund_message(conn: Connection, message_id: int, note: str = "refund: not a
     (in the day and month of the charge: billing.caps.give_back). Returns whether a
     refund happened."""
     m = t.messages
-    row = conn.execute(sa.select(m.c.account_id, m.c.price, m.c.charged, m.c.recipient)
-                       .where(m.c.id == message_id)).first()
+    row = conn.execute(
+        sa.select(m.c.account_id, m.c.price, m.c.charged, m.c.recipient).where(m.c.id == message_id)
+    ).first()
     if row is None or not row.charged:
         return False
-    done = conn.execute(
-        sa.update(m).where(m.c.id == message_id, m.c.charged.is_(True)).values(charged=False)
-    ).rowcount
+    done = conn.execute(sa.update(m).where(m.c.id == message_id, m.c.charged.is_(True)).values(charged=False)).rowcount
     if done != 1:
         return False
     if row.price > 0:
@@ -86,7 +89,8 @@ def refund_message(conn: Connection, message_id: int, note: str = "refund: not a
             charged_at = conn.execute(
                 sa.select(t.ledger.c.created_at)
                 .where(t.ledger.c.message_id == message_id, t.ledger.c.kind == "charge")
-                .order_by(t.ledger.c.id.desc()).limit(1)
+                .order_by(t.ledger.c.id.desc())
+                .limit(1)
             ).scalar()
             if charged_at is not None:
                 caps.give_back(conn, row.account_id, "sms", row.recipient, row.price, charged_at)
@@ -141,8 +145,9 @@ class SpendDay:
         return self.sms + self.calls
 
 
-def spending(engine: Engine, account_id: int | None = None, days: int = 30,
-             currencies: tuple[str, ...] = ()) -> dict[str, list[SpendDay]]:
+def spending(
+    engine: Engine, account_id: int | None = None, days: int = 30, currencies: tuple[str, ...] = ()
+) -> dict[str, list[SpendDay]]:
     """What was spent on each of the last ``days`` UTC days (today last), on SMS
     (charges less refunds) and on calls, by currency: one account's (its spend) or,
     with ``account_id=None``, every account's (the operator's revenue). From the
@@ -154,24 +159,40 @@ def spending(engine: Engine, account_id: int | None = None, days: int = 30,
     day = timeline.utc_day(L.c.created_at).label("day")
     is_call = L.c.kind.in_(CALL_KINDS).label("is_call")
     with read(engine) as conn:
-        cond = [L.c.created_at >= since, L.c.kind.in_(SMS_KINDS + CALL_KINDS),
-                L.c.id >= timeline.first_id_since(conn, L, L.c.created_at, since)]
+        cond = [
+            L.c.created_at >= since,
+            L.c.kind.in_(SMS_KINDS + CALL_KINDS),
+            L.c.id >= timeline.first_id_since(conn, L, L.c.created_at, since),
+        ]
         total = sa.func.sum(L.c.amount)
         if account_id is not None:
             # One account, one currency: no join row by row (a third of the query's time on SQLite).
             currency = conn.execute(sa.select(A.c.currency).where(A.c.id == account_id)).scalar_one()
-            rows = [(d, currency, call, amount) for d, call, amount in conn.execute(
-                sa.select(day, is_call, total).where(*cond, L.c.account_id == account_id).group_by(day, is_call))]
+            rows = [
+                (d, currency, call, amount)
+                for d, call, amount in conn.execute(
+                    sa.select(day, is_call, total).where(*cond, L.c.account_id == account_id).group_by(day, is_call)
+                )
+            ]
         else:
-            rows = [tuple(r) for r in conn.execute(
-                sa.select(day, A.c.currency, is_call, total).select_from(L.join(A, A.c.id == L.c.account_id))
-                .where(*cond).group_by(day, A.c.currency, is_call))]
+            rows = [
+                tuple(r)
+                for r in conn.execute(
+                    sa.select(day, A.c.currency, is_call, total)
+                    .select_from(L.join(A, A.c.id == L.c.account_id))
+                    .where(*cond)
+                    .group_by(day, A.c.currency, is_call)
+                )
+            ]
     found: dict[str, dict[tuple[str, bool], Decimal]] = {c: {} for c in currencies}
     for d, currency, call, amount in rows:
         # sum() keeps the column's Money type: a Decimal on both backends. Charges are
         # negative in the ledger, spending is shown positive.
         found.setdefault(currency, {})[(timeline.day_key(d), bool(call))] = -Decimal(amount or 0)
     zero = Decimal(0)
-    return {currency: [SpendDay(d, by.get((d.isoformat(), False), zero), by.get((d.isoformat(), True), zero))
-                       for d in dates]
-            for currency, by in sorted(found.items())}
+    return {
+        currency: [
+            SpendDay(d, by.get((d.isoformat(), False), zero), by.get((d.isoformat(), True), zero)) for d in dates
+        ]
+        for currency, by in sorted(found.items())
+    }

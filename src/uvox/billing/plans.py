@@ -87,7 +87,9 @@ def _parse_deck(stream: IO[str]) -> Iterator[dict[str, Any]]:
     names = [h.strip().lower().lstrip("\ufeff") for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
-        raise RateDeckError(f"line 1: missing column(s) {', '.join(missing)}; the header must be {','.join(REQUIRED_COLUMNS)}")
+        raise RateDeckError(
+            f"line 1: missing column(s) {', '.join(missing)}; the header must be {','.join(REQUIRED_COLUMNS)}"
+        )
     idx = {c: names.index(c) for c in REQUIRED_COLUMNS}
     opt = {c: names.index(c) for c in VOICE_COLUMNS if c in names}
 
@@ -116,8 +118,15 @@ def _parse_deck(stream: IO[str]) -> Iterator[dict[str, Any]]:
         if prefix in seen:
             raise RateDeckError(f"line {lineno}: dialprefix {prefix} appears twice")
         seen.add(prefix)
-        yield {"prefix": prefix, "destination": destination[:200], "rate_initial": rate_initial, "sms_rate": sms_rate,
-               "connect_charge": connect, "init_block": init_block, "billing_block": billing_block}
+        yield {
+            "prefix": prefix,
+            "destination": destination[:200],
+            "rate_initial": rate_initial,
+            "sms_rate": sms_rate,
+            "connect_charge": connect,
+            "init_block": init_block,
+            "billing_block": billing_block,
+        }
 
 
 def _block(raw: str, default: int, name: str, *, minimum: int) -> int:
@@ -140,8 +149,17 @@ def export_csv(engine: Engine, plan_name: str) -> Iterator[str]:
     for r in iter_rates(engine, plan.id):
         buf.seek(0)
         buf.truncate()
-        writer.writerow([r.prefix, r.destination, show(r.rate_initial, 4), show(r.sms_rate, 4),
-                         show(r.connect_charge, 2), r.init_block, r.billing_block])
+        writer.writerow(
+            [
+                r.prefix,
+                r.destination,
+                show(r.rate_initial, 4),
+                show(r.sms_rate, 4),
+                show(r.connect_charge, 2),
+                r.init_block,
+                r.billing_block,
+            ]
+        )
         yield buf.getvalue()
 
 
@@ -166,8 +184,15 @@ def import_rates(engine: Engine, plan_name: str, stream: IO[str] | str) -> int:
     return len(rows)
 
 
-_lookup_cols = (t.rates.c.prefix, t.rates.c.destination, t.rates.c.rate_initial, t.rates.c.sms_rate,
-                t.rates.c.connect_charge, t.rates.c.init_block, t.rates.c.billing_block)
+_lookup_cols = (
+    t.rates.c.prefix,
+    t.rates.c.destination,
+    t.rates.c.rate_initial,
+    t.rates.c.sms_rate,
+    t.rates.c.connect_charge,
+    t.rates.c.init_block,
+    t.rates.c.billing_block,
+)
 
 
 def _rate(r: Any) -> Rate:  # a row with the rate columns, whatever else it holds
@@ -205,10 +230,7 @@ def _deck(conn: Connection, plan_id: int) -> dict[str, Rate]:
         entries[plan_id] = (clock + CHECK_SECONDS, version, entry[2])
         return entry[2]
     with decks.lock:
-        deck = {
-            r.prefix: _rate(r)
-            for r in conn.execute(sa.select(*_lookup_cols).where(t.rates.c.plan_id == plan_id))
-        }
+        deck = {r.prefix: _rate(r) for r in conn.execute(sa.select(*_lookup_cols).where(t.rates.c.plan_id == plan_id))}
         entries[plan_id] = (clock + CHECK_SECONDS, version, deck)
     return deck
 
@@ -305,6 +327,5 @@ def plan_usage(engine: Engine) -> PlanUsage:
     """How many rates each plan has and how many accounts are on it, by plan id."""
     with read(engine) as conn:
         rates = conn.execute(sa.select(t.rates.c.plan_id, sa.func.count()).group_by(t.rates.c.plan_id)).all()
-        customers = conn.execute(
-            sa.select(t.accounts.c.plan_id, sa.func.count()).group_by(t.accounts.c.plan_id)).all()
+        customers = conn.execute(sa.select(t.accounts.c.plan_id, sa.func.count()).group_by(t.accounts.c.plan_id)).all()
     return PlanUsage({r[0]: r[1] for r in rates}, {r[0]: r[1] for r in customers if r[0] is not None})

@@ -59,9 +59,27 @@ def release_waiting(conn: Connection, account_id: int, limit: int = 10_000) -> i
         conn.execute(
             sa.update(M)
             .where(M.c.id == w.id, M.c.state == WAITING_BALANCE)
-            .values(state=QUEUED, charged=True, price=amount, destination=rate.destination, updated_at=stamp, next_attempt_at=stamp)
+            .values(
+                state=QUEUED,
+                charged=True,
+                price=amount,
+                destination=rate.destination,
+                updated_at=stamp,
+                next_attempt_at=stamp,
+            )
         )
         if amount > 0:
-            ledger.record(conn, [{"account_id": account_id, "kind": "charge", "amount": -amount, "message_id": w.id, "note": "sms (released)"}])
+            ledger.record(
+                conn,
+                [
+                    {
+                        "account_id": account_id,
+                        "kind": "charge",
+                        "amount": -amount,
+                        "message_id": w.id,
+                        "note": "sms (released)",
+                    }
+                ],
+            )
         released += 1
     return released

@@ -22,8 +22,14 @@ from uvox.db.session import write
 from uvox.errors import NotFound
 
 
-def topup(engine: Engine, account_id: int, amount: Decimal, note: str = "top-up", *,
-          on_queued: Callable[[], None] | None = None) -> tuple[Decimal, int]:
+def topup(
+    engine: Engine,
+    account_id: int,
+    amount: Decimal,
+    note: str = "top-up",
+    *,
+    on_queued: Callable[[], None] | None = None,
+) -> tuple[Decimal, int]:
     """Add prepaid money; messages waiting for balance are released in the same transaction.
 
     Returns (new balance, messages released). A negative amount is a correction,
@@ -40,8 +46,9 @@ def topup(engine: Engine, account_id: int, amount: Decimal, note: str = "top-up"
     return new_balance, released
 
 
-def set_credit_limit(engine: Engine, account_id: int, amount: Decimal, *,
-                     on_queued: Callable[[], None] | None = None) -> int:
+def set_credit_limit(
+    engine: Engine, account_id: int, amount: Decimal, *, on_queued: Callable[[], None] | None = None
+) -> int:
     if amount < 0:
         raise ValueError("a credit limit cannot be negative")
     with write(engine) as conn:

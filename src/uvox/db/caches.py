@@ -77,8 +77,13 @@ class AuthCache:
             if self._listener is not None or engine is None:
                 return
             self._listener = ListenThread(
-                engine, [AUTH_CHANNEL], lambda _notifications: self.bump(), lambda: self.bump(listening=True),
-                on_lost=self._not_listening, name="uvox-auth-listen", wait_seconds=5.0,
+                engine,
+                [AUTH_CHANNEL],
+                lambda _notifications: self.bump(),
+                lambda: self.bump(listening=True),
+                on_lost=self._not_listening,
+                name="uvox-auth-listen",
+                wait_seconds=5.0,
                 trouble="API key cache: not listening for changes (%s); caching nothing meanwhile",
                 logger=logging.getLogger("uvox.accounts.authcache"),
             ).start()

@@ -135,8 +135,9 @@ class ListenThread:
                 except Exception as exc:
                     self.listening.clear()
                     if isinstance(exc, _CallbackFailed):  # a bug, or the database away for the callback's work
-                        self._log.error("%s: a callback failed; listening again", self._thread.name,
-                                        exc_info=exc.__cause__)
+                        self._log.error(
+                            "%s: a callback failed; listening again", self._thread.name, exc_info=exc.__cause__
+                        )
                     elif not warned:  # once an outage, not every second of it
                         self._log.warning(self._trouble, exc)
                         warned = True

@@ -67,9 +67,12 @@ def reseal(engine: Engine, old: bytes, new: bytes) -> dict[str, Any]:
                 except Exception:
                     if _opens(new, token, purpose):
                         continue  # sealed under the new key already (a second run)
-                    raise ResealError(f"{what.replace('_', ' ')}: {label} opens with neither the old key nor "
-                                      "the current one; nothing was changed (is the old key right?)") from None
-                conn.execute(sa.update(table).where(table.c.id == row_id)
-                             .values({column: secretbox.seal(new, clear, purpose)}))
+                    raise ResealError(
+                        f"{what.replace('_', ' ')}: {label} opens with neither the old key nor "
+                        "the current one; nothing was changed (is the old key right?)"
+                    ) from None
+                conn.execute(
+                    sa.update(table).where(table.c.id == row_id).values({column: secretbox.seal(new, clear, purpose)})
+                )
                 counts[what] += 1
     return counts

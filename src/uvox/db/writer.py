@@ -207,8 +207,11 @@ class Writer:
                     # consecutive jobs of one kind form a group
                     start = 0
                     for i in range(1, len(jobs) + 1):
-                        if i == len(jobs) or getattr(jobs[i], "merge_key", None) != getattr(jobs[start], "merge_key", None) \
-                                or getattr(jobs[i], "merge_key", None) is None:
+                        if (
+                            i == len(jobs)
+                            or getattr(jobs[i], "merge_key", None) != getattr(jobs[start], "merge_key", None)
+                            or getattr(jobs[i], "merge_key", None) is None
+                        ):
                             self._run_group(conn, jobs[start:i], outcomes)
                             start = i
             except BaseException as exc:
@@ -265,9 +268,12 @@ class Writer:
                 outcomes = [(_DEFER, None)]
                 break
             except _Retry as exc:
-                log.warning("group commit of %d jobs aborted by the database (%s); %s", len(jobs),
-                            _describe(exc.__cause__),
-                            "running it again" if attempt < BATCH_RETRIES else "running its jobs one by one")
+                log.warning(
+                    "group commit of %d jobs aborted by the database (%s); %s",
+                    len(jobs),
+                    _describe(exc.__cause__),
+                    "running it again" if attempt < BATCH_RETRIES else "running its jobs one by one",
+                )
                 self._drop_connection()
             except BaseException as exc:
                 log.exception("group commit of %d jobs failed", len(jobs))

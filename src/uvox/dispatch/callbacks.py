@@ -56,16 +56,19 @@ def claim_due(engine: Engine, limit: int = 100) -> Sequence[Any]:
     earlier = CB.alias("earlier")
     blocked = (
         sa.select(earlier.c.id)
-        .where(earlier.c.delivered_at.is_(None), earlier.c.message_id == CB.c.message_id,
-               earlier.c.id < CB.c.id, earlier.c.attempts < MAX_ATTEMPTS)
+        .where(
+            earlier.c.delivered_at.is_(None),
+            earlier.c.message_id == CB.c.message_id,
+            earlier.c.id < CB.c.id,
+            earlier.c.attempts < MAX_ATTEMPTS,
+        )
         .exists()
     )
     with write(engine) as conn:
         q = (
             sa.select(CB.c.id, CB.c.url, CB.c.body, CB.c.attempts, A.c.callback_secret)
             .select_from(CB.join(A, A.c.id == CB.c.account_id))
-            .where(CB.c.delivered_at.is_(None), CB.c.next_attempt_at <= stamp, CB.c.attempts < MAX_ATTEMPTS,
-                   ~blocked)
+            .where(CB.c.delivered_at.is_(None), CB.c.next_attempt_at <= stamp, CB.c.attempts < MAX_ATTEMPTS, ~blocked)
             .order_by(CB.c.next_attempt_at, CB.c.id)
             .limit(limit)
         )
@@ -73,8 +76,7 @@ def claim_due(engine: Engine, limit: int = 100) -> Sequence[Any]:
             q = q.with_for_update(skip_locked=True, of=CB)
         rows = conn.execute(q).all()
         if rows:
-            conn.execute(sa.update(CB).where(CB.c.id.in_([r.id for r in rows]))
-                         .values(next_attempt_at=stamp + LEASE))
+            conn.execute(sa.update(CB).where(CB.c.id.in_([r.id for r in rows])).values(next_attempt_at=stamp + LEASE))
     return rows
 
 
@@ -85,19 +87,31 @@ def record(engine: Engine, results: list[tuple[int, int, str | None]], base: flo
         for cid, attempts, error in results:
             n = attempts + 1
             if error is None:
-                conn.execute(sa.update(CB).where(CB.c.id == cid)
-                             .values(attempts=n, delivered_at=stamp, last_error=None))
+                conn.execute(
+                    sa.update(CB).where(CB.c.id == cid).values(attempts=n, delivered_at=stamp, last_error=None)
+                )
             else:
                 if n >= MAX_ATTEMPTS:
                     log.warning("callback %s: giving up after %d attempts (%s)", cid, n, error)
-                conn.execute(sa.update(CB).where(CB.c.id == cid).values(
-                    attempts=n, last_error=error[:500],
-                    next_attempt_at=stamp + timedelta(seconds=backoff(n, base))))
+                conn.execute(
+                    sa.update(CB)
+                    .where(CB.c.id == cid)
+                    .values(
+                        attempts=n, last_error=error[:500], next_attempt_at=stamp + timedelta(seconds=backoff(n, base))
+                    )
+                )
 
 
 class CallbackSender:
-    def __init__(self, engine: Engine, *, base_backoff: float = 5.0, concurrency: int = 20,
-                 timeout: float = 10.0, poll: float = 0.5) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        base_backoff: float = 5.0,
+        concurrency: int = 20,
+        timeout: float = 10.0,
+        poll: float = 0.5,
+    ) -> None:
         self.engine = engine
         self.base_backoff = base_backoff
         self.poll = poll
@@ -111,8 +125,9 @@ class CallbackSender:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False,
-                                     headers={"User-Agent": "UVox-Callbacks/1"}) as client:
+        async with httpx.AsyncClient(
+            timeout=self._timeout, follow_redirects=False, headers={"User-Agent": "UVox-Callbacks/1"}
+        ) as client:
             while not stopping.is_set():
                 try:
                     rows = await asyncio.to_thread(claim_due, self.engine)

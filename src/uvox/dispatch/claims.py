@@ -37,8 +37,9 @@ class Claimed:
     done_parts: frozenset[int] | set[int] = frozenset()
 
 
-def requeue_submitting(engine: Engine, connectors: list[str] | None = None,
-                       except_ids: set[int] | frozenset[int] = frozenset()) -> int:
+def requeue_submitting(
+    engine: Engine, connectors: list[str] | None = None, except_ids: set[int] | frozenset[int] = frozenset()
+) -> int:
     """Messages left half-way by a dispatcher that died go back to the queue.
 
     Called by whoever takes a connector over (or starts, on SQLite). Parts already
@@ -52,17 +53,26 @@ def requeue_submitting(engine: Engine, connectors: list[str] | None = None,
             q = q.where(M.c.connector.in_(connectors))
         if except_ids:
             q = q.where(M.c.id.not_in(list(except_ids)))
-        n: int = conn.execute(q.values(state=QUEUED, connector=None, updated_at=now(),
-                                       next_attempt_at=now())).rowcount
+        n: int = conn.execute(q.values(state=QUEUED, connector=None, updated_at=now(), next_attempt_at=now())).rowcount
     if n:
-        log.warning("dispatch: %d message(s) left in flight by a previous owner of %s re-queued",
-                    n, connectors or "any connector")
+        log.warning(
+            "dispatch: %d message(s) left in flight by a previous owner of %s re-queued",
+            n,
+            connectors or "any connector",
+        )
     return n
 
 
-def claim_in(conn: Connection, *, limit: int, mine: set[str], up: set[str],
-             choose: Callable[[str], str | None], unroutable_delay: float = 5.0,
-             secret: bytes | None = None) -> list[Claimed]:
+def claim_in(
+    conn: Connection,
+    *,
+    limit: int,
+    mine: set[str],
+    up: set[str],
+    choose: Callable[[str], str | None],
+    unroutable_delay: float = 5.0,
+    secret: bytes | None = None,
+) -> list[Claimed]:
     """Take up to ``limit`` due messages this worker can send now (in ``conn``'s transaction).
 
     On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of workers claim at
@@ -76,8 +86,9 @@ def claim_in(conn: Connection, *, limit: int, mine: set[str], up: set[str],
     """
     stamp = now()
     q = (
-        sa.select(M.c.id, M.c.account_id, M.c.sender, M.c.recipient, M.c.text, M.c.secret_text,
-                  M.c.attempts, M.c.connector)
+        sa.select(
+            M.c.id, M.c.account_id, M.c.sender, M.c.recipient, M.c.text, M.c.secret_text, M.c.attempts, M.c.connector
+        )
         .where(M.c.state == QUEUED, sa.or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= stamp))
         .order_by(M.c.id)
         .limit(limit)
@@ -106,18 +117,21 @@ def claim_in(conn: Connection, *, limit: int, mine: set[str], up: set[str],
     for name, ids in remote.items():
         conn.execute(sa.update(M).where(M.c.id.in_(ids)).values(connector=name))
     if stuck:
-        conn.execute(sa.update(M).where(M.c.id.in_(stuck))
-                     .values(next_attempt_at=stamp + timedelta(seconds=unroutable_delay)))
+        conn.execute(
+            sa.update(M).where(M.c.id.in_(stuck)).values(next_attempt_at=stamp + timedelta(seconds=unroutable_delay))
+        )
     claimed = [
         Claimed(r.id, r.account_id, r.sender, r.recipient, _real_text(r, secret), r.attempts + 1, name)
-        for name, items in local.items() for r in items
+        for name, items in local.items()
+        for r in items
     ]
     retried = [c.id for c in claimed if c.attempts > 1]
     if retried:
         done: dict[int, set[int]] = defaultdict(set)
         for mid, part_no in conn.execute(
-            sa.select(PARTS.c.message_id, PARTS.c.part_no)
-            .where(PARTS.c.message_id.in_(retried), PARTS.c.smsc_message_id.is_not(None))
+            sa.select(PARTS.c.message_id, PARTS.c.part_no).where(
+                PARTS.c.message_id.in_(retried), PARTS.c.smsc_message_id.is_not(None)
+            )
         ):
             done[mid].add(part_no)
         for c in claimed:
@@ -127,9 +141,14 @@ def claim_in(conn: Connection, *, limit: int, mine: set[str], up: set[str],
 
 
 _MARK_SUBMITTING = (
-    sa.update(M).where(M.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .values(state=SUBMITTING, connector=sa.bindparam("connector"), attempts=M.c.attempts + 1,
-            updated_at=sa.bindparam("stamp"))
+    sa.update(M)
+    .where(M.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(
+        state=SUBMITTING,
+        connector=sa.bindparam("connector"),
+        attempts=M.c.attempts + 1,
+        updated_at=sa.bindparam("stamp"),
+    )
 )
 
 

@@ -322,12 +322,15 @@ class Dispatcher:
             for name, h in list(self._held.items()):
                 # Handed over only once what it sent is recorded: the next owner re-queues
                 # whatever it finds half-way, and that must not be ours.
-                if (h.draining and not h.relock and not any(i.connector == name for i in self._inflight.values())
-                        and name not in self._unrecorded.values()):
+                if (
+                    h.draining
+                    and not h.relock
+                    and not any(i.connector == name for i in self._inflight.values())
+                    and name not in self._unrecorded.values()
+                ):
                     await self._drop(name)
         # Take free connectors up to our share; which ones first differs per worker.
-        wanted = sorted((n for n in specs if n not in self._held),
-                        key=lambda n: ownership._key(n + self.worker_id))
+        wanted = sorted((n for n in specs if n not in self._held), key=lambda n: ownership._key(n + self.worker_id))
         owners = await asyncio.to_thread(ownership.read_owners, self.engine) if pg and wanted else {}
         for name in wanted:
             if len([h for h in self._held.values() if not h.draining]) >= share:
@@ -367,8 +370,11 @@ class Dispatcher:
         except Exception:
             if (spec.name, spec.sealed_password) not in self._unopenable:
                 self._unopenable.add((spec.name, spec.sealed_password))
-                log.error("dispatch: connector %s's password cannot be opened with this instance's secret "
-                          "(UVOX_SECRET_KEY changed without `uvox db reseal`?): not binding it", spec.name)
+                log.error(
+                    "dispatch: connector %s's password cannot be opened with this instance's secret "
+                    "(UVOX_SECRET_KEY changed without `uvox db reseal`?): not binding it",
+                    spec.name,
+                )
             return False
 
     def _start_connector(self, spec: routing.ConnectorSpec) -> None:
@@ -377,8 +383,13 @@ class Dispatcher:
         link = self.links(spec, functools.partial(self._on_receipt, spec.name), lambda up: self.poke())
         self._held[spec.name] = _Held(spec, link)
         link.start()
-        log.info("dispatch: holding connector %s (%s:%s)%s", spec.name, spec.host, spec.port,
-                 " [SIMULATOR]" if spec.simulated else "")
+        log.info(
+            "dispatch: holding connector %s (%s:%s)%s",
+            spec.name,
+            spec.host,
+            spec.port,
+            " [SIMULATOR]" if spec.simulated else "",
+        )
 
     async def _drop(self, name: str, requeue: bool = True, release: bool = True) -> None:
         h = self._held.pop(name, None)
@@ -437,8 +448,12 @@ class Dispatcher:
             table = self._table
             try:
                 claimed = await self._in_write(
-                    claims.claim_in, limit=min(room, self.batch), mine=mine, up=up,
-                    choose=functools.partial(table.choose, up=up, mine=mine), secret=self._secret,
+                    claims.claim_in,
+                    limit=min(room, self.batch),
+                    mine=mine,
+                    up=up,
+                    choose=functools.partial(table.choose, up=up, mine=mine),
+                    secret=self._secret,
                 )
             except Exception:
                 log.exception("dispatch: claim failed")
@@ -559,8 +574,9 @@ class Dispatcher:
             for ev in res.unmatched:
                 if now - ev.seen > 30:
                     self.stats.unmatched_receipts += 1
-                    log.warning("dispatch: receipt for unknown SMSC id %s on %s dropped",
-                                ev.receipt.message_id, ev.connector)
+                    log.warning(
+                        "dispatch: receipt for unknown SMSC id %s on %s dropped", ev.receipt.message_id, ev.connector
+                    )
                     ev.ack(True)
                 else:
                     ev.tries += 1

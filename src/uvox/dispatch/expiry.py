@@ -24,17 +24,23 @@ def expire(engine: Engine, limit: int = 1000) -> int:
     """
     stamp = now()
     with write(engine) as conn:
-        q = (sa.select(M.c.id, M.c.charged).where(M.c.state.in_(_WAITING), M.c.expires_at.is_not(None),
-                                                   M.c.expires_at < stamp).order_by(M.c.id).limit(limit))
+        q = (
+            sa.select(M.c.id, M.c.charged)
+            .where(M.c.state.in_(_WAITING), M.c.expires_at.is_not(None), M.c.expires_at < stamp)
+            .order_by(M.c.id)
+            .limit(limit)
+        )
         if conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         rows = conn.execute(q).all()
         if not rows:
             return 0
         ids = [r.id for r in rows]
-        conn.execute(sa.update(M).where(M.c.id.in_(ids), M.c.state.in_(_WAITING))
-                     .values(state=MessageState.EXPIRED, done_at=stamp, updated_at=stamp, secret_text=None,
-                             error=_WHY))
+        conn.execute(
+            sa.update(M)
+            .where(M.c.id.in_(ids), M.c.state.in_(_WAITING))
+            .values(state=MessageState.EXPIRED, done_at=stamp, updated_at=stamp, secret_text=None, error=_WHY)
+        )
         for r in rows:
             if r.charged:
                 ledger.refund_message(conn, r.id, "refund: expired before it was sent")

@@ -47,17 +47,24 @@ async def open_simulator(settings: Settings):
     so server.py's simulator process needs no database (nor its modules' memory)."""
     from uvox.smpp.simulator import SIMULATOR_WARNING, SmscSimulator
 
-    sim = SmscSimulator(settings.smsc_sim_host, settings.smsc_sim_port,
-                        receipt_delay=settings.smsc_sim_receipt_delay,
-                        control_port=settings.smsc_sim_control_port or None,
-                        # Records are only read through the control port: without it they
-                        # were memory that grew with every text (about 1 kB each).
-                        max_records=BUILT_IN_RECORDS if settings.smsc_sim_control_port else 0)
+    sim = SmscSimulator(
+        settings.smsc_sim_host,
+        settings.smsc_sim_port,
+        receipt_delay=settings.smsc_sim_receipt_delay,
+        control_port=settings.smsc_sim_control_port or None,
+        # Records are only read through the control port: without it they
+        # were memory that grew with every text (about 1 kB each).
+        max_records=BUILT_IN_RECORDS if settings.smsc_sim_control_port else 0,
+    )
     try:
         await sim.start()
     except OSError as e:
-        log.warning("SMSC simulator port %s:%s is taken (%s): using the simulator already there",
-                    settings.smsc_sim_host, settings.smsc_sim_port, e)
+        log.warning(
+            "SMSC simulator port %s:%s is taken (%s): using the simulator already there",
+            settings.smsc_sim_host,
+            settings.smsc_sim_port,
+            e,
+        )
         return None
     log.warning("%s", SIMULATOR_WARNING)
 

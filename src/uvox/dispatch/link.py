@@ -64,5 +64,4 @@ class Link(Protocol):
 class LinkFactory(Protocol):
     """Makes the (not yet started) link for one connector this dispatcher takes."""
 
-    def __call__(self, spec: ConnectorSpec, on_receipt: ReceiptHandler,
-                 on_bound: Callable[[bool], None]) -> Link: ...
+    def __call__(self, spec: ConnectorSpec, on_receipt: ReceiptHandler, on_bound: Callable[[bool], None]) -> Link: ...

@@ -30,11 +30,23 @@ class Change(NamedTuple):
 
 
 _CALLBACK_TARGETS = (
-    sa.select(M.c.id, M.c.account_id, M.c.recipient, M.c.segments, M.c.simulated, M.c.test, M.c.sender_used,
-              M.c.sender, M.c.callback_url.label("m_url"), A.c.callback_url.label("a_url"))
+    sa.select(
+        M.c.id,
+        M.c.account_id,
+        M.c.recipient,
+        M.c.segments,
+        M.c.simulated,
+        M.c.test,
+        M.c.sender_used,
+        M.c.sender,
+        M.c.callback_url.label("m_url"),
+        A.c.callback_url.label("a_url"),
+    )
     .select_from(M.join(A, A.c.id == M.c.account_id))
-    .where(M.c.id.in_(sa.bindparam("ids", expanding=True)),
-           sa.or_(M.c.callback_url.is_not(None), A.c.callback_url.is_not(None)))
+    .where(
+        M.c.id.in_(sa.bindparam("ids", expanding=True)),
+        sa.or_(M.c.callback_url.is_not(None), A.c.callback_url.is_not(None)),
+    )
 )
 
 
@@ -69,9 +81,17 @@ def enqueue(conn: Connection, changes: list[Change], stamp: datetime) -> int:
         }
         if m.test:
             body["test"] = "1"  # as in every reply to a test key
-        rows.append({"account_id": m.account_id, "message_id": mid, "url": url,
-                     "body": json.dumps(body, separators=(",", ":")), "attempts": 0,
-                     "created_at": stamp, "next_attempt_at": stamp})
+        rows.append(
+            {
+                "account_id": m.account_id,
+                "message_id": mid,
+                "url": url,
+                "body": json.dumps(body, separators=(",", ":")),
+                "attempts": 0,
+                "created_at": stamp,
+                "next_attempt_at": stamp,
+            }
+        )
     if rows:
         conn.execute(sa.insert(CB), rows)
     return len(rows)
@@ -84,7 +104,15 @@ def enqueue_event(conn: Connection, account_id: int, event: dict[str, Any], stam
     url = conn.execute(sa.select(A.c.callback_url).where(A.c.id == account_id)).scalar()
     if not url:
         return False
-    conn.execute(sa.insert(CB).values(account_id=account_id, message_id=None, url=url,
-                                      body=json.dumps(event, separators=(",", ":")), attempts=0,
-                                      created_at=stamp, next_attempt_at=stamp))
+    conn.execute(
+        sa.insert(CB).values(
+            account_id=account_id,
+            message_id=None,
+            url=url,
+            body=json.dumps(event, separators=(",", ":")),
+            attempts=0,
+            created_at=stamp,
+            next_attempt_at=stamp,
+        )
+    )
     return True

@@ -96,8 +96,9 @@ class LocalOwnership:
         if self.holding:
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(sa.delete(t.meta).where(t.meta.c.key == self.KEY,
-                                                         t.meta.c.value.like(f'%"{self.worker_id}"%')))
+                    conn.execute(
+                        sa.delete(t.meta).where(t.meta.c.key == self.KEY, t.meta.c.value.like(f'%"{self.worker_id}"%'))
+                    )
             except Exception:
                 pass
         self.holding = False
@@ -121,8 +122,9 @@ class LocalOwnership:
                         mine = d.get("owner") == self.worker_id
                         from datetime import datetime
 
-                        free = (aware(datetime.fromisoformat(d["at"])) < stamp - self.LEASE
-                                or _gone(str(d.get("owner") or "")))
+                        free = aware(datetime.fromisoformat(d["at"])) < stamp - self.LEASE or _gone(
+                            str(d.get("owner") or "")
+                        )
                     except (ValueError, KeyError, TypeError):
                         free = True
                 if mine or free:
@@ -140,9 +142,12 @@ class LocalOwnership:
             claims.requeue_submitting(self.engine, None)
         if not self.holding and not self._warned:
             self._warned = True
-            log.warning("dispatch: another dispatcher holds this SQLite database (%s); waiting. "
-                        "On SQLite run either `uvox serve` (dispatcher inside) or `uvox worker`, not both; "
-                        "use PostgreSQL for several workers.", row.value if row else "?")
+            log.warning(
+                "dispatch: another dispatcher holds this SQLite database (%s); waiting. "
+                "On SQLite run either `uvox serve` (dispatcher inside) or `uvox worker`, not both; "
+                "use PostgreSQL for several workers.",
+                row.value if row else "?",
+            )
         return self.holding or not was
 
     def try_acquire(self, name: str) -> bool:
@@ -166,13 +171,13 @@ class PgOwnership:
         self._conn: Connection | None = None
         # A connection of its own, outside the pool, in autocommit: its life is the lease,
         # and closing it really disconnects (a pooled one would keep our locks and name).
-        self._own_engine = sa.create_engine(engine.url, poolclass=sa.pool.NullPool,
-                                            isolation_level="AUTOCOMMIT")
+        self._own_engine = sa.create_engine(engine.url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
 
     def open(self) -> None:
         self._conn = self._own_engine.connect()
-        self._conn.execute(sa.text("SELECT set_config('application_name', :n, false)"),
-                           {"n": f"{APP_NAME} {self.worker_id}"[:63]})
+        self._conn.execute(
+            sa.text("SELECT set_config('application_name', :n, false)"), {"n": f"{APP_NAME} {self.worker_id}"[:63]}
+        )
 
     def close(self) -> None:
         if self._conn is not None:
@@ -203,8 +208,11 @@ class PgOwnership:
             return False
 
     def try_acquire(self, name: str) -> bool:
-        return bool(self._lock_conn().execute(sa.text("SELECT pg_try_advisory_lock(:ns, :k)"),
-                                       {"ns": _LOCK_NS, "k": _key(name)}).scalar())
+        return bool(
+            self._lock_conn()
+            .execute(sa.text("SELECT pg_try_advisory_lock(:ns, :k)"), {"ns": _LOCK_NS, "k": _key(name)})
+            .scalar()
+        )
 
     def release(self, name: str) -> None:
         self._lock_conn().execute(sa.text("SELECT pg_advisory_unlock(:ns, :k)"), {"ns": _LOCK_NS, "k": _key(name)})
@@ -212,14 +220,27 @@ class PgOwnership:
     def alive(self, worker_id: str) -> bool:
         """Whether that dispatcher is connected to the database (its lock connection
         carries its id in application_name, see open())."""
-        return bool(self._lock_conn().execute(sa.text(
-            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = :n"),
-            {"n": f"{APP_NAME} {worker_id}"[:63]}).first())
+        return bool(
+            self._lock_conn()
+            .execute(
+                sa.text("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = :n"),
+                {"n": f"{APP_NAME} {worker_id}"[:63]},
+            )
+            .first()
+        )
 
     def live_dispatchers(self) -> int:
-        n = self._lock_conn().execute(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND application_name LIKE :p"), {"p": APP_NAME + " %"}).scalar()
+        n = (
+            self._lock_conn()
+            .execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name LIKE :p"
+                ),
+                {"p": APP_NAME + " %"},
+            )
+            .scalar()
+        )
         return max(1, int(n or 1))
 
 
@@ -234,6 +255,7 @@ def fair_share(total: int, dispatchers: int) -> int:
 
 
 # ---------------------------------------------------------------- up/down, shared
+
 
 def publish(engine: Engine, states: dict[str, bool], worker_id: str) -> None:
     """Record which of our connectors are bound, for the other workers' routing."""
@@ -274,5 +296,5 @@ def read_owners(engine: Engine) -> dict[str, str]:
             except (ValueError, KeyError, TypeError):
                 continue
             if d.get("bound") and at >= cutoff:
-                up[key[len(UP_PREFIX):]] = str(d.get("owner") or "")
+                up[key[len(UP_PREFIX) :]] = str(d.get("owner") or "")
     return up

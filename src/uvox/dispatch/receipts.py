@@ -67,13 +67,12 @@ class Settled:
     ended: list[Change] = field(default_factory=list)
 
 
-_PARTS_BY_SMSC_ID = (
-    sa.select(PARTS.c.id, PARTS.c.message_id, PARTS.c.smsc_message_id)
-    .where(PARTS.c.connector == sa.bindparam("connector"),
-           PARTS.c.smsc_message_id.in_(sa.bindparam("ids", expanding=True)))
+_PARTS_BY_SMSC_ID = sa.select(PARTS.c.id, PARTS.c.message_id, PARTS.c.smsc_message_id).where(
+    PARTS.c.connector == sa.bindparam("connector"), PARTS.c.smsc_message_id.in_(sa.bindparam("ids", expanding=True))
 )
 _PARTS_FINAL = (
-    sa.update(PARTS).where(PARTS.c.id.in_(sa.bindparam("ids", expanding=True)))
+    sa.update(PARTS)
+    .where(PARTS.c.id.in_(sa.bindparam("ids", expanding=True)))
     .values(state=sa.bindparam("st"), error=sa.bindparam("err"), done_at=sa.bindparam("stamp"))
 )
 #: A one-part message takes its part's final state at once (see _finalize_single).
@@ -136,8 +135,9 @@ class ReceiptMatcher:
         settled.ended += finalize(conn, set(by_message) - {c.message_id for c in settled.ended}, stamp)
         return settled
 
-    def _match_other_forms(self, conn: Connection, receipts: list[ReceiptEvent],
-                           found: Mapping[tuple[str, str], PartRef]) -> dict[tuple[str, str], PartRef]:
+    def _match_other_forms(
+        self, conn: Connection, receipts: list[ReceiptEvent], found: Mapping[tuple[str, str], PartRef]
+    ) -> dict[tuple[str, str], PartRef]:
         """Match receipts whose id differs from submit_sm_resp's only in its spelling.
 
         Only parts still waiting for a receipt are candidates, so a converted id cannot
@@ -163,8 +163,13 @@ class ReceiptMatcher:
                 for alt, hit in _lookup_waiting(conn, connector, list(want)).items():
                     for r in want[alt]:
                         hits.setdefault((connector, r.receipt.message_id), hit)
-            rest = [r for r in items if r.tries >= 1 and (connector, r.receipt.message_id) not in found
-                    and (connector, r.receipt.message_id) not in hits]
+            rest = [
+                r
+                for r in items
+                if r.tries >= 1
+                and (connector, r.receipt.message_id) not in found
+                and (connector, r.receipt.message_id) not in hits
+            ]
             if not rest:
                 continue
             ranked: dict[str, list[tuple[int, msgid.Form | None, ReceiptEvent]]] = defaultdict(list)
@@ -189,8 +194,12 @@ class ReceiptMatcher:
                 hits.setdefault((connector, r.receipt.message_id), got[2])
                 if got[1] is not None and self.learned_forms.get(connector) != got[1]:
                     self.learned_forms[connector] = got[1]
-                    log.info("dispatch: receipts on %s spell SMSC ids differently from submit_sm_resp "
-                             "(%s); matching them in that form", connector, got[1])
+                    log.info(
+                        "dispatch: receipts on %s spell SMSC ids differently from submit_sm_resp "
+                        "(%s); matching them in that form",
+                        connector,
+                        got[1],
+                    )
         return hits
 
 
@@ -206,16 +215,15 @@ def _lookup_waiting(conn: Connection, connector: str, ids: list[str]) -> dict[st
     hits = {}
     for chunk in chunks(ids):
         for pid, mid, smsc_id in conn.execute(
-            sa.select(PARTS.c.id, PARTS.c.message_id, PARTS.c.smsc_message_id)
-            .where(PARTS.c.connector == connector, PARTS.c.smsc_message_id.in_(chunk),
-                   PARTS.c.state == SUBMITTED)
+            sa.select(PARTS.c.id, PARTS.c.message_id, PARTS.c.smsc_message_id).where(
+                PARTS.c.connector == connector, PARTS.c.smsc_message_id.in_(chunk), PARTS.c.state == SUBMITTED
+            )
         ):
             hits[smsc_id] = (pid, mid)
     return hits
 
 
-def _finalize_single(conn: Connection, by_message: dict[int, tuple[str, str | None]],
-                     stamp: datetime) -> list[Change]:
+def _finalize_single(conn: Connection, by_message: dict[int, tuple[str, str | None]], stamp: datetime) -> list[Change]:
     """One-part messages (most of them) end with their part, without reading the part back.
 
     Returns the messages ended here; the rest (several parts, or not in state
@@ -230,18 +238,18 @@ def _finalize_single(conn: Connection, by_message: dict[int, tuple[str, str | No
             if state == DELIVERED:
                 got = conn.execute(_SINGLE_FINAL, {"ids": chunk, "st": state, "stamp": stamp}).scalars().all()
             else:
-                got = conn.execute(_SINGLE_FINAL_ERR, {"ids": chunk, "st": state, "err": err,
-                                                       "stamp": stamp}).scalars().all()
+                got = (
+                    conn.execute(_SINGLE_FINAL_ERR, {"ids": chunk, "st": state, "err": err, "stamp": stamp})
+                    .scalars()
+                    .all()
+                )
             ended.extend(Change(i, state, err) for i in got)
     return ended
 
 
-_MESSAGE_STATES = (
-    sa.select(M.c.id, M.c.segments, M.c.state).where(M.c.id.in_(sa.bindparam("ids", expanding=True)))
-)
-_PART_STATES = (
-    sa.select(PARTS.c.message_id, PARTS.c.state, PARTS.c.error)
-    .where(PARTS.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+_MESSAGE_STATES = sa.select(M.c.id, M.c.segments, M.c.state).where(M.c.id.in_(sa.bindparam("ids", expanding=True)))
+_PART_STATES = sa.select(PARTS.c.message_id, PARTS.c.state, PARTS.c.error).where(
+    PARTS.c.message_id.in_(sa.bindparam("ids", expanding=True))
 )
 
 
@@ -271,11 +279,15 @@ def finalize(conn: Connection, touched: set[int], stamp: datetime) -> list[Chang
     ended: list[Change] = []
     for final, ids in by_final.items():
         if final == DELIVERED:
-            conn.execute(sa.update(M).where(M.c.id.in_(ids), M.c.state == SUBMITTED)
-                         .values(state=final, done_at=stamp, updated_at=stamp))
+            conn.execute(
+                sa.update(M)
+                .where(M.c.id.in_(ids), M.c.state == SUBMITTED)
+                .values(state=final, done_at=stamp, updated_at=stamp)
+            )
         else:
             conn.execute(
-                sa.update(M).where(M.c.id == sa.bindparam("mid"), M.c.state == SUBMITTED)
+                sa.update(M)
+                .where(M.c.id == sa.bindparam("mid"), M.c.state == SUBMITTED)
                 .values(state=final, done_at=stamp, updated_at=stamp, error=sa.bindparam("err")),
                 [{"mid": i, "err": errors[i]} for i in ids],
             )

@@ -82,16 +82,26 @@ class Recorder:
         outcomes = [e for e in events if isinstance(e, MessageOutcome)]
         got = [e for e in events if isinstance(e, ReceiptEvent)]
         if parts:
-            conn.execute(_insert_ignoring_duplicates(conn, PARTS), [
-                {"message_id": p.message_id, "part_no": p.part_no, "connector": p.connector,
-                 "smsc_message_id": p.smsc_message_id, "state": MessageState.SUBMITTED, "created_at": stamp}
-                for p in parts
-            ])
+            conn.execute(
+                _insert_ignoring_duplicates(conn, PARTS),
+                [
+                    {
+                        "message_id": p.message_id,
+                        "part_no": p.part_no,
+                        "connector": p.connector,
+                        "smsc_message_id": p.smsc_message_id,
+                        "state": MessageState.SUBMITTED,
+                        "created_at": stamp,
+                    }
+                    for p in parts
+                ],
+            )
         changes = _apply_outcomes(conn, outcomes, stamp)
         settled = self.receipts.apply(conn, got, stamp) if got else receipts.Settled()
         # A retried message may have had every receipt before its last part was accepted.
         ended = settled.ended + receipts.finalize(
-            conn, {o.message_id for o in outcomes if o.outcome == "submitted" and o.retried}, stamp)
+            conn, {o.message_id for o in outcomes if o.outcome == "submitted" and o.retried}, stamp
+        )
         changes += ended
         n_cb = outbox.enqueue(conn, changes, stamp) if changes else 0
         return Applied(settled.unmatched, settled.matched, n_cb, dict(Counter(c.state for c in ended)))
@@ -105,23 +115,45 @@ def _apply_outcomes(conn: Connection, outcomes: list[MessageOutcome], stamp: dat
             groups[(o.connector, o.sender_used, o.simulated)].append(o.message_id)
         elif o.outcome == "failed":
             done = conn.execute(
-                sa.update(M).where(M.c.id == o.message_id, M.c.state == MessageState.SUBMITTING)
-                .values(state=MessageState.FAILED, error=(o.error or "")[:500], done_at=stamp, updated_at=stamp,
-                        connector=o.connector, simulated=o.simulated, secret_text=None)
+                sa.update(M)
+                .where(M.c.id == o.message_id, M.c.state == MessageState.SUBMITTING)
+                .values(
+                    state=MessageState.FAILED,
+                    error=(o.error or "")[:500],
+                    done_at=stamp,
+                    updated_at=stamp,
+                    connector=o.connector,
+                    simulated=o.simulated,
+                    secret_text=None,
+                )
             ).rowcount
             if done:
                 ledger.refund_message(conn, o.message_id, "refund: refused by the carrier")
                 changes.append(Change(o.message_id, MessageState.FAILED, o.error))
         else:  # retry
             conn.execute(
-                sa.update(M).where(M.c.id == o.message_id, M.c.state == MessageState.SUBMITTING)
-                .values(state=MessageState.QUEUED, connector=None, error=(o.error or "")[:500], updated_at=stamp,
-                        next_attempt_at=stamp + timedelta(seconds=o.retry_in))
+                sa.update(M)
+                .where(M.c.id == o.message_id, M.c.state == MessageState.SUBMITTING)
+                .values(
+                    state=MessageState.QUEUED,
+                    connector=None,
+                    error=(o.error or "")[:500],
+                    updated_at=stamp,
+                    next_attempt_at=stamp + timedelta(seconds=o.retry_in),
+                )
             )
     for (connector, sender_used, simulated), ids in groups.items():
         for chunk in chunks(ids):
-            conn.execute(_MARK_SUBMITTED, {"ids": chunk, "stamp": stamp, "connector": connector,
-                                           "sender_used": sender_used, "simulated": simulated})
+            conn.execute(
+                _MARK_SUBMITTED,
+                {
+                    "ids": chunk,
+                    "stamp": stamp,
+                    "connector": connector,
+                    "sender_used": sender_used,
+                    "simulated": simulated,
+                },
+            )
         changes.extend(Change(mid, MessageState.SUBMITTED, None) for mid in ids)
     return changes
 
@@ -129,10 +161,18 @@ def _apply_outcomes(conn: Connection, outcomes: list[MessageOutcome], stamp: dat
 # The statements run for every batch, built once: building and cache-keying a fresh
 # SQLAlchemy expression per batch showed in the profile of the writer thread.
 _MARK_SUBMITTED = (
-    sa.update(M).where(M.c.id.in_(sa.bindparam("ids", expanding=True)), M.c.state == MessageState.SUBMITTING)
-    .values(state=MessageState.SUBMITTED, submitted_at=sa.bindparam("stamp"), updated_at=sa.bindparam("stamp"),
-            connector=sa.bindparam("connector"), sender_used=sa.bindparam("sender_used"),
-            simulated=sa.bindparam("simulated"), error=None, secret_text=None)
+    sa.update(M)
+    .where(M.c.id.in_(sa.bindparam("ids", expanding=True)), M.c.state == MessageState.SUBMITTING)
+    .values(
+        state=MessageState.SUBMITTED,
+        submitted_at=sa.bindparam("stamp"),
+        updated_at=sa.bindparam("stamp"),
+        connector=sa.bindparam("connector"),
+        sender_used=sa.bindparam("sender_used"),
+        simulated=sa.bindparam("simulated"),
+        error=None,
+        secret_text=None,
+    )
 )
 
 

@@ -87,8 +87,13 @@ class RouteTable:
 
 def simulator_spec(settings: Settings) -> ConnectorSpec:
     return ConnectorSpec(
-        name=SIM_NAME, host=settings.smsc_sim_host, port=settings.smsc_sim_port,
-        system_id="uvox", sealed_password="", window=64, simulated=True,
+        name=SIM_NAME,
+        host=settings.smsc_sim_host,
+        port=settings.smsc_sim_port,
+        system_id="uvox",
+        sealed_password="",
+        window=64,
+        simulated=True,
     )
 
 
@@ -99,9 +104,16 @@ def load(conn: Connection, settings: Settings) -> tuple[dict[str, ConnectorSpec]
     by_id: dict[int, str] = {}
     for c in conn.execute(sa.select(C).where(C.c.enabled.is_(True))):
         specs[c.name] = ConnectorSpec(
-            name=c.name, host=c.host, port=c.port, system_id=c.system_id, sealed_password=c.sealed_password,
-            system_type=c.system_type or "", bind_mode=c.bind_mode or "transceiver", tps=c.tps or 0,
-            window=c.window or 64, accepts_alphanumeric=bool(c.accepts_alphanumeric),
+            name=c.name,
+            host=c.host,
+            port=c.port,
+            system_id=c.system_id,
+            sealed_password=c.sealed_password,
+            system_type=c.system_type or "",
+            bind_mode=c.bind_mode or "transceiver",
+            tps=c.tps or 0,
+            window=c.window or 64,
+            accepts_alphanumeric=bool(c.accepts_alphanumeric),
             generic_sender=c.generic_sender,
         )
         by_id[c.id] = c.name

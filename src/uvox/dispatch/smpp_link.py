@@ -24,17 +24,23 @@ class SmppLinks:
         self.options = options or {}
         self._secret = secret
 
-    def __call__(self, spec: ConnectorSpec, on_receipt: ReceiptHandler,
-                 on_bound: Callable[[bool], None]) -> Link:
+    def __call__(self, spec: ConnectorSpec, on_receipt: ReceiptHandler, on_bound: Callable[[bool], None]) -> Link:
         password = ""
         if spec.sealed_password:
             if self._secret is None:
                 raise ValueError(f"connector {spec.name} has a sealed password and no secret was given to open it")
             password = secretbox.open_(self._secret, spec.sealed_password, secretbox.SMPP_PASSWORD)
         cfg = ConnectorConfig(
-            host=spec.host, port=spec.port, system_id=spec.system_id, password=password,
-            system_type=spec.system_type, name=spec.name, bind_mode=spec.bind_mode,
-            window=spec.window or 64, tps=float(spec.tps or 0), **self.options,
+            host=spec.host,
+            port=spec.port,
+            system_id=spec.system_id,
+            password=password,
+            system_type=spec.system_type,
+            name=spec.name,
+            bind_mode=spec.bind_mode,
+            window=spec.window or 64,
+            tps=float(spec.tps or 0),
+            **self.options,
         )
         tx = SmppConnector(cfg, on_receipt=on_receipt, on_bound=on_bound)
         if spec.bind_mode != "transmitter":

@@ -17,4 +17,4 @@ CHUNK = 500
 
 def chunks(items: Sequence[T], n: int = CHUNK) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), n):
-        yield items[i:i + n]
+        yield items[i : i + n]

@@ -34,8 +34,11 @@ def connector_states(platform: Platform) -> dict[str, str]:
     with read(platform.engine) as conn:
         specs, _ = routing.load(conn, platform.settings)
         disabled = conn.execute(sa.select(t.connectors.c.name).where(t.connectors.c.enabled.is_(False))).scalars().all()
-        published = dict(conn.execute(sa.select(t.meta.c.key, t.meta.c.value)
-                                      .where(t.meta.c.key.like(ownership.UP_PREFIX + "%"))).all())
+        published = dict(
+            conn.execute(
+                sa.select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key.like(ownership.UP_PREFIX + "%"))
+            ).all()
+        )
     out = {name: "disabled" for name in disabled}
     for name in specs:
         raw = published.get(ownership.UP_PREFIX + name)
@@ -62,8 +65,7 @@ def connectors_and_prefixes(engine: Engine) -> tuple[list[Row[Any]], dict[int, l
     routed to each ("*" for a catch-all route), for the operator's connector page."""
     with read(engine) as conn:
         rows = conn.execute(sa.select(t.connectors).order_by(t.connectors.c.name)).all()
-        routes = conn.execute(sa.select(t.routes.c.connector_id, t.routes.c.prefix)
-                              .order_by(t.routes.c.prefix)).all()
+        routes = conn.execute(sa.select(t.routes.c.connector_id, t.routes.c.prefix).order_by(t.routes.c.prefix)).all()
     by_connector: dict[int, list[str]] = {}
     for r in routes:
         by_connector.setdefault(r.connector_id, []).append(r.prefix or "*")
@@ -103,9 +105,16 @@ def traffic_by_connector(engine: Engine, days: int = 30) -> list[ConnectorTraffi
     with read(engine) as conn:
         bound = timeline.first_id_since(conn, M, M.c.created_at, since)
         rows = conn.execute(
-            sa.select(name, n, n.filter(M.c.state == MessageState.DELIVERED),
-                      n.filter(M.c.state.in_([s.value for s in NOT_DELIVERED])))
-            .where(M.c.created_at >= since, M.c.id >= bound, M.c.test.is_(False)).group_by(name).order_by(n.desc(), name)).all()
+            sa.select(
+                name,
+                n,
+                n.filter(M.c.state == MessageState.DELIVERED),
+                n.filter(M.c.state.in_([s.value for s in NOT_DELIVERED])),
+            )
+            .where(M.c.created_at >= since, M.c.id >= bound, M.c.test.is_(False))
+            .group_by(name)
+            .order_by(n.desc(), name)
+        ).all()
     return [ConnectorTraffic(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
 
@@ -126,9 +135,14 @@ def queue(engine: Engine) -> Queue:
     (test-mode messages wait for their timer, not a connector: left out)."""
     M = t.messages
     with read(engine) as conn:
-        counts: dict[str, int] = dict(conn.execute(sa.select(M.c.state, sa.func.count())
-                                   .where(M.c.state.in_([s.value for s in QUEUE_STATES]), M.c.test.is_(False))
-                                   .group_by(M.c.state)).all())
-        oldest = conn.execute(sa.select(M.c.created_at).where(M.c.state == MessageState.QUEUED)
-                              .order_by(M.c.id).limit(1)).scalar()
+        counts: dict[str, int] = dict(
+            conn.execute(
+                sa.select(M.c.state, sa.func.count())
+                .where(M.c.state.in_([s.value for s in QUEUE_STATES]), M.c.test.is_(False))
+                .group_by(M.c.state)
+            ).all()
+        )
+        oldest = conn.execute(
+            sa.select(M.c.created_at).where(M.c.state == MessageState.QUEUED).order_by(M.c.id).limit(1)
+        ).scalar()
     return Queue({s: int(counts.get(s.value, 0)) for s in QUEUE_STATES}, aware(oldest))

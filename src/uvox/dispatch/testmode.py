@@ -47,8 +47,12 @@ def advance(conn: Connection, limit: int = 1000) -> int:
     """Announce new test messages and end the due ones, in ``conn``'s transaction;
     returns how many callbacks were queued."""
     stamp = now()
-    q = (sa.select(TD.c.message_id, TD.c.final_state, TD.c.announced, TD.c.due_at)
-         .where(_waiting(stamp)).order_by(TD.c.due_at, TD.c.message_id).limit(limit))
+    q = (
+        sa.select(TD.c.message_id, TD.c.final_state, TD.c.announced, TD.c.due_at)
+        .where(_waiting(stamp))
+        .order_by(TD.c.due_at, TD.c.message_id)
+        .limit(limit)
+    )
     if conn.dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True)
     rows = conn.execute(q).all()
@@ -63,11 +67,16 @@ def advance(conn: Connection, limit: int = 1000) -> int:
     for state, ids in by_state.items():
         error = testmode.ERRORS.get(state)
         for chunk in chunks(ids):
-            ended = conn.execute(
-                sa.update(M).where(M.c.id.in_(chunk), M.c.state == SUBMITTED, M.c.test.is_(True))
-                .values(state=state, error=error, done_at=stamp, updated_at=stamp)
-                .returning(M.c.id)
-            ).scalars().all()
+            ended = (
+                conn.execute(
+                    sa.update(M)
+                    .where(M.c.id.in_(chunk), M.c.state == SUBMITTED, M.c.test.is_(True))
+                    .values(state=state, error=error, done_at=stamp, updated_at=stamp)
+                    .returning(M.c.id)
+                )
+                .scalars()
+                .all()
+            )
             changes.extend(outbox.Change(mid, state, error) for mid in sorted(ended))
     due_ids = [r.message_id for r in due]
     for chunk in chunks(due_ids):

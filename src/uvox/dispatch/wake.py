@@ -122,7 +122,14 @@ class Listener(ListenThread):
     (started at once); ``listening`` is set while it listens."""
 
     def __init__(self, engine: Engine, wake: Callable[[], None]) -> None:
-        super().__init__(engine, [CHANNEL], lambda _notifications: wake(), wake, name="uvox-queued-listen",
-                         reconnect_seconds=RECONNECT_SECONDS,
-                         trouble="not listening for queued messages (%s); polling meanwhile", logger=log)
+        super().__init__(
+            engine,
+            [CHANNEL],
+            lambda _notifications: wake(),
+            wake,
+            name="uvox-queued-listen",
+            reconnect_seconds=RECONNECT_SECONDS,
+            trouble="not listening for queued messages (%s); polling meanwhile",
+            logger=log,
+        )
         self.start()

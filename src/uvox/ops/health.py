@@ -18,8 +18,11 @@ class Readiness:
     connectors: dict[str, bool] = field(default_factory=dict)
 
     def as_json(self) -> dict:
-        return {"status": "ready" if self.ready else "not ready", "checks": self.checks,
-                "connectors": {name: "bound" if up else "down" for name, up in self.connectors.items()}}
+        return {
+            "status": "ready" if self.ready else "not ready",
+            "checks": self.checks,
+            "connectors": {name: "bound" if up else "down" for name, up in self.connectors.items()},
+        }
 
 
 @lru_cache(maxsize=1)
@@ -48,9 +51,14 @@ def readiness(platform: Platform) -> Readiness:
         return Readiness(False, checks)
     checks["database"] = "ok"
     expected = migration_heads()
-    checks["migrations"] = "ok" if current == expected else (
-        f"database at {', '.join(sorted(current)) or 'nothing'}, code expects {', '.join(sorted(expected))}: "
-        "run uvox db upgrade")
+    checks["migrations"] = (
+        "ok"
+        if current == expected
+        else (
+            f"database at {', '.join(sorted(current)) or 'nothing'}, code expects {', '.join(sorted(expected))}: "
+            "run uvox db upgrade"
+        )
+    )
     up = ownership.read_up(platform.engine)
     connectors = {name: name in up for name in sorted(specs)}
     if not connectors:

@@ -63,26 +63,33 @@ class PlatformCollector:
 
         M, C = t.messages, t.calls
         with self.platform.engine.connect() as conn:
-            counts = dict(conn.execute(
-                sa.select(M.c.state, sa.func.count()).where(M.c.state.in_(IN_FLIGHT_STATES)).group_by(M.c.state)
-            ).all())
+            counts = dict(
+                conn.execute(
+                    sa.select(M.c.state, sa.func.count()).where(M.c.state.in_(IN_FLIGHT_STATES)).group_by(M.c.state)
+                ).all()
+            )
             specs, _ = routing.load(conn, self.platform.settings)
             voice = None
             if conn.dialect.name == "postgresql":
                 in_progress = C.c.status == CallStatus.IN_PROGRESS
-                voice = conn.execute(sa.select(
-                    sa.select(sa.func.count()).where(in_progress).scalar_subquery(),
-                    sa.select(sa.func.coalesce(sa.func.sum(C.c.hold), 0)).where(in_progress).scalar_subquery(),
-                    sa.select(sa.func.count()).select_from(acc_cdrs).where(acc_cdrs.c.settled.is_(False))
-                    .scalar_subquery(),
-                )).one()
+                voice = conn.execute(
+                    sa.select(
+                        sa.select(sa.func.count()).where(in_progress).scalar_subquery(),
+                        sa.select(sa.func.coalesce(sa.func.sum(C.c.hold), 0)).where(in_progress).scalar_subquery(),
+                        sa.select(sa.func.count())
+                        .select_from(acc_cdrs)
+                        .where(acc_cdrs.c.settled.is_(False))
+                        .scalar_subquery(),
+                    )
+                ).one()
         return counts, specs, voice, ownership.read_up(self.platform.engine)
 
     def collect(self) -> Iterable[Metric]:
         states = GaugeMetricFamily("uvox_messages_in_flight", "Messages not yet final, by state", labels=["state"])
         queue = GaugeMetricFamily("uvox_queue_depth", "Messages queued for an SMSC")
-        up = GaugeMetricFamily("uvox_connector_up", "1 when some delivery process has the connector bound",
-                               labels=["connector"])
+        up = GaugeMetricFamily(
+            "uvox_connector_up", "1 when some delivery process has the connector bound", labels=["connector"]
+        )
         try:
             counts, specs, voice, bound = self._read()
         except sa.exc.SQLAlchemyError:
@@ -101,10 +108,12 @@ class PlatformCollector:
         if voice is not None:
             yield GaugeMetricFamily("uvox_calls_in_progress", "Calls authorized and not yet settled", value=voice[0])
             # A gauge is a float: fine for watching, never used for money.
-            yield GaugeMetricFamily("uvox_call_holds", "Money held by calls in progress, all accounts",
-                                    value=float(voice[1]))
-            yield GaugeMetricFamily("uvox_call_records_unrated", "Call records Kamailio wrote that are not settled",
-                                    value=voice[2])
+            yield GaugeMetricFamily(
+                "uvox_call_holds", "Money held by calls in progress, all accounts", value=float(voice[1])
+            )
+            yield GaugeMetricFamily(
+                "uvox_call_records_unrated", "Call records Kamailio wrote that are not settled", value=voice[2]
+            )
 
 
 def exposition(platform: Platform) -> bytes:

@@ -28,11 +28,17 @@ def routes(platform: Platform) -> list[Route]:
         if token:
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip().encode()
             if not hmac.compare_digest(given, token):
-                return Response("a bearer token is required (UVOX_METRICS_TOKEN)\n", 401,
-                                headers={"www-authenticate": "Bearer"}, media_type="text/plain")
+                return Response(
+                    "a bearer token is required (UVOX_METRICS_TOKEN)\n",
+                    401,
+                    headers={"www-authenticate": "Bearer"},
+                    media_type="text/plain",
+                )
         body = await run_in_threadpool(metrics.exposition, platform)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
-    return [Route("/health", health_page, methods=["GET", "HEAD"]),
-            Route("/ready", ready_page, methods=["GET", "HEAD"]),
-            Route("/metrics", metrics_page, methods=["GET"])]
+    return [
+        Route("/health", health_page, methods=["GET", "HEAD"]),
+        Route("/ready", ready_page, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
+    ]

@@ -75,16 +75,21 @@ LIMIT_NAMES = tuple(f.name for f in fields(Limits))
 
 
 def defaults(settings: Settings) -> Limits:
-    return Limits(per_number=max(0, settings.otp_send_limit), per_prefix=max(0, settings.otp_prefix_limit),
-                  per_address=max(0, settings.otp_address_limit), per_account=max(0, settings.otp_account_limit))
+    return Limits(
+        per_number=max(0, settings.otp_send_limit),
+        per_prefix=max(0, settings.otp_prefix_limit),
+        per_address=max(0, settings.otp_address_limit),
+        per_account=max(0, settings.otp_account_limit),
+    )
 
 
 def _effective(settings: Settings, row) -> Limits:
     base = defaults(settings)
     if row is None:
         return base
-    return Limits(**{name: getattr(base, name) if getattr(row, name) is None else getattr(row, name)
-                     for name in LIMIT_NAMES})
+    return Limits(
+        **{name: getattr(base, name) if getattr(row, name) is None else getattr(row, name) for name in LIMIT_NAMES}
+    )
 
 
 def limits(engine: Engine, settings: Settings, account_id: int) -> tuple[Limits, dict[str, int]]:
@@ -122,8 +127,8 @@ def prefix_of(e164: str, digits: int) -> str:
         cc = str(phonenumbers.parse(e164, None).country_code)
     except phonenumbers.NumberParseException:
         cc = ""
-    national = e164[1 + len(cc):]
-    return "+" + cc + national[:max(0, min(digits, 12))]
+    national = e164[1 + len(cc) :]
+    return "+" + cc + national[: max(0, min(digits, 12))]
 
 
 @dataclass(frozen=True)
@@ -147,15 +152,24 @@ class Pause:
 
     def event(self, account_number: str, window_seconds: int) -> dict:
         """The status callback's body (docs/otp-protection.md)."""
-        return {"event": "otp_prefix_paused", "accountnumber": account_number, "prefix": self.prefix,
-                "country": self.country, "requested": str(self.requested), "verified": str(self.verified),
-                "window_seconds": str(window_seconds), "paused_at": aware(self.paused_at).isoformat(),
-                "paused_until": aware(self.until).isoformat(), "timestamp": now().isoformat()}
+        return {
+            "event": "otp_prefix_paused",
+            "accountnumber": account_number,
+            "prefix": self.prefix,
+            "country": self.country,
+            "requested": str(self.requested),
+            "verified": str(self.verified),
+            "window_seconds": str(window_seconds),
+            "paused_at": aware(self.paused_at).isoformat(),
+            "paused_until": aware(self.until).isoformat(),
+            "timestamp": now().isoformat(),
+        }
 
 
 def _pause(row) -> Pause:
-    return Pause(row.account_id, row.prefix, row.country, row.requested, row.verified,
-                 aware(row.paused_at), aware(row.until))
+    return Pause(
+        row.account_id, row.prefix, row.country, row.requested, row.verified, aware(row.paused_at), aware(row.until)
+    )
 
 
 def lock_account(conn: Connection, account_id: int) -> None:
@@ -171,8 +185,13 @@ def _count(conn: Connection, since: datetime, *where) -> int:
 
 def _retry_after(conn: Connection, since: datetime, window: int, count: int, limit: int, *where) -> int:
     """Seconds until the window has room again: when the request that must leave it does."""
-    oldest = conn.execute(sa.select(S.c.created_at).where(S.c.created_at >= since, *where)
-                          .order_by(S.c.created_at).offset(max(0, count - limit)).limit(1)).scalar()
+    oldest = conn.execute(
+        sa.select(S.c.created_at)
+        .where(S.c.created_at >= since, *where)
+        .order_by(S.c.created_at)
+        .offset(max(0, count - limit))
+        .limit(1)
+    ).scalar()
     if oldest is None:
         return 1
     left = (aware(oldest) + timedelta(seconds=window) - now()).total_seconds()
@@ -187,19 +206,38 @@ def check(conn: Connection, settings: Settings, account_id: int, phone: str, add
     paused = conn.execute(sa.select(P.c.until).where(P.c.account_id == account_id, P.c.prefix == prefix)).scalar()
     if paused is not None and aware(paused) > stamp:
         left = int((aware(paused) - stamp).total_seconds()) + 1
-        return Refusal("156", f"code requests to numbers starting {prefix} are paused: too few of the codes sent "
-                              "there were verified; lift the pause in the portal, or wait", left)
+        return Refusal(
+            "156",
+            f"code requests to numbers starting {prefix} are paused: too few of the codes sent "
+            "there were verified; lift the pause in the portal, or wait",
+            left,
+        )
     row = conn.execute(sa.select(L).where(L.c.account_id == account_id)).first()
     lim = _effective(settings, row)
     mine = sa.and_(S.c.account_id == account_id, LIVE)
     window = max(1, settings.otp_limit_window_seconds)
     checks = [
-        ("102", lim.per_number, max(1, settings.otp_send_window_seconds), (S.c.phone == phone,),
-         "codes per number every {w} seconds"),
-        ("154", lim.per_prefix, window, (S.c.prefix == prefix,), "codes to numbers starting " + prefix
-         + " every {w} seconds"),
-        ("155", lim.per_address, window, (S.c.address == address,), "codes requested from one client address "
-         "every {w} seconds"),
+        (
+            "102",
+            lim.per_number,
+            max(1, settings.otp_send_window_seconds),
+            (S.c.phone == phone,),
+            "codes per number every {w} seconds",
+        ),
+        (
+            "154",
+            lim.per_prefix,
+            window,
+            (S.c.prefix == prefix,),
+            "codes to numbers starting " + prefix + " every {w} seconds",
+        ),
+        (
+            "155",
+            lim.per_address,
+            window,
+            (S.c.address == address,),
+            "codes requested from one client address every {w} seconds",
+        ),
         ("153", lim.per_account, window, (), "codes per account every {w} seconds"),
     ]
     for code, limit, w, where, what in checks:
@@ -208,8 +246,9 @@ def check(conn: Connection, settings: Settings, account_id: int, phone: str, add
         start = stamp - timedelta(seconds=w)
         count = _count(conn, start, mine, *where)
         if count >= limit:
-            return Refusal(code, f"at most {limit} {what.format(w=w)}",
-                           _retry_after(conn, start, w, count, limit, mine, *where))
+            return Refusal(
+                code, f"at most {limit} {what.format(w=w)}", _retry_after(conn, start, w, count, limit, mine, *where)
+            )
     return None
 
 
@@ -226,28 +265,42 @@ def after_request(conn: Connection, settings: Settings, account_id: int, phone: 
     if ended is not None and aware(ended) > since:
         since = aware(ended)  # count only what was requested since the last pause ended
     requested, verified = conn.execute(
-        sa.select(sa.func.count(), sa.func.count(S.c.used_at))
-        .where(S.c.account_id == account_id, S.c.prefix == prefix, S.c.created_at >= since, LIVE)
+        sa.select(sa.func.count(), sa.func.count(S.c.used_at)).where(
+            S.c.account_id == account_id, S.c.prefix == prefix, S.c.created_at >= since, LIVE
+        )
     ).one()
     if requested < threshold or verified * 100 >= requested * settings.otp_alarm_min_verified_percent:
         return None
     until = stamp + timedelta(seconds=max(1, settings.otp_alarm_pause_seconds))
-    values = {"country": country_of(phone), "requested": requested, "verified": verified, "paused_at": stamp,
-              "until": until, "lifted_at": None, "lifted_by": None}
+    values = {
+        "country": country_of(phone),
+        "requested": requested,
+        "verified": verified,
+        "paused_at": stamp,
+        "until": until,
+        "lifted_at": None,
+        "lifted_by": None,
+    }
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(P).values(account_id=account_id, prefix=prefix, **values)
-                 .on_conflict_do_update(index_elements=[P.c.account_id, P.c.prefix], set_=values))
+    conn.execute(
+        insert(P)
+        .values(account_id=account_id, prefix=prefix, **values)
+        .on_conflict_do_update(index_elements=[P.c.account_id, P.c.prefix], set_=values)
+    )
     return Pause(account_id, prefix, values["country"], requested, verified, stamp, until)
 
 
 def active_pauses(engine: Engine, account_id: int) -> list[Pause]:
     """The account's paused prefixes, most recent first."""
     with read(engine) as conn:
-        rows = conn.execute(sa.select(P).where(P.c.account_id == account_id, P.c.until > now())
-                            .order_by(P.c.paused_at.desc(), P.c.prefix)).all()
+        rows = conn.execute(
+            sa.select(P)
+            .where(P.c.account_id == account_id, P.c.until > now())
+            .order_by(P.c.paused_at.desc(), P.c.prefix)
+        ).all()
     return [_pause(r) for r in rows]
 
 
@@ -257,7 +310,9 @@ def lift(engine: Engine, account_id: int, prefix: str, by: str) -> str | None:
     prefix = "+" + prefix.strip().lstrip("+")
     stamp = now()
     with write(engine) as conn:
-        done = conn.execute(sa.update(P).where(P.c.account_id == account_id, P.c.prefix == prefix,
-                                                P.c.until > stamp)
-                            .values(until=stamp, lifted_at=stamp, lifted_by=by)).rowcount
+        done = conn.execute(
+            sa.update(P)
+            .where(P.c.account_id == account_id, P.c.prefix == prefix, P.c.until > stamp)
+            .values(until=stamp, lifted_at=stamp, lifted_by=by)
+        ).rowcount
     return prefix if done else None

@@ -66,14 +66,23 @@ def create_template(engine: Engine, account_id: int, text: str, name: str = "", 
     with write(engine) as conn:
         tid = conn.execute(
             sa.insert(T)
-            .values(account_id=account_id, ref_id=ref_id, name=(name or "").strip()[:200], text=text,
-                    sender=(sender or "").strip()[:20], created_at=stamp, updated_at=stamp)
+            .values(
+                account_id=account_id,
+                ref_id=ref_id,
+                name=(name or "").strip()[:200],
+                text=text,
+                sender=(sender or "").strip()[:20],
+                created_at=stamp,
+                updated_at=stamp,
+            )
             .returning(T.c.id)
         ).scalar_one()
     return Template(tid, ref_id, name, text, sender)
 
 
-def update_template(engine: Engine, account_id: int, template_id: int, *, text: str, name: str = "", sender: str = "") -> Template:
+def update_template(
+    engine: Engine, account_id: int, template_id: int, *, text: str, name: str = "", sender: str = ""
+) -> Template:
     text = validate_template_text(text)
     with write(engine) as conn:
         done = conn.execute(
@@ -117,22 +126,41 @@ def code_hash(secret: bytes, session_id: str, code: str) -> str:
 def recent_sends(conn: Connection, account_id: int, phone: str, window_seconds: int) -> int:
     since = now() - timedelta(seconds=window_seconds)
     return conn.execute(
-        sa.select(sa.func.count()).select_from(S).where(S.c.account_id == account_id, S.c.phone == phone, S.c.created_at >= since)
+        sa.select(sa.func.count())
+        .select_from(S)
+        .where(S.c.account_id == account_id, S.c.phone == phone, S.c.created_at >= since)
     ).scalar_one()
 
 
-def open_session(conn: Connection, secret: bytes, *, account_id: int, template_id: int, phone: str,
-                 code: str, message_id: int | None, ttl_seconds: int, prefix: str | None = None,
-                 address: str | None = None) -> str:
+def open_session(
+    conn: Connection,
+    secret: bytes,
+    *,
+    account_id: int,
+    template_id: int,
+    phone: str,
+    code: str,
+    message_id: int | None,
+    ttl_seconds: int,
+    prefix: str | None = None,
+    address: str | None = None,
+) -> str:
     """``prefix`` and ``address`` are what uvox.otp.guard counts requests by."""
     session_id = new_session_id()
     stamp = now()
     conn.execute(
         sa.insert(S).values(
-            session_id=session_id, account_id=account_id, template_id=template_id, phone=phone,
-            prefix=prefix, address=address[:64] if address else address,
-            code_hash=code_hash(secret, session_id, code), message_id=message_id, attempts=0,
-            created_at=stamp, expires_at=stamp + timedelta(seconds=ttl_seconds),
+            session_id=session_id,
+            account_id=account_id,
+            template_id=template_id,
+            phone=phone,
+            prefix=prefix,
+            address=address[:64] if address else address,
+            code_hash=code_hash(secret, session_id, code),
+            message_id=message_id,
+            attempts=0,
+            created_at=stamp,
+            expires_at=stamp + timedelta(seconds=ttl_seconds),
         )
     )
     return session_id
@@ -161,7 +189,9 @@ def verify(conn: Connection, secret: bytes, account_id: int, session_id: str, co
     given = code_hash(secret, session_id, code)
     if hmac.compare_digest(expected, given):
         used = conn.execute(
-            sa.update(S).where(S.c.id == row.id, S.c.used_at.is_(None), S.c.attempts < max_attempts).values(used_at=now())
+            sa.update(S)
+            .where(S.c.id == row.id, S.c.used_at.is_(None), S.c.attempts < max_attempts)
+            .values(used_at=now())
         ).rowcount
         return "027" if used == 1 else "026"
     conn.execute(sa.update(S).where(S.c.id == row.id).values(attempts=S.c.attempts + 1))

@@ -50,7 +50,8 @@ DIRECTION_LABELS = {"outbound": N_("Outbound"), "onnet": N_("On-net")}
 #: (tests/portal/test_calls_page.py checks the two are the same text).
 POSTGRES_NOTICE = N_(
     "Calls need PostgreSQL (UVOX_DATABASE_URL=postgresql://...): Kamailio reads SIP accounts "
-    "and writes call records there. On SQLite trunks and records can be managed, but no call is placed.")
+    "and writes call records there. On SQLite trunks and records can be managed, but no call is placed."
+)
 
 
 def minutes(seconds: int | None) -> str:
@@ -124,8 +125,7 @@ class CallFilters:
         """The keyword arguments of records.list_calls / totals / iter_calls: dates are
         whole UTC days, ``to`` included."""
         since = datetime.combine(self.date_from, time.min, UTC) if self.date_from else None
-        until = (datetime.combine(self.date_to + timedelta(days=1), time.min, UTC)
-                 if self.date_to else None)
+        until = datetime.combine(self.date_to + timedelta(days=1), time.min, UTC) if self.date_to else None
         return {"since": since, "until": until, "number": self.number or None}
 
 
@@ -144,11 +144,24 @@ def calls(ctx: Ctx) -> Response:
     query = filters.as_query()
     return ctx.render(
         "calls.html",
-        rows=rows, totals=totals, live=live, held=held, filters=filters, query=query, bad=bad,
-        bad_cursor=bad_cursor, cursor=cursor, next_cursor=next_cursor,
-        needs_postgres=not records.voice_available(ctx.settings), postgres_notice=records.VOICE_NEEDS_POSTGRES,
-        minutes=minutes, status_labels=STATUS_LABELS, refusals=REFUSALS, hangups=HANGUP_LABELS,
-        directions=DIRECTION_LABELS, currency=totals.get("currency") or ctx.account.currency,
+        rows=rows,
+        totals=totals,
+        live=live,
+        held=held,
+        filters=filters,
+        query=query,
+        bad=bad,
+        bad_cursor=bad_cursor,
+        cursor=cursor,
+        next_cursor=next_cursor,
+        needs_postgres=not records.voice_available(ctx.settings),
+        postgres_notice=records.VOICE_NEEDS_POSTGRES,
+        minutes=minutes,
+        status_labels=STATUS_LABELS,
+        refusals=REFUSALS,
+        hangups=HANGUP_LABELS,
+        directions=DIRECTION_LABELS,
+        currency=totals.get("currency") or ctx.account.currency,
     )
 
 
@@ -158,6 +171,8 @@ def calls_export(ctx: Ctx) -> Response:
     filters, _ = CallFilters.parse(ctx.request.query_params.get)
     lines = records.to_csv(records.iter_calls(ctx.engine, ctx.account.id, **filters.for_records()))
     response = StreamingResponse(
-        iterate_in_threadpool(lines), media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="calls-{ctx.account.number}.csv"'})
+        iterate_in_threadpool(lines),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="calls-{ctx.account.number}.csv"'},
+    )
     return ctx.finish(response)

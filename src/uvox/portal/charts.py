@@ -81,8 +81,18 @@ def nice_step(largest: Decimal, intervals: int = 4, whole: bool = False) -> Deci
         return Decimal(1)
     raw = largest / intervals
     power = Decimal(10) ** (raw.adjusted())
-    for m in (Decimal(1), Decimal("1.5"), Decimal(2), Decimal("2.5"), Decimal(3), Decimal(4), Decimal(5), Decimal(6),
-              Decimal(8), Decimal(10)):
+    for m in (
+        Decimal(1),
+        Decimal("1.5"),
+        Decimal(2),
+        Decimal("2.5"),
+        Decimal(3),
+        Decimal(4),
+        Decimal(5),
+        Decimal(6),
+        Decimal(8),
+        Decimal(10),
+    ):
         step = m * power
         if whole and (step < 1 or step != step.to_integral_value()):
             continue
@@ -95,12 +105,20 @@ def nice_step(largest: Decimal, intervals: int = 4, whole: bool = False) -> Deci
 def _svg(title: str, height: int, body: list[str], css: str) -> Markup:
     return Markup(
         f'<svg class="chart-svg {css}" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
-        f'aria-label="{escape(title)}" focusable="false"><title>{escape(title)}</title>'
-        + "".join(body) + "</svg>")
+        f'aria-label="{escape(title)}" focusable="false"><title>{escape(title)}</title>' + "".join(body) + "</svg>"
+    )
 
 
-def columns(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequence[Series],
-            fmt: Callable[[Decimal], str], *, whole: bool = False, empty: str = "") -> Markup:
+def columns(
+    title: str,
+    labels: Sequence[str],
+    tips: Sequence[str],
+    series: Sequence[Series],
+    fmt: Callable[[Decimal], str],
+    *,
+    whole: bool = False,
+    empty: str = "",
+) -> Markup:
     """Vertical bars, one slot per label (a day), the series stacked.
 
     ``labels``: what the x axis writes under each slot ("" for none: 30 days
@@ -118,13 +136,19 @@ def columns(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequ
     out: list[str] = []
     for k in range(5):  # grid lines and the y axis' numbers
         y = base - plot_h * k / 4
-        out.append(f'<line class="grid" stroke="#e3e8ee" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_px(y)}" y2="{_px(y)}"/>')
-        out.append(f'<text class="tick" x="{LEFT - 5}" y="{_px(y + 4)}" text-anchor="end">{escape(fmt(step * k))}</text>')
+        out.append(
+            f'<line class="grid" stroke="#e3e8ee" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_px(y)}" y2="{_px(y)}"/>'
+        )
+        out.append(
+            f'<text class="tick" x="{LEFT - 5}" y="{_px(y + 4)}" text-anchor="end">{escape(fmt(step * k))}</text>'
+        )
     slot = plot_w / n if n else plot_w
     for i in range(n):
         x = Decimal(LEFT) + slot * i
-        out.append(f'<g class="slot"><title>{escape(tips[i])}</title>'
-                   f'<rect class="hit" fill="transparent" x="{_px(x)}" y="{TOP}" width="{_px(slot)}" height="{PLOT_HEIGHT}"/>')
+        out.append(
+            f'<g class="slot"><title>{escape(tips[i])}</title>'
+            f'<rect class="hit" fill="transparent" x="{_px(x)}" y="{TOP}" width="{_px(slot)}" height="{PLOT_HEIGHT}"/>'
+        )
         y = base
         for s in series:
             v = Decimal(s.values[i])
@@ -132,8 +156,10 @@ def columns(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequ
                 continue
             h = plot_h * v / top
             y -= h
-            out.append(f'<rect class="bar {s.tone}" x="{_px(x + slot * Decimal("0.15"))}" y="{_px(y)}" '
-                       f'width="{_px(slot * Decimal("0.7"))}" height="{_px(h)}"/>')
+            out.append(
+                f'<rect class="bar {s.tone}" x="{_px(x + slot * Decimal("0.15"))}" y="{_px(y)}" '
+                f'width="{_px(slot * Decimal("0.7"))}" height="{_px(h)}"/>'
+            )
         out.append("</g>")
         if labels[i]:
             anchor, lx = "middle", x + slot / 2
@@ -141,17 +167,30 @@ def columns(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequ
                 anchor, lx = "end", Decimal(WIDTH - RIGHT)
             elif i == 0:
                 anchor, lx = "start", Decimal(LEFT)
-            out.append(f'<text class="label" x="{_px(lx)}" y="{height - 6}" text-anchor="{anchor}">'
-                       f'{escape(labels[i])}</text>')
-    out.append(f'<line class="axis" stroke="#9aa9b8" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_px(base)}" y2="{_px(base)}"/>')
+            out.append(
+                f'<text class="label" x="{_px(lx)}" y="{height - 6}" text-anchor="{anchor}">{escape(labels[i])}</text>'
+            )
+    out.append(
+        f'<line class="axis" stroke="#9aa9b8" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_px(base)}" y2="{_px(base)}"/>'
+    )
     if empty and not any(totals):
-        out.append(f'<text class="empty" x="{_px(Decimal(LEFT) + plot_w / 2)}" y="{_px(Decimal(TOP) + plot_h / 2)}" '
-                   f'text-anchor="middle">{escape(empty)}</text>')
+        out.append(
+            f'<text class="empty" x="{_px(Decimal(LEFT) + plot_w / 2)}" y="{_px(Decimal(TOP) + plot_h / 2)}" '
+            f'text-anchor="middle">{escape(empty)}</text>'
+        )
     return _svg(title, height, out, "columns")
 
 
-def bars(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequence[Series],
-         values: Sequence[str], *, top: Decimal | None = None, empty: str = "") -> Markup:
+def bars(
+    title: str,
+    labels: Sequence[str],
+    tips: Sequence[str],
+    series: Sequence[Series],
+    values: Sequence[str],
+    *,
+    top: Decimal | None = None,
+    empty: str = "",
+) -> Markup:
     """Horizontal bars, one row per label (a destination, a connector), the series
     stacked, ``values[i]`` written after row i. ``top``: the value of a full bar
     (100 for percentages; by default the largest row)."""
@@ -159,16 +198,18 @@ def bars(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequenc
     totals = [sum((Decimal(s.values[i]) for s in series), Decimal(0)) for i in range(n)]
     full = top if top is not None else max(totals, default=Decimal(0))
     height = TOP + max(n, 1) * ROW + 4
-    names = [label if len(label) <= MAX_LABEL else label[:MAX_LABEL - 1] + "…" for label in labels]
+    names = [label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…" for label in labels]
     left = Decimal(10) + CHAR * max((len(name) for name in names), default=4)
     width = Decimal(WIDTH - VALUES) - left
     out: list[str] = []
     for i in range(n):
         y = TOP + i * ROW
-        out.append(f'<g class="row"><title>{escape(tips[i])}</title>'
-                   f'<rect class="hit" fill="transparent" x="0" y="{y}" width="{WIDTH}" height="{ROW}"/>'
-                   f'<text class="label" x="{_px(left - 6)}" y="{y + 17}" text-anchor="end">{escape(names[i])}</text>'
-                   f'<rect class="track" fill="#eef2f6" x="{_px(left)}" y="{y + 5}" width="{_px(width)}" height="{ROW - 10}"/>')
+        out.append(
+            f'<g class="row"><title>{escape(tips[i])}</title>'
+            f'<rect class="hit" fill="transparent" x="0" y="{y}" width="{WIDTH}" height="{ROW}"/>'
+            f'<text class="label" x="{_px(left - 6)}" y="{y + 17}" text-anchor="end">{escape(names[i])}</text>'
+            f'<rect class="track" fill="#eef2f6" x="{_px(left)}" y="{y + 5}" width="{_px(width)}" height="{ROW - 10}"/>'
+        )
         x = left
         for s in series:
             v = Decimal(s.values[i])
@@ -177,9 +218,9 @@ def bars(title: str, labels: Sequence[str], tips: Sequence[str], series: Sequenc
             w = width * min(v, full) / full
             out.append(f'<rect class="bar {s.tone}" x="{_px(x)}" y="{y + 5}" width="{_px(w)}" height="{ROW - 10}"/>')
             x += w
-        out.append(f'<text class="value" x="{_px(left + width + 6)}" y="{y + 17}">{escape(values[i])}</text>'
-                   "</g>")
+        out.append(f'<text class="value" x="{_px(left + width + 6)}" y="{y + 17}">{escape(values[i])}</text></g>')
     if not n and empty:
-        out.append(f'<text class="empty" x="{WIDTH // 2}" y="{TOP + ROW // 2 + 4}" text-anchor="middle">'
-                   f'{escape(empty)}</text>')
+        out.append(
+            f'<text class="empty" x="{WIDTH // 2}" y="{TOP + ROW // 2 + 4}" text-anchor="middle">{escape(empty)}</text>'
+        )
     return _svg(title, height, out, "bars")

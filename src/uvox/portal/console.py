@@ -53,8 +53,10 @@ class _Days:
     def __init__(self, ctx: Ctx, days: Sequence[date]) -> None:
         self.days = list(days)
         n = len(self.days)
-        self.labels = [format_date(d, "d MMM", locale=ctx.lang) if (n - 1 - i) % LABEL_EVERY == 0 else ""
-                       for i, d in enumerate(self.days)]
+        self.labels = [
+            format_date(d, "d MMM", locale=ctx.lang) if (n - 1 - i) % LABEL_EVERY == 0 else ""
+            for i, d in enumerate(self.days)
+        ]
         self.long = [format_date(d, "medium", locale=ctx.lang) for d in self.days]
         self.iso = [d.isoformat() for d in self.days]
 
@@ -63,11 +65,20 @@ def _messages_chart(ctx: Ctx, chart_id: str, title: str, per_day: list[history.D
     days = _Days(ctx, [d.day for d in per_day])
     counts = [d.messages for d in per_day]
     tips = [ctx._("%(day)s: %(n)s messages", day=days.long[i], n=d.messages) for i, d in enumerate(per_day)]
-    svg = columns(title, days.labels, tips, [Series(ctx._("Messages"), counts)], _count, whole=True,
-                  empty=ctx._("No messages in the last 30 days."))
-    table = Table(ctx._("%(title)s, last %(n)s days (UTC)", title=title, n=DAYS),
-                  [ctx._("Day"), ctx._("Messages"), ctx._("Segments")],
-                  [[days.iso[i], str(d.messages), str(d.segments)] for i, d in enumerate(per_day)])
+    svg = columns(
+        title,
+        days.labels,
+        tips,
+        [Series(ctx._("Messages"), counts)],
+        _count,
+        whole=True,
+        empty=ctx._("No messages in the last 30 days."),
+    )
+    table = Table(
+        ctx._("%(title)s, last %(n)s days (UTC)", title=title, n=DAYS),
+        [ctx._("Day"), ctx._("Messages"), ctx._("Segments")],
+        [[days.iso[i], str(d.messages), str(d.segments)] for i, d in enumerate(per_day)],
+    )
     return Chart(chart_id, title, svg, table)
 
 
@@ -75,13 +86,29 @@ def _money_chart(ctx: Ctx, chart_id: str, title: str, currency: str, spend: list
     days = _Days(ctx, [s.day for s in spend])
     sms = Series(ctx._("SMS"), [s.sms for s in spend], "s1")
     calls = Series(ctx._("Calls"), [s.calls for s in spend], "s2")
-    tips = [ctx._("%(day)s: SMS %(sms)s, calls %(calls)s (%(currency)s)", day=days.long[i], sms=show(s.sms),
-                  calls=show(s.calls), currency=currency) for i, s in enumerate(spend)]
-    svg = columns(f"{title} ({currency})", days.labels, tips, [sms, calls], show,
-                  empty=ctx._("Nothing spent in the last 30 days."))
-    table = Table(ctx._("%(title)s in %(currency)s, last %(n)s days (UTC)", title=title, currency=currency, n=DAYS),
-                  [ctx._("Day"), ctx._("SMS"), ctx._("Calls"), ctx._("Total")],
-                  [[days.iso[i], show(s.sms), show(s.calls), show(s.total)] for i, s in enumerate(spend)])
+    tips = [
+        ctx._(
+            "%(day)s: SMS %(sms)s, calls %(calls)s (%(currency)s)",
+            day=days.long[i],
+            sms=show(s.sms),
+            calls=show(s.calls),
+            currency=currency,
+        )
+        for i, s in enumerate(spend)
+    ]
+    svg = columns(
+        f"{title} ({currency})",
+        days.labels,
+        tips,
+        [sms, calls],
+        show,
+        empty=ctx._("Nothing spent in the last 30 days."),
+    )
+    table = Table(
+        ctx._("%(title)s in %(currency)s, last %(n)s days (UTC)", title=title, currency=currency, n=DAYS),
+        [ctx._("Day"), ctx._("SMS"), ctx._("Calls"), ctx._("Total")],
+        [[days.iso[i], show(s.sms), show(s.calls), show(s.total)] for i, s in enumerate(spend)],
+    )
     return Chart(chart_id, f"{title} ({currency})", svg, table, series=[sms, calls])
 
 
@@ -92,33 +119,75 @@ def _rate(value: Decimal | None) -> str:
 def _delivery_chart(ctx: Ctx, rows: list[history.Destination]) -> Chart:
     title = ctx._("Delivery rate by destination")
     names = [r.destination or ctx._("Unknown") for r in rows]
-    tips = [ctx._("%(name)s: %(delivered)s of %(final)s delivered, %(pending)s pending", name=names[i],
-                  delivered=r.delivered, final=r.delivered + r.not_delivered, pending=r.pending)
-            for i, r in enumerate(rows)]
-    svg = bars(title, names, tips, [Series(ctx._("Delivered"), [r.rate or 0 for r in rows], "ok")],
-               [_rate(r.rate) for r in rows], top=Decimal(100), empty=ctx._("No messages in the last 30 days."))
-    table = Table(ctx._("Delivery by destination, last %(n)s days: the %(top)s with most messages", n=DAYS,
-                        top=len(rows)),
-                  [ctx._("Destination"), ctx._("Messages"), ctx._("Delivered"), ctx._("Not delivered"),
-                   ctx._("Pending"), ctx._("Delivery rate")],
-                  [[names[i], str(r.messages), str(r.delivered), str(r.not_delivered), str(r.pending), _rate(r.rate)]
-                   for i, r in enumerate(rows)])
-    return Chart("delivery", title, svg, table,
-                 notes=[ctx._("The rate counts messages with a final state: delivered, or undelivered, rejected, "
-                              "expired or failed.")])
+    tips = [
+        ctx._(
+            "%(name)s: %(delivered)s of %(final)s delivered, %(pending)s pending",
+            name=names[i],
+            delivered=r.delivered,
+            final=r.delivered + r.not_delivered,
+            pending=r.pending,
+        )
+        for i, r in enumerate(rows)
+    ]
+    svg = bars(
+        title,
+        names,
+        tips,
+        [Series(ctx._("Delivered"), [r.rate or 0 for r in rows], "ok")],
+        [_rate(r.rate) for r in rows],
+        top=Decimal(100),
+        empty=ctx._("No messages in the last 30 days."),
+    )
+    table = Table(
+        ctx._("Delivery by destination, last %(n)s days: the %(top)s with most messages", n=DAYS, top=len(rows)),
+        [
+            ctx._("Destination"),
+            ctx._("Messages"),
+            ctx._("Delivered"),
+            ctx._("Not delivered"),
+            ctx._("Pending"),
+            ctx._("Delivery rate"),
+        ],
+        [
+            [names[i], str(r.messages), str(r.delivered), str(r.not_delivered), str(r.pending), _rate(r.rate)]
+            for i, r in enumerate(rows)
+        ],
+    )
+    return Chart(
+        "delivery",
+        title,
+        svg,
+        table,
+        notes=[
+            ctx._(
+                "The rate counts messages with a final state: delivered, or undelivered, rejected, expired or failed."
+            )
+        ],
+    )
 
 
 def _minutes_chart(ctx: Ctx, per_day: list[records.CallDay]) -> Chart:
     title = ctx._("Call minutes per day")
     days = _Days(ctx, [d.day for d in per_day])
-    tips = [ctx._("%(day)s: %(calls)s calls, %(minutes)s billed", day=days.long[i], calls=d.calls,
-                  minutes=_minutes(d.billed)) for i, d in enumerate(per_day)]
-    svg = columns(title, days.labels, tips,
-                  [Series(ctx._("Minutes"), [Decimal(d.billed) / 60 for d in per_day], "s2")],
-                  lambda v: show(v, 0) if v else "0", empty=ctx._("No calls in the last 30 days."))
-    table = Table(ctx._("%(title)s, last %(n)s days (UTC)", title=title, n=DAYS),
-                  [ctx._("Day"), ctx._("Calls"), ctx._("Answered calls"), ctx._("Billed (min:s)")],
-                  [[days.iso[i], str(d.calls), str(d.answered), _minutes(d.billed)] for i, d in enumerate(per_day)])
+    tips = [
+        ctx._(
+            "%(day)s: %(calls)s calls, %(minutes)s billed", day=days.long[i], calls=d.calls, minutes=_minutes(d.billed)
+        )
+        for i, d in enumerate(per_day)
+    ]
+    svg = columns(
+        title,
+        days.labels,
+        tips,
+        [Series(ctx._("Minutes"), [Decimal(d.billed) / 60 for d in per_day], "s2")],
+        lambda v: show(v, 0) if v else "0",
+        empty=ctx._("No calls in the last 30 days."),
+    )
+    table = Table(
+        ctx._("%(title)s, last %(n)s days (UTC)", title=title, n=DAYS),
+        [ctx._("Day"), ctx._("Calls"), ctx._("Answered calls"), ctx._("Billed (min:s)")],
+        [[days.iso[i], str(d.calls), str(d.answered), _minutes(d.billed)] for i, d in enumerate(per_day)],
+    )
     return Chart("minutes", title, svg, table)
 
 
@@ -143,19 +212,53 @@ def _connectors_chart(ctx: Ctx, rows: list[status.ConnectorTraffic]) -> Chart:
     delivered = Series(ctx._("Delivered"), [r.delivered for r in rows], "ok")
     pending = Series(ctx._("Pending"), [r.pending for r in rows], "pending")
     errors = Series(ctx._("Errors"), [r.errors for r in rows], "err")
-    tips = [ctx._("%(name)s: %(n)s messages, %(delivered)s delivered, %(errors)s errors, %(pending)s pending",
-                  name=names[i], n=r.messages, delivered=r.delivered, errors=r.errors, pending=r.pending)
-            for i, r in enumerate(rows)]
-    svg = bars(title, names, tips, [delivered, pending, errors],
-               [f"{r.messages} · {_rate(r.error_rate)}" for r in rows], empty=ctx._("No messages in the last 30 days."))
-    table = Table(ctx._("Messages per connector, last %(n)s days", n=DAYS),
-                  [ctx._("Connector"), ctx._("Messages"), ctx._("Delivered"), ctx._("Errors"), ctx._("Pending"),
-                   ctx._("Error rate")],
-                  [[names[i], str(r.messages), str(r.delivered), str(r.errors), str(r.pending), _rate(r.error_rate)]
-                   for i, r in enumerate(rows)])
-    return Chart("connectors", title, svg, table, series=[delivered, pending, errors],
-                 notes=[ctx._("Error rate: undelivered, rejected, expired or failed among the messages with a final "
-                              "state; the number before it is every message.")])
+    tips = [
+        ctx._(
+            "%(name)s: %(n)s messages, %(delivered)s delivered, %(errors)s errors, %(pending)s pending",
+            name=names[i],
+            n=r.messages,
+            delivered=r.delivered,
+            errors=r.errors,
+            pending=r.pending,
+        )
+        for i, r in enumerate(rows)
+    ]
+    svg = bars(
+        title,
+        names,
+        tips,
+        [delivered, pending, errors],
+        [f"{r.messages} · {_rate(r.error_rate)}" for r in rows],
+        empty=ctx._("No messages in the last 30 days."),
+    )
+    table = Table(
+        ctx._("Messages per connector, last %(n)s days", n=DAYS),
+        [
+            ctx._("Connector"),
+            ctx._("Messages"),
+            ctx._("Delivered"),
+            ctx._("Errors"),
+            ctx._("Pending"),
+            ctx._("Error rate"),
+        ],
+        [
+            [names[i], str(r.messages), str(r.delivered), str(r.errors), str(r.pending), _rate(r.error_rate)]
+            for i, r in enumerate(rows)
+        ],
+    )
+    return Chart(
+        "connectors",
+        title,
+        svg,
+        table,
+        series=[delivered, pending, errors],
+        notes=[
+            ctx._(
+                "Error rate: undelivered, rejected, expired or failed among the messages with a final "
+                "state; the number before it is every message."
+            )
+        ],
+    )
 
 
 def _age(ctx: Ctx, since: datetime) -> str:
@@ -176,16 +279,23 @@ def _queue_chart(ctx: Ctx, queue: status.Queue) -> Chart:
     notes = [ctx._("Messages in each state now.")]
     if queue.oldest_queued is not None:
         notes.append(ctx._("The oldest queued message has waited %(age)s.", age=_age(ctx, queue.oldest_queued)))
-    table = Table(ctx._("Messages in each state now"), [ctx._("State"), ctx._("Messages")],
-                  [[names[i], str(n)] for i, n in enumerate(counts)])
+    table = Table(
+        ctx._("Messages in each state now"),
+        [ctx._("State"), ctx._("Messages")],
+        [[names[i], str(n)] for i, n in enumerate(counts)],
+    )
     return Chart("queue", title, svg, table, notes=notes)
 
 
 def operator_charts(ctx: Ctx) -> list[Chart]:
-    charts = [_messages_chart(ctx, "traffic", ctx._("Messages per day, all customers"),
-                              history.per_day(ctx.engine, None, DAYS))]
+    charts = [
+        _messages_chart(
+            ctx, "traffic", ctx._("Messages per day, all customers"), history.per_day(ctx.engine, None, DAYS)
+        )
+    ]
     revenue = ledger.spending(ctx.engine, None, DAYS) or ledger.spending(
-        ctx.engine, None, DAYS, currencies=(ctx.settings.default_currency,))
+        ctx.engine, None, DAYS, currencies=(ctx.settings.default_currency,)
+    )
     for i, (currency, per_day) in enumerate(revenue.items()):
         charts.append(_money_chart(ctx, f"revenue-{i + 1}", ctx._("Revenue per day"), currency, per_day))
     charts.append(_connectors_chart(ctx, status.traffic_by_connector(ctx.engine, DAYS)))

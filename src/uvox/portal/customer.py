@@ -52,11 +52,18 @@ NOTICES = {
 
 #: API replies the send form can show, marked for translation (the API itself
 #: always answers in the manual's English).
-SEND_RESULTS = [N_("Message sent successfully"), N_("No Plan or Balance in account (SMS queued)"),
-                N_("Invalid format in the destination number"), N_("Invalid or empty text"),
-                N_("Invalid destination number"), N_("Missing variables in your request"), N_("Too many recipients"),
-                N_("Invalid sender (from)"), N_("Destination country not allowed for this account"),
-                N_("Spend cap reached")]
+SEND_RESULTS = [
+    N_("Message sent successfully"),
+    N_("No Plan or Balance in account (SMS queued)"),
+    N_("Invalid format in the destination number"),
+    N_("Invalid or empty text"),
+    N_("Invalid destination number"),
+    N_("Missing variables in your request"),
+    N_("Too many recipients"),
+    N_("Invalid sender (from)"),
+    N_("Destination country not allowed for this account"),
+    N_("Spend cap reached"),
+]
 
 
 def notice(ctx: Ctx) -> str:
@@ -65,6 +72,7 @@ def notice(ctx: Ctx) -> str:
 
 
 # --- signing up and in ---------------------------------------------------------
+
 
 def _password_problem(ctx: Ctx, password: str) -> str:
     problem = accounts.password_problem(password)
@@ -90,12 +98,21 @@ def sign_up(ctx: Ctx) -> Response:
             errors.append(ctx._("The two passwords do not match."))
         address = client_address(ctx.request)
         if not errors and sessions.signup_blocked(ctx.engine, address):
-            return ctx.render("sign_up.html", status=429, email=email,
-                              errors=[ctx._("Too many accounts were created from your address. Please try again later.")])
+            return ctx.render(
+                "sign_up.html",
+                status=429,
+                email=email,
+                errors=[ctx._("Too many accounts were created from your address. Please try again later.")],
+            )
         if not errors:
             try:
-                account = accounts.sign_up(ctx.engine, email, password, default_plan=ctx.settings.default_plan,
-                                           default_currency=ctx.settings.default_currency)
+                account = accounts.sign_up(
+                    ctx.engine,
+                    email,
+                    password,
+                    default_plan=ctx.settings.default_plan,
+                    default_currency=ctx.settings.default_currency,
+                )
             except Conflict:
                 # Counted like a sign-up, so the form cannot be used to list our customers' e-mails.
                 sessions.record_attempt(ctx.engine, "signup", accounts.normalise_email(email), address, False)
@@ -122,7 +139,9 @@ def sign_in(ctx: Ctx) -> Response:
             error = ctx._("Too many failed attempts. Please wait 15 minutes and try again.")
             status = 429
         else:
-            account = accounts.authenticate_password(ctx.engine, norm, password[:accounts.MAX_PASSWORD]) if norm else None
+            account = (
+                accounts.authenticate_password(ctx.engine, norm, password[: accounts.MAX_PASSWORD]) if norm else None
+            )
             sessions.record_attempt(ctx.engine, "signin", norm, address, account is not None)
             if account is not None:
                 ctx.sign_in(account)
@@ -142,7 +161,10 @@ def password(ctx: Ctx) -> Response:
     if ctx.request.method == "POST":
         current = ctx.form.get("current") or ""
         new = ctx.form.get("password") or ""
-        if accounts.authenticate_password(ctx.engine, ctx.account.email or "", current[:accounts.MAX_PASSWORD]) is None:
+        if (
+            accounts.authenticate_password(ctx.engine, ctx.account.email or "", current[: accounts.MAX_PASSWORD])
+            is None
+        ):
             errors.append(ctx._("The current password is wrong."))
         elif problem := _password_problem(ctx, new):
             errors.append(problem)
@@ -157,34 +179,54 @@ def password(ctx: Ctx) -> Response:
 
 # --- dashboard -----------------------------------------------------------------
 
+
 def _plan_name(ctx: Ctx) -> str:
     return plans.plan_name(ctx.engine, ctx.account.plan_id)
 
 
 def dashboard(ctx: Ctx) -> Response:
     _, recent = history.page(ctx.engine, ctx.account.id, history.Filters(), limit=10)
-    return ctx.render("dashboard.html", recent=recent, plan=_plan_name(ctx), notice=notice(ctx),
-                      charts=console.customer_charts(ctx),
-                      pauses=guard.active_pauses(ctx.engine, ctx.account.id), country_name=_country_namer(ctx),
-                      state_label=history.state_label, state_group=history.state_group,
-                      keys=len(apikeys.list_keys(ctx.engine, ctx.account.id)))
+    return ctx.render(
+        "dashboard.html",
+        recent=recent,
+        plan=_plan_name(ctx),
+        notice=notice(ctx),
+        charts=console.customer_charts(ctx),
+        pauses=guard.active_pauses(ctx.engine, ctx.account.id),
+        country_name=_country_namer(ctx),
+        state_label=history.state_label,
+        state_group=history.state_group,
+        keys=len(apikeys.list_keys(ctx.engine, ctx.account.id)),
+    )
 
 
 # --- API keys --------------------------------------------------------------------
+
 
 def api_keys(ctx: Ctx) -> Response:
     error = ""
     if ctx.request.method == "POST":
         try:
-            key, created = apikeys.create(ctx.engine, ctx.account.id, ctx.f("description")[:200],
-                                          limit=ctx.settings.max_api_keys, test=ctx.f("mode") == "test")
+            key, created = apikeys.create(
+                ctx.engine,
+                ctx.account.id,
+                ctx.f("description")[:200],
+                limit=ctx.settings.max_api_keys,
+                test=ctx.f("mode") == "test",
+            )
         except Conflict:
             error = ctx._("You already have %(n)s API keys. Revoke one to create another.", n=ctx.settings.max_api_keys)
         else:
             return ctx.render("api_key_created.html", key=key, created=created)
     keys = apikeys.list_keys(ctx.engine, ctx.account.id)
-    return ctx.render("api_keys.html", status=409 if error else 200, keys=keys, error=error,
-                      limit=ctx.settings.max_api_keys, notice=notice(ctx))
+    return ctx.render(
+        "api_keys.html",
+        status=409 if error else 200,
+        keys=keys,
+        error=error,
+        limit=ctx.settings.max_api_keys,
+        notice=notice(ctx),
+    )
 
 
 def revoke_key(ctx: Ctx) -> Response:
@@ -196,6 +238,7 @@ def revoke_key(ctx: Ctx) -> Response:
 
 
 # --- OTP templates ---------------------------------------------------------------
+
 
 def _template(ctx: Ctx) -> otp.Template:
     tid = int(ctx.request.path_params["template_id"])
@@ -209,7 +252,9 @@ def _sender_problem(ctx: Ctx) -> str:
     try:
         normalise_sender(ctx.f("sender"))
     except ValueError:
-        return ctx._("The sender must be a number of up to 15 digits or a name of up to 11 characters: letters A-Z, digits, spaces and simple punctuation.")
+        return ctx._(
+            "The sender must be a number of up to 15 digits or a name of up to 11 characters: letters A-Z, digits, spaces and simple punctuation."
+        )
     return ""
 
 
@@ -219,16 +264,26 @@ def otp_templates(ctx: Ctx) -> Response:
         error = _sender_problem(ctx)
         try:
             if not error:
-                otp.create_template(ctx.engine, ctx.account.id, ctx.f("text"), name=ctx.f("name"),
-                                    sender=normalise_sender(ctx.f("sender")))
+                otp.create_template(
+                    ctx.engine,
+                    ctx.account.id,
+                    ctx.f("text"),
+                    name=ctx.f("name"),
+                    sender=normalise_sender(ctx.f("sender")),
+                )
         except ValueError:
             error = ctx._("The text must contain {code} where the one-time code goes, and at most 480 characters.")
         else:
             if not error:
                 return ctx.redirect("/otp-templates", m="template_created")
-    return ctx.render("otp_templates.html", status=400 if error else 200,
-                      templates=otp.list_templates(ctx.engine, ctx.account.id), error=error, notice=notice(ctx),
-                      form={"name": ctx.f("name"), "text": ctx.f("text"), "sender": ctx.f("sender")})
+    return ctx.render(
+        "otp_templates.html",
+        status=400 if error else 200,
+        templates=otp.list_templates(ctx.engine, ctx.account.id),
+        error=error,
+        notice=notice(ctx),
+        form={"name": ctx.f("name"), "text": ctx.f("text"), "sender": ctx.f("sender")},
+    )
 
 
 def otp_template_edit(ctx: Ctx) -> Response:
@@ -238,8 +293,14 @@ def otp_template_edit(ctx: Ctx) -> Response:
         error = _sender_problem(ctx)
         try:
             if not error:
-                otp.update_template(ctx.engine, ctx.account.id, tpl.id, text=ctx.f("text"), name=ctx.f("name"),
-                                    sender=normalise_sender(ctx.f("sender")))
+                otp.update_template(
+                    ctx.engine,
+                    ctx.account.id,
+                    tpl.id,
+                    text=ctx.f("text"),
+                    name=ctx.f("name"),
+                    sender=normalise_sender(ctx.f("sender")),
+                )
         except ValueError:
             error = ctx._("The text must contain {code} where the one-time code goes, and at most 480 characters.")
         else:
@@ -255,6 +316,7 @@ def otp_template_delete(ctx: Ctx) -> Response:
 
 
 # --- OTP protection (SMS pumping) -----------------------------------------------
+
 
 def _country_namer(ctx: Ctx):
     """ISO code → the country's name in the page's language (Babel's CLDR data)."""
@@ -273,25 +335,41 @@ def otp_protection(ctx: Ctx) -> Response:
         try:
             allowed, blocked = countries.parse(ctx.f("allowed")), countries.parse(ctx.f("blocked"))
         except countries.BadCountry as exc:
-            error = ctx._("These are not ISO country codes: %(codes)s. Use two letters, e.g. ES, VE, US.",
-                          codes=", ".join(exc.codes))
+            error = ctx._(
+                "These are not ISO country codes: %(codes)s. Use two letters, e.g. ES, VE, US.",
+                codes=", ".join(exc.codes),
+            )
         else:
             countries.set_lists(ctx.engine, account.id, allowed=allowed, blocked=blocked)
             return ctx.redirect("/otp-protection", m="countries_saved")
     s = ctx.settings
     lim, _ = guard.limits(ctx.engine, s, account.id)
-    limits = [(ctx._("Per phone number"), lim.per_number, s.otp_send_window_seconds, "102"),
-              (ctx._("Per number prefix"), lim.per_prefix, s.otp_limit_window_seconds, "154"),
-              (ctx._("Per client address"), lim.per_address, s.otp_limit_window_seconds, "155"),
-              (ctx._("For the whole account"), lim.per_account, s.otp_limit_window_seconds, "153")]
-    form = {"allowed": ctx.f("allowed") if error else ", ".join(account.allowed_countries),
-            "blocked": ctx.f("blocked") if error else ", ".join(account.blocked_countries)}
-    return ctx.render("otp_protection.html", status=400 if error else 200, error=error, form=form,
-                      allowed=account.allowed_countries, blocked=account.blocked_countries,
-                      pauses=guard.active_pauses(ctx.engine, account.id), country_name=_country_namer(ctx),
-                      limits=limits, prefix_digits=s.otp_prefix_digits, alarm_requests=s.otp_alarm_min_requests,
-                      alarm_minutes=s.otp_alarm_window_seconds // 60, alarm_percent=s.otp_alarm_min_verified_percent,
-                      notice=notice(ctx))
+    limits = [
+        (ctx._("Per phone number"), lim.per_number, s.otp_send_window_seconds, "102"),
+        (ctx._("Per number prefix"), lim.per_prefix, s.otp_limit_window_seconds, "154"),
+        (ctx._("Per client address"), lim.per_address, s.otp_limit_window_seconds, "155"),
+        (ctx._("For the whole account"), lim.per_account, s.otp_limit_window_seconds, "153"),
+    ]
+    form = {
+        "allowed": ctx.f("allowed") if error else ", ".join(account.allowed_countries),
+        "blocked": ctx.f("blocked") if error else ", ".join(account.blocked_countries),
+    }
+    return ctx.render(
+        "otp_protection.html",
+        status=400 if error else 200,
+        error=error,
+        form=form,
+        allowed=account.allowed_countries,
+        blocked=account.blocked_countries,
+        pauses=guard.active_pauses(ctx.engine, account.id),
+        country_name=_country_namer(ctx),
+        limits=limits,
+        prefix_digits=s.otp_prefix_digits,
+        alarm_requests=s.otp_alarm_min_requests,
+        alarm_minutes=s.otp_alarm_window_seconds // 60,
+        alarm_percent=s.otp_alarm_min_verified_percent,
+        notice=notice(ctx),
+    )
 
 
 def otp_resume(ctx: Ctx) -> Response:
@@ -301,6 +379,7 @@ def otp_resume(ctx: Ctx) -> Response:
 
 
 # --- SMS -------------------------------------------------------------------------
+
 
 def _pageno(ctx: Ctx) -> int:
     raw = ctx.q("page", "1")
@@ -315,12 +394,28 @@ def sms(ctx: Ctx) -> Response:
     code = ctx.q("result")
     if code in CODES:
         ids = [i for i in ctx.q("ids").split(",") if is_digits(i)][:200]
-        result = {"code": code, "message": CODES[code].message, "ok": CODES[code].success, "ids": ids,
-                  "detail": ctx.q("detail")[:300]}
-    return ctx.render("sms.html", rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PAGE_SIZE)),
-                      filters=filters, query=filters.as_query(), bad=bad, groups=history.STATE_GROUPS,
-                      state_label=history.state_label, state_group=history.state_group, result=result,
-                      form={"from": ctx.q("from_"), "to": ctx.q("to_")})
+        result = {
+            "code": code,
+            "message": CODES[code].message,
+            "ok": CODES[code].success,
+            "ids": ids,
+            "detail": ctx.q("detail")[:300],
+        }
+    return ctx.render(
+        "sms.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, math.ceil(total / PAGE_SIZE)),
+        filters=filters,
+        query=filters.as_query(),
+        bad=bad,
+        groups=history.STATE_GROUPS,
+        state_label=history.state_label,
+        state_group=history.state_group,
+        result=result,
+        form={"from": ctx.q("from_"), "to": ctx.q("to_")},
+    )
 
 
 def sms_send(ctx: Ctx) -> Response:
@@ -353,12 +448,16 @@ def sms_detail(ctx: Ctx) -> Response:
 def sms_export(ctx: Ctx) -> Response:
     filters, _ = history.Filters.parse(ctx.request.query_params.get)
     rows = history.csv_rows(ctx.engine, ctx.account.id, filters)
-    response = StreamingResponse(iterate_in_threadpool(rows), media_type="text/csv; charset=utf-8",
-                                 headers={"content-disposition": f'attachment; filename="sms-{ctx.account.number}.csv"'})
+    response = StreamingResponse(
+        iterate_in_threadpool(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="sms-{ctx.account.number}.csv"'},
+    )
     return ctx.finish(response)
 
 
 # --- rates -----------------------------------------------------------------------
+
 
 def rates(ctx: Ctx) -> Response:
     plan_id = ctx.account.plan_id
@@ -372,20 +471,35 @@ def rates(ctx: Ctx) -> Response:
             applied, rows = plans.rates_for_number(ctx.engine, plan_id, number)
             total = len(rows)
         else:
-            total, rows = plans.search_rates(ctx.engine, plan_id, destination=destination, limit=PAGE_SIZE,
-                                             offset=(page - 1) * PAGE_SIZE)
+            total, rows = plans.search_rates(
+                ctx.engine, plan_id, destination=destination, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+            )
     query = {k: v for k, v in {"number": number, "destination": destination}.items() if v}
-    return ctx.render("rates.html", rows=rows, total=total, page=page, number=number, destination=destination,
-                      applied=applied, pages=max(1, math.ceil(total / PAGE_SIZE)) if not number else 1,
-                      query=query, has_plan=plan_id is not None, plan=_plan_name(ctx))
+    return ctx.render(
+        "rates.html",
+        rows=rows,
+        total=total,
+        page=page,
+        number=number,
+        destination=destination,
+        applied=applied,
+        pages=max(1, math.ceil(total / PAGE_SIZE)) if not number else 1,
+        query=query,
+        has_plan=plan_id is not None,
+        plan=_plan_name(ctx),
+    )
 
 
 # --- documentation, settings, language -------------------------------------------
 
+
 def documentation(ctx: Ctx) -> Response:
-    return ctx.render("docs.html", sections=docs.sections(ctx.base_url, ctx.account.number),
-                      api_base=f"{ctx.base_url}/api/get-api/v1/",
-                      codes=sorted(CODES.values(), key=lambda c: c.code))
+    return ctx.render(
+        "docs.html",
+        sections=docs.sections(ctx.base_url, ctx.account.number),
+        api_base=f"{ctx.base_url}/api/get-api/v1/",
+        codes=sorted(CODES.values(), key=lambda c: c.code),
+    )
 
 
 VTIGER_PROVIDER = Path(__file__).with_name("downloads") / "UVox.php"
@@ -403,8 +517,9 @@ def vtiger_provider(ctx: Ctx) -> Response:
     if base != "https://my.unityvox.com" and "'" not in base and "\\" not in base:
         code = code.replace("'https://my.unityvox.com'", "'%s'" % base)
         code = code.replace("(empty: https://my.unityvox.com)", "(empty: %s)" % base)
-    return Response(code, media_type="application/x-php",
-                    headers={"Content-Disposition": 'attachment; filename="UVox.php"'})
+    return Response(
+        code, media_type="application/x-php", headers={"Content-Disposition": 'attachment; filename="UVox.php"'}
+    )
 
 
 def settings_page(ctx: Ctx) -> Response:
@@ -435,11 +550,20 @@ def settings_page(ctx: Ctx) -> Response:
             return ctx.redirect("/settings", m="settings_saved")
     callback_url, callback_secret = accounts.get_callback(ctx.engine, ctx.account.id)
     status = 400 if error or cap_error or alert_error else 200
-    return ctx.render("settings.html", status=status, callback_url=ctx.f("callback_url") or callback_url or "",
-                      callback_secret=callback_secret or "", error=error, notice=notice(ctx),
-                      caps=caps.statuses(ctx.engine, ctx.account.id), cap_error=cap_error,
-                      alert=alerts.get(ctx.engine, ctx.account.id), alert_error=alert_error,
-                      cap_services=CAP_SERVICES, cap_periods=CAP_PERIODS)
+    return ctx.render(
+        "settings.html",
+        status=status,
+        callback_url=ctx.f("callback_url") or callback_url or "",
+        callback_secret=callback_secret or "",
+        error=error,
+        notice=notice(ctx),
+        caps=caps.statuses(ctx.engine, ctx.account.id),
+        cap_error=cap_error,
+        alert=alerts.get(ctx.engine, ctx.account.id),
+        alert_error=alert_error,
+        cap_services=CAP_SERVICES,
+        cap_periods=CAP_PERIODS,
+    )
 
 
 #: How the portal names a cap's service and period (the API's words are sms, calls, all; day, month).
@@ -474,4 +598,3 @@ def set_language(ctx: Ctx) -> Response:
         raise Refused(404)
     ctx.set_cookies.append((security.LANG_COOKIE, lang, {"max_age": 365 * 86400, "httponly": True}))
     return ctx.redirect(safe_next(ctx.q("next"), "/dashboard" if ctx.account else "/sign_in"))
-

@@ -105,9 +105,14 @@ class Filters:
         return out
 
     def search(self) -> history.Search:
-        return history.Search(self.date_from, self.date_to, self.number,
-                              STATE_GROUPS[self.state][1] if self.state else (), self.message_id,
-                              self.account_number)
+        return history.Search(
+            self.date_from,
+            self.date_to,
+            self.number,
+            STATE_GROUPS[self.state][1] if self.state else (),
+            self.message_id,
+            self.account_number,
+        )
 
 
 def page(engine, account_id: int | None, filters: Filters, limit: int = 50, offset: int = 0):
@@ -119,8 +124,22 @@ def one(engine, account_id: int, message_id: int):
     return history.one(engine, account_id, message_id)
 
 
-CSV_HEADER = ["id", "created_at", "from", "to", "destination", "state", "status", "segments", "price", "currency",
-              "kind", "text", "submitted_at", "done_at"]
+CSV_HEADER = [
+    "id",
+    "created_at",
+    "from",
+    "to",
+    "destination",
+    "state",
+    "status",
+    "segments",
+    "price",
+    "currency",
+    "kind",
+    "text",
+    "submitted_at",
+    "done_at",
+]
 
 
 def _stamp(value) -> str:
@@ -137,11 +156,24 @@ def csv_rows(engine, account_id: int, filters: Filters, batch: int = 2000) -> It
         buf = io.StringIO()
         writer = csv.writer(buf)
         for r in rows:
-            writer.writerow([
-                r.id, _stamp(r.created_at), r.sender_used if r.sender_used is not None else r.sender, r.recipient,
-                r.destination, r.state, state_label(r.state), r.segments, show(r.price), r.currency, r.kind,
-                _csv_safe(r.text), _stamp(r.submitted_at), _stamp(r.done_at),
-            ])
+            writer.writerow(
+                [
+                    r.id,
+                    _stamp(r.created_at),
+                    r.sender_used if r.sender_used is not None else r.sender,
+                    r.recipient,
+                    r.destination,
+                    r.state,
+                    state_label(r.state),
+                    r.segments,
+                    show(r.price),
+                    r.currency,
+                    r.kind,
+                    _csv_safe(r.text),
+                    _stamp(r.submitted_at),
+                    _stamp(r.done_at),
+                ]
+            )
         yield buf.getvalue()
 
 

@@ -31,8 +31,14 @@ def customers(ctx: Ctx) -> Response:
     page = _pageno(ctx)
     rows = accounts.list_accounts(ctx.engine, query, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     plan_names = {p.id: p.name for p in plans.list_plans(ctx.engine)}
-    return ctx.render("operator/customers.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE, page=page,
-                      query=query, plan_names=plan_names)
+    return ctx.render(
+        "operator/customers.html",
+        rows=rows[:PAGE_SIZE],
+        more=len(rows) > PAGE_SIZE,
+        page=page,
+        query=query,
+        plan_names=plan_names,
+    )
 
 
 def _customer(ctx: Ctx) -> accounts.Account:
@@ -62,10 +68,17 @@ def customer(ctx: Ctx) -> Response:
                 amount = parse_amount(ctx.f("amount"), allow_negative=True)
                 if amount == 0:
                     raise ValueError("zero")
-                topup(ctx.engine, acct.id, amount, note=ctx.f("note")[:200] or "top-up (portal)",
-                      on_queued=ctx.platform.queued.notify)
+                topup(
+                    ctx.engine,
+                    acct.id,
+                    amount,
+                    note=ctx.f("note")[:200] or "top-up (portal)",
+                    on_queued=ctx.platform.queued.notify,
+                )
             elif action == "credit":
-                set_credit_limit(ctx.engine, acct.id, parse_amount(ctx.f("amount")), on_queued=ctx.platform.queued.notify)
+                set_credit_limit(
+                    ctx.engine, acct.id, parse_amount(ctx.f("amount")), on_queued=ctx.platform.queued.notify
+                )
             elif action == "plan":
                 change_plan(ctx.engine, acct.id, ctx.f("plan"), on_queued=ctx.platform.queued.notify)
             else:
@@ -79,9 +92,19 @@ def customer(ctx: Ctx) -> Response:
     key = ctx.q("m")
     message = ctx._(NOTICES[key]) if key in NOTICES else ""
     _, recent = history.page(ctx.engine, acct.id, history.Filters(), limit=20)
-    return ctx.render("operator/customer.html", status=400 if error else 200, c=acct, message=message, error=error,
-                      plans=plans.list_plans(ctx.engine), recent=recent, ledger=ledger.history(ctx.engine, acct.id, 20),
-                      kinds=LEDGER_KINDS, state_label=history.state_label, state_group=history.state_group)
+    return ctx.render(
+        "operator/customer.html",
+        status=400 if error else 200,
+        c=acct,
+        message=message,
+        error=error,
+        plans=plans.list_plans(ctx.engine),
+        recent=recent,
+        ledger=ledger.history(ctx.engine, acct.id, 20),
+        kinds=LEDGER_KINDS,
+        state_label=history.state_label,
+        state_group=history.state_group,
+    )
 
 
 def plan_list(ctx: Ctx) -> Response:
@@ -90,7 +113,9 @@ def plan_list(ctx: Ctx) -> Response:
         action = ctx.f("action")
         try:
             if action == "create":
-                plans.create_plan(ctx.engine, ctx.f("name")[:100], ctx.f("currency")[:8] or ctx.settings.default_currency)
+                plans.create_plan(
+                    ctx.engine, ctx.f("name")[:100], ctx.f("currency")[:8] or ctx.settings.default_currency
+                )
                 message = ctx._("Plan created.")
             elif action == "upload":
                 data = ctx.request.state.files.get("deck") or b""
@@ -106,8 +131,15 @@ def plan_list(ctx: Ctx) -> Response:
         except (ValueError, Conflict, NotFound) as exc:
             error = str(exc)
     usage = plans.plan_usage(ctx.engine)
-    return ctx.render("operator/plans.html", status=400 if error else 200, plans=plans.list_plans(ctx.engine),
-                      counts=usage.rates, customers_by_plan=usage.customers, message=message, error=error)
+    return ctx.render(
+        "operator/plans.html",
+        status=400 if error else 200,
+        plans=plans.list_plans(ctx.engine),
+        counts=usage.rates,
+        customers_by_plan=usage.customers,
+        message=message,
+        error=error,
+    )
 
 
 def connectors(ctx: Ctx) -> Response:
@@ -123,6 +155,16 @@ def messages(ctx: Ctx) -> Response:
     filters, bad = history.Filters.parse(ctx.request.query_params.get)
     page = _pageno(ctx)
     total, rows = history.page(ctx.engine, None, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    return ctx.render("operator/messages.html", rows=rows, total=total, page=page,
-                      pages=max(1, math.ceil(total / PAGE_SIZE)), filters=filters, query=filters.as_query(), bad=bad,
-                      groups=history.STATE_GROUPS, state_label=history.state_label, state_group=history.state_group)
+    return ctx.render(
+        "operator/messages.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, math.ceil(total / PAGE_SIZE)),
+        filters=filters,
+        query=filters.as_query(),
+        bad=bad,
+        groups=history.STATE_GROUPS,
+        state_label=history.state_label,
+        state_group=history.state_group,
+    )

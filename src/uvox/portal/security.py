@@ -20,6 +20,7 @@ LANG_COOKIE = "uvox_lang"
 # on another site can make the browser send the cookie but can neither read it nor
 # compute the HMAC, and the cookie itself is HttpOnly and SameSite=Lax.
 
+
 def new_csrf_cookie() -> str:
     return secrets.token_urlsafe(32)
 

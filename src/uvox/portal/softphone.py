@@ -51,9 +51,20 @@ def _(ctx: Ctx, text: str, **kw) -> str:
 
 
 def _render(ctx: Ctx, template: str, status: int = 200, **values) -> HTMLResponse:
-    html = _env(ctx.lang).get_template(template).render(
-        ctx=ctx, account=ctx.account, lang=ctx.lang, languages=portal_i18n.LANGUAGES, csrf=ctx.csrf,
-        path=ctx.request.url.path, money=show, when=when, **values,
+    html = (
+        _env(ctx.lang)
+        .get_template(template)
+        .render(
+            ctx=ctx,
+            account=ctx.account,
+            lang=ctx.lang,
+            languages=portal_i18n.LANGUAGES,
+            csrf=ctx.csrf,
+            path=ctx.request.url.path,
+            money=show,
+            when=when,
+            **values,
+        )
     )
     return ctx.finish(HTMLResponse(html, status_code=status))
 
@@ -68,7 +79,10 @@ def _sip(ctx: Ctx) -> service.SipAccount:
 def _list(ctx: Ctx, error: str = "", status: int = 200) -> Response:
     key = ctx.q("m")
     return _render(
-        ctx, "sip_accounts.html", status=status, error=error,
+        ctx,
+        "sip_accounts.html",
+        status=status,
+        error=error,
         notice=_(ctx, NOTICES[key]) if key in NOTICES else "",
         sips=service.list_sip_accounts(ctx.engine, ctx.account.id),
         transports=[t.upper() for t in service.credentials.TRANSPORTS],
@@ -81,8 +95,12 @@ def sip_accounts(ctx: Ctx) -> Response:
     if ctx.request.method == "POST":
         try:
             creds = service.create_sip_account(
-                ctx.engine, ctx.account.id, domain=ctx.settings.sip_domain, label=ctx.f("label"),
-                transport=ctx.f("transport") or "udp", caller_id=ctx.f("caller_id"),
+                ctx.engine,
+                ctx.account.id,
+                domain=ctx.settings.sip_domain,
+                label=ctx.f("label"),
+                transport=ctx.f("transport") or "udp",
+                caller_id=ctx.f("caller_id"),
             )
         except service.InvalidSipInput as exc:
             return _list(ctx, error=_(ctx, str(exc)), status=400)
@@ -115,11 +133,13 @@ def qr(ctx: Ctx) -> Response:
     """POST (not GET) because each view mints fresh single-use codes."""
     sip = _sip(ctx)
     prov = service.provision_device(
-        ctx.engine, ctx.account.id, sip.id, base_url=ctx.base_url,
+        ctx.engine,
+        ctx.account.id,
+        sip.id,
+        base_url=ctx.base_url,
         zoiper_provider_id=ctx.settings.zoiper_provider_id,
     )
-    return _render(ctx, "sip_qr.html", sip=sip, prov=prov, minutes=prov.expires_in_seconds // 60,
-                   base_url=ctx.base_url)
+    return _render(ctx, "sip_qr.html", sip=sip, prov=prov, minutes=prov.expires_in_seconds // 60, base_url=ctx.base_url)
 
 
 def pages(platform) -> list[BaseRoute]:

@@ -50,8 +50,11 @@ def client_address(request: Request) -> str:
 
 
 def is_secure(p: Platform, request: Request) -> bool:
-    return (p.settings.secure_cookies or request.url.scheme == "https"
-            or request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https")
+    return (
+        p.settings.secure_cookies
+        or request.url.scheme == "https"
+        or request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https"
+    )
 
 
 def simulator_route(platform: Platform) -> bool:
@@ -115,8 +118,16 @@ class Ctx:
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         env = i18n.environment(self.lang)
         html = env.get_template(template).render(
-            ctx=self, account=self.account, lang=self.lang, languages=i18n.LANGUAGES, csrf=self.csrf,
-            path=self.request.url.path, money=show, when=when, when_short=when_short, **values,
+            ctx=self,
+            account=self.account,
+            lang=self.lang,
+            languages=i18n.LANGUAGES,
+            csrf=self.csrf,
+            path=self.request.url.path,
+            money=show,
+            when=when,
+            when_short=when_short,
+            **values,
         )
         return self.finish(HTMLResponse(html, status_code=status))
 
@@ -143,8 +154,9 @@ class Ctx:
         token = sessions.open_session(self.engine, account.id, client_address(self.request))
         self.session_token = token
         self.account = account
-        self.set_cookies.append((security.SESSION_COOKIE, token,
-                                 {"httponly": True, "max_age": sessions.SESSION_DAYS * 86400}))
+        self.set_cookies.append(
+            (security.SESSION_COOKIE, token, {"httponly": True, "max_age": sessions.SESSION_DAYS * 86400})
+        )
 
     def sign_out(self) -> None:
         sessions.close_session(self.engine, self.session_token)
@@ -222,7 +234,9 @@ def _run(fn, request: Request, form, auth: str) -> Response:
             raise Refused(403, ctx._("This form has expired. Please reload the page and try again."))
         if auth in ("customer", "staff") and account is None:
             if request.method == "GET":
-                return ctx.redirect("/sign_in", next=request.url.path + (("?" + request.url.query) if request.url.query else ""))
+                return ctx.redirect(
+                    "/sign_in", next=request.url.path + (("?" + request.url.query) if request.url.query else "")
+                )
             return ctx.redirect("/sign_in")
         if auth == "staff" and not account.is_staff:
             # Not "forbidden": customers need not learn that an operator area exists.

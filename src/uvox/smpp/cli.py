@@ -21,18 +21,37 @@ if TYPE_CHECKING:
 
 @click.command("smsc-sim")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=2775, show_default=True, type=int,
-              help="SMPP port (0 picks a free one).")
-@click.option("--receipt-delay", default=1.0, show_default=True, type=float,
-              help="Seconds between accepting a message and its delivery receipt.")
+@click.option("--port", default=2775, show_default=True, type=int, help="SMPP port (0 picks a free one).")
+@click.option(
+    "--receipt-delay",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Seconds between accepting a message and its delivery receipt.",
+)
 @click.option("--system-id", default=None, help="Only accept binds with this system_id.")
 @click.option("--password", default=None, help="Only accept binds with this password.")
-@click.option("--control-port", default=None, type=int,
-              help="HTTP control/inspection port (0 picks a free one; off when omitted).")
-@click.option("--rules", "rules_json", default=None,
-              help='Initial behaviour rules as JSON, e.g. \'[{"action":"throttle","count":5}]\'.')
-def smsc_sim(host: str, port: int, receipt_delay: float, system_id: str | None, password: str | None,
-             control_port: int | None, rules_json: str | None) -> None:
+@click.option(
+    "--control-port",
+    default=None,
+    type=int,
+    help="HTTP control/inspection port (0 picks a free one; off when omitted).",
+)
+@click.option(
+    "--rules",
+    "rules_json",
+    default=None,
+    help='Initial behaviour rules as JSON, e.g. \'[{"action":"throttle","count":5}]\'.',
+)
+def smsc_sim(
+    host: str,
+    port: int,
+    receipt_delay: float,
+    system_id: str | None,
+    password: str | None,
+    control_port: int | None,
+    rules_json: str | None,
+) -> None:
     """A standalone SMSC simulator (SMPP v3.4 server).
 
     Accepts binds, answers submit_sm with a message id and sends delivery receipts.
@@ -41,14 +60,17 @@ def smsc_sim(host: str, port: int, receipt_delay: float, system_id: str | None, 
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(f"WARNING: {SIMULATOR_WARNING}", err=True)
-    sim = SmscSimulator(host, port, system_id=system_id, password=password,
-                        receipt_delay=receipt_delay, control_port=control_port)
+    sim = SmscSimulator(
+        host, port, system_id=system_id, password=password, receipt_delay=receipt_delay, control_port=control_port
+    )
     if rules_json:
         sim.set_rules(json.loads(rules_json))
 
     def ready(s: SmscSimulator) -> None:
-        print(json.dumps({"smpp_host": host, "smpp_port": s.port, "control_port": s.control_port,
-                          "simulated": True}), flush=True)
+        print(
+            json.dumps({"smpp_host": host, "smpp_port": s.port, "control_port": s.control_port, "simulated": True}),
+            flush=True,
+        )
 
     try:
         asyncio.run(run_forever(sim, ready))
@@ -82,8 +104,11 @@ def _engine() -> Engine:
     return _platform().engine
 
 
-@connector.command("add", help="Add an SMPP connector. Without --prefix it is the default route "
-                               "for every destination (taking over from the SMSC simulator).")
+@connector.command(
+    "add",
+    help="Add an SMPP connector. Without --prefix it is the default route "
+    "for every destination (taking over from the SMSC simulator).",
+)
 @click.argument("name")
 @click.option("--host", required=True)
 @click.option("--port", required=True, type=int)
@@ -98,29 +123,61 @@ def _engine() -> Engine:
 @click.option("--no-alphanumeric", is_flag=True, help="The carrier refuses alphanumeric senders.")
 @click.option("--generic-sender", default=None, help="Number used instead of an alphanumeric sender.")
 @click.option("--json", "as_json", is_flag=True)
-def connector_add(name: str, host: str, port: int, system_id: str, password: str, system_type: str,
-                  bind_mode: str, tps: int, window: int, prefixes: tuple[str, ...], priority: int,
-                  no_alphanumeric: bool, generic_sender: str | None, as_json: bool) -> None:
+def connector_add(
+    name: str,
+    host: str,
+    port: int,
+    system_id: str,
+    password: str,
+    system_type: str,
+    bind_mode: str,
+    tps: int,
+    window: int,
+    prefixes: tuple[str, ...],
+    priority: int,
+    no_alphanumeric: bool,
+    generic_sender: str | None,
+    as_json: bool,
+) -> None:
     from uvox.errors import Conflict
     from uvox.smpp import registry
 
     p = _platform()
     try:
-        info = registry.add(p.engine, name, host=host, port=port, system_id=system_id, password=password,
-                            system_type=system_type, bind_mode=bind_mode, tps=tps, window=window,
-                            prefixes=list(prefixes), priority=priority,
-                            accepts_alphanumeric=not no_alphanumeric, generic_sender=generic_sender,
-                            secret=p.secret)
+        info = registry.add(
+            p.engine,
+            name,
+            host=host,
+            port=port,
+            system_id=system_id,
+            password=password,
+            system_type=system_type,
+            bind_mode=bind_mode,
+            tps=tps,
+            window=window,
+            prefixes=list(prefixes),
+            priority=priority,
+            accepts_alphanumeric=not no_alphanumeric,
+            generic_sender=generic_sender,
+            secret=p.secret,
+        )
     except (Conflict, ValueError) as e:
         _fail(as_json, str(e))
-    _json_out(as_json, info.public(), f"connector {info.name} added ({info.host}:{info.port}, "
-                                      f"prefixes {', '.join(p or 'default' for p in info.prefixes)})")
+    _json_out(
+        as_json,
+        info.public(),
+        f"connector {info.name} added ({info.host}:{info.port}, "
+        f"prefixes {', '.join(p or 'default' for p in info.prefixes)})",
+    )
 
 
-@connector.command("set-password", help="Change a connector's bind password, read from a hidden prompt "
-                                        "(or one line of standard input when it is not a terminal), so it "
-                                        "never appears on a command line; stored sealed. Dispatchers bind "
-                                        "again with it within a second or two.")
+@connector.command(
+    "set-password",
+    help="Change a connector's bind password, read from a hidden prompt "
+    "(or one line of standard input when it is not a terminal), so it "
+    "never appears on a command line; stored sealed. Dispatchers bind "
+    "again with it within a second or two.",
+)
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
 def connector_set_password(name: str, as_json: bool) -> None:
@@ -143,9 +200,16 @@ def connector_list(as_json: bool) -> None:
     from uvox.smpp import registry
 
     items = registry.list_all(_engine())
-    _json_out(as_json, {"connectors": [c.public() for c in items]},
-              "\n".join(f"{c.name}\t{c.host}:{c.port}\t{'on' if c.enabled else 'off'}\t"
-                        f"{','.join(p or 'default' for p in c.prefixes)}" for c in items) or "no connectors")
+    _json_out(
+        as_json,
+        {"connectors": [c.public() for c in items]},
+        "\n".join(
+            f"{c.name}\t{c.host}:{c.port}\t{'on' if c.enabled else 'off'}\t"
+            f"{','.join(p or 'default' for p in c.prefixes)}"
+            for c in items
+        )
+        or "no connectors",
+    )
 
 
 @connector.command("remove", help="Remove a connector and its routes.")
@@ -184,8 +248,9 @@ def _toggle(name: str, enabled: bool, as_json: bool) -> None:
         registry.set_enabled(_engine(), name, enabled)
     except NotFound as e:
         _fail(as_json, str(e))
-    _json_out(as_json, {"connector": name, "enabled": enabled},
-              f"connector {name} {'enabled' if enabled else 'disabled'}")
+    _json_out(
+        as_json, {"connector": name, "enabled": enabled}, f"connector {name} {'enabled' if enabled else 'disabled'}"
+    )
 
 
 def register(main: click.Group, admin: click.Group | None = None) -> None:

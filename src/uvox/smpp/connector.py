@@ -138,8 +138,13 @@ class _Request:
 
     __slots__ = ("fields", "future", "on_done", "tag", "attempts", "sent_at")
 
-    def __init__(self, fields: dict[str, Any], future: concurrent.futures.Future[str] | None = None,
-                 on_done: SubmitDone | None = None, tag: Any = None) -> None:
+    def __init__(
+        self,
+        fields: dict[str, Any],
+        future: concurrent.futures.Future[str] | None = None,
+        on_done: SubmitDone | None = None,
+        tag: Any = None,
+    ) -> None:
         self.fields, self.future, self.on_done, self.tag = fields, future, on_done, tag
         self.attempts = 0
         self.sent_at = 0.0
@@ -205,8 +210,12 @@ class _TokenBucket:
 
 
 class SmppConnector:
-    def __init__(self, config: ConnectorConfig, on_receipt: ReceiptHandler | None = None,
-                 on_bound: Callable[[bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        on_receipt: ReceiptHandler | None = None,
+        on_bound: Callable[[bool], None] | None = None,
+    ) -> None:
         self.config = config
         self.on_receipt = on_receipt
         self.on_bound = on_bound
@@ -284,14 +293,35 @@ class SmppConnector:
                 self._cv.wait(left)
         return True
 
-    def submit(self, *, source_addr: str, destination_addr: str, short_message: bytes,
-               data_coding: int = 0, esm_class: int = 0, source_addr_ton: int | None = None,
-               source_addr_npi: int | None = None, dest_addr_ton: int = 1, dest_addr_npi: int = 1,
-               registered_delivery: int | None = None, **extra: Any) -> concurrent.futures.Future[str]:
+    def submit(
+        self,
+        *,
+        source_addr: str,
+        destination_addr: str,
+        short_message: bytes,
+        data_coding: int = 0,
+        esm_class: int = 0,
+        source_addr_ton: int | None = None,
+        source_addr_npi: int | None = None,
+        dest_addr_ton: int = 1,
+        dest_addr_npi: int = 1,
+        registered_delivery: int | None = None,
+        **extra: Any,
+    ) -> concurrent.futures.Future[str]:
         """Queue one submit_sm; the future gives the SMSC message id or raises SubmitError."""
-        fields = self._fields(source_addr, destination_addr, short_message, data_coding, esm_class,
-                              source_addr_ton, source_addr_npi, dest_addr_ton, dest_addr_npi,
-                              registered_delivery, extra)
+        fields = self._fields(
+            source_addr,
+            destination_addr,
+            short_message,
+            data_coding,
+            esm_class,
+            source_addr_ton,
+            source_addr_npi,
+            dest_addr_ton,
+            dest_addr_npi,
+            registered_delivery,
+            extra,
+        )
         fut: concurrent.futures.Future[str] = concurrent.futures.Future()
         with self._cv:
             if not self._bound or self._stopping.is_set():
@@ -311,8 +341,11 @@ class SmppConnector:
         SubmitError.
         """
         reqs = [
-            _Request(self._fields(p.sender, p.recipient, p.body, p.data_coding, p.esm_class, None, None, 1, 1,
-                                  None, {}), on_done=on_done, tag=p.tag)
+            _Request(
+                self._fields(p.sender, p.recipient, p.body, p.data_coding, p.esm_class, None, None, 1, 1, None, {}),
+                on_done=on_done,
+                tag=p.tag,
+            )
             for p in items
         ]
         with self._cv:
@@ -324,9 +357,20 @@ class SmppConnector:
             for r in reqs:
                 r.settle(error=NotConnected(f"connector {self.name} is not bound"))
 
-    def _fields(self, source_addr: str, destination_addr: str, short_message: bytes, data_coding: int,
-                esm_class: int, source_addr_ton: int | None, source_addr_npi: int | None, dest_addr_ton: int,
-                dest_addr_npi: int, registered_delivery: int | None, extra: dict[str, Any]) -> dict[str, Any]:
+    def _fields(
+        self,
+        source_addr: str,
+        destination_addr: str,
+        short_message: bytes,
+        data_coding: int,
+        esm_class: int,
+        source_addr_ton: int | None,
+        source_addr_npi: int | None,
+        dest_addr_ton: int,
+        dest_addr_npi: int,
+        registered_delivery: int | None,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
         if source_addr_ton is None:
             # Alphanumeric senders are TON 5 (alphanumeric), numbers international.
             alpha = not source_addr.lstrip("+").isdigit()
@@ -334,13 +378,16 @@ class SmppConnector:
             source_addr_npi = 0 if alpha else 1
         fields = dict(
             service_type="",
-            source_addr_ton=source_addr_ton, source_addr_npi=source_addr_npi or 0,
+            source_addr_ton=source_addr_ton,
+            source_addr_npi=source_addr_npi or 0,
             source_addr=source_addr.lstrip("+") if source_addr_ton == 1 else source_addr,
-            dest_addr_ton=dest_addr_ton, dest_addr_npi=dest_addr_npi,
+            dest_addr_ton=dest_addr_ton,
+            dest_addr_npi=dest_addr_npi,
             destination_addr=destination_addr.lstrip("+"),
-            esm_class=esm_class, data_coding=data_coding, short_message=short_message,
-            registered_delivery=self.config.registered_delivery if registered_delivery is None
-            else registered_delivery,
+            esm_class=esm_class,
+            data_coding=data_coding,
+            short_message=short_message,
+            registered_delivery=self.config.registered_delivery if registered_delivery is None else registered_delivery,
             **extra,
         )
         return fields
@@ -363,24 +410,40 @@ class SmppConnector:
                 self.stats.last_error = f"connect: {e.__cause__ or e!r}"
                 if unreachable_since is None:
                     unreachable_since = time.monotonic()
-                    log.warning("smpp %s: nothing answers on %s:%s (%r); trying every %.1fs", self.name,
-                                self.config.host, self.config.port, e.__cause__ or e,
-                                self.config.unreachable_retry)
+                    log.warning(
+                        "smpp %s: nothing answers on %s:%s (%r); trying every %.1fs",
+                        self.name,
+                        self.config.host,
+                        self.config.port,
+                        e.__cause__ or e,
+                        self.config.unreachable_retry,
+                    )
                 self._stopping.wait(min(backoff, self.config.unreachable_retry))
                 continue
             except Exception as e:  # timeout, bind refused: "try later", backing off
                 self.stats.bind_failures += 1
                 self.stats.last_error = f"bind: {e!r}"
-                log.warning("smpp %s: cannot bind to %s:%s (%r); retry in %.1fs", self.name,
-                            self.config.host, self.config.port, e, backoff)
+                log.warning(
+                    "smpp %s: cannot bind to %s:%s (%r); retry in %.1fs",
+                    self.name,
+                    self.config.host,
+                    self.config.port,
+                    e,
+                    backoff,
+                )
                 if client is not None:
                     self._close_client(client)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max)
                 continue
             if unreachable_since is not None:
-                log.info("smpp %s: %s:%s answers again after %.1fs", self.name, self.config.host,
-                         self.config.port, time.monotonic() - unreachable_since)
+                log.info(
+                    "smpp %s: %s:%s answers again after %.1fs",
+                    self.name,
+                    self.config.host,
+                    self.config.port,
+                    time.monotonic() - unreachable_since,
+                )
                 unreachable_since = None
             bound_at = time.monotonic()
             self.stats.binds += 1
@@ -389,8 +452,9 @@ class SmppConnector:
                 self._bound = True
                 self._generation += 1
                 self._cv.notify_all()
-            log.info("smpp %s: bound as %s to %s:%s", self.name, self.config.bind_mode,
-                     self.config.host, self.config.port)
+            log.info(
+                "smpp %s: bound as %s to %s:%s", self.name, self.config.bind_mode, self.config.host, self.config.port
+            )
             self._notify_bound(True)
             try:
                 self._read_loop(client)
@@ -419,21 +483,26 @@ class SmppConnector:
     def _connect_and_bind(self) -> smpplib.client.Client:
         c = self.config
         client = smpplib.client.Client(
-            c.host, c.port, timeout=c.connect_timeout, sequence_generator=self._seq,
-            allow_unknown_opt_params=True, logger_name=f"uvox.smpp.wire.{c.name}",
+            c.host,
+            c.port,
+            timeout=c.connect_timeout,
+            sequence_generator=self._seq,
+            allow_unknown_opt_params=True,
+            logger_name=f"uvox.smpp.wire.{c.name}",
         )
         try:
             client.connect()
         except Exception as e:
             self._close_client(client)  # smpplib keeps the failed socket otherwise
             refused = isinstance(e, ConnectionRefusedError) or (
-                isinstance(e, smpplib.exceptions.ConnectionError)
-                and isinstance(e.__context__, ConnectionRefusedError))
+                isinstance(e, smpplib.exceptions.ConnectionError) and isinstance(e.__context__, ConnectionRefusedError)
+            )
             if refused:
                 raise _Unreachable(f"{c.host}:{c.port} refused the connection") from e.__context__ or e
             raise
-        bind = {"transmitter": client.bind_transmitter,
-                "receiver": client.bind_receiver}.get(c.bind_mode, client.bind_transceiver)
+        bind = {"transmitter": client.bind_transmitter, "receiver": client.bind_receiver}.get(
+            c.bind_mode, client.bind_transceiver
+        )
         try:
             bind(system_id=c.system_id, password=c.password, system_type=c.system_type)
         except Exception:
@@ -538,8 +607,9 @@ class SmppConnector:
             # smpplib parses it, and it is answered with data_sm_resp.
             self._on_deliver(client, p, wire.DATA_SM_RESP)
         elif p.is_request():
-            self._send(client, P.make("generic_nack", self._seq, sequence=p.sequence,
-                                      status=consts.SMPP_ESME_RINVCMDID))
+            self._send(
+                client, P.make("generic_nack", self._seq, sequence=p.sequence, status=consts.SMPP_ESME_RINVCMDID)
+            )
         return False
 
     def _send(self, client: smpplib.client.Client, p: Any) -> None:
@@ -570,8 +640,7 @@ class SmppConnector:
                 now = time.monotonic()
                 if self._pause_until < now:
                     self._pause_until = now + self._throttle_backoff
-                    self._throttle_backoff = min(self._throttle_backoff * 2,
-                                                 self.config.throttle_backoff_max)
+                    self._throttle_backoff = min(self._throttle_backoff * 2, self.config.throttle_backoff_max)
                 self._queue.appendleft(r)  # resend it first, in order
                 self._cv.notify_all()
                 return
@@ -583,8 +652,11 @@ class SmppConnector:
             r.settle(message_id)
         elif status in P.THROTTLING_STATUSES:
             self.stats.failed += 1
-            r.settle(error=TransientSubmitError(
-                f"still throttled after {r.attempts} attempts: {P.status_name(status)}", status))
+            r.settle(
+                error=TransientSubmitError(
+                    f"still throttled after {r.attempts} attempts: {P.status_name(status)}", status
+                )
+            )
         else:
             self.stats.failed += 1
             how = "answered submit_sm with generic_nack" if nack else "refused submit_sm"
@@ -611,8 +683,7 @@ class SmppConnector:
         receipt = P.parse_receipt(p)
         if receipt is None or self.on_receipt is None:
             if receipt is None:
-                log.info("smpp %s: mobile-originated message from %s ignored", self.name,
-                         P.text(p.source_addr))
+                log.info("smpp %s: mobile-originated message from %s ignored", self.name, P.text(p.source_addr))
             ack(True)
             return
         self.stats.receipts += 1
@@ -624,8 +695,9 @@ class SmppConnector:
 
     # ------------------------------------------------------------ writer thread
     def _can_send(self, window: int) -> bool:
-        return (self._bound and bool(self._queue) and len(self._inflight) < window
-                and self._pause_until <= time.monotonic())
+        return (
+            self._bound and bool(self._queue) and len(self._inflight) < window and self._pause_until <= time.monotonic()
+        )
 
     def _writer_loop(self) -> None:
         window = max(1, self.config.window)

@@ -142,8 +142,7 @@ class Receipt:
     text_id: str = ""
 
 
-def receipt_text(message_id: str, stat: str, err: str, submit_date: str, done_date: str,
-                 body: str) -> bytes:
+def receipt_text(message_id: str, stat: str, err: str, submit_date: str, done_date: str, body: str) -> bytes:
     """The de-facto receipt text of SMPP 3.4 Appendix B."""
     dlvrd = "001" if stat == "DELIVRD" else "000"
     return (
@@ -165,8 +164,12 @@ def parse_receipt(pdu: Any) -> Receipt | None:
     tlv_state = getattr(pdu, "message_state", None)
     if tlv_id and tlv_state == MESSAGE_STATES["DELIVRD"]:
         # The common case, settled by the TLVs alone: skip reading the text.
-        return Receipt(message_id=tlv_id, stat="DELIVRD", source_addr=text(pdu.source_addr),
-                       destination_addr=text(pdu.destination_addr))
+        return Receipt(
+            message_id=tlv_id,
+            stat="DELIVRD",
+            source_addr=text(pdu.source_addr),
+            destination_addr=text(pdu.destination_addr),
+        )
     # data_sm has no short_message
     body = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
     if isinstance(body, str):

@@ -48,11 +48,24 @@ def _password(password: str) -> str:
     return password
 
 
-def add(engine: Engine, name: str, *, host: str, port: int, system_id: str, password: str,
-        system_type: str = "", bind_mode: str = "transceiver", tps: int = 0, window: int = 64,
-        prefixes: list[str] | tuple[str, ...] = (), priority: int = 0,
-        accepts_alphanumeric: bool = True, generic_sender: str | None = None,
-        secret: bytes | None = None) -> ConnectorInfo:
+def add(
+    engine: Engine,
+    name: str,
+    *,
+    host: str,
+    port: int,
+    system_id: str,
+    password: str,
+    system_type: str = "",
+    bind_mode: str = "transceiver",
+    tps: int = 0,
+    window: int = 64,
+    prefixes: list[str] | tuple[str, ...] = (),
+    priority: int = 0,
+    accepts_alphanumeric: bool = True,
+    generic_sender: str | None = None,
+    secret: bytes | None = None,
+) -> ConnectorInfo:
     """Add a connector; without prefixes it becomes a default route (taking over from the simulator).
     ``secret`` (the instance secret) seals the password; it is needed when there is one."""
     if bind_mode not in ("transceiver", "transmitter"):
@@ -75,14 +88,28 @@ def add(engine: Engine, name: str, *, host: str, port: int, system_id: str, pass
     with write(engine) as conn:
         if conn.execute(sa.select(C.c.id).where(C.c.name == name)).first():
             raise Conflict(f"a connector named {name!r} exists")
-        cid = conn.execute(sa.insert(C).values(
-            name=name, host=host, port=port, system_id=system_id, sealed_password=sealed,
-            system_type=system_type, bind_mode=bind_mode, tps=tps, window=window,
-            accepts_alphanumeric=accepts_alphanumeric, generic_sender=generic_sender,
-            enabled=True, created_at=now(),
-        ).returning(C.c.id)).scalar_one()
-        conn.execute(sa.insert(R), [{"prefix": p, "connector_id": cid, "priority": priority}
-                                    for p in sorted(set(clean))])
+        cid = conn.execute(
+            sa.insert(C)
+            .values(
+                name=name,
+                host=host,
+                port=port,
+                system_id=system_id,
+                sealed_password=sealed,
+                system_type=system_type,
+                bind_mode=bind_mode,
+                tps=tps,
+                window=window,
+                accepts_alphanumeric=accepts_alphanumeric,
+                generic_sender=generic_sender,
+                enabled=True,
+                created_at=now(),
+            )
+            .returning(C.c.id)
+        ).scalar_one()
+        conn.execute(
+            sa.insert(R), [{"prefix": p, "connector_id": cid, "priority": priority} for p in sorted(set(clean))]
+        )
     return get(engine, name)
 
 
@@ -99,8 +126,21 @@ def list_all(engine: Engine) -> list[ConnectorInfo]:
         for r in conn.execute(sa.select(R.c.connector_id, R.c.prefix).order_by(R.c.prefix)):
             routes.setdefault(r.connector_id, []).append(r.prefix)
         return [
-            ConnectorInfo(c.id, c.name, c.host, c.port, c.system_id, c.system_type, c.bind_mode, c.tps,
-                          c.window, c.enabled, c.accepts_alphanumeric, c.generic_sender, routes.get(c.id, []))
+            ConnectorInfo(
+                c.id,
+                c.name,
+                c.host,
+                c.port,
+                c.system_id,
+                c.system_type,
+                c.bind_mode,
+                c.tps,
+                c.window,
+                c.enabled,
+                c.accepts_alphanumeric,
+                c.generic_sender,
+                routes.get(c.id, []),
+            )
             for c in conn.execute(sa.select(C).order_by(C.c.name))
         ]
 

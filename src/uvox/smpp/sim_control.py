@@ -117,11 +117,11 @@ class ControlServer:
         """Listen (port 0 picks a free one) and return the port; OSError when it is taken."""
         sock = socket.create_server((self.host, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, lifespan="off", log_config=None, access_log=False, ws="none",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self._app, lifespan="off", log_config=None, access_log=False, ws="none", timeout_graceful_shutdown=1
+        )
         self._server = _Server(config)
-        self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]),
-                                                            name="smsc-sim-control")
+        self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]), name="smsc-sim-control")
         return self.port
 
     def close(self) -> None:
@@ -138,4 +138,3 @@ class ControlServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._server = self._task = None
-

@@ -46,8 +46,7 @@ SIMULATOR_WARNING: Final = (
     "Add a real SMPP connector (uvox admin connector add) before serving customers."
 )
 
-_BIND_COMMANDS: Final[Mapping[str, str]] = {
-    "bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver": "trx"}
+_BIND_COMMANDS: Final[Mapping[str, str]] = {"bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver": "trx"}
 
 
 @dataclass
@@ -197,8 +196,7 @@ class SmscSimulator:
     def messages(self, dest: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
         out = list(self.records)
         if dest:
-            out = [r for r in out if r["destination_addr"] == dest.lstrip("+")
-                   or r["destination_addr"] == dest]
+            out = [r for r in out if r["destination_addr"] == dest.lstrip("+") or r["destination_addr"] == dest]
         if outcome:
             out = [r for r in out if r["outcome"] == outcome]
         return out
@@ -320,7 +318,7 @@ class SmscSimulator:
         body = sm
         if esm & 0x40 and sm:
             udh = sm[: 1 + sm[0]]
-            body = sm[len(udh):]
+            body = sm[len(udh) :]
         dest, src = P.text(p.destination_addr), P.text(p.source_addr)
         self.counters["received"] += 1
         self._record_seq += 1
@@ -361,8 +359,12 @@ class SmscSimulator:
         wanted = (p.registered_delivery or 0) & 0x03
         if wanted == 1 or (wanted == 2 and stat != "DELIVRD"):
             receipt = _PendingReceipt(
-                system_id=s.system_id, message_id=message_id, source_addr=dest,
-                destination_addr=src, stat=stat, submit_date=self._date(now),
+                system_id=s.system_id,
+                message_id=message_id,
+                source_addr=dest,
+                destination_addr=src,
+                stat=stat,
+                submit_date=self._date(now),
                 body=rec["text"] if dc in (0, 8) else "",
             )
             if self.receipt_delay <= 0 or self._loop is None:
@@ -394,13 +396,20 @@ class SmscSimulator:
         err = "000" if r.stat == "DELIVRD" else "001"
         sequence = self._seq.next_sequence()
         p = wire.encode_sm(
-            wire.DELIVER_SM, sequence, dict(
+            wire.DELIVER_SM,
+            sequence,
+            dict(
                 service_type="",
-                source_addr_ton=1, source_addr_npi=1, source_addr=r.source_addr,
-                dest_addr_ton=1, dest_addr_npi=1, destination_addr=r.destination_addr,
-                esm_class=0x04, data_coding=0,
-                short_message=P.receipt_text(r.message_id, r.stat, err, r.submit_date,
-                                             self._date(time.time()), r.body)),
+                source_addr_ton=1,
+                source_addr_npi=1,
+                source_addr=r.source_addr,
+                dest_addr_ton=1,
+                dest_addr_npi=1,
+                destination_addr=r.destination_addr,
+                esm_class=0x04,
+                data_coding=0,
+                short_message=P.receipt_text(r.message_id, r.stat, err, r.submit_date, self._date(time.time()), r.body),
+            ),
             wire.tlv_u8(wire.TLV_MESSAGE_STATE, P.MESSAGE_STATES[r.stat])
             + wire.tlv_cstr(wire.TLV_RECEIPTED_MESSAGE_ID, r.message_id),
         )

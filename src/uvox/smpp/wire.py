@@ -38,11 +38,21 @@ TLV_MESSAGE_STATE = 0x0427
 _COMMAND_NAMES = {SUBMIT_SM: "submit_sm", DELIVER_SM: "deliver_sm"}
 
 #: The submit_sm fields ``encode_submit_sm`` knows; any other field goes to smpplib.
-SUBMIT_FIELDS = frozenset({
-    "service_type", "source_addr_ton", "source_addr_npi", "source_addr", "dest_addr_ton",
-    "dest_addr_npi", "destination_addr", "esm_class", "data_coding", "short_message",
-    "registered_delivery",
-})
+SUBMIT_FIELDS = frozenset(
+    {
+        "service_type",
+        "source_addr_ton",
+        "source_addr_npi",
+        "source_addr",
+        "dest_addr_ton",
+        "dest_addr_npi",
+        "destination_addr",
+        "esm_class",
+        "data_coding",
+        "short_message",
+        "registered_delivery",
+    }
+)
 
 
 def _cstr(value: str | bytes | None, maximum: int) -> bytes:
@@ -51,7 +61,7 @@ def _cstr(value: str | bytes | None, maximum: int) -> bytes:
         value = value.encode("latin-1")
     value = value or b""
     if len(value) >= maximum:
-        value = value[:maximum - 1]
+        value = value[: maximum - 1]
     return value + b"\x00"
 
 
@@ -65,19 +75,21 @@ def encode_sm(command_id: int, sequence: int, f: Mapping[str, Any], tlvs: bytes 
     sm: str | bytes = f.get("short_message") or b""
     if isinstance(sm, str):
         sm = sm.encode("latin-1")
-    body = b"".join((
-        _cstr(f.get("service_type"), 6),
-        bytes((f.get("source_addr_ton") or 0, f.get("source_addr_npi") or 0)),
-        _cstr(f.get("source_addr"), 21),
-        bytes((f.get("dest_addr_ton") or 0, f.get("dest_addr_npi") or 0)),
-        _cstr(f.get("destination_addr"), 21),
-        # esm_class, protocol_id, priority_flag, schedule_delivery_time "", validity_period ""
-        bytes((f.get("esm_class") or 0, 0, 0, 0, 0)),
-        # registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length
-        bytes((f.get("registered_delivery") or 0, 0, f.get("data_coding") or 0, 0, len(sm))),
-        sm,
-        tlvs,
-    ))
+    body = b"".join(
+        (
+            _cstr(f.get("service_type"), 6),
+            bytes((f.get("source_addr_ton") or 0, f.get("source_addr_npi") or 0)),
+            _cstr(f.get("source_addr"), 21),
+            bytes((f.get("dest_addr_ton") or 0, f.get("dest_addr_npi") or 0)),
+            _cstr(f.get("destination_addr"), 21),
+            # esm_class, protocol_id, priority_flag, schedule_delivery_time "", validity_period ""
+            bytes((f.get("esm_class") or 0, 0, 0, 0, 0)),
+            # registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length
+            bytes((f.get("registered_delivery") or 0, 0, f.get("data_coding") or 0, 0, len(sm))),
+            sm,
+            tlvs,
+        )
+    )
     return _HEADER.pack(16 + len(body), command_id, 0, sequence) + body
 
 
@@ -118,7 +130,7 @@ class Framer:
                 raise ConnectionError(f"broken PDU: command_length {length}")
             if end - pos < length:
                 break
-            out.append(buf[pos:pos + length])
+            out.append(buf[pos : pos + length])
             pos += length
         self._buf = buf[pos:]
         return out
@@ -132,7 +144,7 @@ def header(raw: bytes) -> tuple[int, int, int, int]:
 def submit_sm_resp_id(raw: bytes) -> str:
     """The message_id of a submit_sm_resp (empty when the body is absent, as on errors)."""
     end = raw.find(b"\x00", 16)
-    return raw[16:end if end >= 0 else len(raw)].decode("latin-1")
+    return raw[16 : end if end >= 0 else len(raw)].decode("latin-1")
 
 
 class ShortMessage:
@@ -142,9 +154,24 @@ class ShortMessage:
     the simulator read this and an smpplib PDU alike.
     """
 
-    __slots__ = ("command", "sequence", "service_type", "source_addr_ton", "source_addr_npi", "source_addr",
-                 "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class", "registered_delivery",
-                 "data_coding", "short_message", "receipted_message_id", "message_state", "message_payload")
+    __slots__ = (
+        "command",
+        "sequence",
+        "service_type",
+        "source_addr_ton",
+        "source_addr_npi",
+        "source_addr",
+        "dest_addr_ton",
+        "dest_addr_npi",
+        "destination_addr",
+        "esm_class",
+        "registered_delivery",
+        "data_coding",
+        "short_message",
+        "receipted_message_id",
+        "message_state",
+        "message_payload",
+    )
 
     command: str
     sequence: int
@@ -203,7 +230,7 @@ def decode_sm(raw: bytes) -> ShortMessage:
     pos += 5
     if pos + sm_length > len(raw):
         raise ValueError("short_message runs past the end of deliver_sm")
-    p.short_message = raw[pos:pos + sm_length]
+    p.short_message = raw[pos : pos + sm_length]
     pos += sm_length
     p.receipted_message_id = None
     p.message_state = None
@@ -212,7 +239,7 @@ def decode_sm(raw: bytes) -> ShortMessage:
     while end - pos >= 4:
         tag, length = struct.unpack_from(">HH", raw, pos)
         pos += 4
-        value = raw[pos:pos + length]
+        value = raw[pos : pos + length]
         pos += length
         if tag == TLV_RECEIPTED_MESSAGE_ID:
             p.receipted_message_id = value.rstrip(b"\x00")
@@ -221,4 +248,3 @@ def decode_sm(raw: bytes) -> ShortMessage:
         elif tag == TLV_MESSAGE_PAYLOAD:
             p.message_payload = value
     return p
-

@@ -135,9 +135,7 @@ def encode(text: str, reference: int | None = None) -> EncodedText:
     if total > 255:
         raise ValueError("text too long for one concatenated message")
     ref = secrets.randbelow(256) if reference is None else reference & 0xFF
-    parts = tuple(
-        bytes((0x05, 0x00, 0x03, ref, total, i)) + body for i, body in enumerate(bodies, start=1)
-    )
+    parts = tuple(bytes((0x05, 0x00, 0x03, ref, total, i)) + body for i, body in enumerate(bodies, start=1))
     return EncodedText(text, encoding, units, total, parts)
 
 

@@ -55,18 +55,39 @@ class Search:
         return cond
 
 
-_COLUMNS = (M.c.id, M.c.account_id, M.c.kind, M.c.sender, M.c.sender_used, M.c.recipient, M.c.destination,
-            M.c.text, M.c.segments, M.c.price, M.c.currency, M.c.state, M.c.simulated, M.c.error,
-            M.c.created_at, M.c.submitted_at, M.c.done_at, M.c.connector, M.c.encoding, M.c.test)
+_COLUMNS = (
+    M.c.id,
+    M.c.account_id,
+    M.c.kind,
+    M.c.sender,
+    M.c.sender_used,
+    M.c.recipient,
+    M.c.destination,
+    M.c.text,
+    M.c.segments,
+    M.c.price,
+    M.c.currency,
+    M.c.state,
+    M.c.simulated,
+    M.c.error,
+    M.c.created_at,
+    M.c.submitted_at,
+    M.c.done_at,
+    M.c.connector,
+    M.c.encoding,
+    M.c.test,
+)
 
 
-def page(engine: Engine, account_id: int | None, search: Search, limit: int = 50,
-         offset: int = 0) -> tuple[int, list[Row[Any]]]:
+def page(
+    engine: Engine, account_id: int | None, search: Search, limit: int = 50, offset: int = 0
+) -> tuple[int, list[Row[Any]]]:
     """(total, rows) newest first, each row with ``account_number``. ``account_id=None``
     only for the operator's search."""
     cond = search.conditions()
     q = sa.select(*_COLUMNS, t.accounts.c.number.label("account_number")).join(
-        t.accounts, t.accounts.c.id == M.c.account_id)
+        t.accounts, t.accounts.c.id == M.c.account_id
+    )
     if account_id is not None:
         cond.append(M.c.account_id == account_id)
     elif search.account_number:
@@ -103,6 +124,7 @@ def batches(engine: Engine, account_id: int, search: Search, batch: int = 2000) 
 
 # --- the console's charts: per UTC day, per destination ------------------------------
 
+
 @dataclass(frozen=True)
 class Day:
     day: date
@@ -118,8 +140,9 @@ def per_day(engine: Engine, account_id: int | None, days: int = 30) -> list[Day]
     day = timeline.utc_day(M.c.created_at).label("day")
     with read(engine) as conn:
         cond = _since(conn, account_id, since)
-        rows = conn.execute(sa.select(day, sa.func.count(), sa.func.coalesce(sa.func.sum(M.c.segments), 0))
-                            .where(*cond).group_by(day)).all()
+        rows = conn.execute(
+            sa.select(day, sa.func.count(), sa.func.coalesce(sa.func.sum(M.c.segments), 0)).where(*cond).group_by(day)
+        ).all()
     found = {timeline.day_key(r[0]): r for r in rows}
     out = []
     for d in dates:
@@ -158,17 +181,28 @@ def by_destination(engine: Engine, account_id: int, days: int = 30, limit: int =
     with read(engine) as conn:
         cond = _since(conn, account_id, since)
         rows = conn.execute(
-            sa.select(dest, n, n.filter(M.c.state == MessageState.DELIVERED),
-                      n.filter(M.c.state.in_([s.value for s in NOT_DELIVERED])))
-            .where(*cond).group_by(dest).order_by(n.desc(), dest).limit(limit)).all()
+            sa.select(
+                dest,
+                n,
+                n.filter(M.c.state == MessageState.DELIVERED),
+                n.filter(M.c.state.in_([s.value for s in NOT_DELIVERED])),
+            )
+            .where(*cond)
+            .group_by(dest)
+            .order_by(n.desc(), dest)
+            .limit(limit)
+        ).all()
     return [Destination(r[0] or "", int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
 
 def _since(conn: Connection, account_id: int | None, since: datetime) -> list[Any]:
     """The console's window: messages since ``since``, live ones only (a test key's
     messages never reach a carrier and are never charged, so they are no traffic)."""
-    cond: list[Any] = [M.c.created_at >= since, M.c.id >= timeline.first_id_since(conn, M, M.c.created_at, since),
-                       M.c.test.is_(False)]
+    cond: list[Any] = [
+        M.c.created_at >= since,
+        M.c.id >= timeline.first_id_since(conn, M, M.c.created_at, since),
+        M.c.test.is_(False),
+    ]
     if account_id is not None:
         cond.append(M.c.account_id == account_id)
     return cond

@@ -31,6 +31,7 @@ QUEUED = MessageState.QUEUED
 WAITING_BALANCE = MessageState.WAITING_BALANCE
 SUBMITTED = MessageState.SUBMITTED
 
+
 @dataclass(frozen=True)
 class Measured:
     """How a text is billed: the dispatcher builds the actual parts when it sends."""
@@ -108,8 +109,7 @@ def accept(conn: Connection, out: Outgoing, recipients: list[Priced]) -> list[Ac
     return accept_many(conn, [(out, recipients)])[0]
 
 
-def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]
-                ) -> list[list[Accepted] | caps.Refused]:
+def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]) -> list[list[Accepted] | caps.Refused]:
     """:func:`accept` for several requests at once (the group-commit writer's batch).
 
     Money is taken per account in one conditional UPDATE when the account can pay
@@ -140,8 +140,11 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]
     for account_id, slots in sorted(by_account.items()):
         if account_id in capped:
             _charge_capped(conn, account_id, capped[account_id], slots, requests, charged, refused, stamp)
-            counted += [(account_id, "sms", requests[ri][1][pi].recipient, requests[ri][1][pi].price)
-                        for ri, pi in slots if charged[ri][pi]]
+            counted += [
+                (account_id, "sms", requests[ri][1][pi].recipient, requests[ri][1][pi].price)
+                for ri, pi in slots
+                if charged[ri][pi]
+            ]
             continue
         priced = [requests[ri][1][pi] for ri, pi in slots]
         total = sum((p.price for p in priced if p.priced), Decimal(0))
@@ -155,8 +158,9 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]
     if counted:
         caps.add_counted(conn, counted, stamp)
     if any(any(flags) for flags in charged):
-        alerts.after_charge(conn, sorted({out.account_id for (out, _), flags in zip(requests, charged) if any(flags)}),
-                            stamp)
+        alerts.after_charge(
+            conn, sorted({out.account_id for (out, _), flags in zip(requests, charged) if any(flags)}), stamp
+        )
 
     rows = []
     for ri, ((out, recipients), flags) in enumerate(zip(requests, charged)):
@@ -166,31 +170,33 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]
         text = out.masked_text if out.masked_text is not None else out.text
         for p, ok in zip(recipients, flags):
             state = SUBMITTED if out.test else QUEUED if ok else WAITING_BALANCE
-            rows.append({
-                "account_id": out.account_id,
-                "kind": out.kind,
-                "sender": out.sender,
-                "recipient": p.recipient,
-                "destination": p.destination,
-                "text": text,
-                # Test mode sends nothing, so there is no text to keep sealed for a carrier.
-                "secret_text": None if out.test else out.sealed_text,
-                "encoding": out.encoded.encoding,
-                "segments": out.encoded.segments,
-                "price": p.price,
-                "currency": out.currency,
-                "state": state,
-                "charged": ok,
-                "simulated": False,
-                "callback_url": out.callback_url,
-                "attempts": 0,
-                "test": out.test,
-                "created_at": stamp,
-                "updated_at": stamp,
-                "submitted_at": stamp if out.test else None,
-                "expires_at": expires,
-                "next_attempt_at": stamp,
-            })
+            rows.append(
+                {
+                    "account_id": out.account_id,
+                    "kind": out.kind,
+                    "sender": out.sender,
+                    "recipient": p.recipient,
+                    "destination": p.destination,
+                    "text": text,
+                    # Test mode sends nothing, so there is no text to keep sealed for a carrier.
+                    "secret_text": None if out.test else out.sealed_text,
+                    "encoding": out.encoded.encoding,
+                    "segments": out.encoded.segments,
+                    "price": p.price,
+                    "currency": out.currency,
+                    "state": state,
+                    "charged": ok,
+                    "simulated": False,
+                    "callback_url": out.callback_url,
+                    "attempts": 0,
+                    "test": out.test,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "submitted_at": stamp if out.test else None,
+                    "expires_at": expires,
+                    "next_attempt_at": stamp,
+                }
+            )
     if not rows:
         return [refused.get(ri, []) for ri in range(len(requests))]
     ids = iter(_insert_messages(conn, rows))
@@ -206,13 +212,26 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]
             mid = next(ids)
             if out.test:
                 done.append(Accepted(mid, p.recipient, SUBMITTED, p.price, out.encoded.segments))
-                timers.append({"message_id": mid, "final_state": testmode.outcome(p.recipient)[0],
-                               "announced": False, "due_at": stamp + timedelta(seconds=out.test_delay)})
+                timers.append(
+                    {
+                        "message_id": mid,
+                        "final_state": testmode.outcome(p.recipient)[0],
+                        "announced": False,
+                        "due_at": stamp + timedelta(seconds=out.test_delay),
+                    }
+                )
                 continue
             done.append(Accepted(mid, p.recipient, QUEUED if ok else WAITING_BALANCE, p.price, out.encoded.segments))
             if ok and p.price > 0:
-                ledger_rows.append({"account_id": out.account_id, "kind": "charge", "amount": -p.price,
-                                    "message_id": mid, "note": out.kind})
+                ledger_rows.append(
+                    {
+                        "account_id": out.account_id,
+                        "kind": "charge",
+                        "amount": -p.price,
+                        "message_id": mid,
+                        "note": out.kind,
+                    }
+                )
         results.append(done)
     ledger.record(conn, ledger_rows)
     if timers:
@@ -220,9 +239,16 @@ def accept_many(conn: Connection, requests: list[tuple[Outgoing, list[Priced]]]
     return results
 
 
-def _charge_capped(conn: Connection, account_id: int, account_caps: list[caps.Cap], slots: list[tuple[int, int]],
-                   requests: list[tuple[Outgoing, list[Priced]]], charged: list[list[bool]],
-                   refused: dict[int, caps.Refused], stamp: datetime) -> None:
+def _charge_capped(
+    conn: Connection,
+    account_id: int,
+    account_caps: list[caps.Cap],
+    slots: list[tuple[int, int]],
+    requests: list[tuple[Outgoing, list[Priced]]],
+    charged: list[list[bool]],
+    refused: dict[int, caps.Refused],
+    stamp: datetime,
+) -> None:
     """One capped account's share of a batch, request by request in arrival order."""
     usage = caps.Usage.locked(conn, account_id, account_caps, stamp)
     by_request: dict[int, list[int]] = {}

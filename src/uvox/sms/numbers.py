@@ -71,8 +71,10 @@ def normalise_sender(raw: str | None) -> str:
         return compact.lstrip("+")
     if _ALNUM_SENDER.fullmatch(value) and any(not (c.isdigit() or c in " +") for c in value):
         return value
-    raise ValueError("a sender is a number of up to 15 digits, or up to 11 characters: letters A-Z, "
-                     "digits, space and !\"#$%&'()*+,-./:;<=>?@_")
+    raise ValueError(
+        "a sender is a number of up to 15 digits, or up to 11 characters: letters A-Z, "
+        "digits, space and !\"#$%&'()*+,-./:;<=>?@_"
+    )
 
 
 def is_alphanumeric(sender: str) -> bool:

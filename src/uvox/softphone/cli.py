@@ -52,8 +52,12 @@ def _account_id(engine, ref: str, as_json: bool) -> int:
 
 def _sip_dict(a: service.SipAccount) -> dict[str, str]:
     return {
-        "id": str(a.id), "username": a.username, "domain": a.domain,
-        "transport": a.transport.upper(), "caller_id": a.caller_id, "label": a.label,
+        "id": str(a.id),
+        "username": a.username,
+        "domain": a.domain,
+        "transport": a.transport.upper(),
+        "caller_id": a.caller_id,
+        "label": a.label,
     }
 
 
@@ -81,8 +85,12 @@ def create_cmd(account: str, label: str, transport: str, caller_id: str, as_json
     account_id = _account_id(engine, account, as_json)
     try:
         creds = service.create_sip_account(
-            engine, account_id, domain=get_settings().sip_domain,
-            label=label, transport=transport, caller_id=caller_id,
+            engine,
+            account_id,
+            domain=get_settings().sip_domain,
+            label=label,
+            transport=transport,
+            caller_id=caller_id,
         )
     except service.InvalidSipInput as exc:
         _fail(str(exc), as_json)
@@ -98,8 +106,11 @@ def list_cmd(account: str, as_json: bool) -> None:
     engine = _engine()
     items = service.list_sip_accounts(engine, _account_id(engine, account, as_json))
     docs = [_sip_dict(a) for a in items]
-    _out(as_json, {"accountnumber": account, "sip_accounts": docs},
-         "\n".join(f"{d['username']}@{d['domain']}  {d['transport']}  {d['label']}" for d in docs))
+    _out(
+        as_json,
+        {"accountnumber": account, "sip_accounts": docs},
+        "\n".join(f"{d['username']}@{d['domain']}  {d['transport']}  {d['label']}" for d in docs),
+    )
 
 
 @admin_sip.command("rename")
@@ -179,17 +190,18 @@ def sync_cmd(as_json: bool) -> None:
         _fail("Kamailio sync needs PostgreSQL (UVOX_DATABASE_URL=postgresql://...)", as_json)
     with write(engine) as conn:
         counts = service.sync_subscribers(conn)
-    _out(as_json, {k: str(v) for k, v in counts.items()},
-         ", ".join(f"{v} {k}" for k, v in counts.items()))
+    _out(as_json, {k: str(v) for k, v in counts.items()}, ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 @sip.command("kamailio-cfg")
 @click.option("--listen", "listens", multiple=True, help="proto:HOST:PORT, e.g. udp:0.0.0.0:5060 (repeatable).")
 @click.option("--tls-config", default=None, help="Kamailio tls.cfg path, needed by a tls: listener.")
 @click.option("--domain", default=None, help="SIP domain (default: UVOX_SIP_DOMAIN).")
-@click.option("--api-url", default=None,
-              help="Where Kamailio reaches uvox serve to authorize calls "
-                   "(default: UVOX_PUBLIC_URL, else http://127.0.0.1:8000).")
+@click.option(
+    "--api-url",
+    default=None,
+    help="Where Kamailio reaches uvox serve to authorize calls (default: UVOX_PUBLIC_URL, else http://127.0.0.1:8000).",
+)
 def kamailio_cfg(listens: tuple[str, ...], tls_config: str | None, domain: str | None, api_url: str | None) -> None:
     """Print a kamailio.cfg that registers softphones and routes their prepaid calls
     against this platform's PostgreSQL and authorization endpoint."""
@@ -206,8 +218,11 @@ def kamailio_cfg(listens: tuple[str, ...], tls_config: str | None, domain: str |
         finally:
             platform.close()
         text = kamailio.render(
-            database_url=settings.database_url, sip_domain=domain or settings.sip_domain,
-            listens=list(listens), tls_config=tls_config, secret=secret,
+            database_url=settings.database_url,
+            sip_domain=domain or settings.sip_domain,
+            listens=list(listens),
+            tls_config=tls_config,
+            secret=secret,
             api_url=api_url or settings.public_url or kamailio.DEFAULT_API_URL,
         )
     except kamailio.KamailioConfigError as exc:

@@ -20,9 +20,7 @@ import string
 # as extensions; passwords avoid characters that look alike when typed by hand.
 USERNAME_DIGITS = 6
 PASSWORD_LENGTH = 16
-_PASSWORD_ALPHABET = "".join(
-    c for c in string.ascii_letters + string.digits if c not in "0OoIl1"
-)
+_PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0OoIl1")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 TRANSPORTS = ("udp", "tcp", "tls")
@@ -35,9 +33,7 @@ def ha1(username: str, realm: str, password: str) -> str:
 
 def ha1b(username: str, domain: str, realm: str, password: str) -> str:
     """``md5(user@domain:realm:password)``, the ha1b column of Kamailio's subscriber."""
-    return hashlib.md5(
-        f"{username}@{domain}:{realm}:{password}".encode()
-    ).hexdigest()
+    return hashlib.md5(f"{username}@{domain}:{realm}:{password}".encode()).hexdigest()
 
 
 def check_password(username: str, realm: str, password: str, stored_ha1: str) -> bool:

@@ -160,15 +160,17 @@ def acrobits_balance_json(*, currency: str, amount: Decimal) -> str:
     expects; it is written from the Decimal's text, never via float."""
     text = money(amount)
     return (
-        '{"balanceString": ' + json.dumps(f"{text} {currency}")
-        + ', "balance": ' + text
-        + ', "currency": ' + json.dumps(currency) + "}"
+        '{"balanceString": '
+        + json.dumps(f"{text} {currency}")
+        + ', "balance": '
+        + text
+        + ', "currency": '
+        + json.dumps(currency)
+        + "}"
     )
 
 
-def acrobits_rate_json(
-    *, currency: str, call_price: Decimal | None, message_price: Decimal | None
-) -> str:
+def acrobits_rate_json(*, currency: str, call_price: Decimal | None, message_price: Decimal | None) -> str:
     doc = {}
     if call_price is not None:
         doc["callRateString"] = f"{rate_text(call_price)} {currency}/min"

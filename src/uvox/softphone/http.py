@@ -77,8 +77,12 @@ def routes(get_engine: Callable, settings: Settings) -> list[Route]:
             return _xml(formats.error_xml(str(exc)), 404)
         return _xml(
             formats.linphone_lpconfig_xml(
-                username=sip.username, ha1=ha1, domain=sip.domain,
-                transport=sip.transport, caller_id=sip.caller_id or None, proxy=sip_proxy(settings),
+                username=sip.username,
+                ha1=ha1,
+                domain=sip.domain,
+                transport=sip.transport,
+                caller_id=sip.caller_id or None,
+                proxy=sip_proxy(settings),
             )
         )
 
@@ -99,14 +103,21 @@ def routes(get_engine: Callable, settings: Settings) -> list[Route]:
         a = creds.account
         return _xml(
             formats.zoiper_account_xml(
-                username=a.username, password=creds.password, domain=a.domain,
-                transport=a.transport, caller_id=a.caller_id or None, proxy=sip_proxy(settings),
+                username=a.username,
+                password=creds.password,
+                domain=a.domain,
+                transport=a.transport,
+                caller_id=a.caller_id or None,
+                proxy=sip_proxy(settings),
             )
         )
 
     async def _auth(values: dict[str, str], user_keys, pass_keys):
         return await run_in_threadpool(
-            service.authenticate, get_engine(), _pick(values, *user_keys), _pick(values, *pass_keys),
+            service.authenticate,
+            get_engine(),
+            _pick(values, *user_keys),
+            _pick(values, *pass_keys),
             settings.sip_domain,
         )
 
@@ -151,7 +162,8 @@ def routes(get_engine: Callable, settings: Settings) -> list[Route]:
         return _json(
             formats.acrobits_rate_json(
                 currency=service.iso_currency(user.currency),
-                call_price=rate.price_per_minute, message_price=rate.sms_price,
+                call_price=rate.price_per_minute,
+                message_price=rate.sms_price,
             )
         )
 

@@ -140,9 +140,7 @@ def _clean_label(label: str | None) -> str:
 def _clean_caller_id(caller_id: str | None) -> str:
     caller_id = (caller_id or "").strip()
     if len(caller_id) > CALLER_ID_MAX or not _CALLER_ID_RE.match(caller_id):
-        raise InvalidSipInput(
-            f"the caller id may have up to {CALLER_ID_MAX} letters, digits, spaces and + - . ( )"
-        )
+        raise InvalidSipInput(f"the caller id may have up to {CALLER_ID_MAX} letters, digits, spaces and + - . ( )")
     return caller_id
 
 
@@ -175,9 +173,7 @@ def _set_hashes(conn: Connection, row, password: str) -> None:
     )
     if kam.enabled(conn):
         conn.execute(
-            sa.update(kam.subscriber)
-            .where(kam.subscriber.c.sip_account_id == row.id)
-            .values(ha1=h1, ha1b=h1b)
+            sa.update(kam.subscriber).where(kam.subscriber.c.sip_account_id == row.id).values(ha1=h1, ha1b=h1b)
         )
 
 
@@ -230,8 +226,12 @@ def create_sip_account(
                 if kam.enabled(conn):
                     conn.execute(
                         sa.insert(kam.subscriber).values(
-                            username=username, domain=domain, password="",
-                            ha1=h1, ha1b=h1b, sip_account_id=new_id,
+                            username=username,
+                            domain=domain,
+                            password="",
+                            ha1=h1,
+                            ha1b=h1b,
+                            sip_account_id=new_id,
                         )
                     )
                 row = _get(conn, account_id, new_id)
@@ -295,9 +295,7 @@ def update_sip_account(
         row = _get(conn, account_id, sip_account_id, lock=True)
         if values:
             values["updated_at"] = _now()
-            conn.execute(
-                sa.update(schema.sip_accounts).where(schema.sip_accounts.c.id == row.id).values(**values)
-            )
+            conn.execute(sa.update(schema.sip_accounts).where(schema.sip_accounts.c.id == row.id).values(**values))
         return _row_to_sip(_get(conn, account_id, sip_account_id))
 
 
@@ -321,9 +319,7 @@ def delete_sip_account(engine: Engine, account_id: int, sip_account_id: int) -> 
         row = _get(conn, account_id, sip_account_id, lock=True)
         if kam.enabled(conn):
             conn.execute(sa.delete(kam.subscriber).where(kam.subscriber.c.sip_account_id == row.id))
-        conn.execute(
-            sa.delete(schema.provisioning_tokens).where(schema.provisioning_tokens.c.sip_account_id == row.id)
-        )
+        conn.execute(sa.delete(schema.provisioning_tokens).where(schema.provisioning_tokens.c.sip_account_id == row.id))
         conn.execute(sa.delete(schema.sip_accounts).where(schema.sip_accounts.c.id == row.id))
 
 
@@ -332,9 +328,7 @@ def delete_sip_account(engine: Engine, account_id: int, sip_account_id: int) -> 
 
 def _cancel_tokens(conn: Connection, sip_account_id: int) -> None:
     t = schema.provisioning_tokens
-    conn.execute(
-        sa.update(t).where(t.c.sip_account_id == sip_account_id, t.c.used_at.is_(None)).values(used_at=_now())
-    )
+    conn.execute(sa.update(t).where(t.c.sip_account_id == sip_account_id, t.c.used_at.is_(None)).values(used_at=_now()))
 
 
 def create_provisioning_token(
@@ -358,8 +352,11 @@ def create_provisioning_token(
         _get(conn, account_id, sip_account_id)
         conn.execute(
             sa.insert(schema.provisioning_tokens).values(
-                sip_account_id=sip_account_id, token_hash=token_hash, kind=kind,
-                created_at=now, expires_at=now + ttl,
+                sip_account_id=sip_account_id,
+                token_hash=token_hash,
+                kind=kind,
+                created_at=now,
+                expires_at=now + ttl,
             )
         )
     return token
@@ -437,8 +434,13 @@ def authenticate(engine: Engine, username: str, password: str, domain: str) -> S
     if not credentials.check_password(row.username, row.domain, password, row.ha1) or row.disabled:
         return None
     return SoftphoneUser(
-        sip=_row_to_sip(row), account_id=row.account_id, currency=row.currency,
-        balance=row.balance, credit_limit=row.credit_limit, plan_id=row.plan_id, held=row.held,
+        sip=_row_to_sip(row),
+        account_id=row.account_id,
+        currency=row.currency,
+        balance=row.balance,
+        credit_limit=row.credit_limit,
+        plan_id=row.plan_id,
+        held=row.held,
     )
 
 
@@ -492,8 +494,10 @@ def token_is_valid(engine: Engine, token: str, kind: str) -> bool:
     with read(engine) as conn:
         found = conn.execute(
             sa.select(t.c.id).where(
-                t.c.token_hash == tokens.hash_token(token), t.c.kind == kind,
-                t.c.used_at.is_(None), t.c.expires_at > _now(),
+                t.c.token_hash == tokens.hash_token(token),
+                t.c.kind == kind,
+                t.c.used_at.is_(None),
+                t.c.expires_at > _now(),
             )
         ).first()
     return found is not None
@@ -555,8 +559,10 @@ def sync_subscribers(conn: Connection, account_id: int | None = None) -> dict[st
     if not kam.enabled(conn):
         return counts
     s, a, sub = schema.sip_accounts, schema.accounts, kam.subscriber
-    q = sa.select(s.c.id, s.c.username, s.c.domain, s.c.ha1, s.c.ha1b).join(a, a.c.id == s.c.account_id).where(
-        a.c.disabled.is_(False)
+    q = (
+        sa.select(s.c.id, s.c.username, s.c.domain, s.c.ha1, s.c.ha1b)
+        .join(a, a.c.id == s.c.account_id)
+        .where(a.c.disabled.is_(False))
     )
     scope = sa.select(s.c.id)
     if account_id is not None:

@@ -79,11 +79,19 @@ class Decision:
     reason: str = ""
 
 
-def authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, dialled: str,
-              sip_call_id: str) -> Decision:
+def authorize(
+    engine: Engine, settings: Settings, *, caller: str, domain: str, dialled: str, sip_call_id: str
+) -> Decision:
     sip_call_id = (sip_call_id or "").strip()[:255]
-    decide = functools.partial(_authorize, engine, settings, caller=caller, domain=domain or settings.sip_domain,
-                               dialled=dialled, sip_call_id=sip_call_id or None)
+    decide = functools.partial(
+        _authorize,
+        engine,
+        settings,
+        caller=caller,
+        domain=domain or settings.sip_domain,
+        dialled=dialled,
+        sip_call_id=sip_call_id or None,
+    )
     try:
         try:
             return decide()
@@ -116,17 +124,31 @@ def _caller_query() -> sa.Select[Any]:
     S, A = t.sip_accounts, t.accounts
     S2, A2 = S.alias("callee"), A.alias("callee_account")
     onnet_user = (
-        sa.select(S2.c.username).join(A2, A2.c.id == S2.c.account_id)
-        .where(S2.c.username == sa.bindparam("callee"), S2.c.domain == sa.bindparam("domain"),
-               A2.c.disabled.is_(False))
-        .limit(1).scalar_subquery()
+        sa.select(S2.c.username)
+        .join(A2, A2.c.id == S2.c.account_id)
+        .where(S2.c.username == sa.bindparam("callee"), S2.c.domain == sa.bindparam("domain"), A2.c.disabled.is_(False))
+        .limit(1)
+        .scalar_subquery()
     )
-    return (sa.select(S.c.id.label("sip_id"), S.c.username, S.c.caller_id, A.c.id.label("account_id"),
-                      A.c.disabled, A.c.plan_id, A.c.currency, A.c.balance, A.c.credit_limit, A.c.held,
-                      onnet_user.label("onnet"), caps.call_room_column(A.c.id).label("cap_room"),
-                      A.c.cap_version)
-            .join(A, A.c.id == S.c.account_id)
-            .where(S.c.username == sa.bindparam("caller"), S.c.domain == sa.bindparam("domain")))
+    return (
+        sa.select(
+            S.c.id.label("sip_id"),
+            S.c.username,
+            S.c.caller_id,
+            A.c.id.label("account_id"),
+            A.c.disabled,
+            A.c.plan_id,
+            A.c.currency,
+            A.c.balance,
+            A.c.credit_limit,
+            A.c.held,
+            onnet_user.label("onnet"),
+            caps.call_room_column(A.c.id).label("cap_room"),
+            A.c.cap_version,
+        )
+        .join(A, A.c.id == S.c.account_id)
+        .where(S.c.username == sa.bindparam("caller"), S.c.domain == sa.bindparam("domain"))
+    )
 
 
 _CALLER = _caller_query()
@@ -145,8 +167,11 @@ def _hold(capped: bool) -> sa.Update:
     A = t.accounts
     money = A.c.held.type
     hold = sa.bindparam("hold", type_=money)
-    where = [A.c.id == sa.bindparam("account"), A.c.balance + A.c.credit_limit - A.c.held >= hold,
-             A.c.cap_version == sa.bindparam("version", type_=sa.Integer)]
+    where = [
+        A.c.id == sa.bindparam("account"),
+        A.c.balance + A.c.credit_limit - A.c.held >= hold,
+        A.c.cap_version == sa.bindparam("version", type_=sa.Integer),
+    ]
     if capped:
         where.append(A.c.held + hold <= sa.bindparam("room", type_=money))
     return sa.update(A).where(*where).values(held=A.c.held + hold)
@@ -156,8 +181,10 @@ _HOLD = {capped: _hold(capped) for capped in (False, True)}
 #: What a failed hold reads again, in one statement (one snapshot: the counters
 #: under the caps are those of the version read with them).
 _RECHECK = sa.select(
-    (t.accounts.c.balance + t.accounts.c.credit_limit - t.accounts.c.held).label("money"), t.accounts.c.held,
-    caps.call_room_column(t.accounts.c.id).label("cap_room"), t.accounts.c.cap_version,
+    (t.accounts.c.balance + t.accounts.c.credit_limit - t.accounts.c.held).label("money"),
+    t.accounts.c.held,
+    caps.call_room_column(t.accounts.c.id).label("cap_room"),
+    t.accounts.c.cap_version,
 ).where(t.accounts.c.id == sa.bindparam("account"))
 #: Attempts to fit a hold in money and cap room other calls (and charges) of the
 #: account keep taking; each one sees less, so this ends well before it in practice.
@@ -166,9 +193,28 @@ _EXISTING = sa.select(t.calls).where(t.calls.c.sip_call_id == sa.bindparam("sip_
 _INSERT = sa.insert(t.calls).returning(t.calls.c.id)
 #: The outbound call's row, inserted only if the hold's conditional UPDATE took the
 #: money (PostgreSQL's data-modifying WITH): no row is returned when it did not.
-_CALL_COLUMNS = ("sip_call_id", "started_at", "sip_username", "callee", "account_id", "sip_account_id",
-                 "currency", "caller", "destination", "rate", "connect_charge", "init_block", "billing_block",
-                 "direction", "status", "limit_seconds", "hold", "duration", "billed", "price")
+_CALL_COLUMNS = (
+    "sip_call_id",
+    "started_at",
+    "sip_username",
+    "callee",
+    "account_id",
+    "sip_account_id",
+    "currency",
+    "caller",
+    "destination",
+    "rate",
+    "connect_charge",
+    "init_block",
+    "billing_block",
+    "direction",
+    "status",
+    "limit_seconds",
+    "hold",
+    "duration",
+    "billed",
+    "price",
+)
 
 
 def _hold_and_insert(capped: bool) -> sa.Insert:
@@ -178,10 +224,10 @@ def _hold_and_insert(capped: bool) -> sa.Insert:
     # of its table's columns as a value to SET (a call's "currency" would rewrite the
     # account's); _HOLD's own are "account", "hold", "version" and "room", which no
     # accounts column is.
-    values = sa.select(*[sa.bindparam("c_" + name, type_=t.calls.c[name].type) for name in _CALL_COLUMNS]
-                       ).select_from(held)
-    return sa.insert(t.calls).from_select(list(_CALL_COLUMNS), values, include_defaults=False).returning(
-        t.calls.c.id)
+    values = sa.select(*[sa.bindparam("c_" + name, type_=t.calls.c[name].type) for name in _CALL_COLUMNS]).select_from(
+        held
+    )
+    return sa.insert(t.calls).from_select(list(_CALL_COLUMNS), values, include_defaults=False).returning(t.calls.c.id)
 
 
 _HOLD_AND_INSERT = {capped: _hold_and_insert(capped) for capped in (False, True)}
@@ -202,8 +248,9 @@ def tariff_of(rate: Rate) -> Tariff:
     return Tariff(rate.rate_initial, rate.connect_charge, rate.init_block, rate.billing_block)
 
 
-def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, dialled: str,
-               sip_call_id: str | None) -> Decision:
+def _authorize(
+    engine: Engine, settings: Settings, *, caller: str, domain: str, dialled: str, sip_call_id: str | None
+) -> Decision:
     # As few statements as the rules allow: this runs for every call set-up while
     # Kamailio waits (bench/voice_bench.py measures it).
     # A Call-ID asked before (an INVITE retransmitted while Kamailio waited) is not
@@ -216,29 +263,52 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
     # so the account's row is locked only while that statement runs. The reads
     # before it need no transaction: the hold's WHERE re-checks the money anyway.
     # SQLite: one write transaction (BEGIN IMMEDIATE already serializes writers).
-    with (_autocommit(engine) if postgres else write(engine)) as conn:
+    with _autocommit(engine) if postgres else write(engine) as conn:
         user = (dialled or "").strip()
         stamp = now()
-        me = conn.execute(_CALLER, {"caller": caller, "domain": domain, "callee": user[:64],
-                                    **caps.call_room_params(destination_digits(dialled), stamp)}).first()
+        me = conn.execute(
+            _CALLER,
+            {
+                "caller": caller,
+                "domain": domain,
+                "callee": user[:64],
+                **caps.call_room_params(destination_digits(dialled), stamp),
+            },
+        ).first()
         base: dict[str, Any] = {
-            "sip_call_id": sip_call_id, "started_at": stamp,
-            "sip_username": caller[:64], "callee": (dialled or "")[:64],
+            "sip_call_id": sip_call_id,
+            "started_at": stamp,
+            "sip_username": caller[:64],
+            "callee": (dialled or "")[:64],
         }
         if me is None:
             # Kamailio authenticated a subscriber the platform no longer has (deleted a
             # moment ago): refuse, and there is no account to record the attempt on.
             return Decision(FORBIDDEN, reason="unknown SIP account")
-        base.update(account_id=me.account_id, sip_account_id=me.sip_id, currency=me.currency,
-                    caller=(me.caller_id or me.username)[:64])
+        base.update(
+            account_id=me.account_id,
+            sip_account_id=me.sip_id,
+            currency=me.currency,
+            caller=(me.caller_id or me.username)[:64],
+        )
         if me.disabled:
             return _refuse(conn, base, FORBIDDEN, "outbound", "account disabled")
 
         # VOICE.md: on-net wins even where the username also reads as a number.
         if user and len(user) <= 64 and me.onnet is not None:
             limit = settings.voice_max_call_seconds
-            call_id = _insert(conn, {**base, "callee": me.onnet, "direction": "onnet", "status": CallStatus.IN_PROGRESS,
-                                     "limit_seconds": limit, "hold": Decimal(0), "destination": "On-net"})
+            call_id = _insert(
+                conn,
+                {
+                    **base,
+                    "callee": me.onnet,
+                    "direction": "onnet",
+                    "status": CallStatus.IN_PROGRESS,
+                    "limit_seconds": limit,
+                    "hold": Decimal(0),
+                    "destination": "On-net",
+                },
+            )
             return Decision(200, call_id, limit, onnet=True, callee_user=me.onnet)
 
         digits = dialable_digits(dialled)
@@ -249,9 +319,15 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
         if rate is None:
             return _refuse(conn, base, NOT_FOUND, "outbound", "no rate for this number")
         tariff = tariff_of(rate)
-        base.update(destination=rate.destination, rate=rate.rate_initial, connect_charge=rate.connect_charge,
-                    init_block=rate.init_block, billing_block=rate.billing_block,
-                    direction="outbound", status=CallStatus.IN_PROGRESS)
+        base.update(
+            destination=rate.destination,
+            rate=rate.rate_initial,
+            connect_charge=rate.connect_charge,
+            init_block=rate.init_block,
+            billing_block=rate.billing_block,
+            direction="outbound",
+            status=CallStatus.IN_PROGRESS,
+        )
 
         funds = Funds(me.balance + me.credit_limit - me.held, me.held, me.cap_room, me.cap_version)
         fit = funds.fit(tariff, settings)
@@ -262,8 +338,7 @@ def _authorize(engine: Engine, settings: Settings, *, caller: str, domain: str, 
         if not routes:
             return _refuse(conn, base, UNAVAILABLE, "outbound", "no trunk for this destination")
 
-        held = _hold_postgres(conn, base, tariff, funds, settings) if postgres else \
-            _hold_sqlite(conn, base, funds, fit)
+        held = _hold_postgres(conn, base, tariff, funds, settings) if postgres else _hold_sqlite(conn, base, funds, fit)
         if isinstance(held, tuple):
             call_id, limit = held
             return Decision(200, call_id, limit, digits=digits, trunks=routes)
@@ -317,8 +392,9 @@ def prime(conn: Connection) -> None:
     conn.execute(_CALLER, {"caller": "", "domain": "", "callee": "", **room}).first()
     params = {"c_" + name: None for name in _CALL_COLUMNS}
     for capped, stmt in _HOLD_AND_INSERT.items():
-        conn.execute(stmt, {**params, **Funds(Decimal(0), Decimal(0), Decimal(0) if capped else None, 0).params(
-            0, Decimal(0))}).scalar()
+        conn.execute(
+            stmt, {**params, **Funds(Decimal(0), Decimal(0), Decimal(0) if capped else None, 0).params(0, Decimal(0))}
+        ).scalar()
     conn.execute(_RECHECK, {"account": 0, **room}).first()
     trunk_routing.candidates(conn, "1")
     conn.rollback()
@@ -344,8 +420,9 @@ def _autocommit(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _hold_postgres(conn: Connection, base: dict[str, Any], tariff: Tariff, funds: Funds,
-                   settings: Settings) -> tuple[int, int] | str:
+def _hold_postgres(
+    conn: Connection, base: dict[str, Any], tariff: Tariff, funds: Funds, settings: Settings
+) -> tuple[int, int] | str:
     """Hold the limit's price and insert the call's row in one autocommitted statement
     whose WHERE checks the money and the caps (_HOLD); where other calls or charges of
     the account took money or cap room meanwhile (or a cap was saved), read again, fit
@@ -359,19 +436,25 @@ def _hold_postgres(conn: Connection, base: dict[str, Any], tariff: Tariff, funds
         limit, hold = found
         row = {**base, "limit_seconds": limit, "hold": hold, "duration": 0, "billed": 0, "price": Decimal(0)}
         params = {"c_" + name: row[name] for name in _CALL_COLUMNS}
-        call_id = conn.execute(_HOLD_AND_INSERT[funds.capped],
-                               {**params, **funds.params(base["account_id"], hold)}).scalar()
+        call_id = conn.execute(
+            _HOLD_AND_INSERT[funds.capped], {**params, **funds.params(base["account_id"], hold)}
+        ).scalar()
         if call_id is not None:
             return int(call_id), limit
         r = conn.execute(_RECHECK, {"account": base["account_id"], **room}).one()
         funds = Funds(r.money, r.held, r.cap_room, r.cap_version)
-    log.warning("call from %s to %s: no hold after %d attempts (the account's money or caps kept changing)",
-                base.get("sip_username"), base.get("callee"), HOLD_ATTEMPTS)
+    log.warning(
+        "call from %s to %s: no hold after %d attempts (the account's money or caps kept changing)",
+        base.get("sip_username"),
+        base.get("callee"),
+        HOLD_ATTEMPTS,
+    )
     return funds.why_not(tariff)
 
 
-def _hold_sqlite(conn: Connection, base: dict[str, Any], funds: Funds,
-                 fit: tuple[int, Decimal]) -> tuple[int, int] | str:
+def _hold_sqlite(
+    conn: Connection, base: dict[str, Any], funds: Funds, fit: tuple[int, Decimal]
+) -> tuple[int, int] | str:
     """The same inside the caller's BEGIN IMMEDIATE transaction: the row first, then the
     hold (SQLite has no UPDATE inside WITH); nothing else writes meanwhile."""
     limit, hold = fit
@@ -391,10 +474,21 @@ def _insert(conn: Connection, values: dict[str, Any]) -> int:
 def _refuse(conn: Connection, base: dict[str, Any], code: int, direction: str, reason: str) -> Decision:
     """The platform's own refusal: one record (status ``refused``), nothing held or charged."""
     stamp = base["started_at"]
-    call_id = _insert(conn, {**base, "direction": direction, "status": CallStatus.REFUSED, "sip_code": code,
-                             "hangup": "system", "ended_at": stamp, "settled_at": stamp})
-    log.info("call %s from %s to %s refused: %s %s", call_id, base.get("sip_username"), base.get("callee"),
-             code, reason)
+    call_id = _insert(
+        conn,
+        {
+            **base,
+            "direction": direction,
+            "status": CallStatus.REFUSED,
+            "sip_code": code,
+            "hangup": "system",
+            "ended_at": stamp,
+            "settled_at": stamp,
+        },
+    )
+    log.info(
+        "call %s from %s to %s refused: %s %s", call_id, base.get("sip_username"), base.get("callee"), code, reason
+    )
     return Decision(code, call_id, reason=reason)
 
 

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from uvox.platform import Platform
 
 # Used when uvox.voice.records does not define VOICE_NEEDS_POSTGRES.
-_NEEDS_POSTGRES = ("voice calls need PostgreSQL (UVOX_DATABASE_URL=postgresql+psycopg://...): "
-                   "on SQLite trunks and call records can be managed, but no call is placed")
+_NEEDS_POSTGRES = (
+    "voice calls need PostgreSQL (UVOX_DATABASE_URL=postgresql+psycopg://...): "
+    "on SQLite trunks and call records can be managed, but no call is placed"
+)
 
 
 def register(main: click.Group, admin: click.Group | None = None) -> None:
@@ -104,6 +106,7 @@ def _prefixes_text(prefixes: Iterable[str]) -> str:
 
 # --- trunks ----------------------------------------------------------------------------
 
+
 @click.group("trunk", help="Carrier trunks: where outbound calls go (longest prefix, then priority).")
 def trunk() -> None:
     pass
@@ -114,35 +117,80 @@ def trunk() -> None:
 @click.option("--host", required=True, help="The carrier's SIP host name or IP address.")
 @click.option("--port", default=5060, show_default=True, type=int)
 @click.option("--transport", default="udp", show_default=True, help="udp or tcp.")
-@click.option("--prefix", "prefixes", multiple=True,
-              help="Dial prefix (country code first) this trunk serves; repeat for several.")
-@click.option("--priority", default=10, show_default=True, type=int,
-              help="Among trunks matching the same prefix length, the lowest is tried first.")
-@click.option("--strip", default=0, show_default=True, type=int,
-              help="Leading digits removed from the number before it is sent.")
+@click.option(
+    "--prefix",
+    "prefixes",
+    multiple=True,
+    help="Dial prefix (country code first) this trunk serves; repeat for several.",
+)
+@click.option(
+    "--priority",
+    default=10,
+    show_default=True,
+    type=int,
+    help="Among trunks matching the same prefix length, the lowest is tried first.",
+)
+@click.option(
+    "--strip", default=0, show_default=True, type=int, help="Leading digits removed from the number before it is sent."
+)
 @click.option("--add-prefix", default="", help="Digits put in front of the number sent (after --strip).")
 @click.option("--username", default="", help="Digest user name, for a trunk that challenges (401/407).")
 @click.option("--password", default="", help="Digest password (with --username).")
-@click.option("--max-channels", default=0, show_default=True, type=int,
-              help="Most calls at once on this trunk (0: no limit); when full, the next trunk.")
+@click.option(
+    "--max-channels",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Most calls at once on this trunk (0: no limit); when full, the next trunk.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def trunk_add(name: str, host: str, port: int, transport: str, prefixes: tuple[str, ...], priority: int, strip: int,
-              add_prefix: str, username: str, password: str, max_channels: int, as_json: bool) -> None:
+def trunk_add(
+    name: str,
+    host: str,
+    port: int,
+    transport: str,
+    prefixes: tuple[str, ...],
+    priority: int,
+    strip: int,
+    add_prefix: str,
+    username: str,
+    password: str,
+    max_channels: int,
+    as_json: bool,
+) -> None:
     from uvox.voice import trunks
 
     out = _Out(as_json)
     platform = out.platform()
     with out.errors():
-        tr = trunks.add_trunk(platform.engine, name, host, port=port, transport=transport, prefixes=prefixes,
-                              priority=priority, strip=strip, add_prefix=add_prefix, username=username,
-                              password=password, max_channels=max_channels, secret=platform.secret)
-    out.emit(tr.public(), f"trunk {tr.name} added ({tr.transport} {tr.uri_host}:{tr.port}, "
-                          f"prefixes {_prefixes_text(tr.prefixes)}, priority {tr.priority})")
+        tr = trunks.add_trunk(
+            platform.engine,
+            name,
+            host,
+            port=port,
+            transport=transport,
+            prefixes=prefixes,
+            priority=priority,
+            strip=strip,
+            add_prefix=add_prefix,
+            username=username,
+            password=password,
+            max_channels=max_channels,
+            secret=platform.secret,
+        )
+    out.emit(
+        tr.public(),
+        f"trunk {tr.name} added ({tr.transport} {tr.uri_host}:{tr.port}, "
+        f"prefixes {_prefixes_text(tr.prefixes)}, priority {tr.priority})",
+    )
 
 
-@trunk.command("set-password", help="Change a trunk's digest password, read from a hidden prompt (or one "
-                                    "line of standard input when it is not a terminal), so it never appears "
-                                    "on a command line; stored sealed. The next call uses it.")
+@trunk.command(
+    "set-password",
+    help="Change a trunk's digest password, read from a hidden prompt (or one "
+    "line of standard input when it is not a terminal), so it never appears "
+    "on a command line; stored sealed. The next call uses it.",
+)
 @click.argument("name")
 @click.option("--username", default=None, help="A new digest user name too (needed if the trunk has none).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -168,11 +216,19 @@ def trunk_list(as_json: bool) -> None:
     with out.errors():
         items = trunks.list_trunks(engine)
     lines = [
-        "\t".join((tr.name, f"{tr.transport}:{tr.uri_host}:{tr.port}", "on" if tr.enabled else "off",
-                   _prefixes_text(tr.prefixes), f"priority {tr.priority}",
-                   f"strip {tr.strip}", f"add {tr.add_prefix or '-'}",
-                   f"auth {tr.username}" if tr.auth else "no auth",
-                   f"max {tr.max_channels}" if tr.max_channels else "no channel limit"))
+        "\t".join(
+            (
+                tr.name,
+                f"{tr.transport}:{tr.uri_host}:{tr.port}",
+                "on" if tr.enabled else "off",
+                _prefixes_text(tr.prefixes),
+                f"priority {tr.priority}",
+                f"strip {tr.strip}",
+                f"add {tr.add_prefix or '-'}",
+                f"auth {tr.username}" if tr.auth else "no auth",
+                f"max {tr.max_channels}" if tr.max_channels else "no channel limit",
+            )
+        )
         for tr in items
     ]
     out.emit({"trunks": [tr.public() for tr in items]}, "\n".join(lines) or "no trunks")
@@ -217,6 +273,7 @@ def trunk_remove(name: str, as_json: bool) -> None:
 
 # --- call records ----------------------------------------------------------------------
 
+
 @click.group("calls", help="Call records.")
 def calls() -> None:
     pass
@@ -224,8 +281,9 @@ def calls() -> None:
 
 @calls.command("list", help="An account's call records, newest first.")
 @click.argument("account")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000),
-              help="Most records shown (1 to 1000).")
+@click.option(
+    "--limit", default=100, show_default=True, type=click.IntRange(1, 1000), help="Most records shown (1 to 1000)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def calls_list(account: str, limit: int, as_json: bool) -> None:
     from uvox.accounts import service as accounts

@@ -37,10 +37,17 @@ class Settler:
         # cover the calls. A pass that fails (the database away) is logged, and the
         # thread connects again and settles everything (on_reconnect).
         self._listener = ListenThread(
-            platform.engine, ["uvox_cdr"], lambda _notifications: self._settle(), self._settle,
-            name="uvox-voice-settle", on_timeout=self._settle, wait_seconds=POLL_SECONDS,
-            coalesce_seconds=COALESCE_SECONDS, reconnect_seconds=2.0,
-            trouble="settling call records: not listening for them (%s); retrying", logger=log,
+            platform.engine,
+            ["uvox_cdr"],
+            lambda _notifications: self._settle(),
+            self._settle,
+            name="uvox-voice-settle",
+            on_timeout=self._settle,
+            wait_seconds=POLL_SECONDS,
+            coalesce_seconds=COALESCE_SECONDS,
+            reconnect_seconds=2.0,
+            trouble="settling call records: not listening for them (%s); retrying",
+            logger=log,
         )
 
     def start(self) -> None:

@@ -62,12 +62,22 @@ def kamailio_reply(d: Decision, secret: bytes) -> str:
         try:
             password = tr.password(secret)
         except Exception:  # sealed under another instance secret: its carrier would refuse us
-            log.error("trunk %s's password cannot be opened with this instance's secret (UVOX_SECRET_KEY "
-                      "changed without `uvox db reseal`?): the call skips it", tr.name)
+            log.error(
+                "trunk %s's password cannot be opened with this instance's secret (UVOX_SECRET_KEY "
+                "changed without `uvox db reseal`?): the call skips it",
+                tr.name,
+            )
             continue
-        listed += [f"t{k}_name={tr.name}", f"t{k}_host={tr.uri_host}", f"t{k}_port={tr.port}",
-                   f"t{k}_proto={tr.transport}", f"t{k}_ruser={tr.request_user(d.digits)}",
-                   f"t{k}_max={tr.max_channels}", f"t{k}_user={tr.username}", f"t{k}_pass={password}"]
+        listed += [
+            f"t{k}_name={tr.name}",
+            f"t{k}_host={tr.uri_host}",
+            f"t{k}_port={tr.port}",
+            f"t{k}_proto={tr.transport}",
+            f"t{k}_ruser={tr.request_user(d.digits)}",
+            f"t{k}_max={tr.max_channels}",
+            f"t{k}_user={tr.username}",
+            f"t{k}_pass={password}",
+        ]
         k += 1
     parts.append(f"n={k}")
     return ";".join(parts + listed)
@@ -86,9 +96,17 @@ def lane(platform: Platform) -> Lane:
 
     async def authorize_call(scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
         async def reply(status: int, text: str) -> int:
-            await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", TEXT.encode()), (b"content-length", str(len(text)).encode()),
-                (b"x-request-id", request_id.encode("latin-1"))]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", TEXT.encode()),
+                        (b"content-length", str(len(text)).encode()),
+                        (b"x-request-id", request_id.encode("latin-1")),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": text.encode()})
             return status
 
@@ -97,8 +115,7 @@ def lane(platform: Platform) -> Lane:
         given = next((v for k, v in scope["headers"] if k == b"x-uvox-secret"), b"").strip()
         if not hmac.compare_digest(given, expected):
             client = scope.get("client")
-            log.warning("refused a call authorization without the shared secret from %s",
-                        client[0] if client else "?")
+            log.warning("refused a call authorization without the shared secret from %s", client[0] if client else "?")
             return await reply(403, "code=403")
         values = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         if scope["method"] == "POST":
@@ -114,15 +131,21 @@ def lane(platform: Platform) -> Lane:
         if not caller:
             return await reply(200, "code=403")
         try:
-            decision = await asyncio.get_running_loop().run_in_executor(_THREADS, functools.partial(
-                authorize, platform.calls_engine, platform.settings, caller=caller,
-                domain=(values.get("domain") or "").strip(), dialled=(values.get("dialled") or "").strip(),
-                sip_call_id=values.get("callid") or "",
-            ))
+            decision = await asyncio.get_running_loop().run_in_executor(
+                _THREADS,
+                functools.partial(
+                    authorize,
+                    platform.calls_engine,
+                    platform.settings,
+                    caller=caller,
+                    domain=(values.get("domain") or "").strip(),
+                    dialled=(values.get("dialled") or "").strip(),
+                    sip_call_id=values.get("callid") or "",
+                ),
+            )
         except Exception:
             log.exception("call authorization failed for %s", caller)
             return await reply(500, "code=500")
         return await reply(200, kamailio_reply(decision, secret))
 
     return authorize_call
-

@@ -56,9 +56,27 @@ VOICE_NEEDS_POSTGRES = (
 #: Longest ringing Kamailio allows (fr_inv_timer in kamailio.cfg), for the sweeper.
 RING_SECONDS = 60
 STATUSES = FINAL
-CSV_COLUMNS = ("id", "sip_username", "from", "to", "destination", "direction", "status", "sip_code", "hangup",
-               "started_at", "answered_at", "ended_at", "duration", "billed", "rate", "connectcharge", "price",
-               "currency", "trunk")
+CSV_COLUMNS = (
+    "id",
+    "sip_username",
+    "from",
+    "to",
+    "destination",
+    "direction",
+    "status",
+    "sip_code",
+    "hangup",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration",
+    "billed",
+    "rate",
+    "connectcharge",
+    "price",
+    "currency",
+    "trunk",
+)
 C = t.calls
 
 
@@ -99,8 +117,11 @@ def settle(engine: Engine, batch: int = 200) -> int:
     while True:
         with write(engine) as conn:
             rows = conn.execute(
-                sa.select(acc_cdrs).where(acc_cdrs.c.settled.is_(False)).order_by(acc_cdrs.c.id)
-                .limit(batch).with_for_update(skip_locked=True)
+                sa.select(acc_cdrs)
+                .where(acc_cdrs.c.settled.is_(False))
+                .order_by(acc_cdrs.c.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
             ).all()
             if not rows:
                 return total
@@ -108,8 +129,9 @@ def settle(engine: Engine, batch: int = 200) -> int:
             # The calls of the batch locked and read in one statement (in id order, so
             # that two settlers can never deadlock), not one SELECT per record.
             refs = sorted({int(r.uvox_call.strip()) for r in rows if is_digits((r.uvox_call or "").strip())})
-            calls = {c.id: c for c in conn.execute(
-                sa.select(C).where(C.c.id.in_(refs)).order_by(C.c.id).with_for_update())}
+            calls = {
+                c.id: c for c in conn.execute(sa.select(C).where(C.c.id.in_(refs)).order_by(C.c.id).with_for_update())
+            }
             finished = Finished(conn)
             for row in rows:
                 _settle_one(conn, row, owed, calls, finished)
@@ -121,10 +143,23 @@ def settle(engine: Engine, batch: int = 200) -> int:
             return total
 
 
-_FINISHED_COLUMNS = ("status", "sip_code", "hangup", "answered_at", "ended_at", "duration", "billed", "price",
-                     "trunk", "settled_at")
-_FINISH = (sa.update(C).where(C.c.id == sa.bindparam("_id"), C.c.settled_at.is_(None))
-           .values({name: sa.bindparam("v_" + name) for name in _FINISHED_COLUMNS}))
+_FINISHED_COLUMNS = (
+    "status",
+    "sip_code",
+    "hangup",
+    "answered_at",
+    "ended_at",
+    "duration",
+    "billed",
+    "price",
+    "trunk",
+    "settled_at",
+)
+_FINISH = (
+    sa.update(C)
+    .where(C.c.id == sa.bindparam("_id"), C.c.settled_at.is_(None))
+    .values({name: sa.bindparam("v_" + name) for name in _FINISHED_COLUMNS})
+)
 
 
 class Finished:
@@ -206,9 +241,15 @@ def _rated(call: Any, cdr: Any, answered: bool, sip_code: int | None, hangup: st
         ended_at = answered_at
     return {
         "status": status_of(sip_code, answered, (cdr.trunk or "").strip()),
-        "sip_code": 200 if answered else sip_code, "hangup": hangup,
-        "answered_at": answered_at, "ended_at": ended_at, "duration": duration, "billed": billed,
-        "price": price, "trunk": (cdr.trunk or "").strip() or None, "settled_at": stamp,
+        "sip_code": 200 if answered else sip_code,
+        "hangup": hangup,
+        "answered_at": answered_at,
+        "ended_at": ended_at,
+        "duration": duration,
+        "billed": billed,
+        "price": price,
+        "trunk": (cdr.trunk or "").strip() or None,
+        "settled_at": stamp,
     }
 
 
@@ -235,8 +276,15 @@ class Owed:
             self._release[call.account_id] = self._release.get(call.account_id, Decimal(0)) + call.hold
         if price > 0:
             self._charge[call.account_id] = self._charge.get(call.account_id, Decimal(0)) + price
-            self._ledger.append({"account_id": call.account_id, "kind": "call", "amount": -price,
-                                 "call_id": call.id, "note": f"call to {call.callee}"[:500]})
+            self._ledger.append(
+                {
+                    "account_id": call.account_id,
+                    "kind": "call",
+                    "amount": -price,
+                    "call_id": call.id,
+                    "note": f"call to {call.callee}"[:500],
+                }
+            )
             self._spent.append((call.account_id, "calls", call.callee, price))
 
     def apply(self, conn: Connection) -> None:
@@ -268,8 +316,13 @@ def _answered_hangup(call: Any, cdr: Any) -> str:
     hangup = (cdr.hangup or "").strip()
     hangup = hangup if hangup in ("caller", "callee", "limit") else "system"
     if hangup == "limit" and not reached_limit(cdr.duration or 0, call.limit_seconds):
-        log.warning("call %s: Kamailio's timer ended it after %ss of its %ss limit (an ACK that never "
-                    "came?): billed what it lasted", call.id, cdr.duration, call.limit_seconds)
+        log.warning(
+            "call %s: Kamailio's timer ended it after %ss of its %ss limit (an ACK that never "
+            "came?): billed what it lasted",
+            call.id,
+            cdr.duration,
+            call.limit_seconds,
+        )
         hangup = "system"
     return hangup
 
@@ -291,7 +344,8 @@ def _give_up(conn: Connection, call: Any, stamp: datetime, owed: Owed) -> bool:
     """End a call that will never report as failed by the system, its hold released
     and nothing charged; False if it was settled meanwhile."""
     n = conn.execute(
-        sa.update(C).where(C.c.id == call.id, C.c.settled_at.is_(None))
+        sa.update(C)
+        .where(C.c.id == call.id, C.c.settled_at.is_(None))
         .values(status=CallStatus.FAILED, hangup="system", ended_at=stamp, settled_at=stamp)
     ).rowcount
     if n != 1:
@@ -305,9 +359,7 @@ def sweep(engine: Engine, grace_seconds: int, *, at: datetime | None = None) -> 
     stamp = at or now()
     done = 0
     with write(engine) as conn:
-        rows = conn.execute(
-            sa.select(C).where(C.c.status == CallStatus.IN_PROGRESS).order_by(C.c.id).limit(1000)
-        ).all()
+        rows = conn.execute(sa.select(C).where(C.c.status == CallStatus.IN_PROGRESS).order_by(C.c.id).limit(1000)).all()
         owed = Owed()
         for call in rows:
             deadline = aware(call.started_at) + timedelta(seconds=call.limit_seconds + RING_SECONDS + grace_seconds)
@@ -335,23 +387,35 @@ def _sweep_orphans(engine: Engine, stamp: datetime) -> int:
     bench/voice_bench.py. A call Kamailio did set up is in its ``dialog`` table (written
     at the answer) or has a CDR; a record that turns up anyway is charged then
     (``_late_answer``)."""
-    cdr_waiting = (sa.select(acc_cdrs.c.id).where(acc_cdrs.c.uvox_call == sa.cast(C.c.id, sa.String),
-                                                  acc_cdrs.c.settled.is_(False)).exists())
+    cdr_waiting = (
+        sa.select(acc_cdrs.c.id)
+        .where(acc_cdrs.c.uvox_call == sa.cast(C.c.id, sa.String), acc_cdrs.c.settled.is_(False))
+        .exists()
+    )
     in_dialog = sa.select(kamailio_dialog.c.id).where(kamailio_dialog.c.callid == C.c.sip_call_id).exists()
     done = 0
     with write(engine) as conn:
         rows = conn.execute(
-            sa.select(C).where(C.c.status == CallStatus.IN_PROGRESS,
-                               C.c.started_at < stamp - timedelta(seconds=ORPHAN_SECONDS),
-                               ~in_dialog, ~cdr_waiting)
-            .order_by(C.c.id).limit(1000).with_for_update(skip_locked=True)
+            sa.select(C)
+            .where(
+                C.c.status == CallStatus.IN_PROGRESS,
+                C.c.started_at < stamp - timedelta(seconds=ORPHAN_SECONDS),
+                ~in_dialog,
+                ~cdr_waiting,
+            )
+            .order_by(C.c.id)
+            .limit(1000)
+            .with_for_update(skip_locked=True)
         ).all()
         owed = Owed()
         for call in rows:
             if _give_up(conn, call, stamp, owed):
                 done += 1
-                log.warning("call %s was authorized but never set up (no dialog, no record): hold %s released",
-                            call.id, call.hold)
+                log.warning(
+                    "call %s was authorized but never set up (no dialog, no record): hold %s released",
+                    call.id,
+                    call.hold,
+                )
         owed.apply(conn)
     return done
 
@@ -384,15 +448,26 @@ class CallRecord:
     def as_wire(self) -> dict[str, str | None]:
         """VOICE.md's fields: ids, seconds and amounts as strings, ISO 8601 UTC times."""
         return {
-            "id": str(self.id), "sip_username": self.sip_username, "from": self.caller, "to": self.callee,
-            "destination": self.destination, "direction": self.direction, "status": self.status,
-            "sip_code": str(self.sip_code) if self.sip_code is not None else None, "hangup": self.hangup,
-            "started_at": _iso(self.started_at), "answered_at": _iso(self.answered_at),
-            "ended_at": _iso(self.ended_at), "duration": str(self.duration), "billed": str(self.billed),
-            "rate": show(self.rate, 5), "connectcharge": show(self.connect_charge),
+            "id": str(self.id),
+            "sip_username": self.sip_username,
+            "from": self.caller,
+            "to": self.callee,
+            "destination": self.destination,
+            "direction": self.direction,
+            "status": self.status,
+            "sip_code": str(self.sip_code) if self.sip_code is not None else None,
+            "hangup": self.hangup,
+            "started_at": _iso(self.started_at),
+            "answered_at": _iso(self.answered_at),
+            "ended_at": _iso(self.ended_at),
+            "duration": str(self.duration),
+            "billed": str(self.billed),
+            "rate": show(self.rate, 5),
+            "connectcharge": show(self.connect_charge),
             # VOICE.md: a call that cost nothing shows price "0", not "0.00".
             "price": show(self.price) if self.price else "0",
-            "currency": self.currency, "trunk": self.trunk,
+            "currency": self.currency,
+            "trunk": self.trunk,
         }
 
 
@@ -403,13 +478,32 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _record(r: Any) -> CallRecord:
-    return CallRecord(r.id, r.sip_username, r.caller, r.callee, r.destination, r.direction, r.status, r.sip_code,
-                      r.hangup, aware(r.started_at), aware(r.answered_at), aware(r.ended_at), r.duration, r.billed,
-                      r.rate, r.connect_charge, r.price, r.currency, r.trunk)
+    return CallRecord(
+        r.id,
+        r.sip_username,
+        r.caller,
+        r.callee,
+        r.destination,
+        r.direction,
+        r.status,
+        r.sip_code,
+        r.hangup,
+        aware(r.started_at),
+        aware(r.answered_at),
+        aware(r.ended_at),
+        r.duration,
+        r.billed,
+        r.rate,
+        r.connect_charge,
+        r.price,
+        r.currency,
+        r.trunk,
+    )
 
 
-def _filters(account_id: int, since: datetime | None, until: datetime | None,
-             number: str | None) -> list[sa.ColumnElement[bool]]:
+def _filters(
+    account_id: int, since: datetime | None, until: datetime | None, number: str | None
+) -> list[sa.ColumnElement[bool]]:
     cond = [C.c.account_id == account_id, C.c.status != CallStatus.IN_PROGRESS]
     if since is not None:
         cond.append(C.c.started_at >= since)
@@ -426,9 +520,16 @@ class BadCursor(ValueError):
     """A ``cursor`` that no page of ours gave out."""
 
 
-def list_calls(engine: Engine, account_id: int, *, since: datetime | None = None, until: datetime | None = None,
-               number: str | None = None, limit: int = 100, cursor: str | None = None,
-               ) -> tuple[list[CallRecord], str | None]:
+def list_calls(
+    engine: Engine,
+    account_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    number: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> tuple[list[CallRecord], str | None]:
     """A page of the account's call records, newest first, and the cursor of the next page."""
     cond = _filters(account_id, since, until, number)
     if cursor:
@@ -452,29 +553,44 @@ def iter_calls(engine: Engine, account_id: int, **filters: Any) -> Iterable[Call
             return
 
 
-def totals(engine: Engine, account_id: int, *, since: datetime | None = None, until: datetime | None = None,
-           number: str | None = None) -> dict[str, Any]:
+def totals(
+    engine: Engine,
+    account_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    number: str | None = None,
+) -> dict[str, Any]:
     cond = _filters(account_id, since, until, number)
     with read(engine) as conn:
         row = conn.execute(
-            sa.select(sa.func.count(), sa.func.count().filter(C.c.status == CallStatus.ANSWERED),
-                      sa.func.coalesce(sa.func.sum(C.c.billed), 0), sa.func.coalesce(sa.func.sum(C.c.price), 0),
-                      sa.func.count().filter(C.c.price > 0))
-            .where(*cond)
+            sa.select(
+                sa.func.count(),
+                sa.func.count().filter(C.c.status == CallStatus.ANSWERED),
+                sa.func.coalesce(sa.func.sum(C.c.billed), 0),
+                sa.func.coalesce(sa.func.sum(C.c.price), 0),
+                sa.func.count().filter(C.c.price > 0),
+            ).where(*cond)
         ).one()
         currency = conn.execute(sa.select(t.accounts.c.currency).where(t.accounts.c.id == account_id)).scalar()
     # sum() keeps the column's Money type, so the driver value is already a Decimal.
     price = Decimal(row[3] or 0).quantize(MICRO)
-    return {"calls": int(row[0]), "answered": int(row[1]), "billed": int(row[2]), "price": price,
-            "currency": currency or ""}
+    return {
+        "calls": int(row[0]),
+        "answered": int(row[1]),
+        "billed": int(row[2]),
+        "price": price,
+        "currency": currency or "",
+    }
 
 
 def in_progress(engine: Engine, account_id: int) -> tuple[int, Decimal]:
     """Calls in progress of the account and the money they hold."""
     with read(engine) as conn:
         row = conn.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(C.c.hold), 0))
-            .where(C.c.account_id == account_id, C.c.status == CallStatus.IN_PROGRESS)
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(C.c.hold), 0)).where(
+                C.c.account_id == account_id, C.c.status == CallStatus.IN_PROGRESS
+            )
         ).one()
     held = Decimal(row[1] or 0).quantize(MICRO)
     return int(row[0]), held
@@ -525,9 +641,11 @@ def per_day(engine: Engine, account_id: int, days: int = 30) -> list[CallDay]:
     with read(engine) as conn:
         cond = _filters(account_id, since, None, None)
         cond.append(C.c.id >= timeline.first_id_since(conn, C, C.c.started_at, since))
-        rows = conn.execute(sa.select(day, n, n.filter(C.c.status == CallStatus.ANSWERED),
-                                      sa.func.coalesce(sa.func.sum(C.c.billed), 0))
-                            .where(*cond).group_by(day)).all()
+        rows = conn.execute(
+            sa.select(day, n, n.filter(C.c.status == CallStatus.ANSWERED), sa.func.coalesce(sa.func.sum(C.c.billed), 0))
+            .where(*cond)
+            .group_by(day)
+        ).all()
     found = {timeline.day_key(r[0]): r for r in rows}
     out = []
     for d in dates:

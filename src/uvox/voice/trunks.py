@@ -48,7 +48,7 @@ MAX_CREDENTIAL = 100
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 # Printable ASCII but space and what would break the `;`-separated reply to Kamailio.
-_CREDENTIAL = re.compile(r'[!#-+\--:<>-\[\]-~]+')
+_CREDENTIAL = re.compile(r"[!#-+\--:<>-\[\]-~]+")
 
 
 class InvalidTrunk(ValueError):
@@ -90,7 +90,7 @@ class Trunk:
         """The request-URI user sent to this trunk: the number's digits without ``+``,
         less ``strip`` leading digits, with ``add_prefix`` in front."""
         digits = digits.strip().lstrip("+")
-        return self.add_prefix + digits[self.strip:]
+        return self.add_prefix + digits[self.strip :]
 
     def matching_prefix(self, digits: str) -> str | None:
         """The longest of this trunk's prefixes that ``digits`` starts with ("" for a
@@ -106,14 +106,24 @@ class Trunk:
     def public(self) -> dict[str, Any]:
         """What an operator may see: everything but the password."""
         return {
-            "id": self.id, "name": self.name, "host": self.host, "port": self.port,
-            "transport": self.transport, "prefixes": list(self.prefixes), "priority": self.priority,
-            "strip": self.strip, "add_prefix": self.add_prefix, "username": self.username,
-            "auth": self.auth, "max_channels": self.max_channels, "enabled": self.enabled,
+            "id": self.id,
+            "name": self.name,
+            "host": self.host,
+            "port": self.port,
+            "transport": self.transport,
+            "prefixes": list(self.prefixes),
+            "priority": self.priority,
+            "strip": self.strip,
+            "add_prefix": self.add_prefix,
+            "username": self.username,
+            "auth": self.auth,
+            "max_channels": self.max_channels,
+            "enabled": self.enabled,
         }
 
 
 # --- validation -------------------------------------------------------------------
+
 
 def _name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -133,8 +143,9 @@ def _host(host: str) -> str:
             return str(addr)  # canonical: 2001:db8::1, never brackets
     name = raw[:-1] if raw.endswith(".") else raw
     labels = name.split(".")
-    if (not name or len(name) > 253 or not all(_LABEL.fullmatch(x) for x in labels)
-            or labels[-1].isdigit()):  # "10.0.0.256" is a typo, not a hostname
+    if (
+        not name or len(name) > 253 or not all(_LABEL.fullmatch(x) for x in labels) or labels[-1].isdigit()
+    ):  # "10.0.0.256" is a typo, not a hostname
         raise InvalidTrunk(f"host {host!r} must be a hostname or an IPv4/IPv6 address (no port, no scheme)")
     return name.lower()
 
@@ -160,32 +171,47 @@ def _prefixes(prefixes: str | Iterable[str]) -> tuple[str, ...]:
         p = raw.strip() if isinstance(raw, str) else ""
         p = p[1:] if p.startswith("+") else p
         if not (p.isascii() and p.isdigit()) or len(p) > MAX_PREFIX:
-            raise InvalidTrunk(f"prefix {raw!r} must be 1 to {MAX_PREFIX} digits, e.g. 34 or +34 "
-                               "(without --prefix the trunk serves every number)")
+            raise InvalidTrunk(
+                f"prefix {raw!r} must be 1 to {MAX_PREFIX} digits, e.g. 34 or +34 "
+                "(without --prefix the trunk serves every number)"
+            )
         clean.add(p)
     return tuple(sorted(clean))
 
 
 def _add_prefix(value: str) -> str:
-    if not isinstance(value, str) or (value and not (value.isascii() and value.isdigit())) \
-            or len(value) > MAX_PREFIX:
+    if not isinstance(value, str) or (value and not (value.isascii() and value.isdigit())) or len(value) > MAX_PREFIX:
         raise InvalidTrunk(f"add-prefix {value!r} must be up to {MAX_PREFIX} digits")
     return value
 
 
 def _credential(what: str, value: str) -> str:
     if not isinstance(value, str) or (value and not _CREDENTIAL.fullmatch(value)) or len(value) > MAX_CREDENTIAL:
-        raise InvalidTrunk(f"{what} must be up to {MAX_CREDENTIAL} printable ASCII characters without "
-                           "spaces, ';', '=', ',', '\"' or '\\'")
+        raise InvalidTrunk(
+            f"{what} must be up to {MAX_CREDENTIAL} printable ASCII characters without "
+            "spaces, ';', '=', ',', '\"' or '\\'"
+        )
     return value
 
 
 # --- operator commands --------------------------------------------------------------
 
-def add_trunk(engine: Engine, name: str, host: str, port: int = 5060, transport: str = "udp",
-              prefixes: str | Iterable[str] = (), priority: int = 10, strip: int = 0, add_prefix: str = "",
-              username: str = "", password: str = "", max_channels: int = 0,
-              secret: bytes | None = None) -> Trunk:
+
+def add_trunk(
+    engine: Engine,
+    name: str,
+    host: str,
+    port: int = 5060,
+    transport: str = "udp",
+    prefixes: str | Iterable[str] = (),
+    priority: int = 10,
+    strip: int = 0,
+    add_prefix: str = "",
+    username: str = "",
+    password: str = "",
+    max_channels: int = 0,
+    secret: bytes | None = None,
+) -> Trunk:
     """Add an enabled trunk. Raises InvalidTrunk for a setting that cannot work and
     Conflict when a trunk of that name exists. ``secret`` (the instance secret) seals
     the password; it is needed when there is one."""
@@ -209,24 +235,54 @@ def add_trunk(engine: Engine, name: str, host: str, port: int = 5060, transport:
         with write(engine) as conn:
             if conn.execute(sa.select(T.c.id).where(T.c.name == name)).first():
                 raise Conflict(f"a trunk named {name!r} exists")
-            tid = conn.execute(sa.insert(T).values(
-                name=name, host=host, port=port, transport=transport, priority=priority, strip=strip,
-                add_prefix=add_prefix, username=username, sealed_password=sealed, max_channels=max_channels,
-                enabled=True, created_at=now(),
-            ).returning(T.c.id)).scalar_one()
+            tid = conn.execute(
+                sa.insert(T)
+                .values(
+                    name=name,
+                    host=host,
+                    port=port,
+                    transport=transport,
+                    priority=priority,
+                    strip=strip,
+                    add_prefix=add_prefix,
+                    username=username,
+                    sealed_password=sealed,
+                    max_channels=max_channels,
+                    enabled=True,
+                    created_at=now(),
+                )
+                .returning(T.c.id)
+            ).scalar_one()
             conn.execute(sa.insert(P), [{"trunk_id": tid, "prefix": p} for p in clean or ("",)])
             authcache.invalidate(conn)
     except IntegrityError as exc:  # another operator added the same name at the same moment
         raise Conflict(f"a trunk named {name!r} exists") from exc
-    return Trunk(tid, name, host, port, transport, clean, priority, strip, add_prefix, username, sealed,
-                 max_channels, True)
+    return Trunk(
+        tid, name, host, port, transport, clean, priority, strip, add_prefix, username, sealed, max_channels, True
+    )
 
 
 def _trunks_query() -> sa.Select[Any]:
     T, P = t.trunks, t.trunk_prefixes
-    return (sa.select(T.c.id, T.c.name, T.c.host, T.c.port, T.c.transport, T.c.priority, T.c.strip,
-                      T.c.add_prefix, T.c.username, T.c.sealed_password, T.c.max_channels, T.c.enabled, P.c.prefix)
-            .select_from(T.outerjoin(P, P.c.trunk_id == T.c.id)).order_by(T.c.name, P.c.prefix))
+    return (
+        sa.select(
+            T.c.id,
+            T.c.name,
+            T.c.host,
+            T.c.port,
+            T.c.transport,
+            T.c.priority,
+            T.c.strip,
+            T.c.add_prefix,
+            T.c.username,
+            T.c.sealed_password,
+            T.c.max_channels,
+            T.c.enabled,
+            P.c.prefix,
+        )
+        .select_from(T.outerjoin(P, P.c.trunk_id == T.c.id))
+        .order_by(T.c.name, P.c.prefix)
+    )
 
 
 # Built once: every call set-up reads the trunks (a statement built per call cost
@@ -245,8 +301,21 @@ def _load(conn: Connection, enabled_only: bool) -> list[Trunk]:
         if r.prefix:  # "" (or no row at all) = every number
             entry[1].append(r.prefix)
     return [
-        Trunk(r.id, r.name, r.host, r.port, r.transport, tuple(ps), r.priority or 0, r.strip or 0,
-              r.add_prefix or "", r.username or "", r.sealed_password or "", r.max_channels or 0, bool(r.enabled))
+        Trunk(
+            r.id,
+            r.name,
+            r.host,
+            r.port,
+            r.transport,
+            tuple(ps),
+            r.priority or 0,
+            r.strip or 0,
+            r.add_prefix or "",
+            r.username or "",
+            r.sealed_password or "",
+            r.max_channels or 0,
+            bool(r.enabled),
+        )
         for r, ps in rows.values()
     ]
 
@@ -296,10 +365,15 @@ def set_password(engine: Engine, name: str, password: str, secret: bytes, userna
             raise NotFound(f"no trunk {name!r}")
         user = _credential("username", username) if username is not None else (row.username or "")
         if bool(user) != bool(password):
-            raise InvalidTrunk("give both username and password (digest credentials), or neither"
-                               + ("" if user else ": this trunk has no username, give --username"))
-        conn.execute(sa.update(T).where(T.c.id == row.id).values(
-            username=user, sealed_password=secretbox.seal_optional(secret, password, secretbox.TRUNK_PASSWORD)))
+            raise InvalidTrunk(
+                "give both username and password (digest credentials), or neither"
+                + ("" if user else ": this trunk has no username, give --username")
+            )
+        conn.execute(
+            sa.update(T)
+            .where(T.c.id == row.id)
+            .values(username=user, sealed_password=secretbox.seal_optional(secret, password, secretbox.TRUNK_PASSWORD))
+        )
         authcache.invalidate(conn)
     return get_trunk(engine, name)
 
@@ -307,8 +381,7 @@ def set_password(engine: Engine, name: str, password: str, secret: bytes, userna
 def set_enabled(engine: Engine, name: str, enabled: bool) -> None:
     """Enable or disable a trunk; calls already on it go on, new calls follow the change."""
     with write(engine) as conn:
-        if not conn.execute(sa.update(t.trunks).where(t.trunks.c.name == name)
-                            .values(enabled=bool(enabled))).rowcount:
+        if not conn.execute(sa.update(t.trunks).where(t.trunks.c.name == name).values(enabled=bool(enabled))).rowcount:
             raise NotFound(f"no trunk {name!r}")
         authcache.invalidate(conn)
 
@@ -326,6 +399,7 @@ def remove_trunk(engine: Engine, name: str) -> None:
 
 
 # --- call setup -----------------------------------------------------------------------
+
 
 def candidates(conn: Connection, digits: str) -> list[Trunk]:
     """The enabled trunks that serve ``digits`` (an E.164 number, ``+`` tolerated), in the

@@ -7,8 +7,16 @@ import httpx
 BASE = "/api/get-api/v1/"
 
 
-def call(http: httpx.Client, path: str, how: str, variables: dict, *, header_key: str | None = None,
-         method: str | None = None, accept: str | None = None) -> httpx.Response:
+def call(
+    http: httpx.Client,
+    path: str,
+    how: str,
+    variables: dict,
+    *,
+    header_key: str | None = None,
+    method: str | None = None,
+    accept: str | None = None,
+) -> httpx.Response:
     """how: "get" (query string), "form" (POST urlencoded), "json" (POST JSON), "multipart", "put"."""
     headers = {}
     if header_key:

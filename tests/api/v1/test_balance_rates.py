@@ -16,9 +16,18 @@ def test_balance(http, customer, how, platform):
     set_credit_limit(platform.engine, customer.id, Decimal("5"))
     r = call(http, "balance", how, customer.auth)
     assert r.status_code == 200
-    assert r.json() == {"version": "1", "code": "015", "status": "success", "resultstring": "Success",
-                        "accountnumber": customer.number, "currency": "US$", "balance": "10.00",
-                        "credit": "5.00", "available": "15.00", "statusmessage": "Get Balance"}
+    assert r.json() == {
+        "version": "1",
+        "code": "015",
+        "status": "success",
+        "resultstring": "Success",
+        "accountnumber": customer.number,
+        "currency": "US$",
+        "balance": "10.00",
+        "credit": "5.00",
+        "available": "15.00",
+        "statusmessage": "Get Balance",
+    }
 
 
 def test_balance_keeps_sub_cent_precision(http, customer):

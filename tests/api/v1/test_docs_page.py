@@ -44,8 +44,9 @@ def test_curl_example_works_when_pasted(http, customer, base_url):
     page = http.get("/docs").text
     command = html.unescape(re.search(r'<code id="curl-sms-api">(.*?)</code>', page, re.S).group(1))
     assert command.startswith("curl -G -H 'Api-Key: YOUR_API_KEY'") and base_url in command
-    out = subprocess.run(["bash", "-c", command.replace("YOUR_API_KEY", customer.apikey)],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        ["bash", "-c", command.replace("YOUR_API_KEY", customer.apikey)], capture_output=True, text=True, timeout=30
+    )
     assert '"code":"005"' in out.stdout and '"to":"+13058888888"' in out.stdout, out
 
 
@@ -68,8 +69,10 @@ def test_test_mode_section_is_in_the_contents_and_its_commands_work_when_pasted(
     page = http.get("/docs").text
     assert '<a href="#test-mode">Test mode</a>' in page
     section = _section(page, "test-mode")
-    blocks = [html.unescape(b) for b in re.findall(r'<pre><code class="language-(?:sh|json)">(.*?)</code></pre>',
-                                                    section, re.S)]
+    blocks = [
+        html.unescape(b)
+        for b in re.findall(r'<pre><code class="language-(?:sh|json)">(.*?)</code></pre>', section, re.S)
+    ]
     send, sent_doc, status, status_doc, callback_doc = blocks[:5]
     key, _ = apikeys.create(platform.engine, customer.id, "ci", test=True)
     sent = _run(send.replace("your-test-key", key))
@@ -83,7 +86,8 @@ def test_test_mode_section_is_in_the_contents_and_its_commands_work_when_pasted(
     got = _run(f"API_KEY='{key}'\n" + status.replace("messageId=1", f"messageId={sent['id']}"))
     assert set(got) == set(json.loads(status_doc)), (status, got)
     assert {k: got[k] for k in ("code", "state", "statecode", "error", "test")} == {
-        k: json.loads(status_doc)[k] for k in ("code", "state", "statecode", "error", "test")}
+        k: json.loads(status_doc)[k] for k in ("code", "state", "statecode", "error", "test")
+    }
     callback = json.loads(callback_doc)
     assert callback["test"] == "1" and callback["simulated"] is True and callback["code"] == "111"
     assert "000000" in section and "108" in section
@@ -91,10 +95,14 @@ def test_test_mode_section_is_in_the_contents_and_its_commands_work_when_pasted(
 
 def test_settings_examples_set_values(http, customer):
     page = http.get("/docs").text
-    wanted = {"spend-caps": ("141", lambda r: [(c["period"], c["limit"]) for c in r["caps"]]
-                             == [("day", "5.00"), ("month", "100.00")]),
-              "countries": ("150", lambda r: (r["allowed"], r["blocked"]) == ("ES,US,VE", "NG")),
-              "balance-alert": ("143", lambda r: r["threshold"] == "5.00")}
+    wanted = {
+        "spend-caps": (
+            "141",
+            lambda r: [(c["period"], c["limit"]) for c in r["caps"]] == [("day", "5.00"), ("month", "100.00")],
+        ),
+        "countries": ("150", lambda r: (r["allowed"], r["blocked"]) == ("ES,US,VE", "NG")),
+        "balance-alert": ("143", lambda r: r["threshold"] == "5.00"),
+    }
     for anchor, (code, was_set) in wanted.items():
         sample = html.unescape(re.search(r"<pre class='sample'>(.*?)</pre>", _section(page, anchor), re.S).group(1))
         reply = _run(sample.replace("your-api-key", customer.apikey))
@@ -116,11 +124,13 @@ def test_quote_example_works_with_the_readmes_deck_and_shows_every_recipient(htt
     account = service.create_account(platform.engine, email="ana@example.com", plan="readme")
     key, _ = apikeys.create(platform.engine, account.id, "my shop")
     page = http.get("/docs").text
-    sample = html.unescape(re.search(r"<pre class='sample'>(.*?)</pre>", _section(page, "sms-api-quote"),
-                                     re.S).group(1))
+    sample = html.unescape(
+        re.search(r"<pre class='sample'>(.*?)</pre>", _section(page, "sms-api-quote"), re.S).group(1)
+    )
     reply = _run(sample.replace("your-api-key", key))
-    documented = http.get("/openapi.json").json()["paths"]["/api/get-api/v1/sms-api/quote"]["get"]["responses"][
-        "200"]["content"]["application/json"]["examples"]["ok"]["value"]
+    documented = http.get("/openapi.json").json()["paths"]["/api/get-api/v1/sms-api/quote"]["get"]["responses"]["200"][
+        "content"
+    ]["application/json"]["examples"]["ok"]["value"]
     assert reply == documented
     assert len(reply["results"]) == len(reply["to"].split(",")) == int(reply["accepted"]) and reply["rejected"] == "0"
 

@@ -18,12 +18,18 @@ def test_other_methods_are_004_405(http, path, method):
     assert r.status_code == 405
     if method != "HEAD":
         body = r.json()
-        assert body == {"version": "1.00", "code": "004", "status": "error", "resultstring": "Failure",
-                        "statusmessage": "405, Method Not Allowed"}
+        assert body == {
+            "version": "1.00",
+            "code": "004",
+            "status": "error",
+            "resultstring": "Failure",
+            "statusmessage": "405, Method Not Allowed",
+        }
 
 
-@pytest.mark.parametrize("path", ["/api/get-api/v1/nothing", "/api/get-api/v2/sms-api", "/api/", "/api/x/y",
-                                  "/api/get-api/v1/sms-api/other"])
+@pytest.mark.parametrize(
+    "path", ["/api/get-api/v1/nothing", "/api/get-api/v2/sms-api", "/api/", "/api/x/y", "/api/get-api/v1/sms-api/other"]
+)
 def test_unknown_api_path_is_017_404(http, path):
     r = http.get(path)
     assert r.status_code == 404
@@ -43,13 +49,20 @@ def test_no_credentials_is_016(http, path):
 
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_wrong_key_is_001(http, customer, path):
-    for variables, header in [({"accountnumber": customer.number, "apikey": "WRONG"}, None),
-                              ({}, "WRONG"),
-                              ({"accountnumber": "00000000", "apikey": customer.apikey}, None)]:
+    for variables, header in [
+        ({"accountnumber": customer.number, "apikey": "WRONG"}, None),
+        ({}, "WRONG"),
+        ({"accountnumber": "00000000", "apikey": customer.apikey}, None),
+    ]:
         r = call(http, path, "get", variables, header_key=header)
         assert r.status_code == 401
-        assert r.json() == {"version": "1.00", "code": "001", "status": "error", "resultstring": "Failure",
-                            "statusmessage": "API Key Invalid or Not Available"}
+        assert r.json() == {
+            "version": "1.00",
+            "code": "001",
+            "status": "error",
+            "resultstring": "Failure",
+            "statusmessage": "API Key Invalid or Not Available",
+        }
 
 
 def test_key_without_accountnumber_is_016(http, customer):
@@ -79,12 +92,20 @@ def test_vnd_api_json_accept(http, customer):
 
 
 def test_cors_on_every_reply_and_preflight(http, customer):
-    for r in (call(http, "balance", "get", customer.auth), http.get("/api/get-api/v1/nothing"),
-              call(http, "balance", "get", {"apikey": "x", "accountnumber": "1"})):
+    for r in (
+        call(http, "balance", "get", customer.auth),
+        http.get("/api/get-api/v1/nothing"),
+        call(http, "balance", "get", {"apikey": "x", "accountnumber": "1"}),
+    ):
         assert r.headers["access-control-allow-origin"] == "*"
-    r = http.options("/api/get-api/v1/sms-api", headers={"Origin": "https://shop.example",
-                                                         "Access-Control-Request-Method": "POST",
-                                                         "Access-Control-Request-Headers": "Api-Key, Content-Type"})
+    r = http.options(
+        "/api/get-api/v1/sms-api",
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Api-Key, Content-Type",
+        },
+    )
     assert r.status_code == 204
     assert "POST" in r.headers["access-control-allow-methods"]
     assert "Api-Key" in r.headers["access-control-allow-headers"]
@@ -92,11 +113,17 @@ def test_cors_on_every_reply_and_preflight(http, customer):
 
 
 def test_invalid_json_body_is_016(http, customer):
-    r = http.post("/api/get-api/v1/balance", content=b"{not json", headers={"Content-Type": "application/json",
-                                                                           "Api-Key": customer.apikey})
+    r = http.post(
+        "/api/get-api/v1/balance",
+        content=b"{not json",
+        headers={"Content-Type": "application/json", "Api-Key": customer.apikey},
+    )
     assert r.json()["code"] == "016"
-    r = http.post("/api/get-api/v1/balance", content=b"[1,2]", headers={"Content-Type": "application/json",
-                                                                       "Api-Key": customer.apikey})
+    r = http.post(
+        "/api/get-api/v1/balance",
+        content=b"[1,2]",
+        headers={"Content-Type": "application/json", "Api-Key": customer.apikey},
+    )
     assert r.json()["code"] == "016"
 
 
@@ -161,8 +188,9 @@ def test_text_plain_bodies_are_read_by_their_shape(http, customer):
     import json
 
     body = json.dumps({"accountnumber": customer.number, "apikey": customer.apikey})
-    r = http.post("/api/get-api/v1/balance", content=body.encode(),
-                  headers={"Content-Type": "text/plain;charset=UTF-8"})
+    r = http.post(
+        "/api/get-api/v1/balance", content=body.encode(), headers={"Content-Type": "text/plain;charset=UTF-8"}
+    )
     assert r.json()["code"] == "015"
     form = f"accountnumber={customer.number}&apikey={customer.apikey}&to=13058888888&text=Hola%20texto"
     r = http.post("/api/get-api/v1/sms-api", content=form.encode(), headers={"Content-Type": "text/plain"})

@@ -24,14 +24,18 @@ def balance(http, customer) -> Decimal:
 
 def count(platform, table, account_id: int) -> int:
     with platform.engine.connect() as c:
-        return c.execute(sa.select(sa.func.count()).select_from(table).where(table.c.account_id == account_id)
-                         ).scalar_one()
+        return c.execute(
+            sa.select(sa.func.count()).select_from(table).where(table.c.account_id == account_id)
+        ).scalar_one()
 
 
 def charges(platform, account_id: int) -> int:
     with platform.engine.connect() as c:
-        return c.execute(sa.select(sa.func.count()).select_from(schema.ledger).where(
-            schema.ledger.c.account_id == account_id, schema.ledger.c.kind == "charge")).scalar_one()
+        return c.execute(
+            sa.select(sa.func.count())
+            .select_from(schema.ledger)
+            .where(schema.ledger.c.account_id == account_id, schema.ledger.c.kind == "charge")
+        ).scalar_one()
 
 
 def keyed(http, how: str, variables: dict, key: str, customer) -> httpx.Response:
@@ -80,15 +84,23 @@ def test_what_a_key_covers(http, platform, customer, make_customer):
     from uvox.otp import service
 
     tpl = service.create_template(platform.engine, customer.id, "Code {code}", "login")
-    r = call(http, "OTP-api", "form", {**customer.auth, "ref_id": tpl.ref_id, "phone_number": "13055550100",
-                                       "idempotency_key": "batch-1"})
+    r = call(
+        http,
+        "OTP-api",
+        "form",
+        {**customer.auth, "ref_id": tpl.ref_id, "phone_number": "13055550100", "idempotency_key": "batch-1"},
+    )
     assert r.status_code == 422 and r.json()["code"] == "130"
 
 
 def test_the_same_key_with_another_request_is_130(http, platform, customer):
     first = keyed(http, "form", SMS, "order-4711", customer).json()
-    for change in ({"text": "Your order 4712 has shipped"}, {"to": "13055550124"}, {"from": "UVox"},
-                   {"callback_url": "https://example.com/cb"}):
+    for change in (
+        {"text": "Your order 4712 has shipped"},
+        {"to": "13055550124"},
+        {"from": "UVox"},
+        {"callback_url": "https://example.com/cb"},
+    ):
         r = keyed(http, "form", {**SMS, **change}, "order-4711", customer)
         assert r.status_code == 422, change
         body = r.json()
@@ -107,8 +119,9 @@ def test_a_bad_key_is_131_and_a_refused_send_keeps_no_key(http, platform, custom
         body = r.json()
         assert body["code"] == "131" and body["statusmessage"] == "Invalid idempotency key" and why in body["detail"]
     assert count(platform, schema.messages, customer.id) == 0
-    r = http.post(BASE + "sms-api", data={**customer.auth, **SMS, "idempotency_key": "a"},
-                  headers={"Idempotency-Key": "b"})
+    r = http.post(
+        BASE + "sms-api", data={**customer.auth, **SMS, "idempotency_key": "a"}, headers={"Idempotency-Key": "b"}
+    )
     assert r.status_code == 400 and r.json()["code"] == "131" and "two different" in r.json()["detail"]
     assert count(platform, schema.messages, customer.id) == 0
     # A refused send leaves its key unused.
@@ -123,9 +136,14 @@ def _age_keys(platform, account_id: int, by: timedelta) -> None:
     """uvox.clock reads the real time: move the keys' times back instead of the clock forward."""
     k = schema.idempotency_keys
     with platform.engine.begin() as c:  # in Python: SQLite has no date arithmetic on stored times
-        for row in c.execute(sa.select(k.c.id, k.c.created_at, k.c.expires_at).where(k.c.account_id == account_id)).all():
-            c.execute(sa.update(k).where(k.c.id == row.id)
-                      .values(created_at=row.created_at - by, expires_at=row.expires_at - by))
+        for row in c.execute(
+            sa.select(k.c.id, k.c.created_at, k.c.expires_at).where(k.c.account_id == account_id)
+        ).all():
+            c.execute(
+                sa.update(k)
+                .where(k.c.id == row.id)
+                .values(created_at=row.created_at - by, expires_at=row.expires_at - by)
+            )
 
 
 def test_after_24_hours_the_key_is_free_again(http, platform, customer):

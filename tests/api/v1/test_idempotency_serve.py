@@ -36,6 +36,7 @@ def _post(url: str, endpoint: str, data: dict, key: str):
     def send() -> httpx.Response:
         with httpx.Client(timeout=30) as c:
             return c.post(url + API + endpoint, data=data, headers={"Idempotency-Key": key})
+
     return send
 
 
@@ -49,8 +50,9 @@ def _at_smsc(control: int, expected: int) -> list[dict]:
 
 def test_concurrent_duplicates_reach_the_smsc_once_sqlite(uvox_server):
     control = free_port()
-    srv = uvox_server(UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control),
-                      UVOX_SMSC_SIM_RECEIPT_DELAY="0.1")
+    srv = uvox_server(
+        UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control), UVOX_SMSC_SIM_RECEIPT_DELAY="0.1"
+    )
     auth = srv.customer(DECK)
     ref = srv.admin("otp-template", "create", auth["accountnumber"], "--text", "Your code is {code}")["ref_id"]
 
@@ -71,8 +73,13 @@ def test_concurrent_duplicates_through_two_processes_on_postgresql(tmp_path, tmp
     control = free_port()
     # One process delivers (dispatcher and simulator), the other only answers HTTP: two API
     # processes, as behind a load balancer, sharing nothing but the database.
-    a = UvoxProcess(url, tmp_path, UVOX_SMSC_SIM_PORT=str(free_port()), UVOX_SMSC_SIM_CONTROL_PORT=str(control),
-                    UVOX_SMSC_SIM_RECEIPT_DELAY="0.1").start()
+    a = UvoxProcess(
+        url,
+        tmp_path,
+        UVOX_SMSC_SIM_PORT=str(free_port()),
+        UVOX_SMSC_SIM_CONTROL_PORT=str(control),
+        UVOX_SMSC_SIM_RECEIPT_DELAY="0.1",
+    ).start()
     b = None
     try:
         auth = a.customer(DECK)
@@ -83,8 +90,9 @@ def test_concurrent_duplicates_through_two_processes_on_postgresql(tmp_path, tmp
         assert len({r.content for r in replies}) == 1, [r.text for r in replies]
         assert sum("idempotent-replayed" not in r.headers for r in replies) == 1
         # Another request with the key is refused by either process.
-        other = httpx.post(b.url + API + "sms-api", data={**sms, "text": "another"},
-                           headers={"Idempotency-Key": "sms-1"})
+        other = httpx.post(
+            b.url + API + "sms-api", data={**sms, "text": "another"}, headers={"Idempotency-Key": "sms-1"}
+        )
         assert other.status_code == 422 and other.json()["code"] == "130"
 
         got = _at_smsc(control, 1)

@@ -80,8 +80,12 @@ xhr.send();
 
 
 def fill(snippet: str, base_url: str, customer, ref_id: str = "") -> str:
-    return (snippet.replace(MANUAL_HOST, base_url).replace("{account-number}", customer.number)
-            .replace("{apikey}", customer.apikey).replace("{ref_id}", ref_id))
+    return (
+        snippet.replace(MANUAL_HOST, base_url)
+        .replace("{account-number}", customer.number)
+        .replace("{apikey}", customer.apikey)
+        .replace("{ref_id}", ref_id)
+    )
 
 
 def run_php(code: str) -> str:
@@ -198,26 +202,33 @@ def test_otp_form_from_a_customer_site_stray_quote_and_all(shop_page, base_url, 
 
 def test_javascript_xhr_from_a_customer_site(shop_page, base_url, customer):
     page = shop_page("", "js")
-    got = page.evaluate("""(code) => new Promise((done) => {
+    got = page.evaluate(
+        """(code) => new Promise((done) => {
         const log = console.log;
         console.log = (m) => { console.log = log; done(m); };
         eval(code);
         setTimeout(() => done('no success after 10 s'), 10000);
-    })""", fill(JS_BALANCE, base_url, customer))
+    })""",
+        fill(JS_BALANCE, base_url, customer),
+    )
     assert got == "success"
     # And what the page can read of the reply: CORS lets it see the body.
-    body = page.evaluate("""async (u) => { const r = await fetch(u, {method: 'POST'}); return await r.json(); }""",
-                         f"{base_url}/api/get-api/v1/balance?accountnumber={customer.number}&apikey={customer.apikey}")
+    body = page.evaluate(
+        """async (u) => { const r = await fetch(u, {method: 'POST'}); return await r.json(); }""",
+        f"{base_url}/api/get-api/v1/balance?accountnumber={customer.number}&apikey={customer.apikey}",
+    )
     assert body["code"] == "015" and body["balance"] == "10.00"
 
 
 def test_fetch_with_the_api_key_header_passes_the_preflight(shop_page, base_url, customer):
     page = shop_page("", "fetch")
-    status, ctype, body = page.evaluate("""async ([u, key]) => {
+    status, ctype, body = page.evaluate(
+        """async ([u, key]) => {
         const r = await fetch(u, {method: 'PUT', headers: {'Api-Key': key, 'Accept': 'application/vnd.api+json',
                                                         'Content-Type': 'application/json'},
                                   body: JSON.stringify({to: ['13058888888'], text: 'hola'})});
         return [r.status, r.headers.get('content-type'), await r.json()]; }""",
-                                        [f"{base_url}/api/get-api/v1/sms-api", customer.apikey])
+        [f"{base_url}/api/get-api/v1/sms-api", customer.apikey],
+    )
     assert status == 200 and ctype == "application/vnd.api+json"
     assert body["code"] == "005" and body["to"] == "+13058888888"

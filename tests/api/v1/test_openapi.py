@@ -34,8 +34,31 @@ def test_openapi_is_valid_and_describes_every_endpoint_and_code(http):
         expected = CODES[code].http
         assert status == str(expected) or (status == "4XX" and 400 <= expected < 500), (code, status)
         assert value["statusmessage"] == CODES[code].message
-    manual = {"001", "002", "003", "004", "005", "009", "010", "011", "012", "013", "014", "015", "016", "017",
-              "020", "021", "022", "023", "024", "025", "026", "027", "500"}
+    manual = {
+        "001",
+        "002",
+        "003",
+        "004",
+        "005",
+        "009",
+        "010",
+        "011",
+        "012",
+        "013",
+        "014",
+        "015",
+        "016",
+        "017",
+        "020",
+        "021",
+        "022",
+        "023",
+        "024",
+        "025",
+        "026",
+        "027",
+        "500",
+    }
     assert manual <= set(shown), manual - set(shown)
     pumping = {"102", "150", "151", "152", "153", "154", "155", "156"}  # SMS pumping protection (issue 14)
     assert pumping <= set(shown), pumping - set(shown)

@@ -40,15 +40,22 @@ def test_request_and_verify(http, platform, customer, template, how):
     code = code_sent(platform, body["id"])
     assert len(code) == 6 and code.isdigit()
     v = call(http, "OTP-api/verify", how, {**customer.auth, "sessionid": sid, "otp_code": code}).json()
-    assert v == {"version": "1.00", "code": "027", "status": "success", "resultstring": "Success",
-                 "sessionID": sid, "statusmessage": "OTP Matched"}
+    assert v == {
+        "version": "1.00",
+        "code": "027",
+        "status": "success",
+        "resultstring": "Success",
+        "sessionID": sid,
+        "statusmessage": "OTP Matched",
+    }
     again = call(http, "OTP-api/verify", how, {**customer.auth, "sessionid": sid, "otp_code": code}).json()
     assert again["code"] == "026" and again["statusmessage"] == "OTP already used"
 
 
 def test_code_is_never_stored_in_clear(http, platform, customer, template):
-    body = call(http, "OTP-api", "get", {**customer.auth, "ref_id": template.ref_id,
-                                         "phone_number": "13055550100"}).json()
+    body = call(
+        http, "OTP-api", "get", {**customer.auth, "ref_id": template.ref_id, "phone_number": "13055550100"}
+    ).json()
     code = code_sent(platform, body["id"])
     with platform.engine.connect() as c:
         rows = [dict(r._mapping) for r in c.execute(sa.select(schema.otp_sessions))]
@@ -93,8 +100,9 @@ def test_no_balance_is_021_with_session(http, make_customer, platform):
 
 
 def _request(http, customer, template):
-    return call(http, "OTP-api", "get", {**customer.auth, "ref_id": template.ref_id,
-                                         "phone_number": "13055550100"}).json()
+    return call(
+        http, "OTP-api", "get", {**customer.auth, "ref_id": template.ref_id, "phone_number": "13055550100"}
+    ).json()
 
 
 def test_expired_is_023(http, platform, customer, template):
@@ -145,18 +153,33 @@ def test_sends_per_number_are_limited(http, customer, template):
 def test_the_manuals_forms_and_urls_work_copied_verbatim(http, platform, customer, template):
     """The manual's OTP forms write ``value={ref_id}"/>`` and ``value={sessionid}"/>``
     (a browser sends ``abc"/``) and its verify URL ends ``otp_code={otp_code}]``."""
-    r = call(http, "OTP-api", "form", {**customer.auth, "ref_id": template.ref_id + '"/', "phone_number": "13055550100",
-                                       "Submit": "Submit"})
+    r = call(
+        http,
+        "OTP-api",
+        "form",
+        {**customer.auth, "ref_id": template.ref_id + '"/', "phone_number": "13055550100", "Submit": "Submit"},
+    )
     body = r.json()
     assert body["code"] == "022", body
     sid, code = body["sessionID"], code_sent(platform, body["id"])
-    v = call(http, "OTP-api/verify", "form", {**customer.auth, "sessionid": sid + '"/', "otp_code": code,
-                                              "Submit": "Submit"}).json()
-    assert v == {"version": "1.00", "code": "027", "status": "success", "resultstring": "Success",
-                 "sessionID": sid, "statusmessage": "OTP Matched"}
-    body = call(http, "OTP-api", "get", {**customer.auth, "ref_id": template.ref_id, "phone_number": "13055550100"}).json()
+    v = call(
+        http, "OTP-api/verify", "form", {**customer.auth, "sessionid": sid + '"/', "otp_code": code, "Submit": "Submit"}
+    ).json()
+    assert v == {
+        "version": "1.00",
+        "code": "027",
+        "status": "success",
+        "resultstring": "Success",
+        "sessionID": sid,
+        "statusmessage": "OTP Matched",
+    }
+    body = call(
+        http, "OTP-api", "get", {**customer.auth, "ref_id": template.ref_id, "phone_number": "13055550100"}
+    ).json()
     sid, code = body["sessionID"], code_sent(platform, body["id"])
-    url = (f"/api/get-api/v1/OTP-api/verify?accountnumber={customer.number}&apikey={customer.apikey}"
-           f"&sessionid={sid}&otp_code={code}]")
+    url = (
+        f"/api/get-api/v1/OTP-api/verify?accountnumber={customer.number}&apikey={customer.apikey}"
+        f"&sessionid={sid}&otp_code={code}]"
+    )
     v = http.get(url).json()
     assert v["code"] == "027" and v["sessionID"] == sid

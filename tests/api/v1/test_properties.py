@@ -9,14 +9,42 @@ from hypothesis import strategies as st
 from uvox.api.v1.codes import CODES
 
 PATHS = ["sms-api", "sms-api/status", "OTP-api", "OTP-api/verify", "balance", "rates"]
-NAMES = ["to", "text", "from", "messageId", "ref_id", "phone_number", "sessionid", "otp_code", "accountnumber",
-         "apikey", "callback_url", "x"]
+NAMES = [
+    "to",
+    "text",
+    "from",
+    "messageId",
+    "ref_id",
+    "phone_number",
+    "sessionid",
+    "otp_code",
+    "accountnumber",
+    "apikey",
+    "callback_url",
+    "x",
+]
 
 nasty_text = st.one_of(
     st.text(max_size=50),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
-    st.sampled_from(["😀" * 100, "€[]{}^~\\|", "\x00", "a\x00b", "x" * 10_000, "1305", "+13058888888",
-                     "13058888888," * 5, "-1", "1e9", "0" * 40, "%00", "'; DROP TABLE messages; --", "{code}"]),
+    st.sampled_from(
+        [
+            "😀" * 100,
+            "€[]{}^~\\|",
+            "\x00",
+            "a\x00b",
+            "x" * 10_000,
+            "1305",
+            "+13058888888",
+            "13058888888," * 5,
+            "-1",
+            "1e9",
+            "0" * 40,
+            "%00",
+            "'; DROP TABLE messages; --",
+            "{code}",
+        ]
+    ),
 )
 variables = st.dictionaries(st.sampled_from(NAMES), nasty_text, max_size=6)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -50,11 +78,14 @@ def test_never_500(http, customer, path, v, how, use_key):
 
 
 @SETTINGS
-@given(body=st.binary(max_size=2000), ctype=st.sampled_from(["application/json", "application/x-www-form-urlencoded",
-                                                            "multipart/form-data; boundary=xx", "text/plain"]))
+@given(
+    body=st.binary(max_size=2000),
+    ctype=st.sampled_from(
+        ["application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=xx", "text/plain"]
+    ),
+)
 def test_raw_bodies_never_500(http, customer, body, ctype):
-    r = http.post("/api/get-api/v1/sms-api", content=body,
-                  headers={"Content-Type": ctype, "Api-Key": customer.apikey})
+    r = http.post("/api/get-api/v1/sms-api", content=body, headers={"Content-Type": ctype, "Api-Key": customer.apikey})
     _check(r)
 
 

@@ -32,8 +32,9 @@ def balance(http, customer) -> Decimal:
 
 def messages(platform, account_id: int) -> int:
     with platform.engine.connect() as c:
-        return c.execute(sa.select(sa.func.count()).select_from(schema.messages)
-                         .where(schema.messages.c.account_id == account_id)).scalar_one()
+        return c.execute(
+            sa.select(sa.func.count()).select_from(schema.messages).where(schema.messages.c.account_id == account_id)
+        ).scalar_one()
 
 
 CASES = [
@@ -87,14 +88,26 @@ def test_remaining_destination_and_prices_per_recipient(http, customer):
     assert (q["segments"], q["remaining"]) == ("2", "143")
     q = call(http, "sms-api/quote", "json", {**customer.auth, "to": "13055550123", "text": "€" * 80}).json()
     assert (q["segments"], q["remaining"]) == ("1", "0")
-    q = call(http, "sms-api/quote", "get", {**customer.auth, "to": "+1 305-555-0123,58412555 0101,abc,999123",
-                                            "text": "x" * 161}).json()
+    q = call(
+        http,
+        "sms-api/quote",
+        "get",
+        {**customer.auth, "to": "+1 305-555-0123,58412555 0101,abc,999123", "text": "x" * 161},
+    ).json()
     assert q["code"] == "132" and q["accepted"] == "2" and q["rejected"] == "2"
     miami, digitel, bad, unroutable = q["results"]
-    assert (miami["to"], miami["destination"], Decimal(miami["unitprice"]), Decimal(miami["price"])) == \
-        ("+13055550123", "USA Miami", Decimal("0.008"), Decimal("0.016"))
-    assert (digitel["to"], digitel["destination"], Decimal(digitel["unitprice"]), Decimal(digitel["price"])) == \
-        ("+584125550101", "Venezuela Mobile Digitel", Decimal("0.07"), Decimal("0.14"))
+    assert (miami["to"], miami["destination"], Decimal(miami["unitprice"]), Decimal(miami["price"])) == (
+        "+13055550123",
+        "USA Miami",
+        Decimal("0.008"),
+        Decimal("0.016"),
+    )
+    assert (digitel["to"], digitel["destination"], Decimal(digitel["unitprice"]), Decimal(digitel["price"])) == (
+        "+584125550101",
+        "Venezuela Mobile Digitel",
+        Decimal("0.07"),
+        Decimal("0.14"),
+    )
     assert (bad["to"], bad["code"]) == ("abc", "002") and "price" not in bad
     assert (unroutable["to"], unroutable["code"]) == ("999123", "014")
     assert Decimal(q["total"]) == Decimal("0.156") and q["to"] == "+13055550123,+584125550101"
@@ -106,15 +119,19 @@ def test_quote_refuses_what_the_send_refuses(http, customer, make_customer):
 
     assert quote(to="13055550123").json()["code"] == "016"
     assert quote(to="13055550123", text=" ").json()["code"] == "003"
-    assert quote(to="13055x", text="hi").json() == call(http, "sms-api", "form", {
-        **customer.auth, "to": "13055x", "text": "hi"}).json()  # 002, echoing `to`, exactly as sms-api
+    assert (
+        quote(to="13055x", text="hi").json()
+        == call(http, "sms-api", "form", {**customer.auth, "to": "13055x", "text": "hi"}).json()
+    )  # 002, echoing `to`, exactly as sms-api
     assert quote(to="999123", text="hi").json()["code"] == "014"
     assert quote(to="13055550123", text="hi", **{"from": "a-very-long-sender"}).json()["code"] == "104"
     assert quote(to=",".join(["13055550123"] * 201), text="hi").json()["code"] == "101"
     planless = make_customer(plan=None)
     r = call(http, "sms-api/quote", "form", {**planless.auth, "to": "13055550123", "text": "hi"})
     assert r.status_code == 402 and r.json()["code"] == "021" and "no plan" in r.json()["detail"]
-    r = call(http, "sms-api/quote", "form", {"accountnumber": customer.number, "apikey": "wrong", "to": "1", "text": "x"})
+    r = call(
+        http, "sms-api/quote", "form", {"accountnumber": customer.number, "apikey": "wrong", "to": "1", "text": "x"}
+    )
     assert r.status_code == 401 and r.json()["code"] == "001"
     # Endpoint names are case-insensitive, like the others.
     r = http.get(BASE + "SMS-API/Quote", params={**customer.auth, "to": "13055550123", "text": "hi"})
@@ -180,14 +197,20 @@ def test_a_call_quote_is_the_formula_and_refuses_what_a_call_would(http, caller,
         r = quote(to="13055550100", minutes=bad)
         assert r.status_code == 400 and r.json()["code"] == "016" and "minutes" in r.json()["detail"]
     assert quote(to="call me").json()["code"] == "002"
-    assert quote(to="9991234567").json() == {"version": "1.00", "code": "014", "status": "error",
-                                             "resultstring": "Failure", "to": "9991234567",
-                                             "statusmessage": "Invalid destination number"}
+    assert quote(to="9991234567").json() == {
+        "version": "1.00",
+        "code": "014",
+        "status": "error",
+        "resultstring": "Failure",
+        "to": "9991234567",
+        "statusmessage": "Invalid destination number",
+    }
     planless = make_customer(plan=None)
     assert call(http, "calls/quote", "form", {**planless.auth, "to": "13055550100"}).json()["code"] == "021"
 
 
 # --- the docs' examples, pasted into a shell ---------------------------------------
+
 
 def _samples(http) -> list[str]:
     page = http.get("/docs").text
@@ -229,6 +252,11 @@ def test_the_docs_describe_the_extensions_and_their_curl_examples_work_when_past
     assert shown["130"] == "4XX" and shown["131"] == "4XX" and shown["132"] == "200" and shown["133"] == "200"
     assert CODES["130"].http == 422 and CODES["131"].http == 400
     page = http.get("/docs").text
-    for text in ("/api/get-api/v1/sms-api/quote", "/api/get-api/v1/calls/quote", "Idempotency-Key",
-                 "Idempotency key already used for a different request", "Invalid idempotency key"):
+    for text in (
+        "/api/get-api/v1/sms-api/quote",
+        "/api/get-api/v1/calls/quote",
+        "Idempotency-Key",
+        "Idempotency key already used for a different request",
+        "Invalid idempotency key",
+    ):
         assert text in page

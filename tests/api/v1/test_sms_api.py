@@ -14,8 +14,12 @@ from uvox.db import schema
 
 @pytest.mark.parametrize("how", HOWS)
 def test_send_one_sms_every_way(http, customer, how):
-    r = call(http, "sms-api", how, {**customer.auth, "from": "13779999999", "to": "13058888888",
-                                     "text": "Este es un mensaje de prueba"})
+    r = call(
+        http,
+        "sms-api",
+        how,
+        {**customer.auth, "from": "13779999999", "to": "13058888888", "text": "Este es un mensaje de prueba"},
+    )
     assert r.status_code == 200
     body = r.json()
     envelope_ok(body)
@@ -35,8 +39,13 @@ def test_send_with_api_key_header_only(http, customer):
 
 def test_header_with_wrong_accountnumber_is_001(http, customer, make_customer):
     other = make_customer()
-    r = call(http, "sms-api", "get", {"accountnumber": other.number, "to": "13058888888", "text": "x"},
-             header_key=customer.apikey)
+    r = call(
+        http,
+        "sms-api",
+        "get",
+        {"accountnumber": other.number, "to": "13058888888", "text": "x"},
+        header_key=customer.apikey,
+    )
     assert r.status_code == 401 and r.json()["code"] == "001"
 
 
@@ -116,8 +125,9 @@ def test_topup_releases_waiting_messages_fifo(http, make_customer, platform):
     from uvox.billing.service import topup
 
     poor = make_customer(balance="0")
-    ids = [call(http, "sms-api", "get", {**poor.auth, "to": "13058888888", "text": f"m{i}"}).json()["id"]
-           for i in range(3)]
+    ids = [
+        call(http, "sms-api", "get", {**poor.auth, "to": "13058888888", "text": f"m{i}"}).json()["id"] for i in range(3)
+    ]
     topup(platform.engine, poor.id, Decimal("0.016"))  # enough for two at 0.0080
     codes = [call(http, "sms-api/status", "get", {**poor.auth, "messageId": i}).json()["code"] for i in ids]
     assert codes == ["011", "011", "012"]
@@ -152,8 +162,9 @@ def test_status_without_message_id_is_016(http, customer):
 
 
 def test_several_recipients_one_result_each(http, customer):
-    r = call(http, "sms-api", "form", {**customer.auth, "to": "13058888888, 56912345678,12ab,999123456789",
-                                        "text": "hola"})
+    r = call(
+        http, "sms-api", "form", {**customer.auth, "to": "13058888888, 56912345678,12ab,999123456789", "text": "hola"}
+    )
     body = r.json()
     assert body["code"] == "005"
     res = body["results"]
@@ -163,46 +174,79 @@ def test_several_recipients_one_result_each(http, customer):
 
 
 def test_repeated_to_and_json_array(http, customer):
-    r = http.get("/api/get-api/v1/sms-api", params=[("accountnumber", customer.number), ("apikey", customer.apikey),
-                                                    ("to", "13058888888"), ("to", "56912345678"), ("text", "x")])
+    r = http.get(
+        "/api/get-api/v1/sms-api",
+        params=[
+            ("accountnumber", customer.number),
+            ("apikey", customer.apikey),
+            ("to", "13058888888"),
+            ("to", "56912345678"),
+            ("text", "x"),
+        ],
+    )
     assert len(r.json()["results"]) == 2
-    r = call(http, "sms-api", "json", {**customer.auth, "to": ["13058888888", "56912345678", "34612345678"],
-                                        "text": "x"})
+    r = call(
+        http, "sms-api", "json", {**customer.auth, "to": ["13058888888", "56912345678", "34612345678"], "text": "x"}
+    )
     assert [x["code"] for x in r.json()["results"]] == ["005", "005", "005"]
 
 
 def test_php_style_repeated_to(http, customer):
     """PHP's http_build_query() and forms with name="to[]" send to[]=… or to[0]=…."""
-    body = urlencode([("accountnumber", customer.number), ("apikey", customer.apikey),
-                      ("to[]", "13058888888"), ("to[]", "56912345678"), ("text", "x")])
-    r = http.post("/api/get-api/v1/sms-api", content=body,
-                  headers={"content-type": "application/x-www-form-urlencoded"})
+    body = urlencode(
+        [
+            ("accountnumber", customer.number),
+            ("apikey", customer.apikey),
+            ("to[]", "13058888888"),
+            ("to[]", "56912345678"),
+            ("text", "x"),
+        ]
+    )
+    r = http.post(
+        "/api/get-api/v1/sms-api", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert [x["to"] for x in r.json()["results"]] == ["+13058888888", "+56912345678"]
-    r = http.get("/api/get-api/v1/sms-api", params=[("accountnumber", customer.number), ("apikey", customer.apikey),
-                                                    ("to[0]", "13058888888"), ("to[1]", "34612345678"), ("text", "x")])
+    r = http.get(
+        "/api/get-api/v1/sms-api",
+        params=[
+            ("accountnumber", customer.number),
+            ("apikey", customer.apikey),
+            ("to[0]", "13058888888"),
+            ("to[1]", "34612345678"),
+            ("text", "x"),
+        ],
+    )
     assert [x["code"] for x in r.json()["results"]] == ["005", "005"]
 
 
 def test_form_from_a_latin1_page_keeps_its_accents(http, customer, platform):
     """Browsers send a form on an ISO-8859-1 page in windows-1252 (ñ is %F1, € is %80)."""
-    body = (f"accountnumber={customer.number}&apikey={customer.apikey}&to=13058888888"
-            "&text=Ma%F1ana%3A+c%F3digo+%BFs%ED%3F+%805&Submit=Submit")
-    r = http.post("/api/get-api/v1/sms-api", content=body,
-                  headers={"content-type": "application/x-www-form-urlencoded"})
+    body = (
+        f"accountnumber={customer.number}&apikey={customer.apikey}&to=13058888888"
+        "&text=Ma%F1ana%3A+c%F3digo+%BFs%ED%3F+%805&Submit=Submit"
+    )
+    r = http.post(
+        "/api/get-api/v1/sms-api", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     sent = r.json()
     assert sent["code"] == "005", sent
-    r = http.get(f"/api/get-api/v1/sms-api?accountnumber={customer.number}&apikey={customer.apikey}"
-                 "&to=13058888888&text=Espa%F1a")
+    r = http.get(
+        f"/api/get-api/v1/sms-api?accountnumber={customer.number}&apikey={customer.apikey}&to=13058888888&text=Espa%F1a"
+    )
     assert r.json()["code"] == "005"
     with platform.engine.connect() as c:
         texts = c.execute(sa.select(schema.messages.c.text).order_by(schema.messages.c.id)).scalars().all()
     assert texts == ["Mañana: código ¿sí? €5", "España"]
     # UTF-8, as every modern page sends, is read as UTF-8.
-    r = http.get(f"/api/get-api/v1/sms-api?accountnumber={customer.number}&apikey={customer.apikey}"
-                 "&to=13058888888&text=Espa%C3%B1a")
+    r = http.get(
+        f"/api/get-api/v1/sms-api?accountnumber={customer.number}&apikey={customer.apikey}"
+        "&to=13058888888&text=Espa%C3%B1a"
+    )
     with platform.engine.connect() as c:
-        assert c.execute(sa.select(schema.messages.c.text).where(
-            schema.messages.c.id == int(r.json()["id"]))).scalar_one() == "España"
+        assert (
+            c.execute(sa.select(schema.messages.c.text).where(schema.messages.c.id == int(r.json()["id"]))).scalar_one()
+            == "España"
+        )
 
 
 def test_200_recipients_accepted_201_refused(http, customer, platform):
@@ -247,6 +291,7 @@ def test_missing_variables_is_016(http, customer):
 
 
 def test_body_wins_over_query(http, customer):
-    r = http.post("/api/get-api/v1/sms-api", params={**customer.auth, "to": "bad", "text": "x"},
-                  data={"to": "13058888888"})
+    r = http.post(
+        "/api/get-api/v1/sms-api", params={**customer.auth, "to": "bad", "text": "x"}, data={"to": "13058888888"}
+    )
     assert r.json()["code"] == "005"

@@ -37,13 +37,18 @@ def test_every_reply_to_a_test_key_is_marked_and_a_live_key_sees_the_manual_unch
     rates = call(http, "rates", "get", test)
     assert rates.headers["x-uvox-test"] == "1" and rates.json() == call(http, "rates", "get", customer.auth).json()
 
-    for path, variables, code in [("sms-api", {"to": "13055550100", "text": " "}, "003"),
-                                  ("sms-api", {"to": "13055550100"}, "016"),
-                                  ("sms-api", {"to": "12x", "text": "x"}, "002"),
-                                  ("sms-api", {"to": "+819012345678", "text": "x"}, "014"),
-                                  ("sms-api/status", {"messageId": "999999"}, "010"),
-                                  ("OTP-api", {"ref_id": "nope", "phone_number": "13055550100"}, "020")]:
-        as_test, as_live = call(http, path, "form", {**test, **variables}), call(http, path, "form", {**customer.auth, **variables})
+    for path, variables, code in [
+        ("sms-api", {"to": "13055550100", "text": " "}, "003"),
+        ("sms-api", {"to": "13055550100"}, "016"),
+        ("sms-api", {"to": "12x", "text": "x"}, "002"),
+        ("sms-api", {"to": "+819012345678", "text": "x"}, "014"),
+        ("sms-api/status", {"messageId": "999999"}, "010"),
+        ("OTP-api", {"ref_id": "nope", "phone_number": "13055550100"}, "020"),
+    ]:
+        as_test, as_live = (
+            call(http, path, "form", {**test, **variables}),
+            call(http, path, "form", {**customer.auth, **variables}),
+        )
         assert as_test.json()["code"] == code and as_test.status_code == as_live.status_code, (path, variables)
         assert as_test.headers["x-uvox-test"] == "1" and as_test.json() == {**as_live.json(), "test": "1"}
         assert "x-uvox-test" not in as_live.headers
@@ -60,9 +65,12 @@ def test_test_sends_answer_like_live_ones_but_never_wait_or_charge(http, platfor
     sent = call(http, "sms-api", "form", {**test, "to": "13055550100", "text": "hola"}).json()
     assert live["code"] == "009"  # a live key waits for money; a test key is never charged, so never waits
     assert sent["code"] == "005" and sent["test"] == "1"
-    assert {k: v for k, v in sent.items() if k not in ("id", "test")} == \
-        {**{k: v for k, v in live.items() if k != "id"}, "code": "005", "status": "success",
-         "statusmessage": "Message sent successfully"}
+    assert {k: v for k, v in sent.items() if k not in ("id", "test")} == {
+        **{k: v for k, v in live.items() if k != "id"},
+        "code": "005",
+        "status": "success",
+        "statusmessage": "Message sent successfully",
+    }
     # Its status, with either key, says it is a test message.
     for auth in (test, broke.auth):
         s = call(http, "sms-api/status", "get", {**auth, "messageId": sent["id"]}).json()
@@ -80,8 +88,12 @@ def test_test_sends_answer_like_live_ones_but_never_wait_or_charge(http, platfor
     again = call(http, "OTP-api/verify", "form", {**test, "sessionid": o["sessionID"], "otp_code": "000000"}).json()
     assert again["code"] == "026"
     with platform.engine.connect() as c:
-        assert c.execute(sa.select(sa.func.count()).select_from(t.ledger)
-                         .where(t.ledger.c.account_id == broke.id)).scalar_one() == 0
+        assert (
+            c.execute(
+                sa.select(sa.func.count()).select_from(t.ledger).where(t.ledger.c.account_id == broke.id)
+            ).scalar_one()
+            == 0
+        )
         otp_row = c.execute(sa.select(t.messages).where(t.messages.c.id == int(o["id"]))).one()
     assert otp_row.test and not otp_row.charged and otp_row.secret_text is None and otp_row.text == "Code ******"
     assert call(http, "balance", "get", test).json()["balance"] == "0.00"
@@ -94,7 +106,10 @@ def test_openapi_and_docs_describe_test_mode(http):
     # Its callbacks are marked, and say no phone got the message.
     assert all(n in spec["info"]["description"] for n in ('`"test":"1"`', '`"simulated":true`'))
     send = spec["paths"]["/api/get-api/v1/sms-api"]["post"]["responses"]["200"]
-    assert "X-UVox-Test" in send["headers"] and send["content"]["application/json"]["examples"]["test"]["value"]["test"] == "1"
+    assert (
+        "X-UVox-Test" in send["headers"]
+        and send["content"]["application/json"]["examples"]["test"]["value"]["test"] == "1"
+    )
     assert spec["components"]["schemas"]["Envelope"]["properties"]["test"]["enum"] == ["1"]
     page = http.get("/docs").text
     assert "Test mode" in page and "+15005550002" in page
@@ -116,15 +131,22 @@ def test_a_test_key_reads_settings_but_cannot_change_them(http, platform, custom
     """A test key given to CI must not weaken the live account: setting spend caps,
     country rules or the low-balance alert with it is refused (108) and changes nothing."""
     test = _test_auth(platform, customer)
-    live_set = [("spend-caps", {"service": "sms", "day": "5.00"}, "141"),
-                ("countries", {"blocked": "NG"}, "150"),
-                ("balance-alert", {"threshold": "3.00"}, "143")]
+    live_set = [
+        ("spend-caps", {"service": "sms", "day": "5.00"}, "141"),
+        ("countries", {"blocked": "NG"}, "150"),
+        ("balance-alert", {"threshold": "3.00"}, "143"),
+    ]
     for path, variables, code in live_set:
         assert call(http, path, "form", {**customer.auth, **variables}).json()["code"] == code, path
     before = {path: call(http, path, "get", customer.auth).json() for path, _, _ in live_set}
-    writes = [("spend-caps", {"service": "sms", "day": "none"}), ("spend-caps", {"month": "1000"}),
-              ("countries", {"blocked": ""}), ("countries", {"allowed": "NG"}),
-              ("balance-alert", {"threshold": "none"}), ("balance-alert", {"threshold": "x"})]
+    writes = [
+        ("spend-caps", {"service": "sms", "day": "none"}),
+        ("spend-caps", {"month": "1000"}),
+        ("countries", {"blocked": ""}),
+        ("countries", {"allowed": "NG"}),
+        ("balance-alert", {"threshold": "none"}),
+        ("balance-alert", {"threshold": "x"}),
+    ]
     for path, variables in writes:
         for how in ("form", "get", "json"):
             r = call(http, path, how, {**test, **variables})
@@ -144,8 +166,9 @@ def test_the_test_key_refusal_is_documented(http):
     spec = http.get("/openapi.json").json()
     assert spec["x-codes"]["108"] == {"message": "Not allowed with a test key", "http": 403}
     for path in ("spend-caps", "countries", "balance-alert"):
-        examples = spec["paths"][f"/api/get-api/v1/{path}"]["post"]["responses"]["4XX"]["content"][
-            "application/json"]["examples"]
+        examples = spec["paths"][f"/api/get-api/v1/{path}"]["post"]["responses"]["4XX"]["content"]["application/json"][
+            "examples"
+        ]
         assert examples["e108"]["value"]["code"] == "108", path
     assert "108" in spec["info"]["description"]
     assert 'id="code-108"' in http.get("/docs").text

@@ -72,7 +72,6 @@ _ALL = [
     Code("131", "Invalid idempotency key", 400),
     Code("132", "SMS quote", 200, True, "1"),
     Code("133", "Call quote", 200, True, "1"),
-
     # SMS pumping protection (uvox.otp.guard, uvox.accounts.countries).
     Code("150", "Country rules", 200, True, "1"),
     Code("151", "Invalid country code", 400),
@@ -90,4 +89,3 @@ _ALL = [
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}
-

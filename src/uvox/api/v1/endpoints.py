@@ -88,15 +88,21 @@ def _idempotency(account: Account, v: Variables, endpoint: str) -> idempotency.R
     except idempotency.BadKey as exc:
         return _r("131", detail=str(exc))
     if len(keys) > 1:
-        return _r("131", detail="two different idempotency keys: send one, as the Idempotency-Key header "
-                                "or the idempotency_key variable")
+        return _r(
+            "131",
+            detail="two different idempotency keys: send one, as the Idempotency-Key header "
+            "or the idempotency_key variable",
+        )
     return idempotency.Request(account.id, keys.pop(), idempotency.fingerprint(endpoint, v.items()))
 
 
 def _answered(outcome: idempotency.Outcome) -> Result:
     if outcome.answer is None:
-        return _r("130", detail="this idempotency key was used in the last 24 hours for a request with other "
-                                "variables; a new request needs a new key")
+        return _r(
+            "130",
+            detail="this idempotency key was used in the last 24 hours for a request with other "
+            "variables; a new request needs a new key",
+        )
     a = outcome.answer
     fields = {k: val for k, val in orjson.loads(a.body).items() if k not in _ENVELOPE}
     return Result(a.code, fields, body=a.body, replayed=outcome.replayed)
@@ -117,6 +123,7 @@ async def _seen(p: Platform, req: idempotency.Request | None) -> Result | None:
 
 
 # --- sms-api ---------------------------------------------------------------
+
 
 @dataclass
 class Send:
@@ -199,8 +206,15 @@ def _sent(account: Account, s: Send, staged: tuple | None) -> Result:
             a = accepted[i]
             code = "009" if a.state == intake.WAITING_BALANCE else "005"
             c = CODES[code]
-            return {"to": a.recipient, "id": str(a.id), "code": code, "status": c.status_text,
-                    "statusmessage": c.message, "segments": str(a.segments), "price": show(a.price)}
+            return {
+                "to": a.recipient,
+                "id": str(a.id),
+                "code": code,
+                "status": c.status_text,
+                "statusmessage": c.message,
+                "segments": str(a.segments),
+                "price": show(a.price),
+            }
         code, raw = errors[i]
         c = CODES[code]
         return {"to": raw, "code": code, "status": c.status_text, "statusmessage": c.message}
@@ -208,8 +222,14 @@ def _sent(account: Account, s: Send, staged: tuple | None) -> Result:
     if len(recipients) == 1:
         row = one(0)
         if "id" in row:
-            return _r(row["code"], to=row["to"], id=row["id"], segments=row["segments"], price=row["price"],
-                      currency=account.currency)
+            return _r(
+                row["code"],
+                to=row["to"],
+                id=row["id"],
+                segments=row["segments"],
+                price=row["price"],
+                currency=account.currency,
+            )
         return _r(row["code"], to=row["to"])
 
     results = [one(i) for i in range(len(recipients))]
@@ -218,8 +238,15 @@ def _sent(account: Account, s: Send, staged: tuple | None) -> Result:
         first = results[0]
         return _r(first["code"], to=",".join(recipients), results=results)
     code = "009" if any(r["code"] == "009" for r in ok) else "005"
-    return _r(code, to=",".join(r["to"] for r in ok), id=",".join(r["id"] for r in ok),
-              accepted=str(len(ok)), rejected=str(len(results) - len(ok)), currency=account.currency, results=results)
+    return _r(
+        code,
+        to=",".join(r["to"] for r in ok),
+        id=",".join(r["id"] for r in ok),
+        accepted=str(len(ok)),
+        rejected=str(len(results) - len(ok)),
+        currency=account.currency,
+        results=results,
+    )
 
 
 def _queued(staged: tuple) -> bool:
@@ -306,23 +333,42 @@ async def sms_quote(p: Platform, account: Account, v: Variables) -> Result:
             results.append({"to": raw, "code": code, "status": c.status_text, "statusmessage": c.message})
             continue
         total += q.price
-        results.append({"to": q.recipient, "destination": q.destination, "encoding": ENCODING_NAMES[measured.encoding],
-                        "segments": str(measured.segments), "remaining": str(remaining), "unitprice": show(q.unit),
-                        "price": show(q.price), "code": "132", "status": ok_code.status_text,
-                        "statusmessage": ok_code.message})
+        results.append(
+            {
+                "to": q.recipient,
+                "destination": q.destination,
+                "encoding": ENCODING_NAMES[measured.encoding],
+                "segments": str(measured.segments),
+                "remaining": str(remaining),
+                "unitprice": show(q.unit),
+                "price": show(q.price),
+                "code": "132",
+                "status": ok_code.status_text,
+                "statusmessage": ok_code.message,
+            }
+        )
     ok = [r for r in results if r["code"] == "132"]
     if not ok:
         first = results[0]
         if len(results) == 1:
             return _r(first["code"], to=first["to"])
         return _r(first["code"], to=",".join(s.recipients), results=results)
-    return _r("132", to=",".join(r["to"] for r in ok), encoding=ENCODING_NAMES[measured.encoding],
-              segments=str(measured.segments), remaining=str(remaining), total=show(total),
-              currency=account.currency, accepted=str(len(ok)), rejected=str(len(results) - len(ok)),
-              results=results)
+    return _r(
+        "132",
+        to=",".join(r["to"] for r in ok),
+        encoding=ENCODING_NAMES[measured.encoding],
+        segments=str(measured.segments),
+        remaining=str(remaining),
+        total=show(total),
+        currency=account.currency,
+        accepted=str(len(ok)),
+        rejected=str(len(results) - len(ok)),
+        results=results,
+    )
 
 
 # --- sms-api/status --------------------------------------------------------
+
 
 def _iso(value) -> str | None:
     return aware(value).isoformat() if value is not None else None
@@ -335,6 +381,7 @@ async def sms_status(p: Platform, account: Account, v: Variables) -> Result:
     raw = raw.strip()
     if not is_digits(raw) or len(raw) > 18:
         return _r("010")
+
     def load():
         with read(p.engine) as conn:
             return intake.get_message(conn, account.id, int(raw))
@@ -375,6 +422,7 @@ TEST_NOTICE = "Sent with a test key: no carrier received this message and nothin
 
 
 # --- OTP-api -----------------------------------------------------------------
+
 
 def client_address(v: Variables) -> str | None:
     """Who a code is for, as the per-address limit counts it: the ``client_ip`` variable
@@ -421,21 +469,33 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
             return _r("020"), False
         country = countries.refused(account.allowed_countries, account.blocked_countries, phone)
         if country:
-            return _r("152", phone_number=phone, country=country,
-                      detail=f"the account's country rules do not allow numbers of {country}"), False
+            return _r(
+                "152",
+                phone_number=phone,
+                country=country,
+                detail=f"the account's country rules do not allow numbers of {country}",
+            ), False
         guard.lock_account(conn, account.id)
         refusal = guard.check(conn, s, account.id, phone, address)
         if refusal is not None:
-            return Result(refusal.code, {"phone_number": phone, "detail": refusal.detail},
-                          headers={"retry-after": str(refusal.retry_after)}), False
+            return Result(
+                refusal.code,
+                {"phone_number": phone, "detail": refusal.detail},
+                headers={"retry-after": str(refusal.retry_after)},
+            ), False
         real_text = template.text.replace(otp.CODE_PLACEHOLDER, code)
         out = intake.Outgoing(
-            account_id=account.id, plan_id=account.plan_id, currency=account.currency,
-            text=real_text, sender=template.sender, kind="otp",
+            account_id=account.id,
+            plan_id=account.plan_id,
+            currency=account.currency,
+            text=real_text,
+            sender=template.sender,
+            kind="otp",
             validity_seconds=min(s.message_validity_seconds, s.otp_ttl_seconds),
             masked_text=template.text.replace(otp.CODE_PLACEHOLDER, "*" * len(code)),
             sealed_text=None if account.test else secretbox.seal(secret, real_text),
-            test=account.test, test_delay=s.test_mode_delay_seconds,
+            test=account.test,
+            test_delay=s.test_mode_delay_seconds,
         )
         try:
             priced = intake.price(conn, out, phone)
@@ -445,9 +505,18 @@ async def otp_request(p: Platform, account: Account, v: Variables) -> Result:
         if isinstance(accepted, caps.Refused):
             return _r("140", phone_number=phone, **_cap_refusal(accepted, account.currency)), False
         (msg,) = accepted
-        session_id = otp.open_session(conn, secret, account_id=account.id, template_id=template.id, phone=phone,
-                                      code=code, message_id=msg.id, ttl_seconds=s.otp_ttl_seconds,
-                                      prefix=guard.prefix_of(phone, s.otp_prefix_digits), address=address)
+        session_id = otp.open_session(
+            conn,
+            secret,
+            account_id=account.id,
+            template_id=template.id,
+            phone=phone,
+            code=code,
+            message_id=msg.id,
+            ttl_seconds=s.otp_ttl_seconds,
+            prefix=guard.prefix_of(phone, s.otp_prefix_digits),
+            address=address,
+        )
         # A test request trips no alarm (and, otp/guard.py, counts towards none).
         pause = None if account.test else guard.after_request(conn, s, account.id, phone)
         if pause is not None:
@@ -490,8 +559,10 @@ async def otp_verify(p: Platform, account: Account, v: Variables) -> Result:
 # --- countries (extension) ----------------------------------------------------
 
 #: What a test key gets when it tries to change the account's settings (108).
-TEST_KEY_READS_ONLY = ("a test key sends in test mode and reads; it cannot change the account's settings "
-                       "(spend caps, countries, low-balance alert): use a live key")
+TEST_KEY_READS_ONLY = (
+    "a test key sends in test mode and reads; it cannot change the account's settings "
+    "(spend caps, countries, low-balance alert): use a live key"
+)
 
 
 def _settings_change(account: Account) -> Result | None:
@@ -521,14 +592,20 @@ async def country_rules(p: Platform, account: Account, v: Variables) -> Result:
 
 # --- balance and rates -------------------------------------------------------
 
+
 async def balance(p: Platform, account: Account, v: Variables) -> Result:
     def load():
         with read(p.engine) as conn:
             return ledger.funds(conn, account.id)
 
     bal, credit, held = await run_in_threadpool(load)
-    fields = {"accountnumber": account.number, "currency": account.currency, "balance": show(bal),
-              "credit": show(credit), "available": show(bal + credit - held)}
+    fields = {
+        "accountnumber": account.number,
+        "currency": account.currency,
+        "balance": show(bal),
+        "credit": show(credit),
+        "available": show(bal + credit - held),
+    }
     if held:
         fields["held"] = show(held)
     return _r("015", **fields)
@@ -547,8 +624,9 @@ def rates_stream(p: Platform, account: Account, accept: str | None, headers: dic
             first = True
             buf: list[bytes] = []
             for r in plans.iter_rates(p.engine, account.plan_id):
-                item = orjson.dumps({"dialprefix": r.prefix, "destination": r.destination,
-                                     "rateinitial": _rate_text(r.rate_initial)})
+                item = orjson.dumps(
+                    {"dialprefix": r.prefix, "destination": r.destination, "rateinitial": _rate_text(r.rate_initial)}
+                )
                 buf.append(item if first else b"," + item)
                 first = False
                 if len(buf) >= 500:
@@ -562,6 +640,7 @@ def rates_stream(p: Platform, account: Account, accept: str | None, headers: dic
 
 
 # --- calls -------------------------------------------------------------------------
+
 
 def _when(raw: str | None, name: str):
     """An ISO 8601 time (``2026-12-01``, ``2026-12-01T10:00:00Z``, with an offset); naive is UTC."""
@@ -596,18 +675,26 @@ async def calls(p: Platform, account: Account, v: Variables) -> Result:
             return _r("016", detail="format=csv exports every matching call: it takes no cursor")
         lines = records.to_csv(records.iter_calls(p.engine, account.id, **filters))
         name = f"calls-{account.number}.csv"
-        return Result("120", {}, StreamingResponse(
-            iterate_in_threadpool(lines), media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": f'attachment; filename="{name}"'}))
+        return Result(
+            "120",
+            {},
+            StreamingResponse(
+                iterate_in_threadpool(lines),
+                media_type="text/csv; charset=utf-8",
+                headers={"content-disposition": f'attachment; filename="{name}"'},
+            ),
+        )
     try:
-        page, nxt = await run_in_threadpool(records.list_calls, p.engine, account.id, limit=int(raw_limit),
-                                            cursor=cursor, **filters)
+        page, nxt = await run_in_threadpool(
+            records.list_calls, p.engine, account.id, limit=int(raw_limit), cursor=cursor, **filters
+        )
     except records.BadCursor as exc:
         return _r("016", detail=str(exc))
     return _r("120", accountnumber=account.number, calls=[r.as_wire() for r in page], next_cursor=nxt)
 
 
 # --- calls/quote ----------------------------------------------------------------
+
 
 async def call_quote(p: Platform, account: Account, v: Variables) -> Result:
     """What a call to ``to`` would cost for ``minutes`` minutes (default 1), priced by
@@ -627,12 +714,23 @@ async def call_quote(p: Platform, account: Account, v: Variables) -> Result:
     except call_quotes.NoRate:
         return _r("014", to=raw_to)
     t = q.tariff
-    return _r("133", to=q.number, destination=q.destination, rate=show(t.rate, 5), connectcharge=show(t.connect),
-              initblock=str(t.init_block), billingblock=str(t.billing_block), minutes=str(q.minutes),
-              billed=str(q.billed), price=show(q.price), currency=account.currency)
+    return _r(
+        "133",
+        to=q.number,
+        destination=q.destination,
+        rate=show(t.rate, 5),
+        connectcharge=show(t.connect),
+        initblock=str(t.init_block),
+        billingblock=str(t.billing_block),
+        minutes=str(q.minutes),
+        billed=str(q.billed),
+        price=show(q.price),
+        currency=account.currency,
+    )
 
 
 # --- spend caps and the low-balance alert -------------------------------------------------
+
 
 def _cap_scope(cap: caps.Cap) -> str:
     what = {"sms": "SMS", "calls": "calls", "all": "SMS and calls"}[cap.service]
@@ -642,17 +740,36 @@ def _cap_scope(cap: caps.Cap) -> str:
 
 def _cap_refusal(r: caps.Refused, currency: str) -> dict:
     """The fields of a 140 reply: which cap, what is spent under it, what the request costs."""
-    detail = (f"this request costs {show(r.price)} {currency}; {_cap_scope(r.cap)} is {show(r.cap.amount)} "
-              f"and {show(r.spent)} is already spent; it resets at {_iso(r.resets_at)}")
-    return {"price": show(r.price), "currency": currency, "detail": detail,
-            "cap": {"service": r.cap.service, "period": r.cap.period, "country": r.cap.country,
-                    "limit": show(r.cap.amount), "spent": show(r.spent),
-                    "remaining": show(max(r.cap.amount - r.spent, caps.ZERO)), "resets_at": _iso(r.resets_at)}}
+    detail = (
+        f"this request costs {show(r.price)} {currency}; {_cap_scope(r.cap)} is {show(r.cap.amount)} "
+        f"and {show(r.spent)} is already spent; it resets at {_iso(r.resets_at)}"
+    )
+    return {
+        "price": show(r.price),
+        "currency": currency,
+        "detail": detail,
+        "cap": {
+            "service": r.cap.service,
+            "period": r.cap.period,
+            "country": r.cap.country,
+            "limit": show(r.cap.amount),
+            "spent": show(r.spent),
+            "remaining": show(max(r.cap.amount - r.spent, caps.ZERO)),
+            "resets_at": _iso(r.resets_at),
+        },
+    }
 
 
 def _cap_wire(s: caps.CapStatus) -> dict:
-    return {"service": s.cap.service, "period": s.cap.period, "country": s.cap.country, "limit": show(s.cap.amount),
-            "spent": show(s.spent), "remaining": show(s.remaining), "resets_at": _iso(s.resets_at)}
+    return {
+        "service": s.cap.service,
+        "period": s.cap.period,
+        "country": s.cap.country,
+        "limit": show(s.cap.amount),
+        "spent": show(s.spent),
+        "remaining": show(s.remaining),
+        "resets_at": _iso(s.resets_at),
+    }
 
 
 def _amount_or_none(raw: str | None) -> Decimal | None:
@@ -678,8 +795,11 @@ async def spend_caps(p: Platform, account: Account, v: Variables) -> Result:
                 try:
                     limits[period] = _amount_or_none(v.get(period))
                 except ValueError:
-                    return _r("142", detail=f"{period} must be an amount such as 25.00 (at most 6 decimals, not "
-                                            "negative), or none to remove the cap")
+                    return _r(
+                        "142",
+                        detail=f"{period} must be an amount such as 25.00 (at most 6 decimals, not "
+                        "negative), or none to remove the cap",
+                    )
         statuses = await run_in_threadpool(caps.set_caps, p.engine, account.id, service, country, limits)
     else:
         statuses = await run_in_threadpool(caps.statuses, p.engine, account.id)
@@ -694,15 +814,24 @@ async def balance_alert(p: Platform, account: Account, v: Variables) -> Result:
         try:
             threshold = _amount_or_none(v.get("threshold"))
         except ValueError:
-            return _r("144", detail="threshold must be an amount such as 5.00 (at most 6 decimals, not negative), "
-                                    "or none to remove the alert")
+            return _r(
+                "144",
+                detail="threshold must be an amount such as 5.00 (at most 6 decimals, not negative), "
+                "or none to remove the alert",
+            )
         alert = await run_in_threadpool(alerts.set_threshold, p.engine, account.id, threshold)
     else:
         alert = await run_in_threadpool(alerts.get, p.engine, account.id)
-    return _r("143", accountnumber=account.number, currency=account.currency,
-              threshold=show(alert.threshold) if alert.threshold is not None else None,
-              available=show(alert.available), alerted=alert.alerted,
-              email=alert.email, callback_url=alert.callback_url)
+    return _r(
+        "143",
+        accountnumber=account.number,
+        currency=account.currency,
+        threshold=show(alert.threshold) if alert.threshold is not None else None,
+        available=show(alert.available),
+        alerted=alert.alerted,
+        email=alert.email,
+        callback_url=alert.callback_url,
+    )
 
 
 HANDLERS = {
@@ -718,4 +847,3 @@ HANDLERS = {
     "spend-caps": spend_caps,
     "balance-alert": balance_alert,
 }
-

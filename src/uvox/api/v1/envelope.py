@@ -64,8 +64,9 @@ class Reply(Response):
         self.raw_headers = raw_headers
 
 
-def reply(code: str, accept: str | None = None, request_id: str | None = None, *, test_mode: bool = False,
-          **fields) -> Response:
+def reply(
+    code: str, accept: str | None = None, request_id: str | None = None, *, test_mode: bool = False, **fields
+) -> Response:
     """The envelope of ``code``; ``test_mode``: the request came with a test key."""
     if test_mode:
         fields.setdefault("test", "1")
@@ -77,8 +78,14 @@ def encode(code: str, **fields) -> bytes:
     return orjson.dumps(body(code, **fields))
 
 
-def reply_with(content: bytes, code: str, accept: str | None = None, request_id: str | None = None,
-               replayed: bool = False, test_mode: bool = False) -> Response:
+def reply_with(
+    content: bytes,
+    code: str,
+    accept: str | None = None,
+    request_id: str | None = None,
+    replayed: bool = False,
+    test_mode: bool = False,
+) -> Response:
     """A reply whose body is already encoded: a stored reply sent again, byte for byte,
     marked ``Idempotent-Replayed: true`` when it answers a retry."""
     raw = list(_TEST_CORS_RAW if test_mode else _CORS_RAW)

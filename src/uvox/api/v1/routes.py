@@ -35,6 +35,7 @@ def next_request_id() -> str:
     """A request id unique across processes and restarts, cheaper than uuid4 per request."""
     return f"{_PREFIX}-{next(_ids):x}"
 
+
 PREFIX = "/api/get-api/v1/"
 ALLOWED = ("GET", "POST", "PUT")
 # Endpoint names by their lower case: "otp-api" typed from memory finds "OTP-api".
@@ -50,7 +51,7 @@ PREFLIGHT_HEADERS = {
 def _endpoint_of(path: str) -> str | None:
     if not path.startswith(PREFIX) and path.rstrip("/") + "/" != PREFIX:
         return None
-    name = path[len(PREFIX):].strip("/") if path.startswith(PREFIX) else ""
+    name = path[len(PREFIX) :].strip("/") if path.startswith(PREFIX) else ""
     return KNOWN.get(name.lower())
 
 
@@ -64,15 +65,25 @@ async def api(request: Request) -> Response:
         response, endpoint, code = await _handle(request, accept, request_id)
     except Exception:
         # Logged with its traceback under the request id; the client sees code 500 only.
-        log.exception("request %s failed: %s %s", request_id, request.method, request.scope["path"],
-                      extra={"request_id": request_id})
+        log.exception(
+            "request %s failed: %s %s",
+            request_id,
+            request.method,
+            request.scope["path"],
+            extra={"request_id": request_id},
+        )
         response = reply("500", accept, request_id, requestid=request_id)
     observe_http(endpoint, response.status_code, code, time.perf_counter() - started)
     if log.isEnabledFor(logging.INFO):  # the arguments alone cost a share of a send
         log.info(
             "%s %s %s code=%s %.1fms id=%s",
-            request.method, request.scope["path"], response.status_code, code,
-            (time.perf_counter() - started) * 1000, request_id, extra={"request_id": request_id},
+            request.method,
+            request.scope["path"],
+            response.status_code,
+            code,
+            (time.perf_counter() - started) * 1000,
+            request_id,
+            extra={"request_id": request_id},
         )
     return response
 
@@ -109,7 +120,11 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     number = (v.get("accountnumber") or "").strip()
     key = header_key or var_key
     if not key or (not header_key and not number):
-        return reply("016", accept, request_id, detail="send apikey and accountnumber, or an Api-Key header"), name, "016"
+        return (
+            reply("016", accept, request_id, detail="send apikey and accountnumber, or an Api-Key header"),
+            name,
+            "016",
+        )
     account = apikeys.cached(platform.engine, key)
     if account is None:
         account = await run_in_threadpool(apikeys.authenticate, platform.engine, key)
@@ -119,8 +134,13 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     if account.rate_limit:
         verdict = await run_in_threadpool(ratelimit.take, platform.engine, account.id, account.rate_limit)
         if not verdict.allowed:
-            limited = reply("107", accept, request_id, test_mode=test,
-                            detail=f"more than {account.rate_limit} requests in one second; try again in a second")
+            limited = reply(
+                "107",
+                accept,
+                request_id,
+                test_mode=test,
+                detail=f"more than {account.rate_limit} requests in one second; try again in a second",
+            )
             limited.headers["retry-after"] = str(verdict.retry_after)
             return limited, name, "107"
 
@@ -134,8 +154,11 @@ async def _handle(request: Request, accept: str | None, request_id: str) -> tupl
     v.client_address = request.client.host if request.client else ""
     result = await handler(platform, account, v)
     if result.body is not None:  # a reply kept for an idempotency key: sent as it was stored
-        return (reply_with(result.body, result.code, accept, request_id, result.replayed, test_mode=test),
-                name, result.code)
+        return (
+            reply_with(result.body, result.code, accept, request_id, result.replayed, test_mode=test),
+            name,
+            result.code,
+        )
     if result.response is not None:
         result.response.headers.update({**CORS, **TEST_HEADERS} if test else CORS)
         result.response.headers["x-request-id"] = request_id

@@ -57,8 +57,9 @@ def upgrade() -> None:
 
 
 def _link(cols: list[str]) -> None:
-    op.create_foreign_key("fk_subscriber_sip_account_id_sip_accounts", "subscriber", "sip_accounts",
-                          cols, ["id"], ondelete="CASCADE")
+    op.create_foreign_key(
+        "fk_subscriber_sip_account_id_sip_accounts", "subscriber", "sip_accounts", cols, ["id"], ondelete="CASCADE"
+    )
     op.create_unique_constraint("uq_subscriber_sip_account_id", "subscriber", cols)
 
 

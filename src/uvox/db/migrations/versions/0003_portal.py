@@ -22,8 +22,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("address", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_portal_sessions_account_id_accounts"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_portal_sessions_account_id_accounts"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_portal_sessions")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_portal_sessions_token_hash")),
     )

@@ -50,16 +50,19 @@ def upgrade() -> None:
                     op.add_column("acc_cdrs", col.copy())
     for name, version in TABLE_VERSIONS.items():
         op.execute(
-            sa.text("INSERT INTO version (table_name, table_version) VALUES (:n, :v)"
-                    " ON CONFLICT (table_name) DO UPDATE SET table_version = EXCLUDED.table_version")
-            .bindparams(n=name, v=version)
+            sa.text(
+                "INSERT INTO version (table_name, table_version) VALUES (:n, :v)"
+                " ON CONFLICT (table_name) DO UPDATE SET table_version = EXCLUDED.table_version"
+            ).bindparams(n=name, v=version)
         )
     op.execute(
         "CREATE OR REPLACE FUNCTION uvox_cdr_notify() RETURNS trigger AS $$"
         " BEGIN PERFORM pg_notify('uvox_cdr', NEW.id::text); RETURN NEW; END; $$ LANGUAGE plpgsql"
     )
     op.execute("DROP TRIGGER IF EXISTS uvox_cdr_notify ON acc_cdrs")
-    op.execute("CREATE TRIGGER uvox_cdr_notify AFTER INSERT ON acc_cdrs FOR EACH ROW EXECUTE FUNCTION uvox_cdr_notify()")
+    op.execute(
+        "CREATE TRIGGER uvox_cdr_notify AFTER INSERT ON acc_cdrs FOR EACH ROW EXECUTE FUNCTION uvox_cdr_notify()"
+    )
 
 
 def downgrade() -> None:

@@ -24,8 +24,9 @@ def upgrade() -> None:
         sa.Column("reply", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE",
-                                name=op.f("fk_idempotency_keys_account_id_accounts")),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], ondelete="CASCADE", name=op.f("fk_idempotency_keys_account_id_accounts")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
         sa.UniqueConstraint("account_id", "key", name="uq_idempotency_keys_account_key"),
     )

@@ -31,8 +31,9 @@ def upgrade() -> None:
         sa.Column("per_address", sa.Integer(), nullable=True),
         sa.Column("per_account", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_otp_limits_account_id_accounts"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_otp_limits_account_id_accounts"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_otp_limits")),
     )
     op.create_table(
@@ -46,8 +47,9 @@ def upgrade() -> None:
         sa.Column("until", sa.DateTime(timezone=True), nullable=False),
         sa.Column("lifted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lifted_by", sa.String(length=16), nullable=True),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_otp_pauses_account_id_accounts"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_otp_pauses_account_id_accounts"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("account_id", "prefix", name=op.f("pk_otp_pauses")),
     )
 

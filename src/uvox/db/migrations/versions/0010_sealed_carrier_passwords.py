@@ -57,15 +57,13 @@ def upgrade() -> None:
     for table, purpose, _ in _TABLES:
         if "password" not in _columns(table):
             continue  # created with sealed_password already
-        _convert(table, "password", "sealed_password", 255,
-                 functools.partial(_seal, secret, purpose=purpose))
+        _convert(table, "password", "sealed_password", 255, functools.partial(_seal, secret, purpose=purpose))
 
 
 def downgrade() -> None:
     secret = _secret()
     for table, purpose, length in _TABLES:
-        _convert(table, "sealed_password", "password", length,
-                 functools.partial(_open, secret, purpose=purpose))
+        _convert(table, "sealed_password", "password", length, functools.partial(_open, secret, purpose=purpose))
 
 
 def _seal(secret: bytes, value: str, purpose: bytes) -> str:
