@@ -37,6 +37,7 @@ async def _vars(request: Request) -> dict[str, str]:
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             form = await request.form()
             values.update({k: v for k, v in form.items() if isinstance(v, str)})
+            await form.close()  # a file part's temporary file: no variable of ours is a file
     return values
 
 

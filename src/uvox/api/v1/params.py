@@ -186,6 +186,7 @@ async def read_variables(request: Request) -> Variables:
         except Exception as exc:  # malformed multipart: python-multipart raises several types
             raise BadBody(f"unreadable form: {exc}") from None
         pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        await form.close()  # a file part's temporary file: no variable of ours is a file
         _merge(out, pairs)
     elif ctype.endswith("json"):
         _merge_json(out, await _body(request))
