@@ -70,7 +70,9 @@ set +e
 # Two workers (pytest-xdist): most tests wait on real processes (Kamailio, sipp,
 # uvox serve, Chromium), so two at a time halve the wall time on a 2-core machine.
 # Every test makes its own database, ports and directories, so they never collide.
-.venv/bin/python -m pytest -q -p no:cacheprovider -n "${UVOX_TEST_WORKERS:-2}" "$@"
+# Work stealing: a worker that runs out takes queued tests from the other, so the
+# run does not end with one worker alone on a tail of slow Kamailio tests.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${UVOX_TEST_WORKERS:-2}" --dist worksteal "$@"
 rc=$?
 set -e
 # pytest's 5 means "no tests collected": that is a failure for us, not a pass.
