@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from uvox.api.v1.examples import CALL_QUOTE, TEST_SEND, TEST_STATUS
+
 KEY = "{apikey}"
 
 
@@ -335,25 +337,8 @@ REPLIES = {
         '"code":"132","status":"success","statusmessage":"SMS quote"}],\n'
         '  "statusmessage":"SMS quote"\n}'
     ],
-    "calls-quote": [
-        _reply(
-            "133",
-            "1",
-            "success",
-            "Success",
-            "Call quote",
-            to="+13058888888",
-            destination="USA Miami",
-            rate="0.01200",
-            connectcharge="0.00",
-            initblock="60",
-            billingblock="60",
-            minutes="5",
-            billed="300",
-            price="0.06",
-            currency="US$",
-        )
-    ],
+    # The section's example calls 13058888888.
+    "calls-quote": [_reply("133", "1", "success", "Success", "Call quote", **(CALL_QUOTE | {"to": "+13058888888"}))],
     "spend-caps": [
         '{\n  "version":"1",\n  "code":"141",\n  "status":"success",\n  "resultstring":"Success",\n'
         '  "accountnumber":"{account}",\n  "currency":"US$",\n  "caps":[{"service":"sms","period":"day",'
@@ -384,34 +369,8 @@ REPLIES = {
         ' {"dialprefix":"58","destination":"Venezuela","rateinitial":"0.02025"}]'
     ],
     "test": [
-        _reply(
-            "005",
-            "1",
-            "success",
-            "Success",
-            "Message sent successfully",
-            to="+15005550002",
-            id="50",
-            segments="1",
-            price="0.0075",
-            currency="US$",
-            test="1",
-        ),
-        _reply(
-            "013",
-            "1",
-            "success",
-            "Success",
-            "SMS Sent",
-            id="50",
-            to="+15005550002",
-            state="undelivered",
-            statecode="111",
-            statetext="Undelivered",
-            error="stat:UNDELIV err:000",
-            test="1",
-            notice="Sent with a test key: no carrier received this message and nothing was charged.",
-        ),
+        _reply("005", "1", "success", "Success", "Message sent successfully", **TEST_SEND),
+        _reply("013", "1", "success", "Success", "SMS Sent", **TEST_STATUS),
     ],
 }
 

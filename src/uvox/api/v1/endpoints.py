@@ -294,6 +294,8 @@ async def send_sms(p: Platform, account: Account, v: Variables) -> Result:
 # --- sms-api/quote -----------------------------------------------------------
 
 ENCODING_NAMES = {encoding.GSM7: "GSM-7", encoding.UCS2: "UCS-2"}
+#: What sms-api/quote and calls/quote answer (021) for an account without a plan.
+NO_PLAN_TO_PRICE = "the account has no plan yet: nothing can be priced"
 
 
 async def sms_quote(p: Platform, account: Account, v: Variables) -> Result:
@@ -306,7 +308,7 @@ async def sms_quote(p: Platform, account: Account, v: Variables) -> Result:
     if isinstance(s, Result):
         return s
     if account.plan_id is None:
-        return _r("021", detail="the account has no plan yet: nothing can be priced")
+        return _r("021", detail=NO_PLAN_TO_PRICE)
     measured = s.out.encoded
     assert measured is not None  # Outgoing measures its text when it is made
     remaining = encoding.room_left(s.out.text)
@@ -706,7 +708,7 @@ async def call_quote(p: Platform, account: Account, v: Variables) -> Result:
     if not is_digits(raw_minutes) or not 1 <= int(raw_minutes) <= call_quotes.MAX_MINUTES:
         return _r("016", detail=f"minutes must be a whole number from 1 to {call_quotes.MAX_MINUTES}")
     if account.plan_id is None:
-        return _r("021", detail="the account has no plan yet: nothing can be priced")
+        return _r("021", detail=NO_PLAN_TO_PRICE)
     try:
         q = await run_in_threadpool(call_quotes.quote, p.engine, account.plan_id, raw_to, int(raw_minutes))
     except call_quotes.NotANumber:

@@ -14,8 +14,9 @@ from starlette.responses import HTMLResponse, Response
 
 from uvox import markup
 from uvox.api.v1.codes import CODES
-from uvox.api.v1.endpoints import TEST_KEY_READS_ONLY
+from uvox.api.v1.endpoints import NO_PLAN_TO_PRICE, TEST_KEY_READS_ONLY
 from uvox.api.v1.envelope import body
+from uvox.api.v1.examples import CALL_QUOTE, TEST_SEND, TEST_STATUS
 from uvox.voice.records import CSV_COLUMNS
 
 AUTH_PARAMS = [
@@ -147,6 +148,7 @@ low-balance alert) but cannot change the account's settings: `spend-caps` with `
 
 
 TEST_KEY_EXAMPLE = _envelope_example("108", detail=TEST_KEY_READS_ONLY, test="1")
+NO_PLAN_EXAMPLE = _envelope_example("021", detail=NO_PLAN_TO_PRICE)
 TEST_HEADER = {
     "X-UVox-Test": {
         "description": "1 when the request came with a test key (test mode).",
@@ -366,9 +368,25 @@ CAP_EXAMPLE = {
 }
 
 
+def _cap_refused(recipient: dict[str, str], price: str, costs: str) -> dict:
+    """140: a send of ``price`` to ``recipient`` that would pass CAP_EXAMPLE's day cap."""
+    return _envelope_example(
+        "140",
+        **recipient,
+        price=price,
+        currency="US$",
+        detail=f"this request costs {costs} US$; the day cap on SMS is 5.00 and 4.9925 "
+        "is already spent; it resets at 2026-12-06T00:00:00+00:00",
+        cap=CAP_EXAMPLE,
+    )
+
+
+#: The cap refusal of an sms-api send, as spend-caps documents it too.
+SMS_CAP_REFUSED = _cap_refused({"to": "+13058888888"}, "0.0150", "0.015")
+
+
 def _spending_ops(common: dict) -> dict[str, dict]:
     """spend-caps and balance-alert (billing.caps, billing.alerts); see docs/spend.md."""
-    refused = {**CAP_EXAMPLE, "spent": "4.9925", "remaining": "0.0075"}
     return {
         "/api/get-api/v1/spend-caps": _op(
             "Spend caps",
@@ -396,15 +414,7 @@ def _spending_ops(common: dict) -> dict[str, dict]:
                     "or empty for every destination",
                 ),
                 "e108": TEST_KEY_EXAMPLE,
-                "e140": _envelope_example(
-                    "140",
-                    to="+13058888888",
-                    price="0.0150",
-                    currency="US$",
-                    detail="this request costs 0.015 US$; the day cap on SMS is 5.00 and 4.9925 "
-                    "is already spent; it resets at 2026-12-06T00:00:00+00:00",
-                    cap=refused,
-                ),
+                "e140": SMS_CAP_REFUSED,
                 **common,
             },
             "Account",
@@ -504,9 +514,7 @@ def spec() -> dict:
                     "009", to="+13058888888", id="49", segments="1", price="0.0075", currency="US$"
                 ),
                 "test": {
-                    **_envelope_example(
-                        "005", to="+15005550002", id="50", segments="1", price="0.0075", currency="US$", test="1"
-                    ),
+                    **_envelope_example("005", **TEST_SEND),
                     "summary": "005 with a test key (test mode)",
                 },
                 "e002": _envelope_example("002", to="13055454xx"),
@@ -516,15 +524,7 @@ def spec() -> dict:
                 "e104": _envelope_example("104"),
                 "e152": _envelope_example("152", to="2348031234567"),
                 "e108": TEST_KEY_EXAMPLE,
-                "e140": _envelope_example(
-                    "140",
-                    to="+13058888888",
-                    price="0.0150",
-                    currency="US$",
-                    detail="this request costs 0.015 US$; the day cap on SMS is 5.00 and 4.9925 "
-                    "is already spent; it resets at 2026-12-06T00:00:00+00:00",
-                    cap=CAP_EXAMPLE,
-                ),
+                "e140": SMS_CAP_REFUSED,
                 **idempotent,
                 **common,
             },
@@ -562,7 +562,7 @@ def spec() -> dict:
                 "e002": _envelope_example("002", to="13055454xx"),
                 "e003": _envelope_example("003"),
                 "e014": _envelope_example("014", to="999123"),
-                "e021": _envelope_example("021", detail="the account has no plan yet: nothing can be priced"),
+                "e021": NO_PLAN_EXAMPLE,
                 **common,
             },
             "SMS",
@@ -582,17 +582,7 @@ def spec() -> dict:
                     "013", id="48", state="delivered", statecode="110", statetext="Delivered"
                 ),
                 "test": {
-                    **_envelope_example(
-                        "013",
-                        id="50",
-                        to="+15005550002",
-                        state="undelivered",
-                        statecode="111",
-                        statetext="Undelivered",
-                        error="stat:UNDELIV err:000",
-                        test="1",
-                        notice="Sent with a test key: no carrier received this message and nothing was charged.",
-                    ),
+                    **_envelope_example("013", **TEST_STATUS),
                     "summary": "013 of a test message to +15005550002 (test mode)",
                 },
                 "e010": _envelope_example("010"),
@@ -657,15 +647,7 @@ def spec() -> dict:
                     detail="code requests to numbers starting +1305 are paused: too few of the "
                     "codes sent there were verified; lift the pause in the portal, or wait",
                 ),
-                "e140": _envelope_example(
-                    "140",
-                    phone_number="+13058888888",
-                    price="0.0075",
-                    currency="US$",
-                    detail="this request costs 0.0075 US$; the day cap on SMS is 5.00 and 4.9925 "
-                    "is already spent; it resets at 2026-12-06T00:00:00+00:00",
-                    cap=CAP_EXAMPLE,
-                ),
+                "e140": _cap_refused({"phone_number": "+13058888888"}, "0.0075", "0.0075"),
                 **idempotent,
                 **common,
             },
@@ -733,22 +715,10 @@ def spec() -> dict:
             _param("minutes", "Minutes of talk to price, 1 to 1440 (default 1).", "5", False),
         ],
         {
-            "ok": _envelope_example(
-                "133",
-                to="+13055550100",
-                destination="USA Miami",
-                rate="0.01200",
-                connectcharge="0.00",
-                initblock="60",
-                billingblock="60",
-                minutes="5",
-                billed="300",
-                price="0.06",
-                currency="US$",
-            ),
+            "ok": _envelope_example("133", **CALL_QUOTE),
             "e002": _envelope_example("002", to="abc"),
             "e014": _envelope_example("014", to="999123"),
-            "e021": _envelope_example("021", detail="the account has no plan yet: nothing can be priced"),
+            "e021": NO_PLAN_EXAMPLE,
             **common,
         },
         "Voice",
