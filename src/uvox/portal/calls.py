@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from uvox.portal.history import N_
+from uvox.portal.history import N_, DaysAndNumber
 from uvox.portal.web import Ctx
 from uvox.voice import records
 from uvox.voice.states import FINAL, CallStatus
@@ -74,10 +74,7 @@ def _number(raw: str) -> str | None:
 
 
 @dataclass
-class CallFilters:
-    date_from: date | None = None
-    date_to: date | None = None
-    number: str = ""
+class CallFilters(DaysAndNumber):
     typed_number: str = ""
 
     @classmethod
@@ -110,16 +107,6 @@ class CallFilters:
             if not number:
                 bad.append("number")
         return cls(date_from, date_to, number, typed), bad
-
-    def as_query(self) -> dict[str, str]:
-        out = {}
-        if self.date_from:
-            out["from"] = self.date_from.isoformat()
-        if self.date_to:
-            out["to"] = self.date_to.isoformat()
-        if self.number:
-            out["number"] = self.number
-        return out
 
     def for_records(self) -> dict:
         """The keyword arguments of records.list_calls / totals / iter_calls: dates are

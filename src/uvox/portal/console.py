@@ -116,6 +116,24 @@ def _rate(value: Decimal | None) -> str:
     return "—" if value is None else f"{value} %"
 
 
+def _outcomes_table(
+    ctx: Ctx,
+    caption: str,
+    headers: tuple[str, str, str],
+    names: list[str],
+    rows: list[tuple[int, int, int, int, Decimal | None]],
+) -> Table:
+    """Messages by destination or by connector, a row each: its name, then how many
+    messages, delivered, final without a delivery, pending, and a rate. ``headers``
+    word the columns that differ: the name, the undelivered and the rate."""
+    name, undelivered, rate = headers
+    return Table(
+        caption,
+        [name, ctx._("Messages"), ctx._("Delivered"), undelivered, ctx._("Pending"), rate],
+        [[n, str(m), str(d), str(u), str(p), _rate(r)] for n, (m, d, u, p, r) in zip(names, rows, strict=True)],
+    )
+
+
 def _delivery_chart(ctx: Ctx, rows: list[history.Destination]) -> Chart:
     title = ctx._("Delivery rate by destination")
     names = [r.destination or ctx._("Unknown") for r in rows]
@@ -138,32 +156,11 @@ def _delivery_chart(ctx: Ctx, rows: list[history.Destination]) -> Chart:
         top=Decimal(100),
         empty=ctx._("No messages in the last 30 days."),
     )
-    table = Table(
-        ctx._("Delivery by destination, last %(n)s days: the %(top)s with most messages", n=DAYS, top=len(rows)),
-        [
-            ctx._("Destination"),
-            ctx._("Messages"),
-            ctx._("Delivered"),
-            ctx._("Not delivered"),
-            ctx._("Pending"),
-            ctx._("Delivery rate"),
-        ],
-        [
-            [names[i], str(r.messages), str(r.delivered), str(r.not_delivered), str(r.pending), _rate(r.rate)]
-            for i, r in enumerate(rows)
-        ],
-    )
-    return Chart(
-        "delivery",
-        title,
-        svg,
-        table,
-        notes=[
-            ctx._(
-                "The rate counts messages with a final state: delivered, or undelivered, rejected, expired or failed."
-            )
-        ],
-    )
+    caption = ctx._("Delivery by destination, last %(n)s days: the %(top)s with most messages", n=DAYS, top=len(rows))
+    headers = (ctx._("Destination"), ctx._("Not delivered"), ctx._("Delivery rate"))
+    counts = [(r.messages, r.delivered, r.not_delivered, r.pending, r.rate) for r in rows]
+    note = ctx._("The rate counts messages with a final state: delivered, or undelivered, rejected, expired or failed.")
+    return Chart("delivery", title, svg, _outcomes_table(ctx, caption, headers, names, counts), notes=[note])
 
 
 def _minutes_chart(ctx: Ctx, per_day: list[records.CallDay]) -> Chart:
@@ -231,26 +228,14 @@ def _connectors_chart(ctx: Ctx, rows: list[status.ConnectorTraffic]) -> Chart:
         [f"{r.messages} · {_rate(r.error_rate)}" for r in rows],
         empty=ctx._("No messages in the last 30 days."),
     )
-    table = Table(
-        ctx._("Messages per connector, last %(n)s days", n=DAYS),
-        [
-            ctx._("Connector"),
-            ctx._("Messages"),
-            ctx._("Delivered"),
-            ctx._("Errors"),
-            ctx._("Pending"),
-            ctx._("Error rate"),
-        ],
-        [
-            [names[i], str(r.messages), str(r.delivered), str(r.errors), str(r.pending), _rate(r.error_rate)]
-            for i, r in enumerate(rows)
-        ],
-    )
+    caption = ctx._("Messages per connector, last %(n)s days", n=DAYS)
+    headers = (ctx._("Connector"), ctx._("Errors"), ctx._("Error rate"))
+    counts = [(r.messages, r.delivered, r.errors, r.pending, r.error_rate) for r in rows]
     return Chart(
         "connectors",
         title,
         svg,
-        table,
+        _outcomes_table(ctx, caption, headers, names, counts),
         series=[delivered, pending, errors],
         notes=[
             ctx._(

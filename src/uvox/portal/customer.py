@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import anyio.from_thread
@@ -258,24 +260,25 @@ def _sender_problem(ctx: Ctx) -> str:
     return ""
 
 
+def _save_template(ctx: Ctx, save: Callable[..., object]) -> str:
+    """Save the form's template with ``save(text=, name=, sender=)`` (creating or
+    updating one); the error to show when the sender or the text is refused, else ""."""
+    error = _sender_problem(ctx)
+    if error:
+        return error
+    try:
+        save(text=ctx.f("text"), name=ctx.f("name"), sender=normalise_sender(ctx.f("sender")))
+    except ValueError:
+        return ctx._("The text must contain {code} where the one-time code goes, and at most 480 characters.")
+    return ""
+
+
 def otp_templates(ctx: Ctx) -> Response:
     error = ""
     if ctx.request.method == "POST":
-        error = _sender_problem(ctx)
-        try:
-            if not error:
-                otp.create_template(
-                    ctx.engine,
-                    ctx.account.id,
-                    ctx.f("text"),
-                    name=ctx.f("name"),
-                    sender=normalise_sender(ctx.f("sender")),
-                )
-        except ValueError:
-            error = ctx._("The text must contain {code} where the one-time code goes, and at most 480 characters.")
-        else:
-            if not error:
-                return ctx.redirect("/otp-templates", m="template_created")
+        error = _save_template(ctx, partial(otp.create_template, ctx.engine, ctx.account.id))
+        if not error:
+            return ctx.redirect("/otp-templates", m="template_created")
     return ctx.render(
         "otp_templates.html",
         status=400 if error else 200,
@@ -290,22 +293,9 @@ def otp_template_edit(ctx: Ctx) -> Response:
     tpl = _template(ctx)
     error = ""
     if ctx.request.method == "POST":
-        error = _sender_problem(ctx)
-        try:
-            if not error:
-                otp.update_template(
-                    ctx.engine,
-                    ctx.account.id,
-                    tpl.id,
-                    text=ctx.f("text"),
-                    name=ctx.f("name"),
-                    sender=normalise_sender(ctx.f("sender")),
-                )
-        except ValueError:
-            error = ctx._("The text must contain {code} where the one-time code goes, and at most 480 characters.")
-        else:
-            if not error:
-                return ctx.redirect("/otp-templates", m="template_saved")
+        error = _save_template(ctx, partial(otp.update_template, ctx.engine, ctx.account.id, tpl.id))
+        if not error:
+            return ctx.redirect("/otp-templates", m="template_saved")
     return ctx.render("otp_edit.html", status=400 if error else 200, tpl=tpl, error=error)
 
 
@@ -381,15 +371,7 @@ def otp_resume(ctx: Ctx) -> Response:
 # --- SMS -------------------------------------------------------------------------
 
 
-def _pageno(ctx: Ctx) -> int:
-    raw = ctx.q("page", "1")
-    return max(1, min(int(raw), 10**6)) if is_digits(raw) else 1
-
-
 def sms(ctx: Ctx) -> Response:
-    filters, bad = history.Filters.parse(ctx.request.query_params.get)
-    page = _pageno(ctx)
-    total, rows = history.page(ctx.engine, ctx.account.id, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     result = None
     code = ctx.q("result")
     if code in CODES:
@@ -403,16 +385,7 @@ def sms(ctx: Ctx) -> Response:
         }
     return ctx.render(
         "sms.html",
-        rows=rows,
-        total=total,
-        page=page,
-        pages=max(1, math.ceil(total / PAGE_SIZE)),
-        filters=filters,
-        query=filters.as_query(),
-        bad=bad,
-        groups=history.STATE_GROUPS,
-        state_label=history.state_label,
-        state_group=history.state_group,
+        **history.listing(ctx, ctx.account.id),
         result=result,
         form={"from": ctx.q("from_"), "to": ctx.q("to_")},
     )
@@ -463,7 +436,7 @@ def rates(ctx: Ctx) -> Response:
     plan_id = ctx.account.plan_id
     number = "".join(ch for ch in ctx.q("number") if ch.isdigit())[:20]
     destination = ctx.q("destination")[:100]
-    page = _pageno(ctx)
+    page = ctx.page_number()
     applied = None
     total, rows = 0, []
     if plan_id is not None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from uvox.billing.money import show
 from uvox.clock import aware
+from uvox.portal.web import Ctx
 from uvox.sms import history, states
 from uvox.sms.states import MessageState as S
 from uvox.strings import is_digits
@@ -52,11 +55,32 @@ def state_group(state: str) -> str:
     return _GROUP.get(state, "")
 
 
+#: Messages on a page of the history, the customer's and the operator's.
+PAGE_SIZE = 50
+
+
 @dataclass
-class Filters:
+class DaysAndNumber:
+    """What the message and the call searches both filter by, with the same names in
+    the query string; each search's ``parse`` reads them back."""
+
     date_from: date | None = None
     date_to: date | None = None
     number: str = ""
+
+    def as_query(self) -> dict[str, str]:
+        out = {}
+        if self.date_from:
+            out["from"] = self.date_from.isoformat()
+        if self.date_to:
+            out["to"] = self.date_to.isoformat()
+        if self.number:
+            out["number"] = self.number
+        return out
+
+
+@dataclass
+class Filters(DaysAndNumber):
     state: str = ""
     message_id: int | None = None
     account_number: str = ""  # operator search only
@@ -89,13 +113,7 @@ class Filters:
         return cls(day("from"), day("to"), number, state, message_id, account_number), bad
 
     def as_query(self) -> dict[str, str]:
-        out = {}
-        if self.date_from:
-            out["from"] = self.date_from.isoformat()
-        if self.date_to:
-            out["to"] = self.date_to.isoformat()
-        if self.number:
-            out["number"] = self.number
+        out = super().as_query()
         if self.state:
             out["state"] = self.state
         if self.message_id is not None:
@@ -118,6 +136,27 @@ class Filters:
 def page(engine, account_id: int | None, filters: Filters, limit: int = 50, offset: int = 0):
     """(total, rows) newest first. ``account_id=None`` only for the operator's search."""
     return history.page(engine, account_id, filters.search(), limit, offset)
+
+
+def listing(ctx: Ctx, account_id: int | None) -> dict[str, Any]:
+    """The values a page of the history is rendered with (the customer's sms.html,
+    the operator's messages.html): the search its query string asks for, one page of
+    it, and how states are worded and grouped. ``account_id=None``: the operator's."""
+    filters, bad = Filters.parse(ctx.request.query_params.get)
+    number = ctx.page_number()
+    total, rows = page(ctx.engine, account_id, filters, PAGE_SIZE, (number - 1) * PAGE_SIZE)
+    return {
+        "rows": rows,
+        "total": total,
+        "page": number,
+        "pages": max(1, math.ceil(total / PAGE_SIZE)),
+        "filters": filters,
+        "query": filters.as_query(),
+        "bad": bad,
+        "groups": STATE_GROUPS,
+        "state_label": state_label,
+        "state_group": state_group,
+    }
 
 
 def one(engine, account_id: int, message_id: int):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 
 from starlette.responses import Response
 
@@ -16,19 +15,13 @@ from uvox.errors import Conflict, NotFound
 from uvox.portal import history
 from uvox.portal.history import N_
 from uvox.portal.web import Ctx, Refused
-from uvox.strings import is_digits
 
 PAGE_SIZE = 50
 
 
-def _pageno(ctx: Ctx) -> int:
-    raw = ctx.q("page", "1")
-    return max(1, min(int(raw), 10**6)) if is_digits(raw) else 1
-
-
 def customers(ctx: Ctx) -> Response:
     query = ctx.q("q")[:100]
-    page = _pageno(ctx)
+    page = ctx.page_number()
     rows = accounts.list_accounts(ctx.engine, query, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     plan_names = {p.id: p.name for p in plans.list_plans(ctx.engine)}
     return ctx.render(
@@ -152,19 +145,4 @@ def connectors(ctx: Ctx) -> Response:
 
 
 def messages(ctx: Ctx) -> Response:
-    filters, bad = history.Filters.parse(ctx.request.query_params.get)
-    page = _pageno(ctx)
-    total, rows = history.page(ctx.engine, None, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    return ctx.render(
-        "operator/messages.html",
-        rows=rows,
-        total=total,
-        page=page,
-        pages=max(1, math.ceil(total / PAGE_SIZE)),
-        filters=filters,
-        query=filters.as_query(),
-        bad=bad,
-        groups=history.STATE_GROUPS,
-        state_label=history.state_label,
-        state_group=history.state_group,
-    )
+    return ctx.render("operator/messages.html", **history.listing(ctx, None))

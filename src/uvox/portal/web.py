@@ -27,6 +27,7 @@ from uvox.dispatch import status
 from uvox.limits import MAX_PORTAL_BODY, BodyTooLarge
 from uvox.platform import Platform
 from uvox.portal import i18n, security
+from uvox.strings import is_digits
 
 log = logging.getLogger("uvox.portal")
 
@@ -101,6 +102,11 @@ class Ctx:
 
     def q(self, name: str, default: str = "") -> str:
         return (self.request.query_params.get(name) or default).strip()
+
+    def page_number(self) -> int:
+        """The ``page`` of a paged list: 1 when missing or not a number, at most a million."""
+        raw = self.q("page", "1")
+        return max(1, min(int(raw), 10**6)) if is_digits(raw) else 1
 
     @property
     def csrf(self) -> str:
