@@ -26,17 +26,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from uvox.client import Client, UVoxConnectionError, UVoxError, best_rate
+from uvox.client import Balance, Client, MessageStatus, UVoxConnectionError, UVoxError, best_rate
 from uvox.config import client_settings
 
 __all__ = ["ClientConfig", "customer_commands", "load_config", "main", "register"]
 
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 3
+#: What one call of the API answered (a dataclass of uvox.client).
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,20 @@ def _run(action: Callable[[Client], int | None]) -> None:
         sys.exit(code)
 
 
+def _show(call: Callable[[Client], Result], as_json: bool, line: Callable[[Result], str]) -> None:
+    """Make one call and print what it answered: its fields as JSON with ``--json``,
+    else the one line ``line`` writes of it."""
+
+    def action(client: Client) -> None:
+        result = call(client)
+        if as_json:
+            _emit_json(asdict(result))
+        else:
+            click.echo(line(result))
+
+    _run(action)
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
@@ -161,16 +177,12 @@ def sms_send(to: tuple[str, ...], text: str, sender: str | None, as_json: bool) 
 def sms_status(message_id: str, as_json: bool) -> None:
     """Status of a message by the id ``sms send`` printed."""
 
-    def action(client: Client) -> None:
-        status = client.sms_status(message_id)
-        if as_json:
-            _emit_json(asdict(status))
-        else:
-            state = f" [{status.state}]" if status.state else ""
-            reason = f" ({status.error})" if status.error else ""
-            click.echo(f"{status.id}\t{status.code}\t{status.statusmessage}{state}{reason}")
+    def line(status: MessageStatus) -> str:
+        state = f" [{status.state}]" if status.state else ""
+        reason = f" ({status.error})" if status.error else ""
+        return f"{status.id}\t{status.code}\t{status.statusmessage}{state}{reason}"
 
-    _run(action)
+    _show(lambda client: client.sms_status(message_id), as_json, line)
 
 
 @click.group("otp")
@@ -184,15 +196,11 @@ def otp_group() -> None:
 @json_option
 def otp_request(ref_id: str, phone_number: str, as_json: bool) -> None:
     """Send a one-time code; prints the session id to verify it with."""
-
-    def action(client: Client) -> None:
-        session = client.otp_request(ref_id, phone_number)
-        if as_json:
-            _emit_json(asdict(session))
-        else:
-            click.echo(f"{session.session_id}\t{session.phone_number}\t{session.code}\t{session.statusmessage}")
-
-    _run(action)
+    _show(
+        lambda client: client.otp_request(ref_id, phone_number),
+        as_json,
+        lambda session: f"{session.session_id}\t{session.phone_number}\t{session.code}\t{session.statusmessage}",
+    )
 
 
 @otp_group.command("verify")
@@ -201,15 +209,11 @@ def otp_request(ref_id: str, phone_number: str, as_json: bool) -> None:
 @json_option
 def otp_verify(session_id: str, otp_code: str, as_json: bool) -> None:
     """Check a code; exit status 0 only when it matches."""
-
-    def action(client: Client) -> None:
-        result = client.otp_verify(session_id, otp_code)
-        if as_json:
-            _emit_json(asdict(result))
-        else:
-            click.echo(f"{result.code}\t{result.statusmessage}")
-
-    _run(action)
+    _show(
+        lambda client: client.otp_verify(session_id, otp_code),
+        as_json,
+        lambda result: f"{result.code}\t{result.statusmessage}",
+    )
 
 
 @click.command("balance")
@@ -217,15 +221,11 @@ def otp_verify(session_id: str, otp_code: str, as_json: bool) -> None:
 def balance(as_json: bool) -> None:
     """Prepaid balance (and credit) of the account."""
 
-    def action(client: Client) -> None:
-        result = client.balance()
-        if as_json:
-            _emit_json(asdict(result))
-        else:
-            credit = f" (credit {result.credit})" if result.credit is not None else ""
-            click.echo(f"{result.balance} {result.currency}{credit}\taccount {result.accountnumber}")
+    def line(result: Balance) -> str:
+        credit = f" (credit {result.credit})" if result.credit is not None else ""
+        return f"{result.balance} {result.currency}{credit}\taccount {result.accountnumber}"
 
-    _run(action)
+    _show(Client.balance, as_json, line)
 
 
 @click.command("rates")
