@@ -1,4 +1,5 @@
-"""One thread that LISTENs on PostgreSQL channels and calls back, whatever happens to its connection.
+"""One thread that LISTENs on PostgreSQL channels and calls back, whatever happens to its connection;
+and what it rests on, a thread that keeps a connection of its own (:class:`ConnectionThread`).
 
 Used by the API key cache (accounts/authcache.py through db/caches.py: ``uvox_auth``),
 the dispatcher's wake-up (dispatch/wake.py: ``uvox_queued``) and the call settler
@@ -23,6 +24,9 @@ doubled on every failed try up to ``max_reconnect_seconds``, with one warning an
 outage. The thread ends on :meth:`stop` or once its engine is garbage (it keeps only a
 weak reference, so that tests which open and close many platforms leave no threads).
 Callbacks run on the thread; they must not block for long.
+
+That connecting again, its backoff and its one warning are :class:`ConnectionThread`'s,
+which the dispatcher's NOTIFY sender (dispatch/wake.py's ``Announcer``) uses too.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import select
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy.engine import Engine
 
@@ -46,7 +50,101 @@ def _nothing() -> None:
     pass
 
 
-class ListenThread:
+class ConnectionThread:
+    """A thread that keeps a dedicated driver connection of its own (autocommit) and
+    runs :meth:`_use` on it until stopped. A lost connection is connected again after
+    ``reconnect_seconds``, doubled on every failed try up to ``max_reconnect_seconds``
+    (equal: a fixed pause), with one warning (``trouble``, ``%s`` the error) an
+    outage. Ends on :meth:`stop` or once its engine is garbage (a weak reference)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        name: str,
+        reconnect_seconds: float,
+        max_reconnect_seconds: float,
+        trouble: str,
+        logger: logging.Logger,
+    ) -> None:
+        self._engine = weakref.ref(engine)
+        self.reconnect_seconds = reconnect_seconds
+        self.max_reconnect_seconds = max_reconnect_seconds
+        self._trouble = trouble
+        self._log = logger
+        self._stopped = threading.Event()
+        self._delay = reconnect_seconds
+        self._warned = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the thread (at once: :meth:`_interrupt` ends its wait) and close its connection."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._interrupt()
+        if self._thread.ident is None:  # never started
+            self._never_started()
+        elif self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def _use(self, driver: Any) -> None:
+        """Work on the connection until stopped (return) or it is lost (raise). Call
+        :meth:`_connected` once it works."""
+        raise NotImplementedError
+
+    def _connected(self) -> None:
+        """The connection works: the next outage warns again, and retries from the first pause."""
+        self._warned = False
+        self._delay = self.reconnect_seconds
+
+    def _interrupt(self) -> None:
+        """Wake :meth:`_use` from its wait, :meth:`stop` having been asked."""
+
+    def _never_started(self) -> None:
+        """:meth:`stop` before :meth:`start`: free what the thread would have."""
+
+    def _lost(self) -> None:
+        """The connection is lost, and the thread ends."""
+
+    def _trouble_with(self, exc: Exception) -> None:
+        """Log why the connection was lost: once an outage, not every second of it."""
+        if not self._warned:
+            self._log.warning(self._trouble, exc)
+            self._warned = True
+
+    def _run(self) -> None:
+        self._delay = self.reconnect_seconds
+        self._warned = False
+        try:
+            while not self._stopped.is_set():
+                engine = self._engine()
+                if engine is None:
+                    return
+                try:
+                    with autocommit_connection(engine) as driver:
+                        del engine  # only a weak reference while waiting
+                        self._use(driver)
+                    return  # stopped, or the engine is gone
+                except Exception as exc:
+                    self._lost()
+                    self._trouble_with(exc)
+                    if self._stopped.wait(self._delay):
+                        return
+                    self._delay = min(self._delay * 2, self.max_reconnect_seconds)
+        finally:
+            self._lost()
+
+
+class ListenThread(ConnectionThread):
     def __init__(
         self,
         engine: Engine,
@@ -68,86 +166,57 @@ class ListenThread:
         for channel in self.channels:  # they go into SQL as identifiers
             if not channel.replace("_", "").isalnum() or not channel.isascii():
                 raise ValueError(f"not a channel name: {channel!r}")
-        self._engine = weakref.ref(engine)
+        super().__init__(
+            engine,
+            name=name,
+            reconnect_seconds=reconnect_seconds,
+            max_reconnect_seconds=max_reconnect_seconds,
+            trouble=trouble,
+            logger=logger,
+        )
         self._on_notify = on_notify
         self._on_reconnect = on_reconnect
         self._on_lost = on_lost
         self._on_timeout = on_timeout
         self.wait_seconds = wait_seconds
         self.coalesce_seconds = coalesce_seconds
-        self.reconnect_seconds = reconnect_seconds
-        self.max_reconnect_seconds = max_reconnect_seconds
-        self._trouble = trouble
-        self._log = logger
         #: Set while LISTENing on a live connection.
         self.listening = threading.Event()
         #: How many connections have been LISTENing so far (1 after the first).
         self.connections = 0
-        self._stopped = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         self._pipe_lock = threading.Lock()  # never write to the pipe's numbers once closed (reused)
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> ListenThread:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """End the thread (at once: its wait is interrupted) and close its connection."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
+    def _interrupt(self) -> None:
         with self._pipe_lock:
             if self._wake_w >= 0:
                 try:
                     os.write(self._wake_w, b"x")
                 except OSError:
                     pass
-        if self._thread.ident is None:  # never started
-            self._close_pipe()
-        elif self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
 
-    @property
-    def stopped(self) -> bool:
-        return self._stopped.is_set()
+    def _never_started(self) -> None:
+        self._close_pipe()
+
+    def _use(self, driver: Any) -> None:
+        for channel in self.channels:
+            driver.execute(f"LISTEN {channel}")
+        self.listening.set()
+        self.connections += 1
+        self._connected()
+        self._call(self._on_reconnect)
+        self._serve(driver)
+
+    def _trouble_with(self, exc: Exception) -> None:
+        if isinstance(exc, _CallbackFailed):  # a bug, or the database away for the callback's work
+            self._log.error("%s: a callback failed; listening again", self._thread.name, exc_info=exc.__cause__)
+        else:
+            super()._trouble_with(exc)
 
     def _run(self) -> None:
-        delay = self.reconnect_seconds
-        warned = False
         try:
-            while not self._stopped.is_set():
-                engine = self._engine()
-                if engine is None:
-                    return
-                try:
-                    with autocommit_connection(engine) as driver:
-                        del engine  # only a weak reference while waiting
-                        for channel in self.channels:
-                            driver.execute(f"LISTEN {channel}")
-                        self.listening.set()
-                        self.connections += 1
-                        warned = False
-                        delay = self.reconnect_seconds
-                        self._call(self._on_reconnect)
-                        self._serve(driver)
-                    return  # stopped, or the engine is gone
-                except Exception as exc:
-                    self.listening.clear()
-                    if isinstance(exc, _CallbackFailed):  # a bug, or the database away for the callback's work
-                        self._log.error(
-                            "%s: a callback failed; listening again", self._thread.name, exc_info=exc.__cause__
-                        )
-                    elif not warned:  # once an outage, not every second of it
-                        self._log.warning(self._trouble, exc)
-                        warned = True
-                    self._lost()
-                    if self._stopped.wait(delay):
-                        return
-                    delay = min(delay * 2, self.max_reconnect_seconds)
+            super()._run()
         finally:
-            self.listening.clear()
-            self._lost()
             self._close_pipe()
 
     def _close_pipe(self) -> None:
@@ -158,6 +227,7 @@ class ListenThread:
             self._wake_r = self._wake_w = -1
 
     def _lost(self) -> None:
+        self.listening.clear()
         try:
             self._on_lost()
         except Exception:

@@ -6,7 +6,9 @@ A dispatcher in the process that queued a message is woken directly
 message only at their next poll; on PostgreSQL they are woken at once instead:
 
 - :class:`Announcer`, in every process that queues, sends ``NOTIFY uvox_queued``
-  after the queueing transaction has committed, from a connection of its own. Not
+  after the queueing transaction has committed, from a connection of its own (a
+  db/listen.py ``ConnectionThread``, connecting again every second while the
+  database is away, with one warning an outage). Not
   inside the transaction: PostgreSQL serializes the commits of transactions that
   notify (a global lock while the commit record is flushed), which would undo the
   group commit that intake's throughput rests on. Announcements are coalesced: while
@@ -26,87 +28,44 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from uvox.db.engine import autocommit_connection
-from uvox.db.listen import ListenThread
+from uvox.db.listen import ConnectionThread, ListenThread
 
 log = logging.getLogger("uvox.dispatch")
 CHANNEL = "uvox_queued"
 RECONNECT_SECONDS = 1.0
 
 
-class _Session:
-    """A thread that keeps a connection of its own (autocommit) and runs ``_use`` on
-    it until stopped, connecting again every RECONNECT_SECONDS while the database is
-    away, with one warning an outage. Ends once its engine is garbage. The
-    :class:`Announcer`'s (it NOTIFYs); listening is db/listen.py's ``ListenThread``."""
-
-    #: The warning when the connection is lost; ``%s`` is the error.
-    trouble = "%s"
-
-    def __init__(self, engine: Engine, thread_name: str) -> None:
-        self._engine = weakref.ref(engine)
-        self._stopped = threading.Event()
-        self._warned = False
-        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(5)
-
-    def _use(self, driver: Any) -> None:
-        """Work on the connection until stopped; raise when it is lost. Set
-        ``self._warned = False`` once it works, so that the next outage warns again."""
-        raise NotImplementedError
-
-    def _lost(self) -> None:
-        """Called when the connection is lost and when the thread ends."""
-
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            engine = self._engine()
-            if engine is None:
-                return
-            try:
-                with autocommit_connection(engine) as driver:
-                    del engine
-                    self._use(driver)
-                break  # stopped
-            except Exception as exc:
-                self._lost()
-                if not self._warned:
-                    log.warning(self.trouble, exc)
-                    self._warned = True
-                self._stopped.wait(RECONNECT_SECONDS)
-        self._lost()
-
-
-class Announcer(_Session):
-    """``announce()`` (cheap, thread-safe, never blocks) asks for one NOTIFY soon."""
-
-    # The dispatchers' polls cover what is not announced.
-    trouble = "could not announce queued messages to other processes (%s); their dispatchers poll meanwhile"
+class Announcer(ConnectionThread):
+    """``announce()`` (cheap, thread-safe, never blocks) asks for one NOTIFY soon; a
+    thread of its own (started at once) sends it."""
 
     def __init__(self, engine: Engine) -> None:
         self._wanted = threading.Event()
-        super().__init__(engine, "uvox-queued-announce")
+        super().__init__(
+            engine,
+            name="uvox-queued-announce",
+            # A fixed pause while the database is away (no backoff).
+            reconnect_seconds=RECONNECT_SECONDS,
+            max_reconnect_seconds=RECONNECT_SECONDS,
+            # The dispatchers' polls cover what is not announced.
+            trouble="could not announce queued messages to other processes (%s); their dispatchers poll meanwhile",
+            logger=log,
+        )
+        self.start()
 
     def announce(self) -> None:
         self._wanted.set()
 
-    def stop(self) -> None:
-        self._stopped.set()
+    def _interrupt(self) -> None:
         self._wanted.set()
-        self._thread.join(5)
 
     def _use(self, driver: Any) -> None:
-        self._warned = False
+        self._connected()
         while True:
             self._wanted.wait()
             if self._stopped.is_set():
