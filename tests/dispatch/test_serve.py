@@ -107,6 +107,7 @@ def test_a_configured_connector_takes_over_from_the_simulator(uvox_server):
     finally:
         sim.terminate()
         sim.wait(10)
+        sim.stdout.close()
 
 
 def _http_children(pid: int) -> set[int]:

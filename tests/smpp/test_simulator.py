@@ -52,6 +52,8 @@ def sim_process():
     finally:
         proc.terminate()
         proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_standalone_simulator_is_loud_records_and_obeys_control(sim_process, ReceiptSink):

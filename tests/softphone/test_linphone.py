@@ -59,7 +59,8 @@ class Linphonec:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         for line in self.proc.stdout:
@@ -97,6 +98,14 @@ class Linphonec:
             except (OSError, subprocess.TimeoutExpired):
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait(5)
+        # The pipes are ours to close (left to the collector, each is a ResourceWarning
+        # in whichever test runs then); the reader ends at the end of the output first.
+        self._reader.join(5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass  # stdin's last buffered write to a phone that is gone
 
 
 def test_linphone_provisions_from_the_qr_and_registers_with_ha1(uvox_server, sip_tools, tmp_path):
