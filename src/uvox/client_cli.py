@@ -26,12 +26,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from uvox.client import Balance, Client, MessageStatus, UVoxConnectionError, UVoxError, best_rate
 from uvox.config import client_settings
+
+if TYPE_CHECKING:
+    from uvox.client import Balance, Client, MessageStatus
 
 __all__ = ["ClientConfig", "customer_commands", "load_config", "main", "register"]
 
@@ -107,6 +109,10 @@ def _emit_json(value: Any) -> None:
 
 
 def _run(action: Callable[[Client], int | None]) -> None:
+    # The client (httpx) is imported when a command calls the API, not at start-up:
+    # `uvox admin ...` and `uvox --help` need none of it (a tenth of a second each).
+    from uvox.client import Client, UVoxConnectionError, UVoxError
+
     config = load_config()
     try:
         with Client(config.account, config.api_key, url=config.url) as client:
@@ -225,7 +231,7 @@ def balance(as_json: bool) -> None:
         credit = f" (credit {result.credit})" if result.credit is not None else ""
         return f"{result.balance} {result.currency}{credit}\taccount {result.accountnumber}"
 
-    _show(Client.balance, as_json, line)
+    _show(lambda client: client.balance(), as_json, line)
 
 
 @click.command("rates")
@@ -237,6 +243,8 @@ def rates(number: str | None, as_json: bool) -> None:
     def action(client: Client) -> int:
         table = client.rates()
         if number is not None:
+            from uvox.client import best_rate
+
             rate = best_rate(table, number)
             if rate is None:
                 click.echo(f"no rate for {number} in your plan", err=True)

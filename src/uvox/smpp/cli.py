@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from uvox.smpp.simulator import SIMULATOR_WARNING, SmscSimulator, run_forever
-
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from uvox.platform import Platform
+    from uvox.smpp.simulator import SmscSimulator
 
 
 @click.command("smsc-sim")
@@ -58,6 +57,11 @@ def smsc_sim(
     Nothing it receives reaches a phone. Once listening it prints one JSON line
     on stdout: {"smpp_port": P, "control_port": C, "simulated": true}.
     """
+    # Imported here, not at the top: the simulator brings its HTTP control server
+    # (uvicorn, Starlette), a tenth of a second that every other `uvox` command,
+    # an operator's `uvox admin ...` first, would pay at start-up.
+    from uvox.smpp.simulator import SIMULATOR_WARNING, SmscSimulator, run_forever
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(f"WARNING: {SIMULATOR_WARNING}", err=True)
     sim = SmscSimulator(
